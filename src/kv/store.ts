@@ -1,0 +1,215 @@
+import type { Json } from '../raft/types.js';
+import { canonicalJson, jsonEqual } from './keys.js';
+
+/** A lin-kv operation as it travels in the Raft log. */
+export type KvCommand =
+  | { op: 'read'; key: Json }
+  | { op: 'write'; key: Json; value: Json }
+  | { op: 'cas'; key: Json; from: Json; to: Json; create_if_not_exists?: boolean };
+
+/** Maelstrom error codes the state machine can answer with. */
+export const KEY_DOES_NOT_EXIST = 20;
+export const PRECONDITION_FAILED = 22;
+
+export type KvResult =
+  | { ok: true; value?: Json }
+  | { ok: false; code: typeof KEY_DOES_NOT_EXIST | typeof PRECONDITION_FAILED; text: string };
+
+const ABSENT = Symbol('absent');
+type Saved = Json | typeof ABSENT;
+
+/**
+ * A point-in-time view of the store taken by `KvStore.freeze()`. Writes applied after the freeze
+ * do not show through it (copy-on-write of the old value on first write), so it can be encoded a
+ * chunk at a time while the node keeps applying entries.
+ */
+export class FrozenView {
+  /** Number of keys at the moment of the freeze. */
+  readonly size: number;
+  readonly savedPrim = new Map<number | string, Saved>();
+  readonly savedOther = new Map<string, { key: Json; value: Saved }>();
+  private released = false;
+  // The maps as of the freeze. `KvStore.reset` replaces the store's maps rather than clearing
+  // them, so a view taken before a reset keeps reading the state it froze.
+  private readonly prim: Map<number | string, Json>;
+  private readonly other: Map<string, { key: Json; value: Json }>;
+
+  constructor(private readonly store: KvStore) {
+    this.size = store.size;
+    this.prim = store.primMap();
+    this.other = store.otherMap();
+  }
+
+  /** Yields the frozen state as arrays of at most `chunkSize` [key, value] pairs. */
+  *chunks(chunkSize = 16384): Generator<Array<[Json, Json]>> {
+    let batch: Array<[Json, Json]> = [];
+    const flush = (): Array<[Json, Json]> => {
+      const out = batch;
+      batch = [];
+      return out;
+    };
+    for (const [k, v] of this.prim) {
+      const saved = this.savedPrim.has(k) ? this.savedPrim.get(k)! : v;
+      if (saved === ABSENT) continue;
+      batch.push([k, saved]);
+      if (batch.length >= chunkSize) yield flush();
+    }
+    for (const [ck, e] of this.other) {
+      const s = this.savedOther.get(ck);
+      const value = s ? s.value : e.value;
+      if (value === ABSENT) continue;
+      batch.push([e.key, value]);
+      if (batch.length >= chunkSize) yield flush();
+    }
+    if (batch.length > 0) yield flush();
+  }
+
+  /** All pairs at once (small states, tests). */
+  entries(): Array<[Json, Json]> {
+    const out: Array<[Json, Json]> = [];
+    for (const c of this.chunks()) for (const p of c) out.push(p);
+    return out;
+  }
+
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    this.store.releaseView(this);
+  }
+}
+
+/**
+ * The lin-kv state machine: a map from JSON keys to JSON values. Number and string keys live in a
+ * native Map (which keeps `1` and `"1"` apart); other keys (null, booleans, arrays, objects) are
+ * indexed by their canonical JSON text.
+ */
+export class KvStore {
+  private prim = new Map<number | string, Json>();
+  private other = new Map<string, { key: Json; value: Json }>();
+  private views = new Set<FrozenView>();
+
+  static fromEntries(entries: Iterable<readonly [Json, Json]>): KvStore {
+    const s = new KvStore();
+    for (const [k, v] of entries) s.set(k, v);
+    return s;
+  }
+
+  get size(): number {
+    return this.prim.size + this.other.size;
+  }
+
+  has(key: Json): boolean {
+    if (typeof key === 'number' || typeof key === 'string') return this.prim.has(key);
+    return this.other.has(canonicalJson(key));
+  }
+
+  /** The value of `key`, or undefined when it was never written. */
+  get(key: Json): Json | undefined {
+    if (typeof key === 'number' || typeof key === 'string') return this.prim.get(key);
+    return this.other.get(canonicalJson(key))?.value;
+  }
+
+  set(key: Json, value: Json): void {
+    if (typeof key === 'number' || typeof key === 'string') {
+      if (this.views.size > 0) {
+        const old: Saved = this.prim.has(key) ? this.prim.get(key)! : ABSENT;
+        for (const v of this.views) if (!v.savedPrim.has(key)) v.savedPrim.set(key, old);
+      }
+      this.prim.set(key, value);
+      return;
+    }
+    const ck = canonicalJson(key);
+    if (this.views.size > 0) {
+      const e = this.other.get(ck);
+      const old: Saved = e ? e.value : ABSENT;
+      for (const v of this.views) if (!v.savedOther.has(ck)) v.savedOther.set(ck, { key, value: old });
+    }
+    this.other.set(ck, { key, value });
+  }
+
+  /** Apply one command; deterministic, as every replica must be. */
+  apply(cmd: KvCommand): KvResult {
+    switch (cmd.op) {
+      case 'read': {
+        const v = this.get(cmd.key);
+        return { ok: true, value: v === undefined ? null : v };
+      }
+      case 'write':
+        this.set(cmd.key, cmd.value);
+        return { ok: true };
+      case 'cas': {
+        const cur = this.get(cmd.key);
+        if (cur === undefined) {
+          if (cmd.create_if_not_exists) {
+            this.set(cmd.key, cmd.to);
+            return { ok: true };
+          }
+          return { ok: false, code: KEY_DOES_NOT_EXIST, text: `key ${canonicalJson(cmd.key)} does not exist` };
+        }
+        if (!jsonEqual(cur, cmd.from)) {
+          return {
+            ok: false,
+            code: PRECONDITION_FAILED,
+            text: `expected ${canonicalJson(cmd.from)}, but had ${canonicalJson(cur)}`,
+          };
+        }
+        this.set(cmd.key, cmd.to);
+        return { ok: true };
+      }
+    }
+  }
+
+  /** Replace the whole state (restore from a snapshot discards everything before). */
+  reset(entries: Iterable<readonly [Json, Json]>): void {
+    // Views taken before keep the old maps, which are never written again: no copy-on-write needed.
+    this.views.clear();
+    this.prim = new Map();
+    this.other = new Map();
+    for (const [k, v] of entries) this.set(k, v);
+  }
+
+  /** A point-in-time view for snapshotting; call `release()` when done. */
+  freeze(): FrozenView {
+    const v = new FrozenView(this);
+    this.views.add(v);
+    return v;
+  }
+
+  /** Current pairs, number/string keys first in insertion order. */
+  *entries(): Generator<[Json, Json]> {
+    for (const [k, v] of this.prim) yield [k, v];
+    for (const e of this.other.values()) yield [e.key, e.value];
+  }
+
+  /** @internal */
+  primMap(): Map<number | string, Json> {
+    return this.prim;
+  }
+  /** @internal */
+  otherMap(): Map<string, { key: Json; value: Json }> {
+    return this.other;
+  }
+  /** @internal */
+  releaseView(v: FrozenView): void {
+    this.views.delete(v);
+  }
+}
+
+/** Parse and validate a command from a log entry's data; null when it is not a KV command. */
+export function asKvCommand(data: Json): KvCommand | null {
+  if (data === null || typeof data !== 'object' || Array.isArray(data)) return null;
+  const op = data['op'];
+  if (!('key' in data)) return null;
+  if (op === 'read') return { op, key: data['key'] as Json };
+  if (op === 'write' && 'value' in data) return { op, key: data['key'] as Json, value: data['value'] as Json };
+  if (op === 'cas' && 'from' in data && 'to' in data) {
+    return {
+      op,
+      key: data['key'] as Json,
+      from: data['from'] as Json,
+      to: data['to'] as Json,
+      create_if_not_exists: data['create_if_not_exists'] === true,
+    };
+  }
+  return null;
+}
