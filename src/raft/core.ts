@@ -1,6 +1,25 @@
-// STUB: the API every other part codes against. Implementation in progress (raft core helper).
+/**
+ * The pure, deterministic Raft core (see docs in types.ts and the report in the issue).
+ *
+ * No I/O, no timers, no clock, no randomness of its own: time is `tick()`, randomness is
+ * `config.random`, snapshot bytes come from `config.snapshots`. Output is collected in an etcd-style
+ * Ready (`hasReady()` / `ready()` / `advance()`); every message in a Ready depends only on state that
+ * is in the persisted part of that same Ready or of an earlier one.
+ *
+ * Reads: the core has no read-index or lease reads. The driver serves linearizable reads by
+ * proposing a read command through the log and answering once it is applied (the leader only
+ * answers for entries of its own term that it applied).
+ */
+import { Buffer } from 'node:buffer';
+import { RaftLog } from './log.js';
+import { Progress } from './progress.js';
 import type {
+  AppendEntries,
+  AppendEntriesReply,
   Entry,
+  HardState,
+  InstallSnapshot,
+  InstallSnapshotReply,
   Json,
   NodeId,
   RaftConfig,
@@ -8,79 +27,840 @@ import type {
   RaftRestore,
   RaftStatus,
   Ready,
+  RequestVote,
+  RequestVoteReply,
+  Role,
   SnapshotMeta,
 } from './types.js';
 
+/** Counters for the cluster runner's report. */
+export interface RaftStats {
+  /** Pre-vote rounds started (only with preVote). */
+  preVotesStarted: number;
+  /** Real elections started (term bumped as candidate). */
+  electionsStarted: number;
+  becameLeader: number;
+  /** InstallSnapshot transfers this node completed as leader (follower answered done). */
+  snapshotsSent: number;
+  /** Snapshots received from a leader and installed. */
+  snapshotsInstalled: number;
+  /** Times this node stepped down as leader because check-quorum failed. */
+  checkQuorumStepDowns: number;
+}
+
+function sameMeta(a: SnapshotMeta, b: SnapshotMeta): boolean {
+  return a.index === b.index && a.term === b.term;
+}
+
 export class RaftCore {
+  private readonly cfg: RaftConfig;
+  private readonly id: NodeId;
+  private peers: NodeId[];
+  private readonly log: RaftLog;
+
+  private term: number;
+  private votedFor: NodeId | null;
+  private commit: number;
+  private role: Role = 'follower';
+  private leaderId: NodeId | null = null;
+
+  /** Newest snapshot known (local compaction, install, restore). */
+  private snapshotMeta: SnapshotMeta | null;
+  /** What the driver has applied (advance / appliedTo). */
+  private applied: number;
+  /** Last index handed out in Ready.committed (or covered by a Ready.snapshot). */
+  private applyCursor: number;
+
+  private electionElapsed = 0;
+  private heartbeatElapsed = 0;
+  private randomizedTimeout = 0;
+
+  private readonly votes = new Map<NodeId, boolean>();
+  private readonly progress = new Map<NodeId, Progress>();
+
+  private msgs: RaftMessage[] = [];
+  private pendingSnapshot: SnapshotMeta | null = null;
+  private lastHardState: HardState;
+  /** Applied index the pending Ready will reach once the driver has handled it. */
+  private readyApplied: number | null = null;
+  /** A proposal was appended since the last flush of appends to followers. */
+  private proposalsPending = false;
+
+  private readonly counters: RaftStats = {
+    preVotesStarted: 0,
+    electionsStarted: 0,
+    becameLeader: 0,
+    snapshotsSent: 0,
+    snapshotsInstalled: 0,
+    checkQuorumStepDowns: 0,
+  };
+
   constructor(config: RaftConfig, restore: RaftRestore) {
-    void config;
-    void restore;
-    throw new Error('not implemented');
+    if (config.electionTicks < 1 || config.heartbeatTicks < 1) throw new RangeError('electionTicks and heartbeatTicks must be >= 1');
+    if (config.maxEntriesPerAppend < 1 || config.maxInflight < 1 || config.snapshotChunkSize < 1) {
+      throw new RangeError('maxEntriesPerAppend, maxInflight and snapshotChunkSize must be >= 1');
+    }
+    this.cfg = config;
+    this.id = config.id;
+    this.peers = [...config.peers];
+    const snap = restore.snapshot;
+    this.snapshotMeta = snap;
+    if (snap && snap.config.length > 0) this.peers = [...snap.config];
+    // The stored log may start before the snapshot (trailing entries kept by compaction).
+    let offset = snap ? snap.index : 0;
+    let offsetTerm = snap ? snap.term : 0;
+    let entries = restore.entries;
+    if (entries.length > 0) {
+      const first = entries[0]!.index;
+      if (first > offset + 1) throw new RangeError(`log starts at ${first}, after snapshot index ${offset} + 1`);
+      if (first <= offset) {
+        const at = entries[offset - first];
+        if (at && at.term !== offsetTerm) {
+          throw new RangeError(`stored entry ${offset} has term ${at.term}, snapshot says ${offsetTerm}`);
+        }
+        // Trailing entries kept before the snapshot: the log's compacted prefix ends at the first one.
+        const head = entries[0]!;
+        offset = head.index;
+        offsetTerm = head.term;
+        entries = entries.slice(1);
+      }
+    }
+    this.log = new RaftLog(offset, offsetTerm, entries);
+    const hs = restore.hardState;
+    this.term = hs.term;
+    this.votedFor = hs.votedFor;
+    this.commit = Math.min(Math.max(hs.commit, snap ? snap.index : 0), this.log.lastIndex);
+    this.applied = Math.min(Math.max(restore.applied, snap ? snap.index : 0), this.commit);
+    this.applyCursor = this.applied;
+    this.lastHardState = { ...hs };
+    this.resetTimers();
   }
+
+  // -------------------------------------------------------------------------------------------
+  // Inputs
+
   /** Advance logical time by one tick (elections, heartbeats, check-quorum). */
-  tick(): void {}
-  /** Handle one message from another node. Messages for other nodes or stale terms are handled per Raft. */
-  step(msg: RaftMessage): void {
-    void msg;
+  tick(): void {
+    if (this.role === 'leader') this.tickLeader();
+    else this.tickElection();
   }
+
+  /** Handle one message from another node. Messages for other nodes or stale terms are handled per Raft. */
+  step(m: RaftMessage): void {
+    if (m.to !== this.id || m.from === this.id) return;
+    if (m.term > this.term) {
+      if (m.type === 'raft_request_vote') {
+        // Leader stickiness: a node that heard from a live leader recently ignores (pre)votes.
+        if (this.inLease()) return;
+        if (!m.preVote) this.becomeFollower(m.term, null);
+      } else if (m.type === 'raft_request_vote_reply' && m.preVote && m.granted) {
+        // A granted pre-vote carries the proposed term; nobody changes term for it.
+      } else {
+        const lead = m.type === 'raft_append_entries' || m.type === 'raft_install_snapshot' ? m.from : null;
+        this.becomeFollower(m.term, lead);
+      }
+    } else if (m.term < this.term) {
+      // Answer stale senders with our term so that they step down; ignore stale replies.
+      switch (m.type) {
+        case 'raft_append_entries':
+          this.send<AppendEntriesReply>({
+            type: 'raft_append_entries_reply', from: this.id, to: m.from, term: this.term,
+            success: false, matchIndex: 0, rejectHint: 0, rejectedIndex: m.prevLogIndex,
+          });
+          break;
+        case 'raft_install_snapshot':
+          this.send<InstallSnapshotReply>({
+            type: 'raft_install_snapshot_reply', from: this.id, to: m.from, term: this.term,
+            meta: m.meta, bytesStored: 0, done: false,
+          });
+          break;
+        case 'raft_request_vote':
+          this.send<RequestVoteReply>({
+            type: 'raft_request_vote_reply', from: this.id, to: m.from, term: this.term, granted: false, preVote: m.preVote,
+          });
+          break;
+        default:
+          break;
+      }
+      return;
+    }
+
+    switch (m.type) {
+      case 'raft_request_vote':
+        return this.onRequestVote(m);
+      case 'raft_request_vote_reply':
+        return this.onVoteReply(m);
+      case 'raft_append_entries':
+        return this.onAppend(m);
+      case 'raft_append_entries_reply':
+        return this.onAppendReply(m);
+      case 'raft_install_snapshot':
+        return this.onInstallSnapshot(m);
+      case 'raft_install_snapshot_reply':
+        return this.onInstallSnapshotReply(m);
+      default:
+        return;
+    }
+  }
+
   /** Append `data` to the log if this node is leader; null otherwise (see `leader()` for a hint). */
   propose(data: Json): { index: number; term: number } | null {
-    void data;
-    return null;
+    if (this.role !== 'leader') return null;
+    const e: Entry = { index: this.log.lastIndex + 1, term: this.term, data };
+    this.log.append([e]);
+    this.proposalsPending = true;
+    this.maybeCommit();
+    return { index: e.index, term: e.term };
   }
-  /** Start an election now (tests, single-node start). */
-  campaign(): void {}
+
+  /** Start an election now (tests, single-node start). Goes through pre-vote when enabled. */
+  campaign(): void {
+    if (this.role === 'leader' || !this.promotable()) return;
+    if (this.cfg.preVote) this.becomePreCandidate();
+    else this.becomeCandidate();
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Ready loop
+
   hasReady(): boolean {
-    return false;
+    this.flushProposals();
+    return (
+      this.msgs.length > 0 ||
+      this.pendingSnapshot !== null ||
+      this.log.unstableFrom <= this.log.lastIndex ||
+      this.commit > this.applyCursor ||
+      this.hardStateChanged()
+    );
   }
+
   /** Collect what the driver must persist, send and apply. Call `advance()` once it is done. */
   ready(): Ready {
-    throw new Error('not implemented');
+    this.flushProposals();
+    const hardState = this.hardStateChanged() ? this.hardState() : null;
+    if (hardState) this.lastHardState = hardState;
+    const entries = this.log.handOut();
+    const snapshot = this.pendingSnapshot;
+    this.pendingSnapshot = null;
+    const messages = this.msgs;
+    this.msgs = [];
+    const committed = this.commit > this.applyCursor ? this.log.slice(this.applyCursor + 1, this.commit) : [];
+    this.applyCursor = Math.max(this.applyCursor, this.commit);
+    this.readyApplied = Math.max(this.readyApplied ?? 0, snapshot ? snapshot.index : 0, committed.length ? committed[committed.length - 1]!.index : 0);
+    return { hardState, entries, snapshot, messages, committed };
   }
-  advance(): void {}
+
+  /** The driver handled the last Ready: persisted, sent, restored and applied it. */
+  advance(): void {
+    this.log.stableTo();
+    if (this.readyApplied !== null) {
+      this.applied = Math.max(this.applied, Math.min(this.readyApplied, this.commit));
+      this.readyApplied = null;
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Compaction and local state changes
+
   /**
    * The state machine has been snapshotted at `meta.index` (<= applied) and the snapshot is durable
    * (SnapshotStore.current() now returns it). Drop log entries up to `meta.index - trailing`.
+   * Returns false (and changes nothing) when `meta.index` is beyond what was applied or does not
+   * match the log's term at that index.
    */
-  compact(meta: SnapshotMeta, trailing: number): void {
-    void meta;
-    void trailing;
+  compact(meta: SnapshotMeta, trailing: number): boolean {
+    if (meta.index > this.applied) return false;
+    const t = this.log.termAt(meta.index);
+    if (t !== undefined && t !== meta.term) return false;
+    const to = Math.min(meta.index, meta.index - Math.max(0, Math.floor(trailing)));
+    if (to > this.log.offset) this.log.compactTo(to);
+    if (!this.snapshotMeta || meta.index > this.snapshotMeta.index) this.snapshotMeta = { ...meta, config: [...meta.config] };
+    return true;
   }
+
   /**
    * Reset this node to a snapshot produced locally (control messages seed_state / install_snapshot):
    * the log before and at meta.index is discarded (the suffix kept if it matches, Figure 13 rule 6),
-   * commit and applied move to meta.index, term to at least meta.term.
+   * commit and applied move to meta.index, term to at least meta.term. The driver has restored the
+   * state machine itself (no Ready.snapshot); it replaces its stored log by the snapshot, and the
+   * kept suffix comes again in the next Ready's entries. Returns false (nothing changed) for a
+   * snapshot older than the current one.
    */
-  restoreSnapshot(meta: SnapshotMeta): void {
-    void meta;
+  restoreSnapshot(meta: SnapshotMeta): boolean {
+    if (this.snapshotMeta && meta.index < this.snapshotMeta.index) return false;
+    if (meta.term > this.term) this.becomeFollower(meta.term, null);
+    this.installLocal(meta);
+    this.applied = meta.index;
+    this.applyCursor = meta.index;
+    this.readyApplied = null;
+    if (this.role === 'leader') this.maybeCommit();
+    if (this.isSingleton() && this.role !== 'leader') this.campaign();
+    return true;
   }
+
   /**
    * Append already-committed entries (control message seed_committed_log) and commit through
    * `commit`; they come out of the next Ready's `committed`.
    */
   seedCommitted(entries: Entry[], commit: number): void {
-    void entries;
-    void commit;
+    const fresh = entries.filter((e) => e.index > this.log.offset);
+    if (fresh.length > 0) {
+      const first = fresh[0]!.index;
+      if (first > this.log.lastIndex + 1) throw new RangeError(`seeded entries start at ${first}, after last index ${this.log.lastIndex} + 1`);
+      let from = 0;
+      while (from < fresh.length && this.log.termAt(fresh[from]!.index) === fresh[from]!.term) from++;
+      if (from < fresh.length) this.log.append(fresh.slice(from));
+      const maxTerm = Math.max(...fresh.map((e) => e.term));
+      if (maxTerm > this.term) this.becomeFollower(maxTerm, null);
+    }
+    const c = Math.min(commit, this.log.lastIndex);
+    if (c > this.commit) this.commit = c;
+    if (this.isSingleton() && this.role !== 'leader') this.campaign();
   }
+
   /** The driver applied entries through `index`. */
   appliedTo(index: number): void {
-    void index;
+    const i = Math.min(index, this.commit);
+    if (i > this.applied) this.applied = i;
   }
+
+  // -------------------------------------------------------------------------------------------
+  // Queries
+
   status(): RaftStatus {
-    throw new Error('not implemented');
+    return {
+      id: this.id,
+      role: this.role,
+      term: this.term,
+      leader: this.leaderId,
+      commit: this.commit,
+      applied: this.applied,
+      firstIndex: this.log.firstIndex,
+      lastIndex: this.log.lastIndex,
+      snapshot: this.snapshotMeta,
+      votedFor: this.votedFor,
+    };
   }
+
+  stats(): RaftStats {
+    return { ...this.counters };
+  }
+
+  /** Replication state of each follower (leader only; empty otherwise). For tests and debugging. */
+  progressOf(): Map<NodeId, { match: number; next: number; state: string; snapshotAcked: number | null }> {
+    const out = new Map<NodeId, { match: number; next: number; state: string; snapshotAcked: number | null }>();
+    for (const [id, pr] of this.progress) {
+      out.set(id, { match: pr.match, next: pr.next, state: pr.state, snapshotAcked: pr.snapshot ? pr.snapshot.acked : null });
+    }
+    return out;
+  }
+
   leader(): NodeId | null {
-    return null;
+    return this.leaderId;
   }
+
   /** Term of the entry at `index`; valid from the snapshot index on, undefined otherwise. */
   termAt(index: number): number | undefined {
-    void index;
+    const t = this.log.termAt(index);
+    if (t !== undefined) return t;
+    // The snapshot's own index, when trailing entries were kept (it is then inside the log anyway).
+    if (this.snapshotMeta && index === this.snapshotMeta.index) return this.snapshotMeta.term;
     return undefined;
   }
+
   /** Entries in [from, to] that are still in the log (not compacted). */
   entries(from: number, to: number): Entry[] {
-    void from;
-    void to;
-    return [];
+    return this.log.slice(from, to);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Roles and timers
+
+  private quorum(): number {
+    return Math.floor(this.peers.length / 2) + 1;
+  }
+
+  private promotable(): boolean {
+    return this.peers.includes(this.id);
+  }
+
+  private isSingleton(): boolean {
+    return this.peers.length === 1 && this.peers[0] === this.id;
+  }
+
+  private others(): NodeId[] {
+    return this.peers.filter((p) => p !== this.id);
+  }
+
+  private inLease(): boolean {
+    return this.cfg.checkQuorum && this.leaderId !== null && this.electionElapsed < this.cfg.electionTicks;
+  }
+
+  private resetTimers(): void {
+    this.electionElapsed = 0;
+    this.heartbeatElapsed = 0;
+    const e = this.cfg.electionTicks;
+    this.randomizedTimeout = e + Math.min(e - 1, Math.floor(this.cfg.random() * e));
+  }
+
+  private becomeFollower(term: number, lead: NodeId | null): void {
+    if (term !== this.term) {
+      this.term = term;
+      this.votedFor = null;
+    }
+    this.role = 'follower';
+    this.leaderId = lead;
+    this.votes.clear();
+    this.progress.clear();
+    this.proposalsPending = false;
+    this.resetTimers();
+  }
+
+  private becomePreCandidate(): void {
+    this.role = 'pre-candidate';
+    this.leaderId = null;
+    this.votes.clear();
+    this.progress.clear();
+    this.resetTimers();
+    this.counters.preVotesStarted++;
+    this.votes.set(this.id, true);
+    if (this.tally().granted >= this.quorum()) return this.becomeCandidate();
+    this.requestVotes(true);
+  }
+
+  private becomeCandidate(): void {
+    this.role = 'candidate';
+    this.term += 1;
+    this.votedFor = this.id;
+    this.leaderId = null;
+    this.votes.clear();
+    this.progress.clear();
+    this.resetTimers();
+    this.counters.electionsStarted++;
+    this.votes.set(this.id, true);
+    if (this.tally().granted >= this.quorum()) return this.becomeLeader();
+    this.requestVotes(false);
+  }
+
+  private requestVotes(preVote: boolean): void {
+    for (const p of this.others()) {
+      this.send<RequestVote>({
+        type: 'raft_request_vote', from: this.id, to: p,
+        term: preVote ? this.term + 1 : this.term,
+        lastLogIndex: this.log.lastIndex, lastLogTerm: this.log.lastTerm, preVote,
+      });
+    }
+  }
+
+  private becomeLeader(): void {
+    this.role = 'leader';
+    this.leaderId = this.id;
+    this.votes.clear();
+    this.resetTimers();
+    this.counters.becameLeader++;
+    this.progress.clear();
+    const next = this.log.lastIndex + 1;
+    for (const p of this.others()) this.progress.set(p, new Progress(next));
+    // The no-op of the new term: commits everything before it (only current-term entries count).
+    this.log.append([{ index: next, term: this.term, data: null }]);
+    this.maybeCommit();
+    for (const [p, pr] of this.progress) this.sendAppend(p, pr, true);
+  }
+
+  private tally(): { granted: number; rejected: number } {
+    let granted = 0;
+    let rejected = 0;
+    for (const [id, v] of this.votes) {
+      if (!this.peers.includes(id)) continue;
+      if (v) granted++;
+      else rejected++;
+    }
+    return { granted, rejected };
+  }
+
+  private tickElection(): void {
+    this.electionElapsed++;
+    if (!this.promotable()) return;
+    if (this.isSingleton() || this.electionElapsed >= this.randomizedTimeout) this.campaign();
+  }
+
+  private tickLeader(): void {
+    this.heartbeatElapsed++;
+    this.electionElapsed++;
+    if (this.electionElapsed >= this.cfg.electionTicks) {
+      this.electionElapsed = 0;
+      if (this.cfg.checkQuorum) {
+        let active = 1;
+        for (const [p, pr] of this.progress) {
+          if (pr.recentActive && this.peers.includes(p)) active++;
+          pr.recentActive = false;
+        }
+        if (active < this.quorum()) {
+          this.counters.checkQuorumStepDowns++;
+          this.becomeFollower(this.term, null);
+          return;
+        }
+      }
+    }
+    if (this.heartbeatElapsed >= this.cfg.heartbeatTicks) {
+      this.heartbeatElapsed = 0;
+      this.heartbeat();
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Votes
+
+  private onRequestVote(m: RequestVote): void {
+    // Here m.term >= this.term (a real vote at a higher term already made us a follower of it).
+    const canVote =
+      this.votedFor === m.from ||
+      (this.votedFor === null && this.leaderId === null) ||
+      (m.preVote && m.term > this.term);
+    const lastTerm = this.log.lastTerm;
+    const upToDate = m.lastLogTerm > lastTerm || (m.lastLogTerm === lastTerm && m.lastLogIndex >= this.log.lastIndex);
+    if (canVote && upToDate) {
+      if (!m.preVote) {
+        this.votedFor = m.from;
+        this.electionElapsed = 0;
+      }
+      this.send<RequestVoteReply>({ type: 'raft_request_vote_reply', from: this.id, to: m.from, term: m.term, granted: true, preVote: m.preVote });
+    } else {
+      this.send<RequestVoteReply>({ type: 'raft_request_vote_reply', from: this.id, to: m.from, term: this.term, granted: false, preVote: m.preVote });
+    }
+  }
+
+  private onVoteReply(m: RequestVoteReply): void {
+    if (m.preVote) {
+      if (this.role !== 'pre-candidate') return;
+      if (m.granted && m.term !== this.term + 1) return;
+    } else if (this.role !== 'candidate' || m.term !== this.term) {
+      return;
+    }
+    if (!this.votes.has(m.from)) this.votes.set(m.from, m.granted);
+    const { granted, rejected } = this.tally();
+    if (granted >= this.quorum()) {
+      if (m.preVote) this.becomeCandidate();
+      else this.becomeLeader();
+    } else if (rejected >= this.quorum()) {
+      this.becomeFollower(this.term, null);
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Follower side of replication
+
+  private heardFromLeader(from: NodeId): void {
+    if (this.role !== 'follower') this.becomeFollower(this.term, from);
+    this.leaderId = from;
+    this.electionElapsed = 0;
+  }
+
+  private onAppend(m: AppendEntries): void {
+    if (this.role === 'leader') return; // two leaders in one term cannot happen
+    this.heardFromLeader(m.from);
+    const reject = (hint: number) =>
+      this.send<AppendEntriesReply>({
+        type: 'raft_append_entries_reply', from: this.id, to: m.from, term: this.term,
+        success: false, matchIndex: 0, rejectHint: hint, rejectedIndex: m.prevLogIndex,
+      });
+    const accept = (matchIndex: number) =>
+      this.send<AppendEntriesReply>({
+        type: 'raft_append_entries_reply', from: this.id, to: m.from, term: this.term,
+        success: true, matchIndex, rejectHint: 0, rejectedIndex: 0,
+      });
+
+    let prev = m.prevLogIndex;
+    let prevTerm = m.prevLogTerm;
+    let ents = m.entries;
+    if (prev < this.commit) {
+      // Everything through our commit index is committed and so matches the leader's log (this also
+      // covers a prevLogIndex below our snapshot, whose term we may no longer know).
+      const skip = this.commit - prev;
+      if (ents.length <= skip) {
+        accept(this.commit);
+        return;
+      }
+      ents = ents.slice(skip);
+      prev = this.commit;
+      prevTerm = this.log.termAt(prev)!;
+    }
+    const ourTerm = this.log.termAt(prev);
+    if (ourTerm === undefined) {
+      reject(this.log.lastIndex + 1);
+      return;
+    }
+    if (ourTerm !== prevTerm) {
+      // Skip back over our whole run of the conflicting term (never below commit + 1).
+      let hint = prev;
+      while (hint - 1 > this.commit && this.log.termAt(hint - 1) === ourTerm) hint--;
+      reject(hint);
+      return;
+    }
+    for (let i = 0; i < ents.length; i++) {
+      const e = ents[i]!;
+      const t = this.log.termAt(e.index);
+      if (t === e.term) continue;
+      if (e.index <= this.commit) throw new Error(`raft: leader ${m.from} conflicts with committed entry ${e.index}`);
+      this.log.append(ents.slice(i));
+      break;
+    }
+    const lastNew = prev + ents.length;
+    const c = Math.min(m.leaderCommit, lastNew);
+    if (c > this.commit) this.commit = c;
+    accept(lastNew);
+  }
+
+  private onInstallSnapshot(m: InstallSnapshot): void {
+    if (this.role === 'leader') return;
+    this.heardFromLeader(m.from);
+    const reply = (bytesStored: number, done: boolean) =>
+      this.send<InstallSnapshotReply>({
+        type: 'raft_install_snapshot_reply', from: this.id, to: m.from, term: this.term, meta: m.meta, bytesStored, done,
+      });
+    const have = Math.max(this.commit, this.snapshotMeta ? this.snapshotMeta.index : 0);
+    if (m.meta.index <= have) {
+      // Not newer than what we hold: nothing to install, but let the leader move on (our log
+      // matches the leader's through our commit index, so through meta.index).
+      reply(m.size, true);
+      return;
+    }
+    const data = Buffer.from(m.data, 'base64');
+    const held = this.cfg.snapshots.receive(m.meta, m.size, m.offset, data);
+    if (!m.done || held !== m.offset + data.length || held !== m.size) {
+      reply(held, false);
+      return;
+    }
+    if (!this.cfg.snapshots.finish(m.meta)) {
+      reply(0, false);
+      return;
+    }
+    this.installLocal(m.meta);
+    this.applyCursor = m.meta.index;
+    if (this.readyApplied !== null) this.readyApplied = Math.min(this.readyApplied, m.meta.index);
+    this.pendingSnapshot = { ...m.meta, config: [...m.meta.config] };
+    this.counters.snapshotsInstalled++;
+    reply(m.size, true);
+  }
+
+  /** Figure 13 rules 6-8 on the log and the volatile state (not the state machine). */
+  private installLocal(meta: SnapshotMeta): void {
+    if (meta.index <= this.log.lastIndex && this.log.termAt(meta.index) === meta.term && meta.index >= this.log.offset) {
+      this.log.compactTo(meta.index); // rule 6: keep the entries after it
+    } else {
+      this.log.reset(meta.index, meta.term); // rule 7
+    }
+    // The stored log is replaced by the snapshot: persist the kept suffix again.
+    this.log.markUnstableFrom(meta.index + 1);
+    if (meta.index > this.commit) this.commit = meta.index;
+    if (this.commit > this.log.lastIndex) this.commit = this.log.lastIndex; // local restore that discarded the log
+    this.snapshotMeta = { ...meta, config: [...meta.config] };
+    if (meta.config.length > 0) this.peers = [...meta.config];
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Leader side of replication
+
+  private maybeCommit(): boolean {
+    if (this.role !== 'leader') return false;
+    const matches: number[] = [];
+    for (const p of this.peers) {
+      if (p === this.id) matches.push(this.log.lastIndex);
+      else matches.push(this.progress.get(p)?.match ?? 0);
+    }
+    matches.sort((a, b) => b - a);
+    const n = matches[this.quorum() - 1] ?? 0;
+    // Figure 8: only entries of the current term are committed by counting replicas.
+    if (n > this.commit && this.log.termAt(n) === this.term) {
+      this.commit = n;
+      return true;
+    }
+    return false;
+  }
+
+  private flushProposals(): void {
+    if (!this.proposalsPending) return;
+    this.proposalsPending = false;
+    if (this.role !== 'leader') return;
+    for (const [p, pr] of this.progress) this.sendAppends(p, pr);
+  }
+
+  /** Send as many appends as flow control allows (replicate pipelines, probe sends one). */
+  private sendAppends(p: NodeId, pr: Progress): void {
+    while (this.sendAppend(p, pr, false) && pr.state === 'replicate') {
+      // keep pipelining
+    }
+  }
+
+  /**
+   * Send one append (or start a snapshot transfer if the entries it needs were compacted).
+   * Returns true if something was sent.
+   */
+  private sendAppend(p: NodeId, pr: Progress, allowEmpty: boolean): boolean {
+    if (pr.state === 'snapshot') return false;
+    if (pr.state === 'probe' && pr.probeSent) return false;
+    if (pr.state === 'replicate' && pr.inflightFull(this.cfg.maxInflight)) return false;
+    if (pr.next > this.log.lastIndex + 1) pr.next = this.log.lastIndex + 1;
+    const prev = pr.next - 1;
+    const prevTerm = this.log.termAt(prev);
+    if (prevTerm === undefined) return this.startSnapshot(p, pr);
+    const ents = this.log.slice(pr.next, Math.min(this.log.lastIndex, prev + this.cfg.maxEntriesPerAppend));
+    if (ents.length === 0 && !allowEmpty) return false;
+    this.send<AppendEntries>({
+      type: 'raft_append_entries', from: this.id, to: p, term: this.term,
+      prevLogIndex: prev, prevLogTerm: prevTerm, entries: ents, leaderCommit: this.commit,
+    });
+    if (pr.state === 'replicate') {
+      if (ents.length > 0) {
+        const last = ents[ents.length - 1]!.index;
+        pr.next = last + 1;
+        pr.inflight.push(last);
+      }
+    } else {
+      pr.probeSent = true;
+    }
+    return true;
+  }
+
+  private heartbeat(): void {
+    const stallLimit = Math.max(2, Math.ceil(this.cfg.electionTicks / this.cfg.heartbeatTicks / 2));
+    for (const [p, pr] of this.progress) {
+      switch (pr.state) {
+        case 'snapshot': {
+          const s = pr.snapshot!;
+          if (!s.waiting || ++s.idleHeartbeats >= 2) this.sendSnapshotChunk(p, pr); // lost chunk or reply: resend
+          break;
+        }
+        case 'probe':
+          pr.probeSent = false;
+          this.sendAppend(p, pr, true);
+          break;
+        case 'replicate': {
+          if (pr.inflight.length > 0 && pr.match === pr.matchAtHeartbeat) pr.stalledHeartbeats++;
+          else pr.stalledHeartbeats = 0;
+          pr.matchAtHeartbeat = pr.match;
+          if (pr.stalledHeartbeats >= stallLimit) {
+            // Appends in flight made no progress for a while: assume they were lost, probe again.
+            pr.becomeProbe(pr.match + 1);
+            this.sendAppend(p, pr, true);
+            break;
+          }
+          // Anchor the heartbeat at the match point so that reordering never makes it fail.
+          const t = this.log.termAt(pr.match);
+          if (t !== undefined) {
+            this.send<AppendEntries>({
+              type: 'raft_append_entries', from: this.id, to: p, term: this.term,
+              prevLogIndex: pr.match, prevLogTerm: t, entries: [], leaderCommit: this.commit,
+            });
+          } else {
+            pr.becomeProbe(pr.match + 1);
+            this.sendAppend(p, pr, true);
+          }
+          break;
+        }
+      }
+    }
+  }
+
+  private onAppendReply(m: AppendEntriesReply): void {
+    if (this.role !== 'leader') return;
+    const pr = this.progress.get(m.from);
+    if (!pr) return;
+    pr.recentActive = true;
+    if (m.success) {
+      const updated = pr.updateMatch(m.matchIndex);
+      if (pr.state === 'probe') {
+        pr.becomeReplicate();
+      } else if (pr.state === 'snapshot') {
+        // The follower caught up by log after all (a late reply): drop the transfer.
+        if (pr.match >= this.log.offset) pr.becomeReplicate();
+      }
+      if (updated && this.maybeCommit()) {
+        // Nothing to broadcast eagerly: followers learn the commit index from the next append or heartbeat.
+      }
+      this.sendAppends(m.from, pr);
+      return;
+    }
+    // Refusal.
+    if (pr.state === 'snapshot') return;
+    if (m.rejectedIndex <= pr.match) return; // stale
+    if (pr.state === 'probe' && m.rejectedIndex !== pr.next - 1) return; // refusal of an older probe
+    const hint = Math.max(1, Math.min(m.rejectHint, m.rejectedIndex));
+    pr.becomeProbe(hint);
+    this.sendAppend(m.from, pr, true);
+  }
+
+  private startSnapshot(p: NodeId, pr: Progress): boolean {
+    const cur = this.cfg.snapshots.current();
+    if (!cur || cur.meta.index < this.log.offset) return false; // nothing to send (cannot happen if the driver is consistent)
+    pr.becomeSnapshot(cur.meta, cur.size);
+    this.sendSnapshotChunk(p, pr);
+    return true;
+  }
+
+  /** Send the chunk at the acknowledged offset; restart from 0 if the leader's snapshot changed. */
+  private sendSnapshotChunk(p: NodeId, pr: Progress): void {
+    const s = pr.snapshot!;
+    const cur = this.cfg.snapshots.current();
+    if (!cur) return;
+    if (!sameMeta(cur.meta, s.meta) || cur.size !== s.size) {
+      s.meta = cur.meta;
+      s.size = cur.size;
+      s.acked = 0;
+    }
+    if (s.acked > s.size || s.acked < 0) s.acked = 0;
+    const bytes = s.acked < s.size ? this.cfg.snapshots.read(s.acked, Math.min(this.cfg.snapshotChunkSize, s.size - s.acked)) : new Uint8Array(0);
+    const done = s.acked + bytes.length >= s.size;
+    this.send<InstallSnapshot>({
+      type: 'raft_install_snapshot', from: this.id, to: p, term: this.term,
+      meta: { ...s.meta, config: [...s.meta.config] }, size: s.size, offset: s.acked,
+      data: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64'), done,
+    });
+    s.waiting = true;
+    s.idleHeartbeats = 0;
+  }
+
+  private onInstallSnapshotReply(m: InstallSnapshotReply): void {
+    if (this.role !== 'leader') return;
+    const pr = this.progress.get(m.from);
+    if (!pr) return;
+    pr.recentActive = true;
+    const s = pr.snapshot;
+    if (pr.state !== 'snapshot' || !s || !sameMeta(s.meta, m.meta)) {
+      // A reply about a transfer we already left (or an older snapshot): only learn the match.
+      if (m.done && m.meta.index > pr.match) {
+        pr.updateMatch(m.meta.index);
+        this.maybeCommit();
+      }
+      return;
+    }
+    if (m.done) {
+      this.counters.snapshotsSent++;
+      pr.updateMatch(m.meta.index);
+      pr.becomeReplicate(); // resume at meta.index + 1
+      this.maybeCommit();
+      this.sendAppends(m.from, pr);
+      if (pr.inflight.length === 0) this.sendAppend(m.from, pr, true); // at least a heartbeat with the commit index
+      return;
+    }
+    if (!s.waiting) return; // a duplicate reply: one chunk in flight at a time
+    s.waiting = false;
+    s.acked = m.bytesStored;
+    this.sendSnapshotChunk(m.from, pr);
+  }
+
+  // -------------------------------------------------------------------------------------------
+
+  private hardState(): HardState {
+    return { term: this.term, votedFor: this.votedFor, commit: this.commit };
+  }
+
+  private hardStateChanged(): boolean {
+    const h = this.lastHardState;
+    return h.term !== this.term || h.votedFor !== this.votedFor || h.commit !== this.commit;
+  }
+
+  private send<M extends RaftMessage>(m: M): void {
+    this.msgs.push(m);
   }
 }

@@ -77,6 +77,8 @@ export interface AppendEntriesReply {
   matchIndex: number;
   /** On failure: a hint where the leader should retry (follower's last index + 1, or conflict start). */
   rejectHint: number;
+  /** On failure: the prevLogIndex of the refused append (lets the leader drop stale refusals); 0 on success. */
+  rejectedIndex: number;
 }
 
 /** Raft paper Figure 13, chunked, with the last configuration on every chunk. */
@@ -167,7 +169,13 @@ export interface Ready {
    * index, the stored log from that index on is replaced (a conflicting suffix was truncated).
    */
   entries: Entry[];
-  /** A snapshot received from the leader that the driver must restore the state machine from. */
+  /**
+   * A snapshot received from the leader that the driver must restore the state machine from. When
+   * set, the stored log is REPLACED: drop every stored entry (also those after `snapshot.index`),
+   * record the snapshot, then store `entries` (the suffix the core kept, Figure 13 rule 6; empty
+   * when the whole log was discarded, rule 7). Stale entries left after the snapshot would break
+   * the log matching property after a restart.
+   */
   snapshot: SnapshotMeta | null;
   /** Messages to send once the above is durable. */
   messages: RaftMessage[];

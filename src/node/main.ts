@@ -1,0 +1,65 @@
+/**
+ * The fast path of `raftsnap serve`: bin/run.js imports this module directly (no oclif) so that a
+ * node answers `init` quickly. Reads Maelstrom messages from stdin, writes messages to stdout, logs
+ * to stderr; on stdin EOF finishes what was asked and lets the process end by itself (exit 0).
+ */
+import { stderrLogger } from './log.js';
+import { parseServeArgs, UsageError, type ServeOptions } from './options.js';
+import { LineSplitter, Outbox, StdoutSink } from './protocol.js';
+import { RaftServer } from './server.js';
+import { openNodeStore } from './storage-adapter.js';
+
+export const UNSAFE_ENV = 'RAFTSNAP_UNSAFE_ACK_BEFORE_PERSIST';
+
+export async function main(argv: string[]): Promise<void> {
+  let opts: ServeOptions;
+  try {
+    opts = parseServeArgs(argv);
+  } catch (e) {
+    if (e instanceof UsageError) {
+      process.stderr.write(`raftsnap serve: ${e.message}\nSee raftsnap serve --help.\n`);
+      process.exitCode = 2;
+      return;
+    }
+    throw e;
+  }
+  await runServe(opts);
+}
+
+export async function runServe(opts: ServeOptions): Promise<void> {
+  const log = stderrLogger(opts.logLevel);
+  const unsafe = process.env[UNSAFE_ENV] === '1';
+  if (unsafe) {
+    log.warn(
+      `!!!!! WARNING: ${UNSAFE_ENV}=1: this node acknowledges votes, appends and client writes WITHOUT ` +
+        'persisting log entries or hard state. It WILL lose acknowledged writes on a crash. Test-only. !!!!!',
+    );
+  }
+  const sink = new StdoutSink(process.stdout);
+  let stdoutBroken = false;
+  process.stdout.on('error', (e) => {
+    if (!stdoutBroken) log.warn(`stdout: ${(e as Error).message}`);
+    stdoutBroken = true;
+  });
+  const outbox = new Outbox(sink);
+  const server = new RaftServer({
+    outbox,
+    options: opts,
+    log,
+    openStore: (nodeId) => openNodeStore(opts, nodeId, log),
+    unsafeAckBeforePersist: unsafe,
+  });
+  const splitter = new LineSplitter((line) => server.handleLine(line));
+  process.stdin.setEncoding('utf8');
+  await new Promise<void>((resolve) => {
+    process.stdin.on('data', (chunk: string) => splitter.push(chunk));
+    process.stdin.on('end', () => resolve());
+    process.stdin.on('error', (e) => {
+      log.warn(`stdin: ${e.message}`);
+      resolve();
+    });
+  });
+  splitter.end();
+  await server.end();
+  process.stdin.pause();
+}

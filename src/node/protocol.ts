@@ -1,0 +1,257 @@
+/**
+ * Maelstrom's JSON-lines protocol: parsing and validating envelopes and bodies, error codes, and a
+ * writer that numbers every message it sends and never loses a line.
+ */
+import type { Json } from '../raft/types.js';
+
+export type Body = { type: string; msg_id?: number; in_reply_to?: number; [k: string]: unknown };
+
+export interface Envelope {
+  src: string;
+  dest: string;
+  body: Body;
+}
+
+/** Maelstrom's error codes (doc/protocol.md). */
+export const ErrorCode = {
+  TIMEOUT: 0,
+  NODE_NOT_FOUND: 1,
+  NOT_SUPPORTED: 10,
+  TEMPORARILY_UNAVAILABLE: 11,
+  MALFORMED_REQUEST: 12,
+  CRASH: 13,
+  ABORT: 14,
+  KEY_DOES_NOT_EXIST: 20,
+  KEY_ALREADY_EXISTS: 21,
+  PRECONDITION_FAILED: 22,
+  TXN_CONFLICT: 30,
+} as const;
+
+/** An error to answer a request with. */
+export class ProtocolError extends Error {
+  constructor(
+    readonly code: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export type ParseResult =
+  | { ok: true; msg: Envelope }
+  /** Not JSON, or no usable envelope: nobody to answer. */
+  | { ok: false; reply: null; reason: string }
+  /** An envelope whose body is unusable but that names a sender and a msg_id: answer error 12. */
+  | { ok: false; reply: { src: string; dest: string; msgId: number }; reason: string };
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+/** Parse one input line into an envelope, checking only the envelope itself and `body.type`. */
+export function parseLine(line: string): ParseResult {
+  let v: unknown;
+  try {
+    v = JSON.parse(line);
+  } catch (e) {
+    return { ok: false, reply: null, reason: `not JSON: ${(e as Error).message}` };
+  }
+  if (!isObject(v)) return { ok: false, reply: null, reason: 'not a JSON object' };
+  const { src, dest, body } = v;
+  if (typeof src !== 'string' || src === '') return { ok: false, reply: null, reason: 'missing or invalid "src"' };
+  if (!isObject(body)) return { ok: false, reply: null, reason: 'missing or invalid "body"' };
+  const msgId = body['msg_id'];
+  const canReply = Number.isSafeInteger(msgId);
+  const fail = (reason: string): ParseResult =>
+    canReply
+      ? { ok: false, reply: { src, dest: typeof dest === 'string' ? dest : '', msgId: msgId as number }, reason }
+      : { ok: false, reply: null, reason };
+  if (typeof dest !== 'string') return fail('missing or invalid "dest"');
+  if (typeof body['type'] !== 'string') return fail('missing or invalid "body.type"');
+  if (msgId !== undefined && !canReply) return { ok: false, reply: null, reason: '"msg_id" is not an integer' };
+  return { ok: true, msg: { src, dest, body: body as Body } };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Body validation: a tiny schema language, enough for Maelstrom's bodies.
+
+export type FieldType = 'any' | 'int' | 'nonneg' | 'number' | 'string' | 'bool' | 'object' | 'array' | 'string[]';
+
+function checkType(v: unknown, t: FieldType): boolean {
+  switch (t) {
+    case 'any':
+      return v !== undefined;
+    case 'int':
+      return Number.isSafeInteger(v);
+    case 'nonneg':
+      return Number.isSafeInteger(v) && (v as number) >= 0;
+    case 'number':
+      return typeof v === 'number' && Number.isFinite(v);
+    case 'string':
+      return typeof v === 'string';
+    case 'bool':
+      return typeof v === 'boolean';
+    case 'object':
+      return isObject(v);
+    case 'array':
+      return Array.isArray(v);
+    case 'string[]':
+      return Array.isArray(v) && v.every((x) => typeof x === 'string');
+  }
+}
+
+/**
+ * Check that `body` has every `required` field with its type and that `optional` fields, when
+ * present, have theirs. Throws ProtocolError(12) naming the first problem.
+ */
+export function validate(
+  body: Record<string, unknown>,
+  required: Record<string, FieldType>,
+  optional: Record<string, FieldType> = {},
+): void {
+  for (const [k, t] of Object.entries(required)) {
+    if (!(k in body)) throw new ProtocolError(ErrorCode.MALFORMED_REQUEST, `missing field "${k}"`);
+    if (!checkType(body[k], t)) throw new ProtocolError(ErrorCode.MALFORMED_REQUEST, `field "${k}" must be ${describe(t)}`);
+  }
+  for (const [k, t] of Object.entries(optional)) {
+    if (k in body && !checkType(body[k], t)) {
+      throw new ProtocolError(ErrorCode.MALFORMED_REQUEST, `field "${k}" must be ${describe(t)}`);
+    }
+  }
+}
+
+function describe(t: FieldType): string {
+  switch (t) {
+    case 'any':
+      return 'present';
+    case 'int':
+      return 'an integer';
+    case 'nonneg':
+      return 'a non-negative integer';
+    case 'string[]':
+      return 'an array of strings';
+    default:
+      return `a ${t === 'bool' ? 'boolean' : t}`;
+  }
+}
+
+/** Is `v` a JSON value (no undefined, functions, non-finite numbers)? Parsed input always is. */
+export function isJson(v: unknown): v is Json {
+  return v !== undefined;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Output.
+
+/** Where lines go: stdout in production, an array in tests. */
+export interface LineSink {
+  /** Write text (one or more whole lines). */
+  write(text: string): void;
+  /** Resolves once everything written so far has been handed to the OS. */
+  flush(): Promise<void>;
+}
+
+/** stdout as a LineSink: every write goes out at once; `flush` waits for the pipe to drain. */
+export class StdoutSink implements LineSink {
+  private pending = 0;
+  private waiters: Array<() => void> = [];
+
+  constructor(private readonly stream: NodeJS.WritableStream = process.stdout) {}
+
+  write(text: string): void {
+    this.pending++;
+    // A write to a pipe may be buffered by Node; it is never dropped. The callback tells us when it
+    // has left the process, which is what `flush` waits for.
+    this.stream.write(text, () => {
+      this.pending--;
+      if (this.pending === 0) {
+        const w = this.waiters;
+        this.waiters = [];
+        for (const f of w) f();
+      }
+    });
+  }
+
+  flush(): Promise<void> {
+    if (this.pending === 0) return Promise.resolve();
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+}
+
+/** Collects lines in memory (tests and the in-process simulator). */
+export class MemorySink implements LineSink {
+  readonly lines: string[] = [];
+  write(text: string): void {
+    for (const l of text.split('\n')) if (l !== '') this.lines.push(l);
+  }
+  flush(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+/**
+ * Sends messages as one node: a single msg_id counter starting at 0 and incremented on every
+ * message sent (replies and node-to-node messages alike).
+ */
+export class Outbox {
+  private nextMsgId = 0;
+  /** Messages sent so far (equals the next msg_id). */
+  get sent(): number {
+    return this.nextMsgId;
+  }
+
+  constructor(
+    private readonly sink: LineSink,
+    public self: string = '',
+  ) {}
+
+  /** Send `body` to `dest`; returns the msg_id it was given. */
+  send(dest: string, body: Record<string, unknown>): number {
+    const msgId = this.nextMsgId++;
+    const line = JSON.stringify({ src: this.self, dest, body: { ...body, msg_id: msgId } });
+    this.sink.write(line + '\n');
+    return msgId;
+  }
+
+  /** Reply to a request from `dest` with msg_id `inReplyTo`. */
+  reply(dest: string, inReplyTo: number | undefined, body: Record<string, unknown>): number {
+    return this.send(dest, inReplyTo === undefined ? body : { ...body, in_reply_to: inReplyTo });
+  }
+
+  error(dest: string, inReplyTo: number | undefined, code: number, text: string): number {
+    return this.reply(dest, inReplyTo, { type: 'error', code, text });
+  }
+
+  flush(): Promise<void> {
+    return this.sink.flush();
+  }
+}
+
+/**
+ * Splits a byte stream into lines (handles partial chunks and CRLF). Empty lines are skipped.
+ */
+export class LineSplitter {
+  private buf = '';
+  constructor(private readonly onLine: (line: string) => void) {}
+
+  push(chunk: string): void {
+    this.buf += chunk;
+    let start = 0;
+    for (;;) {
+      const nl = this.buf.indexOf('\n', start);
+      if (nl < 0) break;
+      let line = this.buf.slice(start, nl);
+      start = nl + 1;
+      if (line.endsWith('\r')) line = line.slice(0, -1);
+      if (line.trim() !== '') this.onLine(line);
+    }
+    this.buf = this.buf.slice(start);
+  }
+
+  /** End of input: a last line without a newline still counts. */
+  end(): void {
+    const rest = this.buf;
+    this.buf = '';
+    if (rest.trim() !== '') this.onLine(rest.endsWith('\r') ? rest.slice(0, -1) : rest);
+  }
+}

@@ -1,0 +1,652 @@
+/**
+ * The driver: connects the pure Raft core and the lin-kv state machine to Maelstrom messages,
+ * timers and storage. Every input (a message, a tick, a finished background snapshot) goes through
+ * one queue; after each batch of inputs the core's Ready output is handled in etcd's order:
+ *   1. persist entries + hard state, sync (group commit: one sync per Ready)
+ *   2. send messages
+ *   3. apply the snapshot, then committed entries (answering pending client requests)
+ *   4. advance.
+ */
+import { KvStore, asKvCommand, type KvCommand, type KvResult } from '../kv/index.js';
+import { RaftCore } from '../raft/core.js';
+import { RAFT_MESSAGE_TYPES, type Entry, type Json, type NodeId, type RaftMessage, type RaftStatus, type Role, type SnapshotMeta } from '../raft/types.js';
+import { CONTROL_TYPES, handleControl } from './control.js';
+import type { Logger } from './log.js';
+import { ticksOf, type ServeOptions } from './options.js';
+import { ErrorCode, ProtocolError, validate, type Body, type Envelope, type Outbox, parseLine } from './protocol.js';
+import { Snapshotter } from './snapshotter.js';
+import type { NodeStore } from './store.js';
+
+export interface ServerEnv {
+  outbox: Outbox;
+  options: ServeOptions;
+  log: Logger;
+  /** Open this node's store: called once, at start for --data-dir, after `init` otherwise. */
+  openStore(nodeId: NodeId | null): Promise<NodeStore>;
+  random?: () => number;
+  now?: () => number;
+  /** Test-only: skip persisting entries and hard state (RAFTSNAP_UNSAFE_ACK_BEFORE_PERSIST=1). */
+  unsafeAckBeforePersist?: boolean;
+}
+
+/** How a request ends: a state-machine result, or an error. */
+export type Outcome = { kind: 'result'; result: KvResult } | { kind: 'error'; code: number; text: string };
+
+interface Pending {
+  term: number;
+  deadline: number;
+  respond: (o: Outcome) => void;
+}
+
+interface Forwarded {
+  respond: (o: Outcome) => void;
+  deadline: number;
+}
+
+type Work = { kind: 'msg'; msg: Envelope } | { kind: 'tick' } | { kind: 'fn'; fn: () => void | Promise<void> };
+
+export interface Stats {
+  elections: number;
+  leaderChanges: number;
+  snapshotsTaken: number;
+  snapshotsInstalled: number;
+  snapshotTransfersSent: number;
+}
+
+const CLIENT_TYPES = new Set(['read', 'write', 'cas']);
+
+function indefinite(text: string): Outcome {
+  return { kind: 'error', code: ErrorCode.CRASH, text };
+}
+
+/** The reply body for a client request given its outcome. */
+export function replyBody(op: string, o: Outcome): Record<string, unknown> {
+  if (o.kind === 'error') return { type: 'error', code: o.code, text: o.text };
+  const r = o.result;
+  if (!r.ok) return { type: 'error', code: r.code, text: r.text };
+  if (op === 'read') return { type: 'read_ok', value: r.value === undefined ? null : r.value };
+  return { type: `${op}_ok` };
+}
+
+export class RaftServer {
+  readonly kv = new KvStore();
+  core: RaftCore | null = null;
+  store: NodeStore | null = null;
+  nodeId: NodeId | null = null;
+  nodeIds: NodeId[] = [];
+  /** Index through which the state machine has applied. */
+  applied = 0;
+  readonly stats: Stats = { elections: 0, leaderChanges: 0, snapshotsTaken: 0, snapshotsInstalled: 0, snapshotTransfersSent: 0 };
+  readonly snapshotter: Snapshotter;
+
+  private readonly out: Outbox;
+  private readonly opts: ServeOptions;
+  private readonly log: Logger;
+  private readonly random: () => number;
+  private readonly now: () => number;
+  private readonly unsafe: boolean;
+
+  private queue: Work[] = [];
+  private pumping = false;
+  private tickQueued = false;
+  private idleWaiters: Array<() => void> = [];
+  private timer: NodeJS.Timeout | null = null;
+  private ticks = 0;
+  private closing = false;
+  private closed = false;
+  private preloaded: Promise<NodeStore> | null = null;
+  private recoveredNodeId: NodeId | null = null;
+
+  /** Client requests proposed by this node as leader, by log index. */
+  private pending = new Map<number, Pending>();
+  /** Client requests forwarded to the leader, by the msg_id of the forward. */
+  private forwarded = new Map<number, Forwarded>();
+  /** Single-node cluster: requests waiting for this node to win its (instant) election. */
+  private held: Array<{ cmd: KvCommand; respond: (o: Outcome) => void }> = [];
+  /** Control messages waiting for entries to be applied (apply_entries), by index. */
+  readonly applyWatchers = new Map<number, (result: KvResult | null) => void>();
+
+  private lastRole: Role = 'follower';
+  private lastLeader: NodeId | null = null;
+
+  constructor(env: ServerEnv) {
+    this.out = env.outbox;
+    this.opts = env.options;
+    this.log = env.log;
+    this.random = env.random ?? Math.random;
+    this.now = env.now ?? Date.now;
+    this.unsafe = env.unsafeAckBeforePersist ?? false;
+    this.snapshotter = new Snapshotter(this, env.options, this.random, env.log);
+    if (this.opts.dataDir !== null) {
+      // --data-dir: start recovering at once, while Maelstrom gets ready to send `init`.
+      this.preloaded = env.openStore(null);
+      this.preloaded.catch(() => {});
+    }
+    this.openStore = env.openStore;
+  }
+
+  private readonly openStore: (nodeId: NodeId | null) => Promise<NodeStore>;
+
+  get singleNode(): boolean {
+    return this.nodeIds.length === 1;
+  }
+
+  get outbox(): Outbox {
+    return this.out;
+  }
+
+  get options(): ServeOptions {
+    return this.opts;
+  }
+
+  get logger(): Logger {
+    return this.log;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Input.
+
+  /** One line from stdin. */
+  handleLine(line: string): void {
+    const p = parseLine(line);
+    if (!p.ok) {
+      this.log.warn(`ignoring input line (${p.reason}): ${line.length > 200 ? line.slice(0, 200) + '...' : line}`);
+      if (p.reply) {
+        this.enqueue({
+          kind: 'fn',
+          fn: () => {
+            this.out.error(p.reply!.src, p.reply!.msgId, ErrorCode.MALFORMED_REQUEST, p.reason);
+          },
+        });
+      }
+      return;
+    }
+    this.enqueue({ kind: 'msg', msg: p.msg });
+  }
+
+  /** stdin ended: finish what was asked, stop timers, close storage. Resolves when all is written. */
+  async end(): Promise<void> {
+    this.closing = true;
+    await this.idle();
+    await this.snapshotter.settle();
+    await this.idle();
+    this.stopTimer();
+    // Nothing more can arrive: requests still in flight can never be answered by the cluster.
+    this.failAll(ErrorCode.TIMEOUT, 'node shutting down (stdin closed); the operation may or may not have taken effect');
+    if (this.store) {
+      try {
+        await this.store.close();
+      } catch (e) {
+        this.log.warn(`closing storage: ${(e as Error).message}`);
+      }
+    }
+    this.closed = true;
+    await this.out.flush();
+  }
+
+  /** Resolves when the queue is empty and no Ready is being handled. */
+  idle(): Promise<void> {
+    if (!this.pumping && this.queue.length === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  enqueue(w: Work): void {
+    if (this.closed) return;
+    this.queue.push(w);
+    if (!this.pumping) void this.pump();
+  }
+
+  private async pump(): Promise<void> {
+    this.pumping = true;
+    try {
+      for (;;) {
+        const batch = this.queue;
+        this.queue = [];
+        for (const w of batch) {
+          try {
+            const r = this.handle(w);
+            if (r) await r;
+          } catch (e) {
+            this.onHandlerError(w, e);
+          }
+        }
+        if (this.core && this.core.hasReady()) {
+          try {
+            await this.processReady();
+          } catch (e) {
+            this.log.warn(`error while handling Raft output: ${(e as Error).stack ?? String(e)}`);
+          }
+          continue;
+        }
+        if (this.queue.length === 0) break;
+      }
+    } finally {
+      this.pumping = false;
+      const w = this.idleWaiters;
+      this.idleWaiters = [];
+      for (const f of w) f();
+    }
+  }
+
+  private onHandlerError(w: Work, e: unknown): void {
+    if (w.kind !== 'msg') {
+      this.log.warn(`internal error: ${(e as Error).stack ?? String(e)}`);
+      return;
+    }
+    const { src, body } = w.msg;
+    if (e instanceof ProtocolError) {
+      this.out.error(src, body.msg_id, e.code, e.message);
+      return;
+    }
+    this.log.warn(`error handling ${body.type} from ${src}: ${(e as Error).stack ?? String(e)}`);
+    if (body.msg_id !== undefined && !RAFT_MESSAGE_TYPES.has(body.type)) {
+      // Indefinite: we cannot tell whether the request got into the log before the failure.
+      this.out.error(src, body.msg_id, ErrorCode.CRASH, `internal error: ${(e as Error).message}`);
+    }
+  }
+
+  private handle(w: Work): void | Promise<void> {
+    switch (w.kind) {
+      case 'tick':
+        this.tickQueued = false;
+        return this.onTick();
+      case 'fn':
+        return w.fn();
+      case 'msg':
+        return this.onMessage(w.msg);
+    }
+  }
+
+  private onMessage(msg: Envelope): void | Promise<void> {
+    const { src, body } = msg;
+    const type = body.type;
+    if (type === 'init') return this.onInit(msg);
+    if (!this.core) {
+      if (RAFT_MESSAGE_TYPES.has(type) || type.startsWith('raft_')) return; // a peer ahead of us; it retries
+      throw new ProtocolError(ErrorCode.TEMPORARILY_UNAVAILABLE, 'node not initialized yet (expected init first)');
+    }
+    if (RAFT_MESSAGE_TYPES.has(type)) return this.onRaftMessage(msg);
+    if (CLIENT_TYPES.has(type)) {
+      const cmd = clientCommand(body);
+      const op = type;
+      const msgId = body.msg_id;
+      this.submit(cmd, (o) => {
+        this.out.reply(src, msgId, replyBody(op, o));
+      });
+      return;
+    }
+    switch (type) {
+      case 'raft_forward':
+        return this.onForward(msg);
+      case 'raft_forward_reply':
+        return this.onForwardReply(msg);
+      case 'get_stats':
+        this.out.reply(src, body.msg_id, { type: 'get_stats_ok', ...this.statsBody() });
+        return;
+    }
+    if (CONTROL_TYPES.has(type)) return handleControl(this, msg);
+    throw new ProtocolError(ErrorCode.NOT_SUPPORTED, `unsupported message type ${JSON.stringify(type)}`);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // init and recovery.
+
+  private async onInit(msg: Envelope): Promise<void> {
+    const { src, body } = msg;
+    validate(body, { node_id: 'string', node_ids: 'string[]' });
+    const nodeId = body['node_id'] as string;
+    const nodeIds = body['node_ids'] as string[];
+    if (!nodeIds.includes(nodeId)) throw new ProtocolError(ErrorCode.MALFORMED_REQUEST, 'node_ids must include node_id');
+    if (this.core) {
+      if (nodeId !== this.nodeId) {
+        throw new ProtocolError(ErrorCode.PRECONDITION_FAILED, `already initialized as ${this.nodeId}`);
+      }
+      this.out.reply(src, body.msg_id, { type: 'init_ok' });
+      return;
+    }
+    this.nodeId = nodeId;
+    this.nodeIds = [...nodeIds];
+    this.out.self = nodeId;
+    const store = await (this.preloaded ?? this.openStore(nodeId));
+    this.store = store;
+    const rec = await store.recover();
+    if (rec.nodeId !== null && rec.nodeId !== nodeId) {
+      this.log.warn(`data directory ${store.where} belonged to node ${rec.nodeId}; now serving as ${nodeId}`);
+    }
+    this.recoveredNodeId = rec.nodeId;
+    if (store.durable && rec.nodeId !== nodeId) await store.setNodeId(nodeId);
+    let applied = 0;
+    if (rec.snapshot) {
+      this.kv.reset(rec.snapshot.pairs);
+      applied = rec.snapshot.meta.index;
+    }
+    this.applied = applied;
+    const { electionTicks, heartbeatTicks } = ticksOf(this.opts);
+    this.core = new RaftCore(
+      {
+        id: nodeId,
+        peers: this.nodeIds,
+        electionTicks,
+        heartbeatTicks,
+        preVote: this.opts.preVote,
+        checkQuorum: this.opts.checkQuorum,
+        maxEntriesPerAppend: this.opts.maxAppendEntries,
+        maxInflight: this.opts.maxInflight,
+        snapshotChunkSize: this.opts.chunkSize,
+        random: this.random,
+        snapshots: store.snapshots,
+      },
+      {
+        hardState: rec.hardState,
+        snapshot: rec.snapshot ? rec.snapshot.meta : null,
+        entries: rec.entries,
+        applied,
+      },
+    );
+    const st = this.core.status();
+    this.lastRole = st.role;
+    this.lastLeader = st.leader;
+    if (store.durable || rec.snapshot || rec.entries.length > 0) {
+      this.log.info(
+        `${nodeId}: recovered from ${store.where}: snapshot ${rec.snapshot ? `${rec.snapshot.meta.index}/${rec.snapshot.meta.term}` : 'none'}, ` +
+          `${rec.entries.length} log entries, term ${rec.hardState.term}, commit ${rec.hardState.commit}`,
+      );
+    }
+    this.snapshotter.reset();
+    this.out.reply(src, body.msg_id, { type: 'init_ok' });
+    // A single-node cluster needs no timers: it elects itself the moment a client needs a leader,
+    // so that it never appends anything (not even a leader's no-op) that nobody asked for.
+    if (!this.singleNode && !this.closing) this.startTimer();
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Timers.
+
+  private startTimer(): void {
+    if (this.timer) return;
+    this.timer = setInterval(() => {
+      if (this.tickQueued) return; // the node is busy: logical time slows down instead of bursting
+      this.tickQueued = true;
+      this.enqueue({ kind: 'tick' });
+    }, this.opts.tickMs);
+  }
+
+  private stopTimer(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  private onTick(): void {
+    if (!this.core) return;
+    this.core.tick();
+    this.ticks++;
+    if (this.ticks % 10 === 0) this.expireRequests();
+  }
+
+  private expireRequests(): void {
+    const now = this.now();
+    for (const [idx, p] of this.pending) {
+      if (p.deadline <= now) {
+        this.pending.delete(idx);
+        p.respond({ kind: 'error', code: ErrorCode.TIMEOUT, text: 'request timed out; it may or may not have taken effect' });
+      }
+    }
+    for (const [id, f] of this.forwarded) {
+      if (f.deadline <= now) {
+        this.forwarded.delete(id);
+        f.respond({ kind: 'error', code: ErrorCode.TIMEOUT, text: 'forwarded request timed out; it may or may not have taken effect' });
+      }
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Node-to-node messages.
+
+  private onRaftMessage(msg: Envelope): void {
+    const b = msg.body as Record<string, unknown>;
+    if (!Number.isSafeInteger(b['term'])) {
+      this.log.warn(`dropping ${msg.body.type} from ${msg.src}: no term`);
+      return;
+    }
+    const m = { ...b, from: msg.src, to: this.nodeId } as Record<string, unknown>;
+    delete m['msg_id'];
+    delete m['in_reply_to'];
+    this.core!.step(m as unknown as RaftMessage);
+  }
+
+  private sendRaft(m: RaftMessage): void {
+    const { from: _from, to, ...rest } = m as RaftMessage & Record<string, unknown>;
+    void _from;
+    if (m.type === 'raft_install_snapshot' && m.offset === 0) this.stats.snapshotTransfersSent++;
+    this.out.send(to, rest);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Client requests.
+
+  /**
+   * Start a client request. `respond` is called exactly once: with the result once the command is
+   * applied, with error 11 when no leader is known and nothing entered a log, or with an
+   * indefinite error once it may have entered one.
+   */
+  submit(cmd: KvCommand, respond: (o: Outcome) => void): void {
+    const core = this.core!;
+    if (this.closing && !this.singleNode) {
+      respond({ kind: 'error', code: ErrorCode.TEMPORARILY_UNAVAILABLE, text: 'node is shutting down' });
+      return;
+    }
+    const leader = core.leader();
+    if (leader === this.nodeId) {
+      const r = core.propose(cmd as unknown as Json);
+      if (!r) {
+        respond({ kind: 'error', code: ErrorCode.TEMPORARILY_UNAVAILABLE, text: 'leader cannot accept proposals right now' });
+        return;
+      }
+      this.pending.set(r.index, { term: r.term, respond, deadline: this.now() + this.opts.requestTimeoutMs });
+      return;
+    }
+    if (this.singleNode) {
+      // Elect ourselves and retry once the election is through (it needs no other node).
+      this.held.push({ cmd, respond });
+      if (this.held.length === 1) core.campaign();
+      return;
+    }
+    if (leader !== null) {
+      // From here on the request may enter the leader's log: only its result or an indefinite error.
+      const id = this.out.send(leader, { type: 'raft_forward', request: cmd });
+      this.forwarded.set(id, { respond, deadline: this.now() + this.opts.requestTimeoutMs });
+      return;
+    }
+    respond({ kind: 'error', code: ErrorCode.TEMPORARILY_UNAVAILABLE, text: 'no leader known; try again later' });
+  }
+
+  /** A follower forwarded a client request to us. */
+  private onForward(msg: Envelope): void {
+    const { src, body } = msg;
+    const fwdId = body.msg_id;
+    const reply = (o: Outcome): void => {
+      this.out.reply(src, fwdId, { type: 'raft_forward_reply', outcome: o });
+    };
+    let cmd: KvCommand;
+    try {
+      const req = body['request'];
+      cmd = asKvCommand(req as Json) ?? (() => { throw new ProtocolError(ErrorCode.MALFORMED_REQUEST, 'bad forwarded command'); })();
+    } catch (e) {
+      reply({ kind: 'error', code: ErrorCode.MALFORMED_REQUEST, text: (e as Error).message });
+      return;
+    }
+    if (this.core!.leader() !== this.nodeId) {
+      // Never forwarded twice (no loops); nothing entered a log, so this is definite.
+      reply({ kind: 'error', code: ErrorCode.TEMPORARILY_UNAVAILABLE, text: 'not the leader any more; try again' });
+      return;
+    }
+    this.submit(cmd, reply);
+  }
+
+  private onForwardReply(msg: Envelope): void {
+    const id = msg.body.in_reply_to;
+    if (id === undefined) return;
+    const f = this.forwarded.get(id);
+    if (!f) return; // timed out already
+    this.forwarded.delete(id);
+    const respond = f.respond;
+    const o = msg.body['outcome'] as Outcome | undefined;
+    if (!o || (o.kind !== 'result' && o.kind !== 'error')) {
+      respond(indefinite('malformed answer from the leader'));
+      return;
+    }
+    respond(o);
+  }
+
+  /** Answer every request in flight with an indefinite error. */
+  private failAll(code: number, text: string): void {
+    const p = [...this.pending.values()];
+    this.pending.clear();
+    for (const x of p) x.respond({ kind: 'error', code, text });
+    const f = [...this.forwarded.values()];
+    this.forwarded.clear();
+    for (const r of f) r.respond({ kind: 'error', code, text });
+    const held = this.held;
+    this.held = [];
+    // Held requests never entered a log: a definite answer is right.
+    for (const h of held) h.respond({ kind: 'error', code: ErrorCode.TEMPORARILY_UNAVAILABLE, text: 'no leader elected' });
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // The Ready loop.
+
+  /** Handle the core's output until it has none (also called by control messages). */
+  async processReady(): Promise<void> {
+    const core = this.core!;
+    const store = this.store!;
+    while (core.hasReady()) {
+      const rd = core.ready();
+      // 1. persist + sync
+      if (rd.entries.length > 0 || rd.hardState) {
+        if (!this.unsafe) {
+          if (rd.entries.length > 0) store.append(rd.entries);
+          if (rd.hardState) store.setHardState(rd.hardState);
+          const s = store.sync();
+          if (s) await s;
+        }
+      }
+      // 2. send
+      for (const m of rd.messages) this.sendRaft(m);
+      // 3. apply snapshot, then committed entries
+      if (rd.snapshot) await this.installSnapshot(rd.snapshot);
+      for (const e of rd.committed) this.applyEntry(e);
+      // 4. advance
+      core.appliedTo(this.applied);
+      core.advance();
+      this.observe();
+      this.snapshotter.maybeStart();
+    }
+    this.observe();
+  }
+
+  private applyEntry(e: Entry): void {
+    if (e.index <= this.applied) return;
+    const cmd = e.data === null ? null : asKvCommand(e.data);
+    const result = cmd ? this.kv.apply(cmd) : null;
+    this.applied = e.index;
+    this.snapshotter.noteApplied(e);
+    const w = this.applyWatchers.get(e.index);
+    if (w) {
+      this.applyWatchers.delete(e.index);
+      w(result);
+    }
+    const p = this.pending.get(e.index);
+    if (p) {
+      this.pending.delete(e.index);
+      if (p.term === e.term && result) p.respond({ kind: 'result', result });
+      else p.respond(indefinite('leadership changed while the request was pending; it may or may not have taken effect'));
+    }
+  }
+
+  /** The core accepted a snapshot from the leader (already durable in the store): load it. */
+  private async installSnapshot(meta: SnapshotMeta): Promise<void> {
+    const pairs = await this.store!.loadSnapshot(meta);
+    this.resetStateMachine(meta, pairs);
+    this.stats.snapshotsInstalled++;
+    this.log.info(`${this.nodeId}: installed snapshot ${meta.index}/${meta.term} (${this.kv.size} keys)`);
+  }
+
+  /** Replace the state machine with `pairs` as of `meta` (snapshot install, seed). */
+  resetStateMachine(meta: SnapshotMeta, pairs: Iterable<readonly [Json, Json]>): void {
+    this.kv.reset(pairs);
+    this.applied = meta.index;
+    this.snapshotter.reset();
+    for (const [idx, p] of this.pending) {
+      if (idx <= meta.index) {
+        this.pending.delete(idx);
+        p.respond(indefinite('replaced by a snapshot; the request may or may not have taken effect'));
+      }
+    }
+  }
+
+  /** Track role and leader changes (stats; pending requests of a deposed leader). */
+  private observe(): void {
+    const st = this.core!.status();
+    if (st.role === 'candidate' && this.lastRole !== 'candidate') this.stats.elections++;
+    if (st.leader !== null && st.leader !== this.lastLeader) this.stats.leaderChanges++;
+    if (this.lastRole === 'leader' && st.role !== 'leader' && this.pending.size > 0) {
+      // The entries may still commit under the next leader: only an indefinite answer is honest.
+      const p = [...this.pending.values()];
+      this.pending.clear();
+      for (const x of p) x.respond(indefinite('leadership lost while the request was pending; it may or may not have taken effect'));
+    }
+    this.lastRole = st.role;
+    this.lastLeader = st.leader;
+    if (st.role === 'leader' && this.held.length > 0) {
+      const held = this.held;
+      this.held = [];
+      for (const h of held) this.submit(h.cmd, h.respond);
+    }
+  }
+
+  statsBody(): Record<string, unknown> {
+    const st: RaftStatus | null = this.core ? this.core.status() : null;
+    const first = st ? st.firstIndex : 1;
+    const last = st ? st.lastIndex : 0;
+    return {
+      node: this.nodeId,
+      role: st ? st.role : 'uninitialized',
+      term: st ? st.term : 0,
+      leader: st ? st.leader : null,
+      elections: this.stats.elections,
+      leader_changes: this.stats.leaderChanges,
+      snapshots_taken: this.stats.snapshotsTaken,
+      snapshots_installed: this.stats.snapshotsInstalled,
+      snapshot_transfers_sent: this.stats.snapshotTransfersSent,
+      log_entries: Math.max(0, last - first + 1),
+      first_index: first,
+      last_index: last,
+      commit_index: st ? st.commit : 0,
+      applied: this.applied,
+      snapshot_index: st?.snapshot ? st.snapshot.index : 0,
+      keys: this.kv.size,
+      durable: this.store ? this.store.durable : false,
+      recovered_node_id: this.recoveredNodeId,
+    };
+  }
+}
+
+/** Validate a lin-kv request body and turn it into a log command. */
+export function clientCommand(body: Body): KvCommand {
+  const b = body as Record<string, unknown>;
+  switch (body.type) {
+    case 'read':
+      validate(b, { key: 'any' });
+      return { op: 'read', key: b['key'] as Json };
+    case 'write':
+      validate(b, { key: 'any', value: 'any' });
+      return { op: 'write', key: b['key'] as Json, value: b['value'] as Json };
+    case 'cas': {
+      validate(b, { key: 'any', from: 'any', to: 'any' }, { create_if_not_exists: 'bool' });
+      const cmd: KvCommand = { op: 'cas', key: b['key'] as Json, from: b['from'] as Json, to: b['to'] as Json };
+      if (b['create_if_not_exists'] === true) cmd.create_if_not_exists = true;
+      return cmd;
+    }
+  }
+  throw new ProtocolError(ErrorCode.NOT_SUPPORTED, `unsupported message type ${body.type}`);
+}

@@ -1,0 +1,124 @@
+/**
+ * Automatic snapshots. Once the entries (or bytes of commands) applied since the last snapshot
+ * pass a threshold scaled by a random jitter factor, the state machine is frozen (copy-on-write
+ * view, KvStore.freeze) and encoded in the background a chunk at a time, yielding to the event loop
+ * between chunks, while the node keeps applying. When the file is durable, the core drops log
+ * entries up to the snapshot index minus --trailing-logs and storage deletes what is covered,
+ * keeping the --retain newest snapshot files.
+ */
+import type { FrozenView } from '../kv/store.js';
+import type { Entry, SnapshotMeta } from '../raft/types.js';
+import type { Logger } from './log.js';
+import type { ServeOptions } from './options.js';
+import type { RaftServer } from './server.js';
+
+/** Keys encoded per chunk between yields to the event loop. */
+export const SNAPSHOT_CHUNK_KEYS = 8192;
+
+export class Snapshotter {
+  private entriesSince = 0;
+  private bytesSince = 0;
+  private factor = 1;
+  private running: Promise<void> | null = null;
+
+  constructor(
+    private readonly host: RaftServer,
+    private readonly opts: ServeOptions,
+    private readonly random: () => number,
+    private readonly log: Logger,
+  ) {
+    this.reset();
+  }
+
+  /** Start counting afresh (after a snapshot, an install or a seed). */
+  reset(): void {
+    this.entriesSince = 0;
+    this.bytesSince = 0;
+    this.factor = 1 + this.random() * this.opts.snapshotJitter;
+  }
+
+  noteApplied(e: Entry): void {
+    this.entriesSince++;
+    if (this.opts.snapshotThresholdBytes > 0 && e.data !== null) this.bytesSince += JSON.stringify(e.data).length + 16;
+  }
+
+  get inProgress(): boolean {
+    return this.running !== null;
+  }
+
+  due(): boolean {
+    const { snapshotThreshold: n, snapshotThresholdBytes: b } = this.opts;
+    return (n > 0 && this.entriesSince >= n * this.factor) || (b > 0 && this.bytesSince >= b * this.factor);
+  }
+
+  /** Called after each Ready: start a background snapshot when one is due. */
+  maybeStart(): void {
+    if (this.running || !this.due()) return;
+    const host = this.host;
+    const core = host.core!;
+    const index = host.applied;
+    const term = core.termAt(index);
+    const current = core.status().snapshot;
+    if (term === undefined || (current && current.index >= index)) {
+      this.reset();
+      return;
+    }
+    const meta: SnapshotMeta = { index, term, config: [...host.nodeIds] };
+    const view = host.kv.freeze();
+    this.reset();
+    const started = Date.now();
+    this.running = (async () => {
+      try {
+        const { size } = await host.store!.saveSnapshot(meta, view, SNAPSHOT_CHUNK_KEYS);
+        this.log.debug(`${host.nodeId}: snapshot ${meta.index}/${meta.term} written (${view.size} keys, ${size} bytes, ${Date.now() - started} ms)`);
+        // Compaction touches the core: do it in the node's input queue.
+        host.enqueue({
+          kind: 'fn',
+          fn: async () => {
+            await this.commit(meta, this.opts.trailingLogs);
+          },
+        });
+      } catch (e) {
+        this.log.warn(`${host.nodeId}: snapshot at ${meta.index} failed: ${(e as Error).message}`);
+      } finally {
+        view.release();
+      }
+    })().finally(() => {
+      this.running = null;
+    });
+  }
+
+  /** Wait for a background snapshot to finish (before a control snapshot, at shutdown). */
+  async settle(): Promise<void> {
+    while (this.running) await this.running;
+  }
+
+  /**
+   * Take a snapshot now of `view` at `meta` (control messages): waits for a background one, saves,
+   * compacts with `trailing` entries kept. Returns the file size and how many entries were trimmed.
+   */
+  async takeNow(meta: SnapshotMeta, view: FrozenView, trailing: number): Promise<{ size: number; trimmed: number }> {
+    try {
+      await this.settle();
+      const { size } = await this.host.store!.saveSnapshot(meta, view, SNAPSHOT_CHUNK_KEYS);
+      const trimmed = await this.commit(meta, trailing);
+      this.reset();
+      return { size, trimmed };
+    } finally {
+      view.release();
+    }
+  }
+
+  /** The snapshot at `meta` is durable: let the core and storage drop what it covers. */
+  async commit(meta: SnapshotMeta, trailing: number): Promise<number> {
+    const host = this.host;
+    const core = host.core!;
+    const before = core.status();
+    if (before.snapshot && before.snapshot.index > meta.index) return 0; // a newer one was installed meanwhile
+    core.compact(meta, trailing);
+    const after = core.status();
+    host.stats.snapshotsTaken++;
+    await host.store!.compact(after.firstIndex - 1, this.opts.retain);
+    return Math.max(0, after.firstIndex - before.firstIndex);
+  }
+}

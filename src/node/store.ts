@@ -1,0 +1,48 @@
+/**
+ * What the driver needs from durable storage. The implementation (storage-adapter.ts) is a thin
+ * layer over the storage library in src/storage/; the driver never touches files itself.
+ */
+import type { FrozenView } from '../kv/store.js';
+import type { Entry, HardState, Json, NodeId, SnapshotMeta, SnapshotStore } from '../raft/types.js';
+
+export interface RecoveredState {
+  hardState: HardState;
+  /** The newest valid snapshot with its state-machine contents, or null. */
+  snapshot: { meta: SnapshotMeta; pairs: Iterable<readonly [Json, Json]> } | null;
+  /** Log entries after the snapshot, contiguous. */
+  entries: Entry[];
+  /** Node id recorded in the directory, if any. */
+  nodeId: NodeId | null;
+}
+
+export interface NodeStore {
+  /** True when state lives on disk (false: in memory). */
+  readonly durable: boolean;
+  /** Human description for logs ("memory", or the directory path). */
+  readonly where: string;
+  /** Load what the directory holds (empty state for a new directory or memory). */
+  recover(): Promise<RecoveredState>;
+  /** Record which node owns this directory (after `init`). */
+  setNodeId(id: NodeId): Promise<void>;
+  /** Append entries; a first index at or below the last stored one replaces the suffix from there. */
+  append(entries: Entry[]): void;
+  setHardState(hs: HardState): void;
+  /** Make everything appended/set so far durable (group commit: one fsync). */
+  sync(): void | Promise<void>;
+  /** The SnapshotStore the Raft core reads from and receives into. */
+  readonly snapshots: SnapshotStore;
+  /**
+   * Encode and durably save a snapshot of `view` at `meta`, a chunk at a time, yielding to the event
+   * loop between chunks. Returns the file size. Afterwards `snapshots.current()` returns it.
+   */
+  saveSnapshot(meta: SnapshotMeta, view: FrozenView, chunkKeys?: number): Promise<{ size: number }>;
+  /** Decode the state of the current snapshot (after a transfer finished, or for replays). */
+  loadSnapshot(meta: SnapshotMeta): Promise<Array<[Json, Json]>>;
+  /**
+   * The core dropped log entries up to `compactedTo` (inclusive): let storage delete what is
+   * covered, keeping the `retain` newest snapshots.
+   */
+  compact(compactedTo: number, retain: number): Promise<void>;
+  /** Sync and release (lock file etc.). */
+  close(): Promise<void>;
+}

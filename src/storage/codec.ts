@@ -1,0 +1,153 @@
+/**
+ * CBOR and zstd plumbing shared by the snapshot and WAL formats.
+ *
+ * JSON values are written as plain CBOR (RFC 8949): maps with text keys for objects, arrays,
+ * integers (major types 0/1) or float64 for other numbers, text strings, true/false/null. cbor-x
+ * runs with records, structured clone and packing off so that the bytes are standard CBOR that any
+ * decoder reads. Maps are decoded as `Map` and turned into plain objects here, which keeps a key
+ * named `__proto__` as an ordinary own property (as JSON.parse does).
+ */
+import { createRequire } from 'node:module';
+import zlib from 'node:zlib';
+import { Decoder, Encoder } from 'cbor-x';
+import type { Json } from '../raft/types.js';
+
+const require = createRequire(import.meta.url);
+// zstd-napi is CommonJS; its low-level binding gives streaming compression with no stream objects.
+const zstdBinding = require('zstd-napi/binding.js') as typeof import('zstd-napi/binding.js');
+
+export const cborEncoder = new Encoder({
+  useRecords: false,
+  structuredClone: false,
+  pack: false,
+  variableMapSize: true,
+  tagUint8Array: false,
+  useFloat32: 0,
+} as ConstructorParameters<typeof Encoder>[0]);
+
+const cborDecoder = new Decoder({
+  useRecords: false,
+  structuredClone: false,
+  mapsAsObjects: false,
+} as ConstructorParameters<typeof Decoder>[0]);
+
+/** CBOR bytes of a JSON value, in a buffer of their own. */
+export function encodeCbor(value: unknown): Buffer {
+  return Buffer.from(cborEncoder.encode(value));
+}
+
+/** Decode one CBOR item (maps come back as Map; pass through `toJson`). */
+export function decodeCborRaw(bytes: Uint8Array): unknown {
+  return cborDecoder.decode(bytes);
+}
+
+/** Decode a CBOR sequence, calling `each` per top-level item; `each` returning false stops. */
+export function decodeCborSequence(bytes: Uint8Array, each: (item: unknown) => boolean | void): void {
+  (cborDecoder as unknown as { decodeMultiple(b: Uint8Array, f: (v: unknown) => boolean | void): void }).decodeMultiple(
+    bytes,
+    each,
+  );
+}
+
+export class NotJsonError extends Error {}
+
+/** Convert a decoded CBOR value into a JSON value; throws NotJsonError on anything else. */
+export function toJson(v: unknown): Json {
+  if (v === null || typeof v === 'number' || typeof v === 'string' || typeof v === 'boolean') return v;
+  if (v === undefined) return null;
+  if (Array.isArray(v)) {
+    const out: Json[] = new Array(v.length);
+    for (let i = 0; i < v.length; i++) {
+      const x = v[i];
+      out[i] = x !== null && typeof x === 'object' ? toJson(x) : (x as Json);
+    }
+    return out;
+  }
+  if (v instanceof Map) {
+    const o: { [k: string]: Json } = {};
+    for (const [k, x] of v) {
+      if (typeof k !== 'string') throw new NotJsonError(`map key of type ${typeof k}`);
+      const val = toJson(x);
+      if (k === '__proto__') Object.defineProperty(o, k, { value: val, enumerable: true, writable: true, configurable: true });
+      else o[k] = val;
+    }
+    return o;
+  }
+  throw new NotJsonError(`unexpected CBOR value of type ${Object.prototype.toString.call(v)}`);
+}
+
+/** Fast path for arrays of mostly primitive values. */
+export function toJsonArray(v: unknown): Json[] {
+  if (!Array.isArray(v)) throw new NotJsonError('expected an array');
+  for (let i = 0; i < v.length; i++) {
+    const x = v[i];
+    if (x === undefined) v[i] = null;
+    else if (x !== null && typeof x === 'object') v[i] = toJson(x);
+    else if (typeof x === 'bigint') throw new NotJsonError('unexpected bigint');
+  }
+  return v as Json[];
+}
+
+export function crc32(data: Uint8Array, prev = 0): number {
+  return zlib.crc32(data, prev) >>> 0;
+}
+
+/**
+ * Streaming zstd compressor (one frame). Input handed to `write` is consumed completely before
+ * `write` returns, so callers may reuse their buffer. Output is collected with its CRC-32.
+ */
+export class ZstdFrameWriter {
+  private readonly cctx: InstanceType<typeof zstdBinding.CCtx>;
+  private readonly out = Buffer.allocUnsafe(zstdBinding.cStreamOutSize());
+  readonly parts: Buffer[] = [];
+  compressedSize = 0;
+  rawSize = 0;
+  crc = 0;
+  private ended = false;
+
+  constructor(level: number) {
+    this.cctx = new zstdBinding.CCtx();
+    this.cctx.setParameter(zstdBinding.CParameter.compressionLevel, level);
+    this.cctx.setParameter(zstdBinding.CParameter.checksumFlag, 0);
+  }
+
+  write(src: Uint8Array): void {
+    if (this.ended) throw new Error('zstd frame already ended');
+    this.rawSize += src.length;
+    let s = src;
+    while (s.length > 0) {
+      const [, written, read] = this.cctx.compressStream2(this.out, s, zstdBinding.EndDirective.continue);
+      this.take(written);
+      s = s.subarray(read);
+    }
+  }
+
+  end(): Buffer {
+    if (!this.ended) {
+      this.ended = true;
+      for (;;) {
+        const [remaining, written] = this.cctx.compressStream2(this.out, Buffer.alloc(0), zstdBinding.EndDirective.end);
+        this.take(written);
+        if (remaining === 0) break;
+      }
+    }
+    return Buffer.concat(this.parts, this.compressedSize);
+  }
+
+  private take(n: number): void {
+    if (n === 0) return;
+    const chunk = Buffer.from(this.out.subarray(0, n));
+    this.parts.push(chunk);
+    this.compressedSize += n;
+    this.crc = crc32(chunk, this.crc);
+  }
+}
+
+/** Decompress one zstd frame whose decompressed size is known; throws on any mismatch. */
+export function zstdDecompressExact(src: Uint8Array, rawSize: number): Buffer {
+  const dst = Buffer.allocUnsafe(rawSize);
+  const dctx = new zstdBinding.DCtx();
+  const n = dctx.decompress(dst, src);
+  if (n !== rawSize) throw new Error(`decompressed ${n} bytes, expected ${rawSize}`);
+  return dst;
+}

@@ -1,0 +1,85 @@
+/**
+ * Typed errors of the storage library. Every error names the file it is about and says what is
+ * wrong in one line, so that a command can print `err.message` as is.
+ */
+
+export type StorageErrorCode =
+  /** The path does not exist. */
+  | 'ENOENT'
+  /** Permission denied (reading, writing or listing). */
+  | 'EACCES'
+  /** Not a directory where one was expected, or a directory where a file was expected. */
+  | 'ENOTDIR'
+  /** The file does not start with the snapshot magic. */
+  | 'NOT_SNAPSHOT'
+  /** The file ends before the size its header announces. */
+  | 'TRUNCATED'
+  /** The header checksum does not match (or the header cannot be parsed). */
+  | 'BAD_HEADER_CRC'
+  /** The payload checksum does not match. */
+  | 'BAD_PAYLOAD_CRC'
+  /** The payload passes its checksum but cannot be decompressed or decoded (writer bug). */
+  | 'BAD_PAYLOAD'
+  /** A format version this build does not read (snapshot, WAL segment or meta.json). */
+  | 'UNSUPPORTED_VERSION'
+  /** A damaged WAL record that is not a torn tail, or a damaged WAL segment header. */
+  | 'CORRUPT_WAL'
+  /** A torn WAL tail found while reading without repair (strict readers only). */
+  | 'TORN_WAL'
+  /** Log entries are missing between the snapshot and the WAL (or inside the WAL). */
+  | 'LOG_GAP'
+  /** Another live process holds the data directory lock. */
+  | 'LOCKED'
+  /** The directory is not a raftsnap data directory (no or unreadable meta.json). */
+  | 'NOT_DATA_DIR'
+  /** The data directory belongs to another node id. */
+  | 'NODE_MISMATCH'
+  /** A path that must not exist (or must be empty) does. */
+  | 'EXISTS'
+  /** Misuse of the API (wrong mode, closed storage, invalid argument). */
+  | 'INVALID'
+  /** Any other I/O failure. */
+  | 'IO';
+
+export class StorageError extends Error {
+  readonly code: StorageErrorCode;
+  /** The file or directory concerned. */
+  readonly file: string;
+  /** Byte offset of the problem inside `file`, when it has one. */
+  readonly offset?: number;
+
+  constructor(code: StorageErrorCode, file: string, problem: string, offset?: number, cause?: unknown) {
+    super(`${file}: ${problem}${offset !== undefined ? ` (at offset ${offset})` : ''}`, cause !== undefined ? { cause } : undefined);
+    this.name = 'StorageError';
+    this.code = code;
+    this.file = file;
+    if (offset !== undefined) this.offset = offset;
+  }
+}
+
+export function isStorageError(e: unknown, code?: StorageErrorCode): e is StorageError {
+  return e instanceof StorageError && (code === undefined || e.code === code);
+}
+
+/** Turn a Node.js fs error into a StorageError naming `file`; StorageErrors pass through. */
+export function fsError(err: unknown, file: string, action: string): StorageError {
+  if (err instanceof StorageError) return err;
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  switch (code) {
+    case 'ENOENT':
+      return new StorageError('ENOENT', file, `no such file or directory (${action})`, undefined, err);
+    case 'EACCES':
+    case 'EPERM':
+      return new StorageError('EACCES', file, `permission denied (${action})`, undefined, err);
+    case 'ENOTDIR':
+      return new StorageError('ENOTDIR', file, `not a directory (${action})`, undefined, err);
+    case 'EISDIR':
+      return new StorageError('ENOTDIR', file, `is a directory, expected a file (${action})`, undefined, err);
+    case 'EEXIST':
+      return new StorageError('EXISTS', file, `already exists (${action})`, undefined, err);
+    default: {
+      const msg = err instanceof Error ? err.message : String(err);
+      return new StorageError('IO', file, `${action} failed: ${msg}`, undefined, err);
+    }
+  }
+}

@@ -1,0 +1,91 @@
+/**
+ * Replay of WAL records into a log (shared by disk recovery and MemoryStorage, so that both follow
+ * the same rules):
+ *  - an entry at index last+1 is appended; an entry at or below the last index replaces the log
+ *    from that index on (a conflicting suffix was truncated); an entry beyond last+1 is a gap;
+ *  - the first entry seen starts the log (older segments may have been deleted);
+ *  - a snapshot marker (index S, term T) keeps the log when it holds entry S with term T, and
+ *    otherwise discards it (Raft Figure 13 rules 6-7): the log then continues from S+1;
+ *  - the hard state is the last one recorded.
+ */
+import type { Entry, HardState } from '../raft/types.js';
+import { StorageError } from './errors.js';
+import { EMPTY_HARD_STATE, type WalRecord } from './wal.js';
+
+export class LogReplay {
+  log: Entry[] = [];
+  /** Index just before log[0]. */
+  base = 0;
+  hardState: HardState = { ...EMPTY_HARD_STATE };
+  markers: Array<{ index: number; term: number; file: string }> = [];
+
+  get lastIndex(): number {
+    return this.base + this.log.length;
+  }
+
+  /** Apply one record; `where` names file and offset for errors. */
+  apply(rec: WalRecord, where: { file: string; offset?: number }): void {
+    if (rec.type === 'hardState') {
+      this.hardState = rec.hardState;
+      return;
+    }
+    if (rec.type === 'snapshot') {
+      this.markers.push({ index: rec.index, term: rec.term, file: rec.file });
+      const last = this.lastIndex;
+      if (rec.index > this.base && rec.index <= last) {
+        if (this.log[rec.index - this.base - 1]!.term !== rec.term) this.reset(rec.index);
+      } else if (rec.index > last) this.reset(rec.index);
+      return;
+    }
+    const e = rec.entry;
+    const last = this.lastIndex;
+    if (this.log.length === 0 && this.base === 0) {
+      this.base = e.index - 1;
+      this.log.push(e);
+    } else if (e.index === last + 1) {
+      this.log.push(e);
+    } else if (e.index <= last) {
+      if (e.index <= this.base) {
+        this.base = e.index - 1;
+        this.log = [e];
+      } else {
+        this.log.length = e.index - this.base - 1;
+        this.log.push(e);
+      }
+    } else {
+      throw new StorageError('LOG_GAP', where.file, `log entry ${e.index} follows entry ${last}: entries ${last + 1}..${e.index - 1} are missing`, where.offset);
+    }
+  }
+
+  private reset(s: number): void {
+    this.log = [];
+    this.base = s;
+  }
+
+  /**
+   * The entries after a snapshot at (index, term) (or after index 0 without a snapshot). Throws
+   * LOG_GAP when entries between the snapshot and the log are missing.
+   */
+  entriesAfter(snap: { index: number; term: number } | null, dir: string): Entry[] {
+    const si = snap ? snap.index : 0;
+    const last = this.lastIndex;
+    if (si > this.base && si <= last) {
+      // Figure 13 rule 6/7: keep the suffix only if the log agrees with the snapshot at its index.
+      return this.log[si - this.base - 1]!.term === snap!.term ? this.log.slice(si - this.base) : [];
+    }
+    if (si >= last) return [];
+    if (si === this.base) return this.log.slice();
+    throw new StorageError(
+      'LOG_GAP',
+      dir,
+      `recovery needs log entries from index ${si + 1} but the WAL starts at index ${this.base + 1}${snap ? '' : ' and there is no usable snapshot'} (the snapshot covering them is missing or broken)`,
+    );
+  }
+
+  /** Hard state with commit raised to at least the snapshot index. */
+  hardStateWith(snap: { index: number } | null): HardState {
+    const hs = { ...this.hardState };
+    if (snap && hs.commit < snap.index) hs.commit = snap.index;
+    return hs;
+  }
+}
