@@ -137,8 +137,9 @@ export function toOperations(events: HistoryEvent[]): ParsedHistory {
   let dropped = 0;
 
   const finish = (inv: HistoryEvent, done: HistoryEvent | null): void => {
-    const type = done ? done.type : 'info';
     const code = done?.code;
+    // A `fail` carrying an indefinite code (0, 13, >= 1000, unknown) is really an `info`.
+    const type = !done ? 'info' : done.type === 'fail' && code !== undefined && isIndefiniteCode(code) ? 'info' : done.type;
     let outcome: OpOutcome | null;
     let value: Json = inv.value ?? null;
     if (type === 'ok') {

@@ -312,6 +312,32 @@ function fmtTime(t: number): string {
   return Number.isInteger(t) ? String(t) : t.toFixed(3);
 }
 
+/**
+ * Removes indeterminate writes and cas operations that can make no difference: those writing a
+ * value that no remaining operation observes (a read of it, or a cas expecting it), when no
+ * failed-with-22 cas is present. Such an operation could always be left out of a linearization
+ * without changing what any other operation sees, so the verdict is the same without it; leaving
+ * it in would only multiply the search space.
+ */
+export function pruneUnobserved(ops: Operation[]): Operation[] {
+  if (ops.some((o) => o.outcome === 'mismatch')) return ops;
+  let cur = ops;
+  for (;;) {
+    const observed = new Set<string>();
+    for (const o of cur) {
+      if (o.f === 'read' && o.outcome === 'ok') observed.add(canonicalJson(o.value));
+      else if (o.f === 'cas' && (o.outcome === 'ok' || o.outcome === 'maybe')) observed.add(canonicalJson((o.value as Json[])[0]!));
+    }
+    const next = cur.filter((o) => {
+      if (o.outcome !== 'maybe') return true;
+      const w = o.f === 'write' ? o.value : (o.value as Json[])[1]!;
+      return observed.has(canonicalJson(w));
+    });
+    if (next.length === cur.length) return cur;
+    cur = next;
+  }
+}
+
 const isObservation = (op: Operation): boolean =>
   op.f === 'read' || op.outcome === 'absent' || op.outcome === 'mismatch';
 
@@ -326,7 +352,7 @@ const isObservation = (op: Operation): boolean =>
 function shrink(ops: Operation[], deadline: number): Operation[] {
   let cur = ops.slice();
   const fails = (cand: Operation[], budgetMs: number): boolean =>
-    search(cand, Math.min(deadline, Date.now() + budgetMs), false).result === 'fail';
+    search(pruneUnobserved(cand), Math.min(deadline, Date.now() + budgetMs), false).result === 'fail';
   // Phase 1: drop observations.
   let obs = cur.filter(isObservation).map((o) => o.id);
   for (let chunk = Math.max(1, Math.ceil(obs.length / 2)); chunk >= 1 && Date.now() < deadline; chunk = Math.floor(chunk / 2)) {
@@ -343,10 +369,10 @@ function shrink(ops: Operation[], deadline: number): Operation[] {
   }
   // Phase 2: relax acknowledged writes and cas, latest first.
   for (let idx = cur.length - 1; idx >= 0 && Date.now() < deadline; idx--) {
-    const op = cur[idx]!;
-    if (isObservation(op) || op.outcome !== 'ok') continue;
+    const op = cur[idx];
+    if (!op || isObservation(op) || op.outcome !== 'ok') continue;
     const cand = cur.map((o, j) => (j === idx ? { ...o, outcome: 'maybe' as const, ret: Infinity } : o));
-    if (fails(cand, 30)) cur = cand;
+    if (fails(cand, 30)) cur = pruneUnobserved(cand);
   }
   // Report the definite operations, and indeterminate ones that write a value somebody observed.
   const seen = new Set<string>();
@@ -411,6 +437,7 @@ export function checkOperations(all: Operation[], opts: CheckOptions = {}, dropp
     if (!g) groups.set(k, (g = { key: op.key, ops: [] }));
     g.ops.push(op);
   }
+  for (const g of groups.values()) g.ops = pruneUnobserved(g.ops);
   // Small keys first, so a budget spent on one hard key still leaves verdicts for the others.
   const ordered = [...groups.values()].sort((a, b) => a.ops.length - b.ops.length);
   const keys: KeyResult[] = [];

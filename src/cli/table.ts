@@ -1,5 +1,8 @@
 import Table from 'cli-table3';
 
+/** Box characters without the rule between rows: compact tables that still read as tables. */
+const COMPACT = { mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': '' };
+
 /**
  * A table for people. Colours only on a terminal: cli-table3 colours the head and border by
  * default, which would put escape codes into pipes and golden files.
@@ -7,6 +10,7 @@ import Table from 'cli-table3';
 export function renderTable(head: string[], rows: Array<Array<string | number>>, tty = process.stdout.isTTY === true): string {
   const table = new Table({
     head,
+    chars: COMPACT,
     style: tty ? undefined : { head: [], border: [] },
   });
   for (const r of rows) table.push(r.map((c) => String(c)));
@@ -15,7 +19,7 @@ export function renderTable(head: string[], rows: Array<Array<string | number>>,
 
 /** A two-column key/value table (headers of files, summaries). */
 export function renderFields(fields: Array<[string, string | number]>, tty = process.stdout.isTTY === true): string {
-  const table = new Table({ style: tty ? undefined : { head: [], border: [] } });
+  const table = new Table({ chars: COMPACT, style: tty ? undefined : { head: [], border: [] } });
   for (const [k, v] of fields) table.push({ [k]: String(v) });
   return table.toString();
 }
@@ -31,4 +35,12 @@ export function formatBytes(n: number): string {
     u++;
   }
   return `${v.toFixed(v >= 100 ? 0 : 1)} ${units[u]}`;
+}
+
+/** A signed size change: "-3.1 KiB (-42%)". */
+export function formatDelta(before: number, after: number): string {
+  const d = after - before;
+  const sign = d < 0 ? '-' : d > 0 ? '+' : '';
+  const pct = before > 0 ? ` (${sign}${Math.round((Math.abs(d) / before) * 100)}%)` : '';
+  return `${sign}${formatBytes(Math.abs(d))}${pct}`;
 }

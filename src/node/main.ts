@@ -7,7 +7,6 @@ import { stderrLogger } from './log.js';
 import { parseServeArgs, UsageError, type ServeOptions } from './options.js';
 import { LineSplitter, Outbox, StdoutSink } from './protocol.js';
 import { RaftServer } from './server.js';
-import { openNodeStore } from './storage-adapter.js';
 
 export const UNSAFE_ENV = 'RAFTSNAP_UNSAFE_ACK_BEFORE_PERSIST';
 
@@ -46,12 +45,21 @@ export async function runServe(opts: ServeOptions): Promise<void> {
     outbox,
     options: opts,
     log,
-    openStore: (nodeId) => openNodeStore(opts, nodeId, log),
+    // Loaded on demand: the storage library (cbor-x, zstd) costs tens of ms to load, which an
+    // in-memory node spends after its init_ok rather than before.
+    openStore: async (nodeId) => (await import('./storage-adapter.js')).openNodeStore(opts, nodeId, log),
     unsafeAckBeforePersist: unsafe,
+    onFatal: () => {
+      process.exitCode = 1;
+      process.stdin.destroy();
+      stdinDone?.();
+    },
   });
+  let stdinDone: (() => void) | null = null;
   const splitter = new LineSplitter((line) => server.handleLine(line));
   process.stdin.setEncoding('utf8');
   await new Promise<void>((resolve) => {
+    stdinDone = resolve;
     process.stdin.on('data', (chunk: string) => splitter.push(chunk));
     process.stdin.on('end', () => resolve());
     process.stdin.on('error', (e) => {

@@ -16,6 +16,7 @@ export interface ServeOptions {
   trailingLogs: number;
   retain: number;
   chunkSize: number;
+  segmentBytes: number;
   tickMs: number;
   electionTimeoutMs: number;
   heartbeatMs: number;
@@ -116,6 +117,15 @@ export const SERVE_FLAGS: readonly FlagSpec[] = [
     kind: 'bytes',
     default: '64KiB',
     description: 'Bytes of snapshot per InstallSnapshot message (sent base64-encoded).',
+  },
+  {
+    name: 'segment-size',
+    key: 'segmentBytes',
+    kind: 'bytes',
+    default: '4MiB',
+    description:
+      'Size at which a write-ahead log segment is closed and a new one started. Segments whose entries ' +
+      'all lie at or below the oldest kept snapshot are deleted, so the log on disk stays within a few segments.',
   },
   {
     name: 'tick-ms',
@@ -245,6 +255,7 @@ export function optionsFromRaw(raw: Record<string, string | undefined>): ServeOp
   if (opts.heartbeatMs < opts.tickMs) throw new UsageError('--heartbeat-ms must be at least --tick-ms');
   if (opts.electionTimeoutMs < 2 * opts.heartbeatMs) throw new UsageError('--election-timeout-ms must be at least twice --heartbeat-ms');
   if (opts.chunkSize < 1) throw new UsageError('--chunk-size must be at least 1 byte');
+  if (opts.segmentBytes < 4096) throw new UsageError('--segment-size must be at least 4KiB');
   if (opts.retain < 1) throw new UsageError('--retain must be at least 1');
   if (opts.maxAppendEntries < 1) throw new UsageError('--max-append-entries must be at least 1');
   if (opts.maxInflight < 1) throw new UsageError('--max-inflight must be at least 1');

@@ -130,8 +130,14 @@ function describe(t: FieldType): string {
       return 'a non-negative integer';
     case 'string[]':
       return 'an array of strings';
+    case 'object':
+      return 'an object';
+    case 'array':
+      return 'an array';
+    case 'bool':
+      return 'a boolean';
     default:
-      return `a ${t === 'bool' ? 'boolean' : t}`;
+      return `a ${t}`;
   }
 }
 

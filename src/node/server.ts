@@ -15,7 +15,7 @@ import type { Logger } from './log.js';
 import { ticksOf, type ServeOptions } from './options.js';
 import { ErrorCode, ProtocolError, validate, type Body, type Envelope, type Outbox, parseLine } from './protocol.js';
 import { Snapshotter } from './snapshotter.js';
-import type { NodeStore } from './store.js';
+import type { NodeStore, RecoveredState } from './store.js';
 
 export interface ServerEnv {
   outbox: Outbox;
@@ -25,6 +25,8 @@ export interface ServerEnv {
   openStore(nodeId: NodeId | null): Promise<NodeStore>;
   random?: () => number;
   now?: () => number;
+  /** The node cannot go on (its storage cannot be opened): stop reading input and exit non-zero. */
+  onFatal?(err: Error): void;
   /** Test-only: skip persisting entries and hard state (RAFTSNAP_UNSAFE_ACK_BEFORE_PERSIST=1). */
   unsafeAckBeforePersist?: boolean;
 }
@@ -54,6 +56,8 @@ export interface Stats {
 }
 
 const CLIENT_TYPES = new Set(['read', 'write', 'cas']);
+/** Messages that may be batched into one Ready with the ones around them. */
+const ORDER_FREE = new Set([...CLIENT_TYPES, ...RAFT_MESSAGE_TYPES, 'raft_forward', 'raft_forward_reply']);
 
 function indefinite(text: string): Outcome {
   return { kind: 'error', code: ErrorCode.CRASH, text };
@@ -123,7 +127,10 @@ export class RaftServer {
       this.preloaded.catch(() => {});
     }
     this.openStore = env.openStore;
+    this.onFatal = env.onFatal;
   }
+
+  private readonly onFatal: ((err: Error) => void) | undefined;
 
   private readonly openStore: (nodeId: NodeId | null) => Promise<NodeStore>;
 
@@ -203,6 +210,15 @@ export class RaftServer {
         const batch = this.queue;
         this.queue = [];
         for (const w of batch) {
+          // A message that is neither a client request nor Raft traffic (control messages, init,
+          // get_stats) observes the effects of everything before it: finish the pending Ready first.
+          if (w.kind === 'msg' && this.core && !ORDER_FREE.has(w.msg.body.type) && this.core.hasReady()) {
+            try {
+              await this.processReady();
+            } catch (e) {
+              this.log.warn(`error while handling Raft output: ${(e as Error).stack ?? String(e)}`);
+            }
+          }
           try {
             const r = this.handle(w);
             if (r) await r;
@@ -307,14 +323,32 @@ export class RaftServer {
     this.nodeId = nodeId;
     this.nodeIds = [...nodeIds];
     this.out.self = nodeId;
-    const store = await (this.preloaded ?? this.openStore(nodeId));
-    this.store = store;
-    const rec = await store.recover();
-    if (rec.nodeId !== null && rec.nodeId !== nodeId) {
-      this.log.warn(`data directory ${store.where} belonged to node ${rec.nodeId}; now serving as ${nodeId}`);
+    // In memory there is nothing to recover and nothing that can fail: answer at once and load the
+    // storage code afterwards (messages behind `init` wait for it in the queue). With a directory,
+    // recovery comes first so that a broken or foreign directory is refused in the answer to init.
+    const durable = this.opts.dataDir !== null || this.opts.dataRoot !== null;
+    if (!durable) this.out.reply(src, body.msg_id, { type: 'init_ok' });
+    let store: NodeStore;
+    let rec: RecoveredState;
+    try {
+      store = await (this.preloaded ?? this.openStore(nodeId));
+      rec = await store.recover();
+      if (rec.nodeId !== null && rec.nodeId !== nodeId) {
+        throw new Error(`data directory ${store.where} belongs to node ${rec.nodeId}, not ${nodeId}`);
+      }
+      if (store.durable && rec.nodeId !== nodeId) await store.setNodeId(nodeId);
+    } catch (e) {
+      const err = e instanceof Error ? e : new Error(String(e));
+      this.log.warn(`FATAL: cannot open this node's storage: ${err.message}`);
+      if (durable) this.out.error(src, body.msg_id, ErrorCode.CRASH, `cannot open storage: ${err.message}`);
+      this.nodeId = null;
+      this.closed = true;
+      this.queue = [];
+      this.onFatal?.(err);
+      return;
     }
+    this.store = store;
     this.recoveredNodeId = rec.nodeId;
-    if (store.durable && rec.nodeId !== nodeId) await store.setNodeId(nodeId);
     let applied = 0;
     if (rec.snapshot) {
       this.kv.reset(rec.snapshot.pairs);
@@ -353,7 +387,7 @@ export class RaftServer {
       );
     }
     this.snapshotter.reset();
-    this.out.reply(src, body.msg_id, { type: 'init_ok' });
+    if (durable) this.out.reply(src, body.msg_id, { type: 'init_ok' });
     // A single-node cluster needs no timers: it elects itself the moment a client needs a leader,
     // so that it never appends anything (not even a leader's no-op) that nobody asked for.
     if (!this.singleNode && !this.closing) this.startTimer();
@@ -436,6 +470,13 @@ export class RaftServer {
       return;
     }
     const leader = core.leader();
+    if (this.singleNode && (leader !== this.nodeId || this.held.length > 0)) {
+      // Elect ourselves (it needs no other node) and go on once the election is through; requests
+      // keep their order behind the ones already waiting.
+      this.held.push({ cmd, respond });
+      if (this.held.length === 1) core.campaign();
+      return;
+    }
     if (leader === this.nodeId) {
       const r = core.propose(cmd as unknown as Json);
       if (!r) {
@@ -443,12 +484,6 @@ export class RaftServer {
         return;
       }
       this.pending.set(r.index, { term: r.term, respond, deadline: this.now() + this.opts.requestTimeoutMs });
-      return;
-    }
-    if (this.singleNode) {
-      // Elect ourselves and retry once the election is through (it needs no other node).
-      this.held.push({ cmd, respond });
-      if (this.held.length === 1) core.campaign();
       return;
     }
     if (leader !== null) {
@@ -601,6 +636,8 @@ export class RaftServer {
       const held = this.held;
       this.held = [];
       for (const h of held) this.submit(h.cmd, h.respond);
+    } else if (this.held.length > 0 && st.role === 'follower') {
+      this.core!.campaign();
     }
   }
 
@@ -626,6 +663,7 @@ export class RaftServer {
       snapshot_index: st?.snapshot ? st.snapshot.index : 0,
       keys: this.kv.size,
       durable: this.store ? this.store.durable : false,
+      ...(this.store?.stats ? this.store.stats() : {}),
       recovered_node_id: this.recoveredNodeId,
     };
   }

@@ -13,7 +13,7 @@ import type { ServeOptions } from './options.js';
 import type { RaftServer } from './server.js';
 
 /** Keys encoded per chunk between yields to the event loop. */
-export const SNAPSHOT_CHUNK_KEYS = 8192;
+export const SNAPSHOT_CHUNK_KEYS = 2048;
 
 export class Snapshotter {
   private entriesSince = 0;

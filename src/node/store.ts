@@ -43,6 +43,8 @@ export interface NodeStore {
    * covered, keeping the `retain` newest snapshots.
    */
   compact(compactedTo: number, retain: number): Promise<void>;
+  /** Storage figures for get_stats (WAL entries/bytes, snapshot files). */
+  stats?(): Record<string, number>;
   /** Sync and release (lock file etc.). */
   close(): Promise<void>;
 }

@@ -1,14 +1,48 @@
 /**
- * The pure, deterministic Raft core (see docs in types.ts and the report in the issue).
+ * The pure, deterministic Raft core.
  *
  * No I/O, no timers, no clock, no randomness of its own: time is `tick()`, randomness is
- * `config.random`, snapshot bytes come from `config.snapshots`. Output is collected in an etcd-style
- * Ready (`hasReady()` / `ready()` / `advance()`); every message in a Ready depends only on state that
- * is in the persisted part of that same Ready or of an earlier one.
+ * `config.random`, snapshot bytes go through `config.snapshots`. The same inputs give the same
+ * outputs, so a simulator can run a whole cluster in one process from one seed.
  *
- * Reads: the core has no read-index or lease reads. The driver serves linearizable reads by
- * proposing a read command through the log and answering once it is applied (the leader only
- * answers for entries of its own term that it applied).
+ * Driver contract (etcd's Ready loop): while `hasReady()`, take `ready()`, then
+ *  1. persist: if `snapshot` is set, replace the stored log by the snapshot (drop every stored
+ *     entry); store `entries` (a first index at or below the last stored one replaces the suffix);
+ *     store `hardState`; fsync;
+ *  2. send `messages` (they depend only on what step 1 made durable, or earlier Readys);
+ *  3. restore the state machine from `snapshot` (already durable in the SnapshotStore), then apply
+ *     `committed` in order;
+ *  4. `advance()` (marks the entries stable and the committed ones applied).
+ * Inputs (`step`, `tick`, `propose`) may arrive between `ready()` and `advance()`; what they
+ * produce comes out in the next Ready.
+ *
+ * Behaviour in brief:
+ *  - elections: randomized timeout in [electionTicks, 2*electionTicks); pre-vote (no term change
+ *    until a majority would vote); check-quorum (a leader that did not hear from a majority within
+ *    electionTicks steps down) with leader stickiness (a node that heard from a leader within
+ *    electionTicks ignores (pre)vote requests of higher terms). A single voter elects itself on
+ *    its first tick or `campaign()`; `restoreSnapshot`/`seedCommitted` never elect on their own.
+ *  - a new leader appends a no-op (`data: null`); commit advances only by counting replicas of an
+ *    entry of the current term (Figure 8).
+ *  - replication: per-follower probe / replicate / snapshot states (progress.ts). A refused append
+ *    carries `rejectedIndex` (the refused prevLogIndex, to drop stale refusals) and `rejectHint`:
+ *    the follower's lastIndex+1 when its log is too short, else the first index of its run of the
+ *    conflicting term (never at or below its commit index), so one round trip skips a whole term.
+ *    An append whose prevLogIndex lies below the follower's commit (for example inside its
+ *    snapshot) is trimmed to the part after the commit index, or answered success with
+ *    matchIndex = commit. Heartbeats in replicate state are anchored at the match index so that
+ *    reordering never fails them; appends that made no progress for several heartbeats are
+ *    assumed lost and the follower is probed again. Proposals made between two Readys go out as
+ *    one batched append (up to maxEntriesPerAppend, at most maxInflight appends in flight).
+ *  - InstallSnapshot: only when the entry a follower needs was compacted; one chunk in flight per
+ *    follower; the reply's bytesStored says where to continue; a chunk or reply lost is resent from
+ *    the last acknowledged offset after an election timeout's worth of heartbeats (meanwhile the
+ *    follower gets plain heartbeats); a changed local snapshot restarts the
+ *    transfer at offset 0; after `done` replication resumes at meta.index + 1.
+ *
+ * Reads: there is no read-index or lease read. The driver makes reads linearizable by proposing a
+ * read command through the log and answering when the entry is applied (and only if the entry at
+ * that index still has the term it was proposed in).
  */
 import { Buffer } from 'node:buffer';
 import { RaftLog } from './log.js';
@@ -294,7 +328,6 @@ export class RaftCore {
     this.applyCursor = meta.index;
     this.readyApplied = null;
     if (this.role === 'leader') this.maybeCommit();
-    if (this.isSingleton() && this.role !== 'leader') this.campaign();
     return true;
   }
 
@@ -315,7 +348,6 @@ export class RaftCore {
     }
     const c = Math.min(commit, this.log.lastIndex);
     if (c > this.commit) this.commit = c;
-    if (this.isSingleton() && this.role !== 'leader') this.campaign();
   }
 
   /** The driver applied entries through `index`. */
@@ -337,7 +369,7 @@ export class RaftCore {
       applied: this.applied,
       firstIndex: this.log.firstIndex,
       lastIndex: this.log.lastIndex,
-      snapshot: this.snapshotMeta,
+      snapshot: this.snapshotMeta ? { ...this.snapshotMeta, config: [...this.snapshotMeta.config] } : null,
       votedFor: this.votedFor,
     };
   }
@@ -353,6 +385,11 @@ export class RaftCore {
       out.set(id, { match: pr.match, next: pr.next, state: pr.state, snapshotAcked: pr.snapshot ? pr.snapshot.acked : null });
     }
     return out;
+  }
+
+  /** Voting members as this node knows them (initial peers, or the last installed snapshot's config). */
+  config(): NodeId[] {
+    return [...this.peers];
   }
 
   leader(): NodeId | null {
@@ -723,12 +760,24 @@ export class RaftCore {
   }
 
   private heartbeat(): void {
-    const stallLimit = Math.max(2, Math.ceil(this.cfg.electionTicks / this.cfg.heartbeatTicks / 2));
+    const perElection = Math.ceil(this.cfg.electionTicks / this.cfg.heartbeatTicks);
+    const stallLimit = Math.max(2, Math.ceil(perElection / 2));
+    const chunkResendLimit = Math.max(2, perElection);
     for (const [p, pr] of this.progress) {
       switch (pr.state) {
         case 'snapshot': {
           const s = pr.snapshot!;
-          if (!s.waiting || ++s.idleHeartbeats >= 2) this.sendSnapshotChunk(p, pr); // lost chunk or reply: resend
+          if (!s.waiting || ++s.idleHeartbeats >= chunkResendLimit) {
+            this.sendSnapshotChunk(p, pr); // the chunk or its reply was lost: resend from the acknowledged offset
+          } else {
+            // Keep the follower's election timer quiet while a (large) chunk is on its way. Anchored at
+            // our compaction point: the follower refuses it (ignored) or, if it turns out to hold
+            // everything through there already, answers with its commit index and the transfer ends.
+            this.send<AppendEntries>({
+              type: 'raft_append_entries', from: this.id, to: p, term: this.term,
+              prevLogIndex: this.log.offset, prevLogTerm: this.log.termAt(this.log.offset)!, entries: [], leaderCommit: this.commit,
+            });
+          }
           break;
         }
         case 'probe':
@@ -775,9 +824,8 @@ export class RaftCore {
         // The follower caught up by log after all (a late reply): drop the transfer.
         if (pr.match >= this.log.offset) pr.becomeReplicate();
       }
-      if (updated && this.maybeCommit()) {
-        // Nothing to broadcast eagerly: followers learn the commit index from the next append or heartbeat.
-      }
+      // Followers learn a new commit index from the next append or heartbeat (no eager broadcast).
+      if (updated) this.maybeCommit();
       this.sendAppends(m.from, pr);
       return;
     }

@@ -24,8 +24,6 @@ export type StorageErrorCode =
   | 'UNSUPPORTED_VERSION'
   /** A damaged WAL record that is not a torn tail, or a damaged WAL segment header. */
   | 'CORRUPT_WAL'
-  /** A torn WAL tail found while reading without repair (strict readers only). */
-  | 'TORN_WAL'
   /** Log entries are missing between the snapshot and the WAL (or inside the WAL). */
   | 'LOG_GAP'
   /** Another live process holds the data directory lock. */

@@ -459,11 +459,7 @@ export function verifySnapshotFile(file: string, opts: { decode?: boolean } = {}
   let header: SnapshotHeader | null = null;
   try {
     const bytes = readWhole(file);
-    try {
-      header = decodeSnapshotHeader(bytes, file);
-    } catch (e) {
-      throw e;
-    }
+    header = decodeSnapshotHeader(bytes, file);
     if (opts.decode === false) verifySnapshotBytes(bytes, file);
     else decodeSnapshot(bytes, file);
     return { header, problems: [] };

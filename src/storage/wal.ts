@@ -324,6 +324,11 @@ export class WalWriter {
     });
   }
 
+  /** Drop buffered records (a simulated crash before sync). */
+  discardPending(): void {
+    this.pending = [];
+  }
+
   get hasPending(): boolean {
     return this.pending.length > 0;
   }

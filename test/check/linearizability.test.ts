@@ -159,7 +159,7 @@ describe('linearizability checker: generated histories', () => {
 
   it('a corrupted read in such a history is usually caught, never crashes the checker', () => {
     let caught = 0;
-    for (let seed = 1; seed <= 50; seed++) {
+    for (let seed = 1; seed <= 20; seed++) {
       const h = sequentialHistory({ seed, ops: 60, processes: 4, keys: 1, pInfo: 0 });
       const reads = h.filter((e) => e.type === 'ok' && e.f === 'read');
       const victim = reads[reads.length - 1];
@@ -167,7 +167,7 @@ describe('linearizability checker: generated histories', () => {
       victim.value = 'never-written';
       if (checkHistory(h).verdict === 'not-linearizable') caught++;
     }
-    expect(caught).toBeGreaterThan(40);
+    expect(caught).toBeGreaterThan(15);
   });
 
   it('checks a 10,000-operation history (concurrency 10, many keys) quickly', () => {

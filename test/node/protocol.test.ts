@@ -68,7 +68,7 @@ describe('LineSplitter', () => {
     const lines: string[] = [];
     const s = new LineSplitter((l) => lines.push(l));
     s.push('{"a":1}\n{"b"');
-    s.push(':2}\r\n\n   \n{"c":3');
+    s.push(':2}\r\n\n   \n{"c":3}');
     expect(lines).toEqual(['{"a":1}', '{"b":2}']);
     s.end();
     expect(lines).toEqual(['{"a":1}', '{"b":2}', '{"c":3}']);

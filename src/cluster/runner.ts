@@ -1,0 +1,523 @@
+/**
+ * The cluster runner behind `raftsnap cluster`: starts N real `raftsnap serve` processes, routes
+ * their messages with Maelstrom's semantics, runs the lin-kv workload under a nemesis, then
+ * collects statistics, checks the history for linearizability and builds the report.
+ */
+import { existsSync } from 'node:fs';
+import { mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { checkHistory, type CheckResult, type Verdict } from '../check/linearizability.js';
+import type { OpFn } from '../check/history.js';
+import { Nemesis, type Grudges, type NemesisEvent, type NemesisKind } from './nemesis.js';
+import { Network, type NetStats } from './network.js';
+import { NodeProcess, type ExitInfo } from './node-process.js';
+import { latencySampler, Random, type LatencyDist } from './random.js';
+import { Workload, type OpCounts } from './workload.js';
+
+/** The file that marks a data root as made by the runner (and so safe to clear). */
+export const DATA_ROOT_MARKER = '.raftsnap-cluster';
+
+/** `bin/run.js` of this package, found relative to this module (src/cluster or dist/cluster). */
+export const DEFAULT_NODE_SCRIPT = fileURLToPath(new URL('../../bin/run.js', import.meta.url));
+
+export interface ClusterOptions {
+  nodes: number;
+  /** Seconds of workload. */
+  time: number;
+  rate: number;
+  concurrency: number;
+  keys: number;
+  /** Mean node-to-node latency in ms. */
+  latency: number;
+  latencyDist: LatencyDist;
+  nemesis: NemesisKind[];
+  /** Seconds per fault (and per healthy period between faults). */
+  nemesisInterval: number;
+  /** Seconds at the end with no fault, so that the last operations succeed. */
+  quiet: number;
+  dataRoot: string;
+  /** Results directory; default ./raftsnap-results/<timestamp>. */
+  results?: string;
+  snapshotThreshold?: number;
+  trailingLogs?: number;
+  chunkSize?: number;
+  seed: number;
+  /** Seconds for the linearizability check before the verdict is `unknown`. */
+  checkBudget: number;
+  /** Test-only: the script run instead of bin/run.js, extra node arguments and environment. */
+  nodeScript?: string;
+  nodeArgs?: string[];
+  nodeEnv?: Record<string, string>;
+  /** How often to poll nodes for `get_stats` (ms); 0 disables polling (the final query remains). */
+  statsIntervalMs?: number;
+  onProgress?: (p: Progress) => void;
+  onLog?: (line: string) => void;
+}
+
+export const DEFAULTS = {
+  nodes: 3,
+  time: 20,
+  rate: 100,
+  keys: 5,
+  latency: 5,
+  latencyDist: 'exponential' as LatencyDist,
+  nemesis: ['partition', 'kill'] as NemesisKind[],
+  nemesisInterval: 3,
+  dataRoot: './raftsnap-data',
+  snapshotThreshold: 100,
+  trailingLogs: 10,
+  checkBudget: 30,
+};
+
+export interface Progress {
+  elapsedS: number;
+  totalS: number;
+  ok: number;
+  fail: number;
+  info: number;
+  nemesis: string;
+  phase: 'starting' | 'running' | 'draining' | 'stopping' | 'checking';
+}
+
+export interface NodeReport {
+  id: string;
+  /** Times the node was started (1 + restarts). */
+  starts: number;
+  kills: number;
+  pauses: number;
+  /** `get_stats` answered at least once. */
+  statsAvailable: boolean;
+  role: string | null;
+  term: number | null;
+  /** Counters summed over the node's incarnations. */
+  elections: number;
+  leaderChanges: number;
+  snapshotsTaken: number;
+  snapshotsInstalled: number;
+  snapshotTransfersSent: number;
+  /** Largest log length seen by any `get_stats` during the run. */
+  maxLogEntries: number | null;
+  lastStats: Record<string, unknown> | null;
+  dataDirBytes: number;
+  exitCode: number | null;
+  exitSignal: string | null;
+}
+
+export interface ClusterReport {
+  verdict: Verdict;
+  /** The process exit code: 0 when linearizable (or unknown) and no node crashed. */
+  exitCode: number;
+  problems: string[];
+  warnings: string[];
+  config: Omit<ClusterOptions, 'onProgress' | 'onLog' | 'nodeEnv'> & { nodeEnv?: string[] };
+  resultsDir: string;
+  dataRoot: string;
+  durationS: number;
+  ops: { total: number; ok: number; fail: number; info: number; byF: Record<OpFn, OpCounts> };
+  /** Successful operations per second of workload. */
+  throughput: number;
+  latencyMs: { p50: number | null; p95: number | null; p99: number | null; max: number | null };
+  totals: {
+    elections: number;
+    leaderChanges: number;
+    snapshotsTaken: number;
+    snapshotsInstalled: number;
+    snapshotTransfers: number;
+    maxLogEntries: number | null;
+    dataDirBytes: number;
+  };
+  nodes: NodeReport[];
+  crashes: ExitInfo[];
+  nemesis: NemesisEvent[];
+  network: NetStats & { errors: string[] };
+  check: {
+    verdict: Verdict;
+    elapsedMs: number;
+    ops: number;
+    dropped: number;
+    keys: Array<{ key: unknown; verdict: Verdict; ops: number }>;
+    violations: Array<{ key: unknown; message: string; ops: unknown[] }>;
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+
+export async function prepareDataRoot(root: string): Promise<void> {
+  if (existsSync(root)) {
+    const entries = await readdir(root);
+    if (entries.length > 0) {
+      if (!entries.includes(DATA_ROOT_MARKER)) {
+        throw new Error(
+          `data root ${root} is not empty and was not made by raftsnap cluster (no ${DATA_ROOT_MARKER} file); refusing to clear it`,
+        );
+      }
+      for (const e of entries) await rm(join(root, e), { recursive: true, force: true });
+    }
+  } else {
+    await mkdir(root, { recursive: true });
+  }
+  await writeFile(join(root, DATA_ROOT_MARKER), JSON.stringify({ createdBy: 'raftsnap cluster', at: new Date().toISOString() }) + '\n');
+}
+
+export async function dirSize(path: string): Promise<number> {
+  let total = 0;
+  let entries;
+  try {
+    entries = await readdir(path, { withFileTypes: true });
+  } catch {
+    return 0;
+  }
+  for (const e of entries) {
+    const p = join(path, e.name);
+    if (e.isDirectory()) total += await dirSize(p);
+    else {
+      try {
+        total += (await stat(p)).size;
+      } catch {
+        /* removed meanwhile */
+      }
+    }
+  }
+  return total;
+}
+
+export function percentile(sorted: number[], p: number): number | null {
+  if (sorted.length === 0) return null;
+  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return Math.round(sorted[i]! * 10) / 10;
+}
+
+function timestamp(): string {
+  return new Date().toISOString().replace(/[:.]/g, '-').replace('Z', '');
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
+
+function logLength(s: Record<string, unknown>): number | null {
+  const n = num(s.log_entries);
+  if (n !== null) return n;
+  const first = num(s.first_index);
+  const last = num(s.last_index);
+  return first !== null && last !== null ? Math.max(0, last - first + 1) : null;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+export class ClusterRun {
+  private readonly t0 = performance.now();
+  readonly clock = (): number => performance.now() - this.t0;
+  private nodes: NodeProcess[] = [];
+  private net!: Network;
+  private aborted = false;
+
+  constructor(private readonly opts: ClusterOptions) {}
+
+  /** Kills every node at once (Ctrl-C). */
+  abort(): void {
+    this.aborted = true;
+    for (const n of this.nodes) {
+      n.resume();
+      n.kill();
+    }
+  }
+
+  async run(): Promise<ClusterReport> {
+    const o = this.opts;
+    if (o.nodes < 1) throw new Error('--nodes must be at least 1');
+    const ids = Array.from({ length: o.nodes }, (_, i) => `n${i + 1}`);
+    const dataRoot = resolve(o.dataRoot);
+    const resultsDir = resolve(o.results ?? join('raftsnap-results', timestamp()));
+    await prepareDataRoot(dataRoot);
+    await mkdir(resultsDir, { recursive: true });
+    const rnd = new Random(o.seed);
+    const problems: string[] = [];
+    const warnings: string[] = [];
+    const crashes: ExitInfo[] = [];
+    const log = (line: string): void => o.onLog?.(line);
+    let workload: Workload | undefined;
+    const lastExit = new Map<string, ExitInfo>();
+    const progress = (phase: Progress['phase'], nemesis = ''): void =>
+      o.onProgress?.({
+        elapsedS: this.clock() / 1000,
+        totalS: o.time,
+        ok: workload?.counts.ok ?? 0,
+        fail: workload?.counts.fail ?? 0,
+        info: workload?.counts.info ?? 0,
+        nemesis,
+        phase,
+      });
+
+    this.net = new Network(latencySampler(o.latencyDist, o.latency, new Random(o.seed ^ 0x5bd1e995)), this.clock);
+    const net = this.net;
+    const control = net.client('c0');
+    const script = o.nodeScript ? resolve(o.nodeScript) : DEFAULT_NODE_SCRIPT;
+    const passThrough: string[] = [];
+    if (o.snapshotThreshold !== undefined) passThrough.push('--snapshot-threshold', String(o.snapshotThreshold));
+    if (o.trailingLogs !== undefined) passThrough.push('--trailing-logs', String(o.trailingLogs));
+    if (o.chunkSize !== undefined) passThrough.push('--chunk-size', String(o.chunkSize));
+    let shuttingDown = false;
+    const kills = new Map<string, number>();
+    const pauses = new Map<string, number>();
+    for (const id of ids) {
+      const dataDir = join(dataRoot, id);
+      await mkdir(dataDir, { recursive: true });
+      const node = new NodeProcess(
+        {
+          id,
+          script,
+          args: ['serve', '--data-dir', dataDir, ...passThrough, ...(o.nodeArgs ?? [])],
+          env: o.nodeEnv ?? {},
+          logPath: join(resultsDir, `${id}.log`),
+        },
+        this.clock,
+      );
+      node.on('exit', (info: ExitInfo) => {
+        lastExit.set(id, info);
+        if (!info.expected && !shuttingDown && !this.aborted) {
+          crashes.push(info);
+          const why = info.signal ? `signal ${info.signal}` : `code ${info.code}`;
+          problems.push(`${id} exited unexpectedly (${why}) at ${(info.at / 1000).toFixed(1)} s; see ${id}.log`);
+          log(`${id} exited unexpectedly (${why})`);
+        }
+      });
+      net.addNode(node);
+      this.nodes.push(node);
+    }
+    const byId = new Map(this.nodes.map((n) => [n.id, n]));
+
+    // Statistics per node and incarnation.
+    const stats = new Map<string, Map<number, Record<string, unknown>>>(ids.map((id) => [id, new Map()]));
+    const maxLog = new Map<string, number>();
+    const queryStats = async (node: NodeProcess, timeoutMs: number): Promise<void> => {
+      if (node.state !== 'up') return;
+      const inc = node.incarnation;
+      const r = await control.request(node.id, { type: 'get_stats' }, timeoutMs);
+      if (r.reply?.type !== 'get_stats_ok') return;
+      stats.get(node.id)!.set(inc, r.reply as Record<string, unknown>);
+      const len = logLength(r.reply as Record<string, unknown>);
+      if (len !== null) maxLog.set(node.id, Math.max(maxLog.get(node.id) ?? 0, len));
+    };
+
+    const init = async (node: NodeProcess, timeoutMs: number): Promise<boolean> => {
+      const r = await control.request(node.id, { type: 'init', node_id: node.id, node_ids: ids }, timeoutMs);
+      return r.reply?.type === 'init_ok';
+    };
+
+    // Start.
+    progress('starting');
+    for (const n of this.nodes) n.start();
+    const inited = await Promise.all(this.nodes.map((n) => init(n, 10_000)));
+    const notInited = ids.filter((_, i) => !inited[i]);
+    if (notInited.length > 0) {
+      this.abort();
+      await Promise.all(this.nodes.map((n) => n.waitExit(5000)));
+      await Promise.all(this.nodes.map((n) => n.closeLog()));
+      net.close();
+      throw new Error(
+        `node${notInited.length > 1 ? 's' : ''} ${notInited.join(', ')} did not answer init within 10 s; see the logs in ${resultsDir}`,
+      );
+    }
+    log(`started ${ids.join(', ')} (data in ${dataRoot}, results in ${resultsDir})`);
+
+    const timeoutMs = Math.max(10 * o.latency, 1000);
+    workload = new Workload(
+      { concurrency: o.concurrency, rate: o.rate, keys: o.keys, timeoutMs, nodeIds: ids },
+      net,
+      new Random(o.seed ^ 0x1b873593),
+      this.clock,
+    );
+    const nemesis = new Nemesis(
+      o.nemesis,
+      o.nemesisInterval * 1000,
+      rnd,
+      {
+        nodeIds: ids,
+        partition: (g: Grudges) => net.partition(g),
+        healNetwork: () => net.heal(),
+        kill: (victims) => {
+          for (const v of victims) {
+            kills.set(v, (kills.get(v) ?? 0) + 1);
+            byId.get(v)!.kill();
+          }
+        },
+        restart: async (victims) => {
+          const started: NodeProcess[] = [];
+          for (const v of victims) {
+            const n = byId.get(v)!;
+            await n.waitExit(5000);
+            if (n.state === 'down' && !this.aborted) {
+              n.start();
+              started.push(n);
+            }
+          }
+          const ok = await Promise.all(started.map((n) => init(n, 5000)));
+          started.forEach((n, i) => {
+            if (!ok[i]) warnings.push(`${n.id} did not answer init within 5 s after its restart`);
+          });
+        },
+        pause: (victims) => {
+          for (const v of victims) {
+            pauses.set(v, (pauses.get(v) ?? 0) + 1);
+            byId.get(v)!.pause();
+          }
+        },
+        resume: (victims) => {
+          for (const v of victims) byId.get(v)!.resume();
+        },
+      },
+      this.clock,
+    );
+
+    // Run.
+    const runStart = this.clock();
+    const endAt = runStart + o.time * 1000;
+    const quietFrom = endAt - o.quiet * 1000;
+    const workloadDone = workload.run();
+    const nemesisDone = nemesis.run(quietFrom);
+    const statsEvery = o.statsIntervalMs ?? 1000;
+    let polling = true;
+    const pollDone = (async () => {
+      if (statsEvery <= 0) return;
+      while (polling) {
+        await sleep(statsEvery);
+        if (!polling) break;
+        await Promise.all(this.nodes.map((n) => queryStats(n, Math.min(statsEvery, 1000))));
+      }
+    })();
+    const ticker = setInterval(() => progress('running', nemesis.current), 250);
+    while (this.clock() < endAt && !this.aborted) await sleep(Math.min(200, endAt - this.clock()));
+    nemesis.stop();
+    await nemesisDone;
+    workload.stop();
+    clearInterval(ticker);
+    progress('draining');
+    await workloadDone;
+    const workloadEnd = this.clock();
+    polling = false;
+    await pollDone;
+
+    // Final statistics, then stop the nodes.
+    progress('stopping');
+    await Promise.all(this.nodes.map((n) => queryStats(n, 2000)));
+    shuttingDown = true;
+    for (const n of this.nodes) n.closeStdin();
+    const exited = await Promise.all(this.nodes.map((n) => n.waitExit(10_000)));
+    this.nodes.forEach((n, i) => {
+      if (!exited[i]) {
+        warnings.push(`${n.id} did not exit within 10 s after its stdin was closed; killed`);
+        n.kill();
+      }
+    });
+    await Promise.all(this.nodes.map((n) => n.waitExit(5000)));
+    for (const n of this.nodes) {
+      const e = lastExit.get(n.id);
+      if (e && (e.code !== 0 || e.signal !== null) && exited[this.nodes.indexOf(n)]) {
+        warnings.push(`${n.id} exited with ${e.signal ? 'signal ' + e.signal : 'code ' + e.code} after its stdin was closed`);
+      }
+    }
+    net.close();
+    await Promise.all(this.nodes.map((n) => n.closeLog()));
+    if (this.aborted) throw new Error('aborted');
+
+    // Check.
+    progress('checking');
+    const history = workload.history;
+    await writeFile(join(resultsDir, 'history.jsonl'), history.map((e) => JSON.stringify(e)).join('\n') + (history.length ? '\n' : ''));
+    const check: CheckResult = checkHistory(history, { timeBudgetMs: o.checkBudget * 1000 });
+    for (const w of check.warnings) warnings.push(`history: ${w}`);
+
+    // Report.
+    const nodeReports: NodeReport[] = [];
+    for (const n of this.nodes) {
+      const perInc = stats.get(n.id)!;
+      const sum = (field: string): number => {
+        let t = 0;
+        for (const s of perInc.values()) t += num(s[field]) ?? 0;
+        return t;
+      };
+      const last = perInc.size > 0 ? perInc.get(Math.max(...perInc.keys()))! : null;
+      nodeReports.push({
+        id: n.id,
+        starts: n.incarnation,
+        kills: kills.get(n.id) ?? 0,
+        pauses: pauses.get(n.id) ?? 0,
+        statsAvailable: perInc.size > 0,
+        role: last && typeof last.role === 'string' ? last.role : null,
+        term: last ? num(last.term) : null,
+        elections: sum('elections'),
+        leaderChanges: sum('leader_changes'),
+        snapshotsTaken: sum('snapshots_taken'),
+        snapshotsInstalled: sum('snapshots_installed'),
+        snapshotTransfersSent: sum('snapshot_transfers_sent'),
+        maxLogEntries: maxLog.get(n.id) ?? null,
+        lastStats: last,
+        dataDirBytes: await dirSize(join(dataRoot, n.id)),
+        exitCode: lastExit.get(n.id)?.code ?? null,
+        exitSignal: lastExit.get(n.id)?.signal ?? null,
+      });
+    }
+    for (const n of nodeReports) {
+      if (!n.statsAvailable) warnings.push(`${n.id} never answered get_stats; its statistics are missing`);
+    }
+    const byF = {
+      read: { ok: 0, fail: 0, info: 0 },
+      write: { ok: 0, fail: 0, info: 0 },
+      cas: { ok: 0, fail: 0, info: 0 },
+    } as Record<OpFn, OpCounts>;
+    for (const e of history) if (e.type !== 'invoke') byF[e.f][e.type]++;
+    const lat = workload.latencies.slice().sort((a, b) => a - b);
+    const workS = Math.max(0.001, (workloadEnd - runStart) / 1000);
+    if (check.verdict === 'not-linearizable') {
+      problems.unshift(`history is not linearizable (keys ${check.violations.map((v) => JSON.stringify(v.key)).join(', ')})`);
+    }
+    if (check.verdict === 'unknown') warnings.push(`the linearizability check did not finish within ${o.checkBudget} s`);
+    if (net.stats.unknownDest > 0) warnings.push(`${net.stats.unknownDest} messages to unknown destinations`);
+    if (workload.counts.ok === 0) warnings.push('no operation succeeded');
+    if (workload.unexpectedReplies > 0) warnings.push(`${workload.unexpectedReplies} replies of an unexpected type`);
+    const maxes = nodeReports.map((n) => n.maxLogEntries).filter((x): x is number => x !== null);
+    const { onProgress: _p, onLog: _l, nodeEnv, ...config } = o;
+    const report: ClusterReport = {
+      verdict: check.verdict,
+      exitCode: check.verdict === 'not-linearizable' || crashes.length > 0 ? 1 : 0,
+      problems,
+      warnings,
+      config: { ...config, ...(nodeEnv ? { nodeEnv: Object.keys(nodeEnv) } : {}) },
+      resultsDir,
+      dataRoot,
+      durationS: Math.round(this.clock() / 100) / 10,
+      ops: { total: workload.total, ...workload.counts, byF },
+      throughput: Math.round((workload.counts.ok / workS) * 10) / 10,
+      latencyMs: { p50: percentile(lat, 50), p95: percentile(lat, 95), p99: percentile(lat, 99), max: percentile(lat, 100) },
+      totals: {
+        elections: nodeReports.reduce((a, n) => a + n.elections, 0),
+        leaderChanges: nodeReports.reduce((a, n) => a + n.leaderChanges, 0),
+        snapshotsTaken: nodeReports.reduce((a, n) => a + n.snapshotsTaken, 0),
+        snapshotsInstalled: nodeReports.reduce((a, n) => a + n.snapshotsInstalled, 0),
+        snapshotTransfers: nodeReports.reduce((a, n) => a + n.snapshotTransfersSent, 0),
+        maxLogEntries: maxes.length ? Math.max(...maxes) : null,
+        dataDirBytes: nodeReports.reduce((a, n) => a + n.dataDirBytes, 0),
+      },
+      nodes: nodeReports,
+      crashes,
+      nemesis: nemesis.events,
+      network: { ...net.stats, errors: net.errors },
+      check: {
+        verdict: check.verdict,
+        elapsedMs: check.elapsedMs,
+        ops: check.ops,
+        dropped: check.dropped,
+        keys: check.keys.map((k) => ({ key: k.key, verdict: k.verdict, ops: k.ops })),
+        violations: check.violations.map((v) => ({ key: v.key, message: v.message, ops: v.ops })),
+      },
+    };
+    await writeFile(join(resultsDir, 'report.json'), JSON.stringify(report, null, 2) + '\n');
+    return report;
+  }
+}
+
+export function runCluster(opts: ClusterOptions): Promise<ClusterReport> {
+  return new ClusterRun(opts).run();
+}

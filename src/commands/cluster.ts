@@ -1,0 +1,169 @@
+import { readFile } from 'node:fs/promises';
+import { Command, Flags } from '@oclif/core';
+import cliProgress from 'cli-progress';
+import { checkHistory, parseHistoryText } from '../check/index.js';
+import { NEMESIS_KINDS, type NemesisKind } from '../cluster/nemesis.js';
+import { LATENCY_DISTS, type LatencyDist } from '../cluster/random.js';
+import { renderReport } from '../cluster/report.js';
+import { ClusterRun, DEFAULTS, type ClusterOptions } from '../cluster/runner.js';
+
+const number = Flags.custom<number>({
+  parse: async (s) => {
+    const n = Number(s);
+    if (!Number.isFinite(n) || n < 0) throw new Error(`expected a non-negative number, got ${s}`);
+    return n;
+  },
+});
+
+export default class Cluster extends Command {
+  static override summary = 'Run a local cluster of raftsnap serve processes under faults and check linearizability';
+
+  static override description = `Starts N real \`raftsnap serve\` processes, each with its own data directory under --data-root,
+sends them init, and routes their messages with Maelstrom's semantics (latency per message,
+partitions that drop node-to-node messages only). Runs Maelstrom's lin-kv workload against them
+under a nemesis (partitions, SIGKILL + restart on the same data directory, SIGSTOP/SIGCONT), then
+checks the history for linearizability and prints a report. The results directory holds
+history.jsonl, report.json and each node's log (its stderr).
+
+Exit status: 0 when the history is linearizable (or the check ran out of time: "unknown") and no
+node crashed; 1 otherwise.`;
+
+  static override examples = [
+    '<%= config.bin %> cluster',
+    '<%= config.bin %> cluster --nodes 5 --time 60 --nemesis partition,kill,pause --latency 20',
+    '<%= config.bin %> cluster --json > report.json',
+    '<%= config.bin %> cluster --check raftsnap-results/<run>/history.jsonl',
+  ];
+
+  static override flags = {
+    nodes: Flags.integer({ description: 'number of nodes (n1..nN)', default: DEFAULTS.nodes, min: 1, max: 9 }),
+    time: number({ description: 'seconds of workload', default: DEFAULTS.time }),
+    rate: number({ description: 'operations per second, all clients together', default: DEFAULTS.rate }),
+    concurrency: Flags.integer({ description: 'number of clients [default: 2 x nodes]', min: 1 }),
+    keys: Flags.integer({ description: 'number of keys (0..keys-1)', default: DEFAULTS.keys, min: 1 }),
+    latency: number({ description: 'mean node-to-node latency in ms', default: DEFAULTS.latency }),
+    'latency-dist': Flags.string({ description: 'latency distribution', options: [...LATENCY_DISTS], default: DEFAULTS.latencyDist }),
+    nemesis: Flags.string({
+      description: `faults, comma separated, from ${NEMESIS_KINDS.join(', ')}; "none" for none`,
+      default: DEFAULTS.nemesis.join(','),
+    }),
+    'nemesis-interval': number({ description: 'seconds per fault and per healthy period', default: DEFAULTS.nemesisInterval }),
+    quiet: number({ description: 'seconds without faults at the end [default: time/4, at most 5]' }),
+    'data-root': Flags.string({ description: 'directory holding one data directory per node (cleared at start if a previous run made it)', default: DEFAULTS.dataRoot }),
+    results: Flags.string({ description: 'results directory [default: ./raftsnap-results/<timestamp>]' }),
+    'snapshot-threshold': Flags.integer({ description: 'passed to serve', default: DEFAULTS.snapshotThreshold }),
+    'trailing-logs': Flags.integer({ description: 'passed to serve', default: DEFAULTS.trailingLogs }),
+    'chunk-size': Flags.integer({ description: 'passed to serve when given' }),
+    seed: Flags.integer({ description: 'seed of the workload, nemesis and latency choices [default: random]' }),
+    'check-budget': number({ description: 'seconds for the linearizability check before "unknown"', default: DEFAULTS.checkBudget }),
+    check: Flags.string({ description: 'only check an existing history.jsonl and print the verdict' }),
+    json: Flags.boolean({ description: 'print the report as JSON' }),
+    // Test-only switches.
+    'node-script': Flags.string({ hidden: true, description: 'script to run instead of bin/run.js' }),
+    'node-arg': Flags.string({ hidden: true, multiple: true, description: 'extra argument for every node' }),
+    'node-env': Flags.string({ hidden: true, multiple: true, description: 'KEY=VALUE for every node' }),
+    'stats-interval': Flags.integer({ hidden: true, description: 'ms between get_stats polls (0: only at the end)' }),
+  };
+
+  async run(): Promise<void> {
+    const { flags } = await this.parse(Cluster);
+    if (flags.check) {
+      await this.checkOnly(flags.check, flags['check-budget'], flags.json);
+      return;
+    }
+    const nemesis =
+      flags.nemesis === 'none' || flags.nemesis === ''
+        ? []
+        : flags.nemesis.split(',').map((s) => s.trim()).filter(Boolean);
+    for (const k of nemesis) {
+      if (!NEMESIS_KINDS.includes(k as NemesisKind)) this.error(`unknown nemesis ${k}; expected ${NEMESIS_KINDS.join(', ')} or none`);
+    }
+    const nodeEnv: Record<string, string> = {};
+    for (const kv of flags['node-env'] ?? []) {
+      const i = kv.indexOf('=');
+      if (i <= 0) this.error(`--node-env expects KEY=VALUE, got ${kv}`);
+      nodeEnv[kv.slice(0, i)] = kv.slice(i + 1);
+    }
+    const tty = Boolean(process.stderr.isTTY) && !flags.json;
+    let bar: cliProgress.SingleBar | null = null;
+    const opts: ClusterOptions = {
+      nodes: flags.nodes,
+      time: flags.time,
+      rate: flags.rate,
+      concurrency: flags.concurrency ?? 2 * flags.nodes,
+      keys: flags.keys,
+      latency: flags.latency,
+      latencyDist: flags['latency-dist'] as LatencyDist,
+      nemesis: nemesis as NemesisKind[],
+      nemesisInterval: flags['nemesis-interval'],
+      quiet: flags.quiet ?? Math.min(5, flags.time / 4),
+      dataRoot: flags['data-root'],
+      ...(flags.results ? { results: flags.results } : {}),
+      snapshotThreshold: flags['snapshot-threshold'],
+      trailingLogs: flags['trailing-logs'],
+      ...(flags['chunk-size'] !== undefined ? { chunkSize: flags['chunk-size'] } : {}),
+      seed: flags.seed ?? Math.floor(Math.random() * 2 ** 31),
+      checkBudget: flags['check-budget'],
+      ...(flags['node-script'] ? { nodeScript: flags['node-script'] } : {}),
+      ...(flags['node-arg'] ? { nodeArgs: flags['node-arg'] } : {}),
+      ...(Object.keys(nodeEnv).length ? { nodeEnv } : {}),
+      ...(flags['stats-interval'] !== undefined ? { statsIntervalMs: flags['stats-interval'] } : {}),
+      onLog: (line) => {
+        if (!bar) process.stderr.write(`raftsnap cluster: ${line}\n`);
+      },
+      onProgress: (p) => {
+        if (!tty) return;
+        if (p.phase === 'running') {
+          if (!bar) {
+            bar = new cliProgress.SingleBar(
+              {
+                stream: process.stderr,
+                format: ' {bar} {value}/{total} s | ok {ok} fail {fail} info {info} | {nemesis}',
+                hideCursor: true,
+                clearOnComplete: true,
+              },
+              cliProgress.Presets.shades_classic,
+            );
+            bar.start(Math.round(p.totalS), 0, { ok: 0, fail: 0, info: 0, nemesis: '' });
+          }
+          bar.update(Math.min(Math.round(p.elapsedS), Math.round(p.totalS)), { ok: p.ok, fail: p.fail, info: p.info, nemesis: p.nemesis || 'healthy' });
+        } else if (bar) {
+          bar.stop();
+          bar = null;
+          process.stderr.write(`raftsnap cluster: ${p.phase}...\n`);
+        }
+      },
+    };
+    if (!flags.json) process.stderr.write(`raftsnap cluster: seed ${opts.seed}\n`);
+    const run = new ClusterRun(opts);
+    const onSigint = (): void => {
+      run.abort();
+    };
+    process.once('SIGINT', onSigint);
+    let report;
+    try {
+      report = await run.run();
+    } catch (err) {
+      (bar as cliProgress.SingleBar | null)?.stop();
+      this.error(err instanceof Error ? err.message : String(err), { exit: 1 });
+    } finally {
+      process.removeListener('SIGINT', onSigint);
+    }
+    if (flags.json) this.log(JSON.stringify(report, null, 2));
+    else this.log(renderReport(report, { color: Boolean(process.stdout.isTTY) }));
+    if (report.exitCode !== 0) process.exitCode = report.exitCode;
+  }
+
+  private async checkOnly(path: string, budgetS: number, json: boolean): Promise<void> {
+    const events = parseHistoryText(await readFile(path, 'utf8'));
+    const r = checkHistory(events, { timeBudgetMs: budgetS * 1000 });
+    if (json) {
+      this.log(JSON.stringify(r, (_k, v: unknown) => (v === Infinity ? null : v), 2));
+    } else {
+      this.log(`${r.verdict}: ${r.ops} operations (${r.dropped} dropped) over ${r.keys.length} keys, checked in ${r.elapsedMs} ms`);
+      for (const k of r.keys) if (k.verdict !== 'linearizable') this.log(`  key ${JSON.stringify(k.key)}: ${k.verdict}`);
+      for (const v of r.violations) this.log('\n' + v.message);
+    }
+    if (r.verdict === 'not-linearizable') process.exitCode = 1;
+  }
+}

@@ -1,0 +1,128 @@
+/**
+ * NodeStore over the storage library (src/storage/node-storage.ts): DiskStorage for --data-dir /
+ * --data-root, MemoryStorage otherwise. Snapshots are encoded here a chunk at a time with the
+ * library's SnapshotEncoder, yielding to the event loop between chunks; the library then writes
+ * the file durably (temp name, fsync, rename, directory fsync) and records it in the WAL.
+ */
+import path from 'node:path';
+import type { FrozenView } from '../kv/store.js';
+import type { Entry, HardState, Json, NodeId, SnapshotMeta, SnapshotStore } from '../raft/types.js';
+import { DiskStorage, MemoryStorage, type NodeStorage } from '../storage/node-storage.js';
+import { SnapshotEncoder } from '../storage/snapshot.js';
+import type { Logger } from './log.js';
+import type { ServeOptions } from './options.js';
+import type { NodeStore, RecoveredState } from './store.js';
+
+/** Let timers and I/O run (setImmediate runs after pending I/O callbacks). */
+export function yieldToLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+/** The data directory for this node, or null for in-memory state. */
+export function dataDirFor(opts: ServeOptions, nodeId: NodeId | null): string | null {
+  if (opts.dataDir !== null) return opts.dataDir;
+  if (opts.dataRoot !== null && nodeId !== null) return path.join(opts.dataRoot, nodeId);
+  return null;
+}
+
+export class StorageNodeStore implements NodeStore {
+  readonly snapshots: SnapshotStore;
+
+  constructor(
+    private readonly storage: NodeStorage,
+    readonly durable: boolean,
+    readonly where: string,
+    private readonly log: Logger,
+    private nodeId: NodeId | null = null,
+  ) {
+    this.snapshots = storage.snapshotStore();
+  }
+
+  recover(): Promise<RecoveredState> {
+    const r = this.storage.recover();
+    for (const w of r.warnings) this.log.warn(`recovery (${this.where}): ${w.message}`);
+    const recordedId = this.storage instanceof DiskStorage ? this.storage.dir.meta.nodeId : null;
+    return Promise.resolve({
+      hardState: r.hardState,
+      snapshot: r.snapshot ? { meta: r.snapshot.meta, pairs: r.snapshot.content.kv } : null,
+      entries: r.entries,
+      nodeId: recordedId,
+    });
+  }
+
+  setNodeId(id: NodeId): Promise<void> {
+    this.nodeId = id;
+    if (this.storage instanceof DiskStorage) this.storage.dir.setNodeId(id);
+    return Promise.resolve();
+  }
+
+  append(entries: Entry[]): void {
+    this.storage.append(entries);
+  }
+
+  setHardState(hs: HardState): void {
+    this.storage.setHardState(hs);
+  }
+
+  sync(): void {
+    this.storage.sync();
+  }
+
+  async saveSnapshot(meta: SnapshotMeta, view: FrozenView, chunkKeys = 8192): Promise<{ size: number }> {
+    const enc = new SnapshotEncoder(meta, { nodeId: this.nodeId });
+    // Yield between chunks only: a state of at most one chunk is saved without leaving the caller's
+    // turn of the event loop, so that small states snapshot as soon as the threshold is reached.
+    let first = true;
+    for (const chunk of view.chunks(chunkKeys)) {
+      if (!first) await yieldToLoop();
+      first = false;
+      enc.add(chunk);
+    }
+    const bytes = enc.finish();
+    this.storage.saveSnapshot(meta, bytes);
+    return { size: bytes.length };
+  }
+
+  loadSnapshot(meta: SnapshotMeta): Promise<Array<[Json, Json]>> {
+    const s = this.storage.loadSnapshot(meta);
+    if (!s) return Promise.reject(new Error(`snapshot ${meta.index}/${meta.term} is not in ${this.where}`));
+    return Promise.resolve(s.content.kv);
+  }
+
+  compact(compactedTo: number, retain: number): Promise<void> {
+    if (compactedTo > 0) this.storage.compactLog(compactedTo);
+    this.storage.pruneSnapshots(retain);
+    return Promise.resolve();
+  }
+
+  stats(): Record<string, number> {
+    const s = this.storage.stats();
+    return {
+      wal_entries: s.logEntries,
+      wal_segments: s.walSegments,
+      wal_bytes: s.walBytes,
+      snapshot_files: s.snapshots,
+      snapshot_bytes: s.snapshotBytes,
+    };
+  }
+
+  close(): Promise<void> {
+    this.storage.close();
+    return Promise.resolve();
+  }
+}
+
+/** Open the store for this node: on disk when a directory is configured, in memory otherwise. */
+export function openNodeStore(opts: ServeOptions, nodeId: NodeId | null, log: Logger): Promise<NodeStore> {
+  try {
+    const dir = dataDirFor(opts, nodeId);
+    if (dir === null) {
+      return Promise.resolve(new StorageNodeStore(new MemoryStorage({ retain: opts.retain }), false, 'memory', log, nodeId));
+    }
+    const ds = DiskStorage.open(dir, { fsync: opts.fsync, retain: opts.retain, segmentBytes: opts.segmentBytes, ...(nodeId !== null ? { nodeId } : {}) });
+    if (ds.dir.staleLockPid !== null) log.warn(`${dir}: took over the lock of process ${ds.dir.staleLockPid}, which is gone`);
+    return Promise.resolve(new StorageNodeStore(ds, true, dir, log, nodeId));
+  } catch (e) {
+    return Promise.reject(e instanceof Error ? e : new Error(String(e)));
+  }
+}

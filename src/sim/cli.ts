@@ -1,0 +1,160 @@
+/**
+ * `npm run sim -- [--seeds N] [--seed S] [--first F] [--scenario X] [--steps M]
+ *                 [--broken ack-before-persist] [--trace [K]] [--json] [--fail-fast]`
+ *
+ * Runs seeds × scenarios of the deterministic simulator, prints one summary line per scenario and,
+ * for every failing seed, the invariant, the step and the one-line command that replays it. Exits
+ * non-zero on any failure. `--seed S` runs one seed (replay); `--trace` prints its last K trace
+ * lines (default 60) when it fails, or always with `--seed`.
+ */
+import { type RunOptions, SCENARIOS, findScenario, replayCommand, runScenario } from './scenarios.js';
+import type { Broken, SimResult } from './sim.js';
+
+interface Args {
+  seeds: number;
+  first: number;
+  seed: number | null;
+  scenarios: string[];
+  steps?: number;
+  broken?: Broken;
+  trace: number;
+  json: boolean;
+  failFast: boolean;
+}
+
+function usage(msg?: string): never {
+  if (msg) process.stderr.write(`sim: ${msg}\n`);
+  process.stderr.write(
+    'usage: npm run sim -- [--seeds N] [--first F] [--seed S] [--scenario NAME[,NAME]] [--steps M]\n' +
+      '                      [--broken ack-before-persist] [--trace [K]] [--json] [--fail-fast]\n' +
+      `scenarios: ${SCENARIOS.map((s) => s.name).join(', ')}\n`,
+  );
+  process.exit(2);
+}
+
+function parseArgs(argv: string[]): Args {
+  const a: Args = { seeds: 20, first: 1, seed: null, scenarios: SCENARIOS.map((s) => s.name), trace: 0, json: false, failFast: false };
+  const int = (v: string | undefined, flag: string): number => {
+    if (v === undefined || !/^\d+$/.test(v)) usage(`${flag} needs a non-negative integer`);
+    return Number(v);
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const f = argv[i]!;
+    switch (f) {
+      case '--seeds':
+        a.seeds = int(argv[++i], f);
+        break;
+      case '--first':
+        a.first = int(argv[++i], f);
+        break;
+      case '--seed':
+        a.seed = int(argv[++i], f);
+        break;
+      case '--scenario':
+      case '--scenarios': {
+        const v = argv[++i];
+        if (!v) usage(`${f} needs a name`);
+        a.scenarios = v === 'all' ? SCENARIOS.map((s) => s.name) : v.split(',');
+        for (const s of a.scenarios) {
+          try {
+            findScenario(s);
+          } catch (e) {
+            usage((e as Error).message);
+          }
+        }
+        break;
+      }
+      case '--steps':
+        a.steps = int(argv[++i], f);
+        break;
+      case '--broken': {
+        const v = argv[++i];
+        if (v !== 'ack-before-persist') usage('--broken takes ack-before-persist');
+        a.broken = v;
+        break;
+      }
+      case '--trace': {
+        const v = argv[i + 1];
+        if (v !== undefined && /^\d+$/.test(v)) {
+          a.trace = Number(v);
+          i++;
+        } else a.trace = 60;
+        break;
+      }
+      case '--json':
+        a.json = true;
+        break;
+      case '--fail-fast':
+        a.failFast = true;
+        break;
+      case '-h':
+      case '--help':
+        usage();
+        break;
+      default:
+        usage(`unknown argument ${f}`);
+    }
+  }
+  return a;
+}
+
+function main(): void {
+  const args = parseArgs(process.argv.slice(2));
+  const seeds = args.seed !== null ? [args.seed] : Array.from({ length: args.seeds }, (_, i) => args.first + i);
+  const opts: RunOptions = { ...(args.steps !== undefined ? { maxSteps: args.steps } : {}), ...(args.broken ? { broken: args.broken } : {}) };
+  const runOpts: RunOptions = { ...opts, traceKeep: args.trace > 0 ? args.trace : 0 };
+  let failed = 0;
+  const t0 = Date.now();
+  const out: Array<{ scenario: string; seeds: number; failed: number; failures: Array<{ seed: number; failure: SimResult['failure']; replay: string }> }> = [];
+  outer: for (const name of args.scenarios) {
+    const s0 = Date.now();
+    let ops = 0;
+    let steps = 0;
+    let snaps = 0;
+    let installs = 0;
+    let crashes = 0;
+    let unknown = 0;
+    const failures: Array<{ seed: number; failure: SimResult['failure']; replay: string }> = [];
+    let ran = 0;
+    for (const seed of seeds) {
+      const r = runScenario(name, seed, runOpts);
+      ran++;
+      ops += r.stats.ops;
+      steps += r.steps;
+      snaps += r.stats.snapshotsTaken;
+      installs += r.stats.snapshotsInstalled;
+      crashes += r.stats.crashes;
+      if (r.stats.linearizability === 'unknown') unknown++;
+      if (args.seed !== null && !args.json) {
+        process.stdout.write(`${JSON.stringify({ seed: r.seed, scenario: r.scenario, ok: r.ok, steps: r.steps, simTimeMs: Math.round(r.simTimeMs), traceHash: r.traceHash, ...r.stats })}\n`);
+        if (args.trace > 0) for (const l of r.trace) process.stdout.write(`  ${l}\n`);
+      }
+      if (!r.ok) {
+        failed++;
+        const replay = replayCommand(name, seed, opts);
+        failures.push({ seed, failure: r.failure, replay });
+        if (!args.json) {
+          const f = r.failure!;
+          process.stdout.write(`FAIL ${name} seed ${seed}: ${f.invariant} at step ${f.step} (t=${f.time.toFixed(1)} ms): ${f.message.split('\n')[0]}\n  replay: ${replay}\n`);
+          if (args.trace > 0 && args.seed === null) for (const l of r.trace) process.stdout.write(`  ${l}\n`);
+        }
+        if (args.failFast) {
+          out.push({ scenario: name, seeds: ran, failed: failures.length, failures });
+          break outer;
+        }
+      }
+    }
+    out.push({ scenario: name, seeds: ran, failed: failures.length, failures });
+    if (!args.json) {
+      process.stdout.write(
+        `${failures.length === 0 ? 'ok  ' : 'FAIL'} ${name.padEnd(24)} ${ran} seeds, ${failures.length} failed; ${ops} ops, ${steps} steps, ` +
+          `${snaps} snapshots, ${installs} installs, ${crashes} crashes${unknown ? `, ${unknown} lin-unknown` : ''}; ${((Date.now() - s0) / 1000).toFixed(1)} s\n`,
+      );
+    }
+  }
+  if (args.json) process.stdout.write(JSON.stringify({ ok: failed === 0, elapsedMs: Date.now() - t0, scenarios: out }, null, 2) + '\n');
+  else process.stdout.write(`${failed === 0 ? 'all passed' : `${failed} failed`} in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
+  process.exitCode = failed === 0 ? 0 : 1;
+}
+
+main();

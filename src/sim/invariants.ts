@@ -1,0 +1,343 @@
+/**
+ * Safety invariants, checked incrementally as the simulation runs (cheap enough for every step):
+ *
+ *  - election safety: at most one leader per term, over the whole run (crashes included);
+ *  - log matching: an (index, term) pair names one entry cluster-wide, with one predecessor term:
+ *    checked on every entry a node persists, which by induction gives "same index and term =>
+ *    same entries before it" among retained entries (and a full pairwise check at the end);
+ *  - leader completeness: a leader's log holds every entry committed in an earlier term (checked
+ *    when it becomes leader, and for leaders in office whenever an older-term entry commits);
+ *  - state machine safety: no two nodes apply different commands at one index, and snapshots at
+ *    one index hold the same state;
+ *  - durability: a node restarting after a crash still holds every committed entry it had
+ *    persisted, and its durable snapshot never moves backwards; snapshot indexes never regress
+ *    within a process either.
+ * A violated invariant throws InvariantViolation, which the simulator turns into a failure report.
+ */
+import type { KvStore } from '../kv/store.js';
+import { canonicalJson } from '../kv/keys.js';
+import type { Entry, Json, NodeId, Ready, SnapshotMeta } from '../raft/types.js';
+import type { Recovered } from './disk.js';
+import type { NodeObserver, SimNode } from './node.js';
+
+export class InvariantViolation extends Error {
+  constructor(
+    readonly invariant: string,
+    message: string,
+  ) {
+    super(`${invariant}: ${message}`);
+  }
+}
+
+function entryKey(e: Entry): string {
+  return JSON.stringify(e.data);
+}
+
+function stateDigest(pairs: Iterable<readonly [Json, Json]>): string {
+  const items: string[] = [];
+  for (const [k, v] of pairs) items.push(canonicalJson(k) + '=' + canonicalJson(v));
+  items.sort();
+  return items.join(';');
+}
+
+interface PreCrash {
+  /** Log terms the node believed durable: terms[i] is the term of entry offset + 1 + i. */
+  offset: number;
+  terms: number[];
+  snapshotIndex: number;
+  diskSnapshotIndex: number;
+}
+
+export class Invariants implements NodeObserver {
+  /** term -> leader */
+  readonly leaders = new Map<number, NodeId>();
+  /** "index:term" -> { data, prevTerm } */
+  private readonly entries = new Map<string, { data: string; prevTerm: number | undefined }>();
+  /** index -> committed { term, data } */
+  readonly committed = new Map<number, { term: number; data: string }>();
+  maxCommitted = 0;
+  /** index -> data of the applied entry (state machine safety) */
+  private readonly appliedAt = new Map<number, string>();
+  /** snapshot index -> state digest */
+  private readonly snapshotState = new Map<number, string>();
+  private readonly snapIndex = new Map<NodeId, number>();
+  private readonly diskSnapIndex = new Map<NodeId, number>();
+  private readonly preCrash = new Map<NodeId, PreCrash>();
+  private readonly leaderOf = new Map<NodeId, number>();
+  /** Checks done, for the report. */
+  checks = 0;
+
+  constructor(private readonly nodes: () => readonly SimNode[]) {}
+
+  private fail(invariant: string, message: string): never {
+    throw new InvariantViolation(invariant, message);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Hooks from the nodes
+
+  onRecovered(node: SimNode, rec: Recovered): void {
+    const pre = this.preCrash.get(node.id);
+    const recSnap = rec.snapshot ? rec.snapshot.meta.index : 0;
+    if (pre) {
+      this.preCrash.delete(node.id);
+      if (recSnap < pre.diskSnapshotIndex) {
+        this.fail('snapshot-regressed', `${node.id} restarted from snapshot ${recSnap}, but snapshot ${pre.diskSnapshotIndex} was durable before the crash`);
+      }
+      if (recSnap < pre.snapshotIndex) {
+        this.fail('snapshot-regressed', `${node.id} restarted from snapshot ${recSnap}, but its log was compacted through snapshot ${pre.snapshotIndex} before the crash`);
+      }
+      const recTerm = new Map<number, number>();
+      for (const e of rec.entries) recTerm.set(e.index, e.term);
+      for (let i = 0; i < pre.terms.length; i++) {
+        const idx = pre.offset + 1 + i;
+        if (idx <= recSnap) continue;
+        const c = this.committed.get(idx);
+        if (!c || c.term !== pre.terms[i]) continue;
+        if (recTerm.get(idx) !== c.term) {
+          this.fail(
+            'committed-entry-lost',
+            `${node.id} persisted committed entry ${idx} (term ${c.term}) before crashing, but recovered ${recTerm.has(idx) ? `term ${recTerm.get(idx)}` : 'nothing'} at that index (snapshot ${recSnap}, log ${rec.entries.length > 0 ? `${rec.entries[0]!.index}..${rec.entries[rec.entries.length - 1]!.index}` : 'empty'})`,
+          );
+        }
+      }
+    }
+    this.snapIndex.set(node.id, recSnap);
+    this.diskSnapIndex.set(node.id, Math.max(this.diskSnapIndex.get(node.id) ?? 0, recSnap));
+    this.leaderOf.delete(node.id);
+    // What the node restarts with must agree with what the cluster committed.
+    for (const e of rec.entries) this.checkEntry(node, e, undefined);
+    if (rec.snapshot) this.checkSnapshotMeta(node, rec.snapshot.meta);
+  }
+
+  /** Called by the simulator right before a node's process dies (state as of its last sync). */
+  beforeCrash(node: SimNode, rd: { unpersisted: boolean }): void {
+    const st = node.status();
+    if (!st) return;
+    const core = node.core!;
+    const terms: number[] = [];
+    let offset = st.firstIndex - 1;
+    if (!rd.unpersisted) {
+      for (const e of core.entries(st.firstIndex, st.lastIndex)) terms.push(e.term);
+    } else {
+      offset = st.lastIndex; // the last Ready was not persisted: expect nothing of the log
+    }
+    const disk = node.disk.newestSnapshot();
+    this.preCrash.set(node.id, {
+      offset,
+      terms,
+      snapshotIndex: rd.unpersisted ? 0 : st.snapshot ? st.snapshot.index : 0,
+      diskSnapshotIndex: disk ? disk.meta.index : 0,
+    });
+    this.leaderOf.delete(node.id);
+  }
+
+  onPersisted(node: SimNode, rd: Ready): void {
+    const core = node.core!;
+    let prevTerm: number | undefined = rd.entries.length > 0 ? core.termAt(rd.entries[0]!.index - 1) : undefined;
+    for (const e of rd.entries) {
+      this.checkEntry(node, e, prevTerm);
+      prevTerm = e.term;
+    }
+    if (rd.hardState) {
+      const c = rd.hardState.commit;
+      if (c > this.maxCommitted || c > 0) this.recordCommitted(node, c);
+    }
+    if (rd.snapshot) this.checkSnapshotMeta(node, rd.snapshot);
+    this.noteSnapshot(node);
+  }
+
+  onApplied(node: SimNode, e: Entry): void {
+    const k = e.term + ':' + entryKey(e);
+    const prev = this.appliedAt.get(e.index);
+    if (prev === undefined) this.appliedAt.set(e.index, k);
+    else if (prev !== k) this.fail('state-machine-safety', `${node.id} applied ${k} at index ${e.index}, another node applied ${prev}`);
+    this.commit(node, e.index, e.term, entryKey(e));
+  }
+
+  onSnapshotRestored(node: SimNode, meta: SnapshotMeta, kv: KvStore): void {
+    this.checkSnapshotMeta(node, meta);
+    this.checkSnapshotState(node, meta.index, stateDigest(kv.entries()));
+    this.noteSnapshot(node);
+  }
+
+  onSnapshotTaken(node: SimNode, meta: SnapshotMeta, pairs: Array<[Json, Json]>): void {
+    this.checkSnapshotMeta(node, meta);
+    this.checkSnapshotState(node, meta.index, stateDigest(pairs));
+    const d = this.diskSnapIndex.get(node.id) ?? 0;
+    const now = node.disk.newestSnapshot()?.meta.index ?? 0;
+    if (now < d) this.fail('snapshot-regressed', `${node.id}: newest durable snapshot went from ${d} to ${now}`);
+    this.diskSnapIndex.set(node.id, now);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Per-step checks
+
+  /** After every simulation step. */
+  afterStep(): void {
+    this.checks++;
+    for (const n of this.nodes()) {
+      if (!n.up || !n.core) continue;
+      const st = n.core.status();
+      this.noteSnapshot(n);
+      if (st.role === 'leader') {
+        const other = this.leaders.get(st.term);
+        if (other === undefined) {
+          this.leaders.set(st.term, n.id);
+        } else if (other !== n.id) {
+          this.fail('election-safety', `two leaders in term ${st.term}: ${other} and ${n.id}`);
+        }
+        if (this.leaderOf.get(n.id) !== st.term) {
+          this.leaderOf.set(n.id, st.term);
+          this.checkLeaderComplete(n, st.term, 1);
+        }
+      } else {
+        this.leaderOf.delete(n.id);
+      }
+    }
+  }
+
+  /** Full checks for the end of a run (pairwise log matching, committed entries on a majority). */
+  finalCheck(): void {
+    const ns = this.nodes().filter((n) => n.up && n.core);
+    for (let a = 0; a < ns.length; a++) {
+      for (let b = a + 1; b < ns.length; b++) this.checkLogMatching(ns[a]!, ns[b]!);
+    }
+    const all = this.nodes();
+    const majority = Math.floor(all.length / 2) + 1;
+    for (const [idx, c] of this.committed) {
+      let have = 0;
+      for (const n of all) {
+        if (!n.core) continue;
+        const st = n.core.status();
+        if ((st.snapshot && st.snapshot.index >= idx) || n.core.termAt(idx) === c.term || idx < st.firstIndex) have++;
+      }
+      if (have < majority) this.fail('committed-entry-lost', `committed entry ${idx} (term ${c.term}) is held by only ${have} of ${all.length} nodes`);
+    }
+  }
+
+  checkLogMatching(a: SimNode, b: SimNode): void {
+    const ca = a.core!;
+    const cb = b.core!;
+    const sa = ca.status();
+    const sb = cb.status();
+    const lo = Math.max(sa.firstIndex, sb.firstIndex);
+    const hi = Math.min(sa.lastIndex, sb.lastIndex);
+    const ea = ca.entries(lo, hi);
+    const eb = cb.entries(lo, hi);
+    let match = -1;
+    for (let i = ea.length - 1; i >= 0; i--) {
+      if (ea[i]!.term === eb[i]!.term) {
+        match = i;
+        break;
+      }
+    }
+    for (let i = 0; i <= match; i++) {
+      if (ea[i]!.term !== eb[i]!.term || entryKey(ea[i]!) !== entryKey(eb[i]!)) {
+        this.fail('log-matching', `${a.id} and ${b.id} agree on entry ${lo + match} (term ${ea[match]!.term}) but differ at ${lo + i}`);
+      }
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+
+  private checkEntry(node: SimNode, e: Entry, prevTerm: number | undefined): void {
+    const key = e.index + ':' + e.term;
+    const data = entryKey(e);
+    const seen = this.entries.get(key);
+    if (!seen) {
+      this.entries.set(key, { data, prevTerm });
+    } else {
+      if (seen.data !== data) this.fail('log-matching', `${node.id} holds entry ${key} = ${data}, another node holds ${seen.data}`);
+      if (prevTerm !== undefined) {
+        if (seen.prevTerm === undefined) seen.prevTerm = prevTerm;
+        else if (seen.prevTerm !== prevTerm) {
+          this.fail('log-matching', `${node.id} holds entry ${key} after an entry of term ${prevTerm}, another node after term ${seen.prevTerm}`);
+        }
+      }
+    }
+  }
+
+  private recordCommitted(node: SimNode, commit: number): void {
+    const core = node.core!;
+    const st = core.status();
+    const from = Math.max(st.firstIndex, this.lowWater(node));
+    if (commit < from) return;
+    for (const e of core.entries(from, commit)) this.commit(node, e.index, e.term, entryKey(e));
+    this.commitWater.set(node.id, commit);
+  }
+
+  private readonly commitWater = new Map<NodeId, number>();
+  private lowWater(node: SimNode): number {
+    return (this.commitWater.get(node.id) ?? 0) + 1;
+  }
+
+  private commit(node: SimNode, index: number, term: number, data: string): void {
+    const c = this.committed.get(index);
+    if (c) {
+      if (c.term !== term || c.data !== data) {
+        this.fail('state-machine-safety', `${node.id} committed ${term}:${data} at index ${index}, but ${c.term}:${c.data} was committed there`);
+      }
+      return;
+    }
+    this.committed.set(index, { term, data });
+    if (index > this.maxCommitted) this.maxCommitted = index;
+    // Leaders of later terms already in office must hold it.
+    for (const n of this.nodes()) {
+      if (!n.up || !n.core) continue;
+      const st = n.core.status();
+      if (st.role !== 'leader' || st.term <= term) continue;
+      if (index < st.firstIndex) continue;
+      const t = n.core.termAt(index);
+      if (t !== term) {
+        this.fail('leader-completeness', `entry ${index} (term ${term}) committed, but ${n.id}, leader of term ${st.term}, holds ${t === undefined ? 'nothing' : `term ${t}`} there`);
+      }
+    }
+  }
+
+  private checkLeaderComplete(n: SimNode, term: number, _from: number): void {
+    const core = n.core!;
+    const st = core.status();
+    const snap = st.snapshot ? st.snapshot.index : 0;
+    for (let i = Math.max(st.firstIndex, snap + 1); i <= this.maxCommitted; i++) {
+      const c = this.committed.get(i);
+      if (!c || c.term >= term) continue;
+      const t = core.termAt(i);
+      if (t !== c.term) {
+        this.fail('leader-completeness', `${n.id} became leader of term ${term} without committed entry ${i} (term ${c.term}); it holds ${t === undefined ? 'nothing' : `term ${t}`} there`);
+      }
+    }
+    if (snap < this.maxCommitted && st.lastIndex < this.maxCommitted) {
+      const c = this.committed.get(this.maxCommitted)!;
+      if (c.term < term) {
+        this.fail('leader-completeness', `${n.id} became leader of term ${term} with last index ${st.lastIndex} < committed index ${this.maxCommitted}`);
+      }
+    }
+  }
+
+  private checkSnapshotMeta(node: SimNode, meta: SnapshotMeta): void {
+    const c = this.committed.get(meta.index);
+    if (c && c.term !== meta.term) {
+      this.fail('state-machine-safety', `${node.id} has a snapshot at ${meta.index} of term ${meta.term}, but the committed entry there has term ${c.term}`);
+    }
+  }
+
+  private checkSnapshotState(node: SimNode, index: number, digest: string): void {
+    const d = this.snapshotState.get(index);
+    if (d === undefined) this.snapshotState.set(index, digest);
+    else if (d !== digest) this.fail('state-machine-safety', `${node.id}'s state at index ${index} differs from another node's state at that index`);
+  }
+
+  private noteSnapshot(node: SimNode): void {
+    const st = node.core?.status();
+    if (!st) return;
+    const now = st.snapshot ? st.snapshot.index : 0;
+    const before = this.snapIndex.get(node.id) ?? 0;
+    if (now < before) this.fail('snapshot-regressed', `${node.id}: snapshot index went from ${before} to ${now}`);
+    this.snapIndex.set(node.id, now);
+    const d = node.disk.newestSnapshot()?.meta.index ?? 0;
+    const dBefore = this.diskSnapIndex.get(node.id) ?? 0;
+    if (d < dBefore) this.fail('snapshot-regressed', `${node.id}: newest durable snapshot went from ${dBefore} to ${d}`);
+    this.diskSnapIndex.set(node.id, d);
+  }
+}

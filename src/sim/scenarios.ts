@@ -1,0 +1,250 @@
+/**
+ * Named scenarios: a configuration derived from the seed, an optional script of timed actions and
+ * end-of-run assertions. `random` throws every fault at the cluster; the others mirror a classic
+ * lab's snapshot tests (healthy-cluster trimming, InstallSnapshot catch-up on clean and lossy
+ * networks, restart of the lagging node from its own snapshot, five full-cluster crashes, restarts
+ * around single operations with a snapshot after every entry).
+ */
+import { InvariantViolation } from './invariants.js';
+import { LOSSY, RELIABLE } from './network.js';
+import type { SimNode } from './node.js';
+import { Random } from './random.js';
+import { type Broken, type SimConfig, type SimResult, Simulation, defaultConfig } from './sim.js';
+
+export interface Scenario {
+  name: string;
+  description: string;
+  configure(seed: number): SimConfig;
+  script?(sim: Simulation): void;
+}
+
+function scenarioFail(message: string): never {
+  throw new InvariantViolation('scenario', message);
+}
+
+/** A follower (not the current leader), chosen by the simulation's random source. */
+function pickFollower(sim: Simulation): SimNode {
+  const ldr = sim.leader();
+  const cands = sim.nodes.filter((n) => n.up && n !== ldr);
+  return sim.rng.pick(cands.length > 0 ? cands : sim.nodes);
+}
+
+/** Isolate a follower while the others keep committing, then heal; it must catch up by InstallSnapshot. */
+function laggingScript(sim: Simulation, opts: { restartAfter: boolean }): void {
+  let lagging: SimNode | null = null;
+  let recoveredSnap = -1;
+  sim.at(400, 'isolate a follower', () => {
+    lagging = pickFollower(sim);
+    sim.net.isolate(lagging.id);
+    sim.note(`SCENARIO isolate ${lagging.id}`);
+  });
+  sim.at(1800, 'heal', () => {
+    sim.net.heal();
+    sim.note('SCENARIO heal');
+  });
+  if (opts.restartAfter) {
+    sim.at(2500, 'crash the lagging node', () => {
+      if (lagging!.stats.snapshotsInstalled === 0) scenarioFail(`${lagging!.id} had not installed a snapshot by 2500 ms`);
+      sim.crash(lagging!, sim.rng.chance(0.5), false, 'scenario');
+    });
+    sim.at(2600, 'restart the lagging node', () => {
+      sim.restart(lagging!);
+      const st = lagging!.status()!;
+      recoveredSnap = st.snapshot ? st.snapshot.index : 0;
+      if (recoveredSnap === 0) scenarioFail(`${lagging!.id} restarted without a snapshot of its own`);
+      if (lagging!.applied < recoveredSnap) scenarioFail(`${lagging!.id} restarted with applied ${lagging!.applied} < snapshot ${recoveredSnap}`);
+    });
+  }
+  sim.endChecks.push(() => {
+    const n = lagging!;
+    if (n.stats.snapshotsInstalled === 0 && n.disk.stats.snapshotsReceived === 0) {
+      scenarioFail(`${n.id} was cut off but never caught up by InstallSnapshot (leader compacted through ${sim.leader()?.status()?.snapshot?.index ?? '?'})`);
+    }
+  });
+}
+
+function randomized(seed: number, name: string): { cfg: SimConfig; r: Random } {
+  const r = new Random(seed ^ 0x5eed);
+  const cfg = defaultConfig(seed, name);
+  cfg.node.preVote = r.chance(0.7);
+  cfg.node.checkQuorum = r.chance(0.7);
+  cfg.node.maxEntriesPerAppend = r.pick([1, 4, 16]);
+  cfg.node.maxInflight = r.pick([1, 4, 16]);
+  cfg.node.snapshotChunkSize = r.pick([64, 256, 4096]);
+  cfg.node.trailingLogs = r.pick([0, 1, 3, 8]);
+  cfg.node.snapshotDelay = r.chance(0.5) ? [0, 0] : [5, 60];
+  return { cfg, r };
+}
+
+export const SCENARIOS: Scenario[] = [
+  {
+    name: 'random',
+    description: 'every fault: partitions of Jepsen shapes, crashes (also inside a Ready, torn writes), full-cluster crashes, pauses, lossy links',
+    configure(seed) {
+      const { cfg, r } = randomized(seed, 'random');
+      cfg.nodes = r.chance(0.7) ? 3 : 5;
+      cfg.clients = cfg.nodes;
+      cfg.node.snapshotThreshold = r.pick([1, 3, 5, 10, 25]);
+      cfg.link = r.chance(0.5) ? RELIABLE : LOSSY;
+      cfg.nemesis = { partitions: true, crashes: true, crashAll: true, pauses: true, crashPoints: true, flakyLinks: true, interval: [100, 500] };
+      cfg.quietMs = 2500;
+      return cfg;
+    },
+  },
+  {
+    name: 'healthy-trim',
+    description: 'snapshots on a healthy cluster trim the log: logs stay bounded, every node snapshots',
+    configure(seed) {
+      const { cfg, r } = randomized(seed, 'healthy-trim');
+      cfg.node.snapshotThreshold = r.pick([1, 5, 10]);
+      cfg.node.snapshotDelay = [0, 0];
+      cfg.durationMs = 2000;
+      cfg.quietMs = 1000;
+      return cfg;
+    },
+    script(sim) {
+      sim.endChecks.push(() => {
+        const c = sim.cfg.node;
+        const bound = c.snapshotThreshold + c.trailingLogs + 2 * sim.cfg.clients + 4;
+        for (const n of sim.nodes) {
+          if (n.stats.snapshotsTaken === 0) scenarioFail(`${n.id} never took a snapshot`);
+          if (n.stats.maxLogLength > bound) scenarioFail(`${n.id}'s log reached ${n.stats.maxLogLength} entries (bound ${bound})`);
+          if (n.disk.segmentCount > 3) scenarioFail(`${n.id} keeps ${n.disk.segmentCount} WAL segments after compaction`);
+        }
+      });
+    },
+  },
+  {
+    name: 'install-snapshot',
+    description: 'a disconnected follower catches up by InstallSnapshot',
+    configure(seed) {
+      const { cfg } = randomized(seed, 'install-snapshot');
+      cfg.node.snapshotThreshold = 5;
+      return cfg;
+    },
+    script(sim) {
+      laggingScript(sim, { restartAfter: false });
+    },
+  },
+  {
+    name: 'install-snapshot-lossy',
+    description: 'a disconnected follower catches up by InstallSnapshot over a lossy, reordering, duplicating network',
+    configure(seed) {
+      const { cfg } = randomized(seed, 'install-snapshot-lossy');
+      cfg.node.snapshotThreshold = 5;
+      cfg.link = LOSSY;
+      cfg.durationMs = 3500;
+      cfg.quietMs = 3000;
+      return cfg;
+    },
+    script(sim) {
+      laggingScript(sim, { restartAfter: false });
+    },
+  },
+  {
+    name: 'lagging-restart',
+    description: 'the lagging node catches up by InstallSnapshot, crashes and restarts from its own snapshot',
+    configure(seed) {
+      const { cfg } = randomized(seed, 'lagging-restart');
+      cfg.node.snapshotThreshold = 5;
+      return cfg;
+    },
+    script(sim) {
+      laggingScript(sim, { restartAfter: true });
+    },
+  },
+  {
+    name: 'crash-all-5',
+    description: 'every node crashes and restarts five times; no committed entry is lost',
+    configure(seed) {
+      const { cfg, r } = randomized(seed, 'crash-all-5');
+      cfg.nodes = r.chance(0.7) ? 3 : 5;
+      cfg.node.snapshotThreshold = r.pick([1, 5, 10]);
+      cfg.durationMs = 3200;
+      return cfg;
+    },
+    script(sim) {
+      let rounds = 0;
+      for (let i = 0; i < 5; i++) {
+        sim.at(400 + i * 550, `crash all (${i + 1})`, () => {
+          rounds++;
+          for (const n of sim.nodes) sim.crash(n, sim.rng.chance(0.5), false, `crash all ${rounds}`);
+          for (const n of sim.nodes) sim.scheduleRestart(n, sim.rng.range(10, 150));
+        });
+      }
+      sim.endChecks.push(() => {
+        if (rounds !== 5) scenarioFail(`only ${rounds} of 5 full-cluster crashes happened`);
+        for (const n of sim.nodes) if (n.stats.restarts < 5) scenarioFail(`${n.id} restarted ${n.stats.restarts} times, expected 5`);
+        if (sim.invariants.maxCommitted === 0) scenarioFail('nothing was committed');
+      });
+    },
+  },
+  {
+    name: 'restart-single-ops',
+    description: 'a snapshot after every entry; the cluster restarts around single operations and the snapshot survives being saved again',
+    configure(seed) {
+      const { cfg } = randomized(seed, 'restart-single-ops');
+      cfg.clients = 1;
+      cfg.thinkMs = [120, 160];
+      cfg.node.snapshotThreshold = 1;
+      cfg.node.snapshotDelay = [0, 0];
+      cfg.durationMs = 2400;
+      return cfg;
+    },
+    script(sim) {
+      const recovered: Array<Map<string, number>> = [];
+      for (let i = 0; i < 3; i++) {
+        sim.at(600 + i * 600, `restart all (${i + 1})`, () => {
+          for (const n of sim.nodes) sim.crash(n, false, false, `restart ${i + 1}`);
+          const m = new Map<string, number>();
+          for (const n of sim.nodes) {
+            sim.restart(n);
+            m.set(n.id, n.status()!.snapshot?.index ?? 0);
+          }
+          recovered.push(m);
+          if (i >= 1 && [...m.values()].every((x) => x === 0)) scenarioFail(`no node recovered a snapshot at restart ${i + 1}`);
+          if (i >= 1) {
+            const prev = recovered[i - 1]!;
+            for (const [id, x] of m) if (x < prev.get(id)!) scenarioFail(`${id} recovered snapshot ${x} after ${prev.get(id)} earlier`);
+            if (![...m.entries()].some(([id, x]) => x > prev.get(id)!)) scenarioFail(`no node saved a newer snapshot between restarts ${i} and ${i + 1}`);
+          }
+        });
+      }
+      sim.endChecks.push(() => {
+        if (recovered.length !== 3) scenarioFail(`only ${recovered.length} of 3 restarts happened`);
+      });
+    },
+  },
+];
+
+export function findScenario(name: string): Scenario {
+  const s = SCENARIOS.find((x) => x.name === name);
+  if (!s) throw new Error(`unknown scenario ${JSON.stringify(name)} (known: ${SCENARIOS.map((x) => x.name).join(', ')})`);
+  return s;
+}
+
+export interface RunOptions {
+  maxSteps?: number;
+  broken?: Broken;
+  traceKeep?: number;
+  /** Override the configuration after the scenario built it (tests). */
+  tweak?: (cfg: SimConfig) => void;
+}
+
+export function runScenario(name: string, seed: number, opts: RunOptions = {}): SimResult {
+  const sc = findScenario(name);
+  const cfg = sc.configure(seed);
+  if (opts.maxSteps !== undefined) cfg.maxSteps = opts.maxSteps;
+  if (opts.broken) cfg.broken = opts.broken;
+  if (opts.traceKeep !== undefined) cfg.traceKeep = opts.traceKeep;
+  opts.tweak?.(cfg);
+  const sim = new Simulation(cfg);
+  return sim.run(sc.script ? (s) => sc.script!(s) : undefined);
+}
+
+export function replayCommand(name: string, seed: number, opts: RunOptions = {}): string {
+  let c = `npm run sim -- --seed ${seed} --scenario ${name}`;
+  if (opts.maxSteps !== undefined) c += ` --steps ${opts.maxSteps}`;
+  if (opts.broken) c += ` --broken ${opts.broken}`;
+  return c;
+}

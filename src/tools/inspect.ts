@@ -1,0 +1,381 @@
+/**
+ * `inspect`: what a snapshot file or a data directory holds, without changing anything.
+ */
+import path from 'node:path';
+import type { Json, NodeId } from '../raft/types.js';
+import { encodeCbor } from '../storage/codec.js';
+import {
+  DataDir,
+  LogReplay,
+  StorageError,
+  readSnapshotFile,
+  readSnapshotHeader,
+  readWal,
+  scanSegmentFile,
+  verifySnapshotFile,
+  type SnapshotHeader,
+} from '../storage/index.js';
+import type { HardState } from '../raft/types.js';
+import { ToolError, toToolError } from './errors.js';
+import { guard, isoTime, openReadOnly, pathKind } from './load.js';
+import { compareKeys } from './state.js';
+import fs from 'node:fs';
+
+export interface HeaderInfo {
+  formatVersion: number;
+  index: number;
+  term: number;
+  config: NodeId[];
+  createdAt: string;
+  nodeId: NodeId | null;
+  codec: string;
+  rawSize: number;
+  compressedSize: number;
+  /** rawSize / compressedSize, 2 decimals. */
+  ratio: number;
+  keyCount: number;
+  hasSessions: boolean;
+  headerChecksum: 'ok';
+  /** 'not checked' in header-only mode (the payload is not read). */
+  payloadChecksum: 'ok' | 'not checked';
+}
+
+export interface TopKey {
+  key: Json;
+  /** CBOR bytes of key + value (before compression). */
+  bytes: number;
+  keyBytes: number;
+  valueBytes: number;
+}
+
+export interface InspectSnapshotResult {
+  kind: 'snapshot';
+  file: string;
+  fileSize: number;
+  header: HeaderInfo;
+  /** Null in header-only mode. */
+  keys: number | null;
+  sessions: number | null;
+  top: TopKey[];
+}
+
+function headerInfo(h: SnapshotHeader, payloadChecked: boolean): HeaderInfo {
+  return {
+    formatVersion: h.formatVersion,
+    index: h.index,
+    term: h.term,
+    config: [...h.config],
+    createdAt: isoTime(h.createdAt),
+    nodeId: h.nodeId,
+    codec: h.codec,
+    rawSize: h.rawSize,
+    compressedSize: h.compressedSize,
+    ratio: h.compressedSize > 0 ? Math.round((h.rawSize / h.compressedSize) * 100) / 100 : 0,
+    keyCount: h.keyCount,
+    hasSessions: h.hasSessions,
+    headerChecksum: 'ok',
+    payloadChecksum: payloadChecked ? 'ok' : 'not checked',
+  };
+}
+
+/** Largest `n` pairs by encoded size; ties by key order. */
+export function topKeys(pairs: Array<[Json, Json]>, n: number): TopKey[] {
+  if (n <= 0) return [];
+  const all: TopKey[] = [];
+  for (const [k, v] of pairs) {
+    const keyBytes = encodeCbor(k).length;
+    const valueBytes = encodeCbor(v).length;
+    all.push({ key: k, bytes: keyBytes + valueBytes, keyBytes, valueBytes });
+  }
+  all.sort((a, b) => b.bytes - a.bytes || compareKeys(a.key, b.key));
+  return all.slice(0, n);
+}
+
+function countSessions(s: Json | undefined): number | null {
+  if (s === undefined || s === null) return null;
+  if (Array.isArray(s)) return s.length;
+  if (typeof s === 'object') return Object.keys(s).length;
+  return 1;
+}
+
+/** Header only (a few hundred bytes are read; the payload is never touched) or the whole file. */
+export function inspectSnapshot(file: string, opts: { top?: number; headerOnly?: boolean } = {}): InspectSnapshotResult {
+  if (opts.headerOnly) {
+    const h = guard(() => readSnapshotHeader(file), file);
+    return { kind: 'snapshot', file, fileSize: h.fileSize, header: headerInfo(h, false), keys: null, sessions: null, top: [] };
+  }
+  const fileSize = guard(() => fs.statSync(file).size, file);
+  const { header, content } = guard(() => readSnapshotFile(file), file);
+  return {
+    kind: 'snapshot',
+    file,
+    fileSize,
+    header: headerInfo(header, true),
+    keys: content.kv.length,
+    sessions: countSessions(content.sessions),
+    top: topKeys(content.kv, opts.top ?? 10),
+  };
+}
+
+// ------------------------------------------------------------------------------------------------
+// Directories
+
+export interface DirSnapshotInfo {
+  file: string;
+  index: number;
+  term: number;
+  size: number;
+  createdAt: string | null;
+  keys: number | null;
+  /** 'ok' means the header checks (the payload is checked by --verify and by recovery). */
+  status: 'ok' | 'broken';
+  problem: string | null;
+}
+
+export interface DirSegmentInfo {
+  file: string;
+  seq: number;
+  firstIndex: number;
+  size: number;
+  entries: number;
+  /** Index range of the entries recorded (0..0 when none). */
+  minIndex: number;
+  maxIndex: number;
+  status: 'ok' | 'torn tail' | 'damaged' | 'unreadable';
+  problem: string | null;
+}
+
+export interface InspectDirResult {
+  kind: 'dir';
+  dir: string;
+  nodeId: NodeId | null;
+  formatVersion: number;
+  created: string;
+  lock: { pid: number | null; live: boolean };
+  snapshots: DirSnapshotInfo[];
+  wal: DirSegmentInfo[];
+  leftovers: Array<{ file: string; kind: string; size: number }>;
+  hardState: HardState | null;
+  /** What recovery would load; `error` when it would fail. */
+  recovery: {
+    snapshot: string | null;
+    snapshotIndex: number;
+    snapshotTerm: number;
+    entries: number;
+    firstIndex: number | null;
+    lastIndex: number;
+    commit: number;
+    uncommitted: number;
+    error: { code: string; message: string } | null;
+  };
+  sizes: { snapshots: number; wal: number; leftovers: number; total: number };
+  warnings: string[];
+}
+
+function rel(dir: string, p: string): string {
+  // Paths as the user gave them: the storage library joins onto `dir`, keep that form.
+  return p.startsWith(dir) ? p : path.join(dir, p);
+}
+
+export function inspectDir(dir: string): InspectDirResult {
+  const warnings: string[] = [];
+  const dd = openReadOnly(dir, warnings);
+  const snapshots: DirSnapshotInfo[] = guard(() => dd.listSnapshots(), dir).map((s) => ({
+    file: rel(dir, s.path),
+    index: s.index,
+    term: s.term,
+    size: s.size,
+    createdAt: s.header ? isoTime(s.header.createdAt) : null,
+    keys: s.header ? s.header.keyCount : null,
+    status: s.error ? 'broken' : 'ok',
+    problem: s.error ? s.error.message : null,
+  }));
+  const segs = guard(() => dd.listSegments(), dir);
+  const wal: DirSegmentInfo[] = segs.map((s, i) => {
+    let status: DirSegmentInfo['status'] = 'ok';
+    let problem: string | null = null;
+    if (s.error) {
+      status = 'unreadable';
+      problem = s.error.message;
+    } else if (s.damage) {
+      status = i === segs.length - 1 && s.damage.tailOnly ? 'torn tail' : 'damaged';
+      problem = `${s.damage.reason} at offset ${s.damage.offset}`;
+    }
+    return { file: rel(dir, s.path), seq: s.seq, firstIndex: s.firstIndex, size: s.size, entries: s.entryCount, minIndex: s.minIndex, maxIndex: s.maxIndex, status, problem };
+  });
+  const leftovers = guard(() => dd.leftovers(), dir).map((l) => ({ file: rel(dir, l.path), kind: l.kind, size: l.size }));
+  let hardState: HardState | null = null;
+  for (const s of segs) if (s.hardState) hardState = s.hardState;
+
+  const recovery: InspectDirResult['recovery'] = {
+    snapshot: null,
+    snapshotIndex: 0,
+    snapshotTerm: 0,
+    entries: 0,
+    firstIndex: null,
+    lastIndex: 0,
+    commit: 0,
+    uncommitted: 0,
+    error: null,
+  };
+  try {
+    const r = dd.recover({ repair: false, loadContent: false });
+    for (const w of r.warnings) warnings.push(w.message);
+    if (r.snapshot) {
+      recovery.snapshot = rel(dir, r.snapshot.path);
+      recovery.snapshotIndex = r.snapshot.header.index;
+      recovery.snapshotTerm = r.snapshot.header.term;
+    }
+    recovery.entries = r.entries.length;
+    recovery.firstIndex = r.entries.length > 0 ? r.entries[0]!.index : null;
+    recovery.lastIndex = r.lastIndex;
+    recovery.commit = Math.min(r.hardState.commit, r.lastIndex);
+    recovery.uncommitted = r.entries.filter((e) => e.index > recovery.commit).length;
+    hardState = r.hardState;
+  } catch (e) {
+    const t = toToolError(e, dir);
+    recovery.error = { code: t.code, message: t.message };
+    warnings.push(`recovery would fail: ${t.message}`);
+  }
+  for (const s of snapshots) if (s.status === 'broken' && !warnings.some((w) => w.includes(s.file))) warnings.push(`${s.problem}`);
+  for (const l of leftovers) {
+    if (!warnings.some((w) => w.includes(l.file))) warnings.push(`${l.file}: leftover ${l.kind} file (${l.size} bytes)`);
+  }
+  const sum = (xs: Array<{ size: number }>) => xs.reduce((n, x) => n + x.size, 0);
+  const sizes = { snapshots: sum(snapshots), wal: sum(wal), leftovers: sum(leftovers), total: 0 };
+  sizes.total = sizes.snapshots + sizes.wal + sizes.leftovers;
+  return {
+    kind: 'dir',
+    dir,
+    nodeId: dd.meta.nodeId,
+    formatVersion: dd.meta.version,
+    created: isoTime(dd.meta.created),
+    lock: { pid: dd.lockedBy ?? dd.staleLockPid, live: dd.lockedBy !== null },
+    snapshots,
+    wal,
+    leftovers,
+    hardState,
+    recovery,
+    sizes,
+    warnings,
+  };
+}
+
+// ------------------------------------------------------------------------------------------------
+// --verify
+
+export interface VerifyCheck {
+  file: string;
+  check: string;
+  ok: boolean;
+  detail: string;
+}
+
+export interface VerifyResult {
+  path: string;
+  ok: boolean;
+  checked: number;
+  failed: number;
+  checks: VerifyCheck[];
+  warnings: string[];
+}
+
+function verifySnap(file: string): VerifyCheck {
+  const r = verifySnapshotFile(file);
+  if (r.problems.length === 0) {
+    const h = r.header!;
+    return { file, check: 'snapshot', ok: true, detail: `header and payload checksums ok, ${h.keyCount} keys decoded (index ${h.index}, term ${h.term})` };
+  }
+  const p = r.problems[0]!;
+  return { file, check: 'snapshot', ok: false, detail: stripFile(p.message, file) };
+}
+
+function stripFile(msg: string, file: string): string {
+  return msg.startsWith(`${file}: `) ? msg.slice(file.length + 2) : msg;
+}
+
+/** Check every checksum of a snapshot file, or of every file in a data directory. */
+export function verifyPath(p: string): VerifyResult {
+  const warnings: string[] = [];
+  const checks: VerifyCheck[] = [];
+  if (pathKind(p) === 'file') {
+    checks.push(verifySnap(p));
+  } else {
+    const dd: DataDir = openReadOnly(p, warnings);
+    checks.push({ file: path.join(p, 'meta.json'), check: 'meta', ok: true, detail: `data directory version ${dd.meta.version}, node ${dd.meta.nodeId ?? '(none)'}` });
+    for (const s of guard(() => dd.listSnapshots(), p)) checks.push(verifySnap(s.path));
+    const segs = guard(() => dd.listSegments(), p);
+    segs.forEach((s, i) => {
+      if (s.error) {
+        checks.push({ file: s.path, check: 'wal segment', ok: false, detail: stripFile(s.error.message, s.path) });
+        return;
+      }
+      // listSegments already scanned every record checksum; re-scan is not needed.
+      if (s.damage) {
+        const torn = i === segs.length - 1 && s.damage.tailOnly;
+        checks.push({
+          file: s.path,
+          check: 'wal segment',
+          ok: false,
+          detail: `${torn ? 'torn tail' : 'corrupt record'} at offset ${s.damage.offset}: ${s.damage.reason}`,
+        });
+        return;
+      }
+      const range = s.entryCount > 0 ? `entries ${s.minIndex}..${s.maxIndex}` : 'no entries';
+      checks.push({ file: s.path, check: 'wal segment', ok: true, detail: `header and ${recordsOf(s.path)} record checksums ok, ${range}` });
+    });
+    for (const l of guard(() => dd.leftovers(), p)) warnings.push(`${l.path}: leftover ${l.kind} file (${l.size} bytes), not checked`);
+  }
+  const failed = checks.filter((c) => !c.ok).length;
+  return { path: p, ok: failed === 0, checked: checks.length, failed, checks, warnings };
+}
+
+function recordsOf(file: string): number {
+  try {
+    return scanSegmentFile(file).records.length;
+  } catch {
+    return 0;
+  }
+}
+
+// ------------------------------------------------------------------------------------------------
+// --log
+
+export interface LogRow {
+  index: number;
+  term: number;
+  committed: boolean;
+  data: Json;
+}
+
+/**
+ * The log as recovery would rebuild it from the WAL (replaced suffixes dropped), filtered to
+ * [from, to]. A torn tail ends the listing with a warning; damage inside the log is an error.
+ */
+export function readLog(dir: string, opts: { from?: number; to?: number } = {}): { rows: LogRow[]; commit: number; warnings: string[] } {
+  const warnings: string[] = [];
+  const dd = openReadOnly(dir, warnings);
+  const replay = new LogReplay();
+  guard(() => {
+    for (const item of readWal(dd.walDir)) {
+      if (item.type === 'damage') {
+        if (item.lastSegment && item.tailOnly) {
+          warnings.push(`${item.file}: torn tail at offset ${item.offset} (${item.reason}); the listing stops there`);
+          break;
+        }
+        throw new StorageError('CORRUPT_WAL', item.file, `WAL corrupt in the middle of the log: ${item.reason}`, item.offset);
+      }
+      replay.apply(item, { file: item.file, offset: item.offset });
+    }
+  }, dir);
+  const commit = replay.hardState.commit;
+  const from = opts.from ?? 0;
+  const to = opts.to ?? Number.MAX_SAFE_INTEGER;
+  if (from > to) throw new ToolError('BAD_ARGS', null, `--from ${from} is after --to ${to}`);
+  const rows: LogRow[] = [];
+  for (const e of replay.log) {
+    if (e.index < from || e.index > to) continue;
+    rows.push({ index: e.index, term: e.term, committed: e.index <= commit, data: e.data });
+  }
+  return { rows, commit, warnings };
+}

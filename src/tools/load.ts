@@ -1,0 +1,243 @@
+/**
+ * Read-only loading of states for the tools: a snapshot file as it is, a data directory as the
+ * state recovery would produce (newest good snapshot + committed log replayed), or at a given
+ * index. Nothing here changes a file.
+ */
+import fs from 'node:fs';
+import { asKvCommand, KvStore } from '../kv/store.js';
+import type { Entry, Json, NodeId } from '../raft/types.js';
+import {
+  DataDir,
+  LogReplay,
+  StorageError,
+  readSnapshotFile,
+  readWal,
+  type Recovery,
+  type SnapshotContent,
+  type SnapshotHeader,
+} from '../storage/index.js';
+import { startProgress } from '../cli/progress.js';
+import { ToolError, toToolError } from './errors.js';
+import type { ToolState } from './state.js';
+
+export type PathKind = 'file' | 'dir';
+
+/** What a path is; a ToolError naming it when it is missing or unreadable. */
+export function pathKind(p: string): PathKind {
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(p);
+  } catch (e) {
+    throw toToolError(e, p);
+  }
+  return st.isDirectory() ? 'dir' : 'file';
+}
+
+/** The time to stamp on files the tools write: SOURCE_DATE_EPOCH (seconds) when set, for reproducible output. */
+export function toolNow(): number {
+  const s = process.env['SOURCE_DATE_EPOCH'];
+  if (s && /^\d+$/.test(s)) return Number(s) * 1000;
+  return Date.now();
+}
+
+export function isoTime(ms: number): string {
+  return new Date(ms).toISOString();
+}
+
+/** Wrap storage calls: every StorageError/fs error becomes a one-line ToolError naming its file. */
+export function guard<T>(fn: () => T, file: string | null = null): T {
+  try {
+    return fn();
+  } catch (e) {
+    throw toToolError(e, file);
+  }
+}
+
+export function snapshotState(source: string, header: SnapshotHeader, content: SnapshotContent): ToolState {
+  return {
+    source,
+    kind: 'snapshot',
+    header: {
+      index: header.index,
+      term: header.term,
+      config: [...header.config],
+      createdAt: isoTime(header.createdAt),
+      codec: header.codec,
+      formatVersion: header.formatVersion,
+      rawSize: header.rawSize,
+      compressedSize: header.compressedSize,
+    },
+    pairs: content.kv,
+    dedup: content.sessions ?? null,
+  };
+}
+
+/** Open a data directory read-only; a live lock only gives a warning. */
+export function openReadOnly(dir: string, warnings: string[]): DataDir {
+  const dd = guard(() => DataDir.open(dir, { mode: 'read' }), dir);
+  if (dd.lockedBy !== null) warnings.push(`${dir}: directory is in use by pid ${dd.lockedBy}; reading anyway`);
+  return dd;
+}
+
+/**
+ * Apply committed log entries to a store exactly as the node does (src/node/server.ts applyEntry):
+ * `null` is a leader's no-op, anything that is not a KV command is skipped.
+ */
+export function applyEntries(store: KvStore, entries: Entry[], upTo: number, label = 'replay'): number {
+  const todo = entries.filter((e) => e.index <= upTo);
+  const bar = startProgress(label, todo.length > 50_000 ? todo.length : 0);
+  let n = 0;
+  for (const e of todo) {
+    const cmd = e.data === null ? null : asKvCommand(e.data);
+    if (cmd) store.apply(cmd);
+    n++;
+    if ((n & 0x3fff) === 0) bar.update(n);
+  }
+  bar.stop();
+  return n;
+}
+
+export interface DirState {
+  state: ToolState;
+  recovery: Recovery;
+  nodeId: NodeId | null;
+  /** The snapshot the state was built from (null: the log from index 1) and the entries replayed on it. */
+  base: { file: string | null; index: number };
+  replayed: number;
+  warnings: string[];
+}
+
+/** Term of entry `index` in `entries` (after a snapshot at snapIndex/snapTerm). */
+function termAt(index: number, snap: { index: number; term: number } | null, entries: Entry[]): number | undefined {
+  if (snap && index === snap.index) return snap.term;
+  if (index === 0) return 0;
+  const first = entries.length > 0 ? entries[0]!.index : 0;
+  return entries[index - first]?.term;
+}
+
+/**
+ * The state of a data directory at its commit index (what a node would serve after recovery), or
+ * at `at` when given. Read-only. Recovery warnings are returned as lines.
+ */
+export function loadDirState(dir: string, opts: { at?: number } = {}): DirState {
+  const warnings: string[] = [];
+  const dd = openReadOnly(dir, warnings);
+  const rec = guard(() => dd.recover({ repair: false }), dir);
+  return buildDirState(dir, dd, rec, warnings, opts.at);
+}
+
+/** The state of `dd` given its recovery (which must have loaded the snapshot's content). */
+export function buildDirState(dir: string, dd: DataDir, rec: Recovery, warnings: string[], atIndex?: number): DirState {
+  for (const w of rec.warnings) warnings.push(w.message);
+  const snap = rec.snapshot ? { index: rec.snapshot.header.index, term: rec.snapshot.header.term } : null;
+  const commit = Math.min(rec.hardState.commit, rec.lastIndex);
+  if (rec.hardState.commit > rec.lastIndex) {
+    warnings.push(`${dir}: hard state commit ${rec.hardState.commit} is beyond the last log entry ${rec.lastIndex}; using ${rec.lastIndex}`);
+  }
+  const at = atIndex ?? commit;
+  if (at > commit) throw new ToolError('BAD_INDEX', dir, `index ${at} is beyond the commit index ${commit}`);
+
+  let header: SnapshotHeader | null = rec.snapshot?.header ?? null;
+  let content: SnapshotContent | null = rec.snapshot?.content ?? null;
+  let entries = rec.entries;
+  let baseFile: string | null = rec.snapshot?.path ?? null;
+  if (snap && at < snap.index) {
+    // An older snapshot plus the WAL after it.
+    const older = olderBase(dd, dir, at);
+    header = older.header;
+    content = older.content;
+    entries = older.entries;
+    baseFile = older.file;
+  }
+  const base = header ? { index: header.index, term: header.term } : null;
+  const term = termAt(at, base, entries);
+  if (term === undefined) {
+    throw new ToolError('BAD_INDEX', dir, `entry ${at} is not in the log (it holds ${entries.length > 0 ? `${entries[0]!.index}..${entries[entries.length - 1]!.index}` : 'no entries'})`);
+  }
+  const store = KvStore.fromEntries(content ? content.kv : []);
+  const replayed = applyEntries(store, entries, at);
+  const config: NodeId[] = header ? [...header.config] : [];
+  return {
+    state: {
+      source: dir,
+      kind: 'dir',
+      header: { index: at, term, config },
+      pairs: [...store.entries()],
+      dedup: content?.sessions ?? null,
+    },
+    recovery: rec,
+    nodeId: dd.meta.nodeId,
+    base: { file: baseFile, index: header ? header.index : 0 },
+    replayed,
+    warnings,
+  };
+}
+
+/** The newest good snapshot at or below `at` and the log entries after it (replayed from the WAL). */
+function olderBase(
+  dd: DataDir,
+  dir: string,
+  at: number,
+): { header: SnapshotHeader | null; content: SnapshotContent | null; entries: Entry[]; file: string | null } {
+  const snaps = guard(() => dd.listSnapshots(), dir).filter((s) => s.header && s.index <= at);
+  const all = guard(() => dd.listSnapshots(), dir);
+  const oldest = all.find((s) => s.header);
+  let header: SnapshotHeader | null = null;
+  let content: SnapshotContent | null = null;
+  let file: string | null = null;
+  for (const s of snaps.reverse()) {
+    try {
+      ({ header, content } = readSnapshotFile(s.path));
+      file = s.path;
+      break;
+    } catch (e) {
+      if (!(e instanceof StorageError)) throw e;
+    }
+  }
+  const replay = new LogReplay();
+  guard(() => {
+    for (const item of readWal(dd.walDir)) {
+      if (item.type === 'damage') {
+        if (item.lastSegment && item.tailOnly) break;
+        throw new StorageError('CORRUPT_WAL', item.file, `WAL corrupt in the middle of the log: ${item.reason}`, item.offset);
+      }
+      replay.apply(item, { file: item.file, offset: item.offset });
+    }
+  }, dir);
+  const pos = header ? { index: header.index, term: header.term } : null;
+  let entries: Entry[];
+  try {
+    entries = replay.entriesAfter(pos, dir);
+  } catch {
+    entries = [];
+  }
+  const first = pos ? pos.index + 1 : 1;
+  if (!header && (entries.length === 0 || entries[0]!.index !== 1)) {
+    throw new ToolError(
+      'BAD_INDEX',
+      dir,
+      `index ${at} is before the oldest snapshot${oldest ? ` (index ${oldest.index})` : ''} and the log no longer holds the entries before it`,
+    );
+  }
+  if (entries.length > 0 && entries[0]!.index !== first) {
+    throw new ToolError('BAD_INDEX', dir, `cannot rebuild index ${at}: the log after snapshot ${pos?.index} was compacted away`);
+  }
+  return { header, content, entries, file };
+}
+
+/** A snapshot file, read and verified. */
+export function loadSnapshotState(file: string): ToolState {
+  const { header, content } = guard(() => readSnapshotFile(file), file);
+  return snapshotState(file, header, content);
+}
+
+/** Either kind, by what the path is. */
+export async function loadState(p: string): Promise<{ state: ToolState; warnings: string[] }> {
+  if (pathKind(p) === 'dir') {
+    const d = loadDirState(p);
+    return { state: d.state, warnings: d.warnings };
+  }
+  return { state: loadSnapshotState(p), warnings: [] };
+}
+
+export type { Json };

@@ -1,0 +1,49 @@
+import { describe, expect, it } from 'vitest';
+import { partitionGrudges } from '../../src/cluster/nemesis.js';
+import { latencySampler, Random } from '../../src/cluster/random.js';
+
+const hears = (g: Map<string, Set<string>>, dest: string, src: string): boolean => !g.get(dest)?.has(src);
+
+describe('partition shapes', () => {
+  const five = ['n1', 'n2', 'n3', 'n4', 'n5'];
+
+  it('isolate-one cuts one node off in both directions', () => {
+    const { grudges } = partitionGrudges('isolate-one', five, new Random(1));
+    const isolated = five.filter((n) => five.every((m) => m === n || (!hears(grudges, n, m) && !hears(grudges, m, n))));
+    expect(isolated).toHaveLength(1);
+    const rest = five.filter((n) => n !== isolated[0]);
+    for (const a of rest) for (const b of rest) expect(hears(grudges, a, b)).toBe(true);
+  });
+
+  it('majority-minority splits 5 nodes into 2 and 3', () => {
+    const { grudges } = partitionGrudges('majority-minority', five, new Random(2));
+    const side = (n: string): string[] => five.filter((m) => hears(grudges, n, m));
+    const sizes = five.map((n) => side(n).length).sort();
+    expect(sizes).toEqual([2, 2, 3, 3, 3]);
+  });
+
+  it('majorities-ring: every node hears a majority, no two the same one', () => {
+    for (const nodes of [five, ['n1', 'n2', 'n3'], ['a', 'b', 'c', 'd', 'e', 'f', 'g']]) {
+      const { grudges } = partitionGrudges('majorities-ring', nodes, new Random(3));
+      const views = nodes.map((n) => nodes.filter((m) => hears(grudges, n, m)).sort().join(','));
+      for (const n of nodes) expect(nodes.filter((m) => hears(grudges, n, m)).length).toBe(Math.floor(nodes.length / 2) + 1);
+      expect(new Set(views).size).toBe(nodes.length);
+    }
+  });
+});
+
+describe('latency distributions', () => {
+  it('have the requested mean', () => {
+    for (const dist of ['constant', 'uniform', 'exponential'] as const) {
+      const s = latencySampler(dist, 20, new Random(4));
+      let sum = 0;
+      for (let i = 0; i < 20000; i++) {
+        const d = s();
+        expect(d).toBeGreaterThanOrEqual(0);
+        sum += d;
+      }
+      expect(Math.abs(sum / 20000 - 20)).toBeLessThan(1);
+    }
+    expect(latencySampler('exponential', 0, new Random(1))()).toBe(0);
+  });
+});

@@ -1,0 +1,102 @@
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { parseHistoryText } from '../../src/check/index.js';
+import { DATA_ROOT_MARKER, prepareDataRoot, runCluster, type ClusterOptions } from '../../src/cluster/runner.js';
+
+const FAKE = fileURLToPath(new URL('./fixtures/fake-node.mjs', import.meta.url));
+
+function options(over: Partial<ClusterOptions> = {}): ClusterOptions {
+  const dir = mkdtempSync(join(tmpdir(), 'raftsnap-cluster-test-'));
+  return {
+    nodes: 3,
+    time: 3,
+    rate: 60,
+    concurrency: 6,
+    keys: 3,
+    latency: 2,
+    latencyDist: 'exponential',
+    nemesis: ['partition', 'kill', 'pause'],
+    nemesisInterval: 0.4,
+    quiet: 0.5,
+    dataRoot: join(dir, 'data'),
+    results: join(dir, 'results'),
+    snapshotThreshold: 100,
+    trailingLogs: 10,
+    seed: 1,
+    checkBudget: 10,
+    nodeScript: FAKE,
+    statsIntervalMs: 300,
+    ...over,
+  };
+}
+
+describe('raftsnap cluster runner (fake nodes)', () => {
+  it('runs a correct cluster under partitions, kills and pauses: linearizable', async () => {
+    const o = options({ time: 3.5 });
+    const r = await runCluster(o);
+    if (process.env.SHOW_REPORT) console.log(JSON.stringify(r, null, 1));
+    expect(r.problems).toEqual([]);
+    expect(r.verdict).toBe('linearizable');
+    expect(r.exitCode).toBe(0);
+    expect(r.ops.ok).toBeGreaterThan(20);
+    expect(r.ops.total).toBe(r.ops.ok + r.ops.fail + r.ops.info);
+    expect(new Set(r.nemesis.map((e) => e.kind))).toEqual(new Set(['partition', 'kill', 'pause', 'heal']));
+    expect(r.nemesis[0]!.detail).toMatch(/^isolate-one/);
+    // Killed nodes were restarted on their data directory and answered init again.
+    expect(r.nodes.some((n) => n.starts > 1)).toBe(true);
+    expect(r.crashes).toEqual([]);
+    expect(r.totals.elections).toBeGreaterThanOrEqual(1);
+    expect(r.nodes.every((n) => n.statsAvailable)).toBe(true);
+    expect(r.nodes.find((n) => n.id === 'n1')!.dataDirBytes).toBeGreaterThan(0);
+    // Files in the results directory.
+    const history = parseHistoryText(readFileSync(join(o.results!, 'history.jsonl'), 'utf8'));
+    expect(history.length).toBe(2 * r.ops.total);
+    expect(JSON.parse(readFileSync(join(o.results!, 'report.json'), 'utf8')).verdict).toBe('linearizable');
+    const log = readFileSync(join(o.results!, 'n1.log'), 'utf8');
+    expect(log).toContain('fake node started with serve --data-dir');
+    expect(log).toContain('--snapshot-threshold 100 --trailing-logs 10');
+    expect(existsSync(join(o.dataRoot, DATA_ROOT_MARKER))).toBe(true);
+  });
+
+  it('flags a node that serves stale reads as not linearizable', async () => {
+    const r = await runCluster(options({ nemesis: [], nodeEnv: { FAKE_BROKEN: 'stale' }, keys: 2, rate: 100, seed: 2 }));
+    expect(r.verdict).toBe('not-linearizable');
+    expect(r.exitCode).toBe(1);
+    expect(r.problems[0]).toMatch(/not linearizable/);
+    expect(r.check.violations.length).toBeGreaterThan(0);
+    expect(r.check.violations[0]!.message).toMatch(/cannot all be ordered/);
+  });
+
+  it('reports a node that exits when not killed, and exits non-zero', async () => {
+    const r = await runCluster(
+      options({ time: 2, nemesis: [], nodeEnv: { FAKE_CRASH_NODE: 'n2', FAKE_CRASH_AFTER_MS: '500' } }),
+    );
+    expect(r.crashes.map((c) => [c.id, c.code])).toEqual([['n2', 3]]);
+    expect(r.exitCode).toBe(1);
+    expect(r.problems.join('\n')).toMatch(/n2 exited unexpectedly \(code 3\)/);
+  });
+
+  it('counts messages to unknown destinations', async () => {
+    const r = await runCluster(options({ time: 1, nemesis: [], nodeEnv: { FAKE_BAD_DEST: '1' } }));
+    expect(r.network.unknownDest).toBe(3);
+    expect(r.network.errors.join('\n')).toMatch(/unknown destination "n99"/);
+  });
+
+  it('refuses to clear a non-empty data root it did not make', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'raftsnap-cluster-root-'));
+    writeFileSync(join(dir, 'precious.txt'), 'keep me');
+    await expect(prepareDataRoot(dir)).rejects.toThrow(/refusing/);
+    expect(readFileSync(join(dir, 'precious.txt'), 'utf8')).toBe('keep me');
+    // One it made is cleared.
+    const mine = join(dir, 'mine');
+    await prepareDataRoot(mine);
+    mkdirSync(join(mine, 'n1'));
+    writeFileSync(join(mine, 'n1', 'x'), 'old');
+    await prepareDataRoot(mine);
+    expect(existsSync(join(mine, 'n1'))).toBe(false);
+    expect(existsSync(join(mine, DATA_ROOT_MARKER))).toBe(true);
+  });
+});
