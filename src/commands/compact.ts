@@ -47,9 +47,9 @@ export function renderCompact(r: CompactResult): string {
           : 'none needed (the newest snapshot is at the commit index)',
       ],
       ['WAL kept', `${r.wal.entries} entries${r.wal.entries > 0 ? ` (${r.wal.firstIndex}..${r.wal.lastIndex})` : ''} in ${r.wal.segment} (${formatBytes(r.wal.size)})`],
-      [`${would}remove snapshots`, r.removed.snapshots.length > 0 ? r.removed.snapshots.join(', ') : '(none)'],
+      [`${would}remove snapshots`, r.removed.snapshots.length > 0 ? r.removed.snapshots.join('\n') : '(none)'],
       [`${would}remove WAL segments`, r.removed.segments.length],
-      [`${would}remove leftovers`, r.removed.leftovers.length > 0 ? r.removed.leftovers.join(', ') : '(none)'],
+      [`${would}remove leftovers`, r.removed.leftovers.length > 0 ? r.removed.leftovers.join('\n') : '(none)'],
       ['state check', r.dryRun ? 'not run (dry run)' : r.verified ? 'recovered state unchanged' : 'FAILED'],
     ]),
   );

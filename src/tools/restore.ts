@@ -1,0 +1,152 @@
+/**
+ * `restore`: build a complete fresh data directory from a snapshot file. The file is verified
+ * first; the directory is built next to the target under a temporary name and renamed into place,
+ * so that the target is either untouched or complete. With --force an existing target is moved
+ * aside first and deleted only once the new one is in place.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import {
+  DataDir,
+  WalWriter,
+  fsyncDir,
+  isPidAlive,
+  readLockPid,
+  readSnapshotFile,
+  renameDurable,
+  writeSnapshotFile,
+  type SnapshotHeader,
+} from '../storage/index.js';
+import type { NodeId } from '../raft/types.js';
+import { ToolError } from './errors.js';
+import { guard, isoTime, loadDirState, pathKind, toolNow } from './load.js';
+import { diffStates } from './diff.js';
+import { snapshotState } from './load.js';
+
+export interface RestoreResult {
+  file: string;
+  dataDir: string;
+  nodeId: NodeId | null;
+  index: number;
+  term: number;
+  config: NodeId[];
+  keys: number;
+  hardState: { term: number; votedFor: null; commit: number };
+  /** The previous contents of the target were replaced (--force). */
+  replaced: boolean;
+  /** The new directory recovers exactly the snapshot's state. */
+  verified: boolean;
+  createdAt: string;
+}
+
+function readSnapshotFully(file: string): { header: SnapshotHeader; bytes: Buffer } {
+  if (pathKind(file) === 'dir') throw new ToolError('ENOTDIR', file, 'is a directory, expected a snapshot file');
+  const bytes = guard(() => fs.readFileSync(file), file);
+  const { header } = guard(() => readSnapshotFile(file), file);
+  return { header, bytes };
+}
+
+export function restoreSnapshot(file: string, dataDir: string, opts: { nodeId?: string; force?: boolean } = {}): RestoreResult {
+  // 1. The snapshot must be sound before anything is touched.
+  const { header, bytes } = readSnapshotFully(file);
+  const snapState = guard(() => snapshotState(file, header, readSnapshotFile(file).content), file);
+
+  // 2. The target: absent, an empty directory, or (with --force) anything not held by a live node.
+  let exists = false;
+  let nonEmpty = false;
+  let oldNodeId: string | null = null;
+  let st: fs.Stats | null = null;
+  try {
+    st = fs.statSync(dataDir);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw guard(() => { throw e; }, dataDir);
+  }
+  if (st) {
+    exists = true;
+    if (!st.isDirectory()) throw new ToolError('ENOTDIR', dataDir, 'exists and is not a directory');
+    const entries = guard(() => fs.readdirSync(dataDir), dataDir);
+    nonEmpty = entries.length > 0;
+    const pid = guard(() => readLockPid(dataDir), dataDir);
+    if (pid !== null && isPidAlive(pid)) {
+      throw new ToolError('LOCKED', dataDir, `directory is in use by pid ${pid}; stop that node before restoring into it (nothing was changed)`);
+    }
+    if (nonEmpty && !opts.force) {
+      throw new ToolError('NOT_EMPTY', dataDir, `directory is not empty (${entries.length} entries); use --force to replace it (nothing was changed)`);
+    }
+    try {
+      oldNodeId = DataDir.open(dataDir, { mode: 'read' }).meta.nodeId;
+    } catch {
+      oldNodeId = null;
+    }
+  }
+  const nodeId = opts.nodeId ?? oldNodeId ?? header.nodeId ?? null;
+
+  // 3. Build the new directory next to the target.
+  const parent = path.dirname(path.resolve(dataDir));
+  guard(() => fs.mkdirSync(parent, { recursive: true }), path.dirname(dataDir));
+  const tmp = path.join(path.dirname(dataDir), `.${path.basename(dataDir)}.restore-${process.pid}`);
+  guard(() => fs.rmSync(tmp, { recursive: true, force: true }), tmp);
+  const createdAt = toolNow();
+  const hardState = { term: header.term, votedFor: null, commit: header.index };
+  try {
+    const dd = guard(() => DataDir.create(tmp, { nodeId: nodeId ?? undefined, createdAt }), tmp);
+    try {
+      guard(() => writeSnapshotFile(dd.snapDir, bytes), dd.snapDir);
+      guard(() => {
+        const w = new WalWriter(dd.walDir, [], { hardState, lastIndex: header.index });
+        w.add({ type: 'hardState', hardState });
+        w.add({ type: 'snapshot', index: header.index, term: header.term, file: path.basename(dd.snapDir + '/x') && snapName(header) });
+        w.close();
+      }, dd.walDir);
+    } finally {
+      dd.close();
+    }
+    // 4. It must recover exactly the snapshot's state.
+    const back = loadDirState(tmp);
+    const d = diffStates({ ...snapState, kind: 'dir' }, back.state);
+    if (!d.equal || back.state.header.index !== header.index) {
+      throw new ToolError('INTERNAL', dataDir, 'the restored directory does not recover the snapshot state; nothing was changed');
+    }
+  } catch (e) {
+    fs.rmSync(tmp, { recursive: true, force: true });
+    throw e;
+  }
+
+  // 5. Into place.
+  let aside: string | null = null;
+  if (exists) {
+    if (nonEmpty) {
+      aside = path.join(path.dirname(dataDir), `.${path.basename(dataDir)}.old-${process.pid}`);
+      guard(() => fs.rmSync(aside!, { recursive: true, force: true }), aside);
+      guard(() => renameDurable(dataDir, aside!), dataDir);
+    } else {
+      guard(() => fs.rmdirSync(dataDir), dataDir);
+    }
+  }
+  try {
+    guard(() => renameDurable(tmp, dataDir), dataDir);
+  } catch (e) {
+    if (aside) fs.renameSync(aside, dataDir);
+    fs.rmSync(tmp, { recursive: true, force: true });
+    throw e;
+  }
+  if (aside) guard(() => fs.rmSync(aside!, { recursive: true, force: true }), aside);
+  guard(() => fsyncDir(path.dirname(path.resolve(dataDir))), dataDir);
+  return {
+    file,
+    dataDir,
+    nodeId,
+    index: header.index,
+    term: header.term,
+    config: [...header.config],
+    keys: snapState.pairs.length,
+    hardState,
+    replaced: nonEmpty,
+    verified: true,
+    createdAt: isoTime(createdAt),
+  };
+}
+
+function snapName(h: SnapshotHeader): string {
+  return `${h.term.toString(16).padStart(16, '0')}-${h.index.toString(16).padStart(16, '0')}.snap`;
+}
