@@ -1,3 +1,4 @@
+import { format } from 'node:util';
 import { Command, Errors } from '@oclif/core';
 import { oneLine, toToolError, ToolError } from '../tools/errors.js';
 
@@ -51,7 +52,16 @@ export abstract class RaftsnapCommand extends Command {
     process.stdout.write(JSON.stringify(json, null, 2) + '\n');
   }
 
-  /** Print a line for people (suppressed under --json by oclif's `log`). */
+  /**
+   * oclif's `log` goes through console.log, which test runners intercept; write to stdout directly
+   * so that in-process runs capture exactly what a real process prints.
+   */
+  override log(message = '', ...args: unknown[]): void {
+    if (this.jsonEnabled()) return;
+    process.stdout.write(format(message, ...args) + '\n');
+  }
+
+  /** Print a line for people (suppressed under --json). */
   protected say(text: string): void {
     this.log(text);
   }

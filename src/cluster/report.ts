@@ -32,7 +32,7 @@ export function renderReport(r: ClusterReport, opts: { color: boolean }): string
     { 'data on disk': formatBytes(t.dataDirBytes) },
     { nemesis: nem.size ? [...nem].map(([k, n]) => `${k} x${n}`).join(', ') : 'none' },
     {
-      network: `${r.network.nodeMessages} node msgs, ${r.network.droppedPartition} dropped by partitions, ${r.network.droppedDown} to down nodes, ${r.network.unknownDest} to unknown dests`,
+      'node messages': `${r.network.nodeMessages} (dropped: ${r.network.droppedPartition} partition, ${r.network.droppedDown} node down; unknown dest ${r.network.unknownDest})`,
     },
     { crashes: r.crashes.length ? r.crashes.map((c) => c.id).join(', ') : 'none' },
     { check: `${r.check.ops} ops over ${r.check.keys.length} keys in ${r.check.elapsedMs} ms` },

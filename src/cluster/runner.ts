@@ -225,6 +225,17 @@ export class ClusterRun {
   }
 
   async run(): Promise<ClusterReport> {
+    // If the runner dies, leave no node behind (a stopped one would stay stopped forever).
+    const killAll = (): void => this.abort();
+    process.once('exit', killAll);
+    try {
+      return await this.runInner();
+    } finally {
+      process.removeListener('exit', killAll);
+    }
+  }
+
+  private async runInner(): Promise<ClusterReport> {
     const o = this.opts;
     if (o.nodes < 1) throw new Error('--nodes must be at least 1');
     const ids = Array.from({ length: o.nodes }, (_, i) => `n${i + 1}`);
@@ -237,6 +248,7 @@ export class ClusterRun {
     const warnings: string[] = [];
     const crashes: ExitInfo[] = [];
     const log = (line: string): void => o.onLog?.(line);
+    // eslint-disable-next-line prefer-const -- assigned once, after the closures that read it
     let workload: Workload | undefined;
     const lastExit = new Map<string, ExitInfo>();
     const progress = (phase: Progress['phase'], nemesis = ''): void =>
@@ -344,6 +356,7 @@ export class ClusterRun {
           }
         },
         restart: async (victims) => {
+          const t = this.clock();
           const started: NodeProcess[] = [];
           for (const v of victims) {
             const n = byId.get(v)!;
@@ -357,6 +370,7 @@ export class ClusterRun {
           started.forEach((n, i) => {
             if (!ok[i]) warnings.push(`${n.id} did not answer init within 5 s after its restart`);
           });
+          log(`restarted ${victims.join(',')} in ${(this.clock() - t).toFixed(0)} ms`);
         },
         pause: (victims) => {
           for (const v of victims) {

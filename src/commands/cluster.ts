@@ -18,15 +18,11 @@ const number = Flags.custom<number>({
 export default class Cluster extends Command {
   static override summary = 'Run a local cluster of raftsnap serve processes under faults and check linearizability';
 
-  static override description = `Starts N real \`raftsnap serve\` processes, each with its own data directory under --data-root,
-sends them init, and routes their messages with Maelstrom's semantics (latency per message,
-partitions that drop node-to-node messages only). Runs Maelstrom's lin-kv workload against them
-under a nemesis (partitions, SIGKILL + restart on the same data directory, SIGSTOP/SIGCONT), then
-checks the history for linearizability and prints a report. The results directory holds
-history.jsonl, report.json and each node's log (its stderr).
-
-Exit status: 0 when the history is linearizable (or the check ran out of time: "unknown") and no
-node crashed; 1 otherwise.`;
+  static override description = [
+    "Starts N real `raftsnap serve` processes, each with its own data directory under --data-root, sends them init, and routes their messages with Maelstrom's semantics (latency per message, partitions that drop node-to-node messages only).",
+    "Runs Maelstrom's lin-kv workload against them under a nemesis (partitions, SIGKILL + restart on the same data directory, SIGSTOP/SIGCONT), then checks the history for linearizability and prints a report. The results directory holds history.jsonl, report.json and each node's log (its stderr).",
+    'Exit status: 0 when the history is linearizable (or the check ran out of time: "unknown") and no node crashed; 1 otherwise.',
+  ].join('\n\n');
 
   static override examples = [
     '<%= config.bin %> cluster',

@@ -55,7 +55,9 @@ export function renderDiff(r: DiffResult): string {
   }
   const c = r.counts;
   out.push(`Keys: ${c.added} added, ${c.removed} removed, ${c.changed} changed, ${c.unchanged} unchanged`);
-  if (r.dedup && !r.dedup.equal) out.push('Client de-duplication tables differ');
+  if (r.dedup && !r.dedup.equal) {
+    out.push(`Client de-duplication tables differ${r.dedup.counts ? '' : ' (not counted: a directory carries its base snapshot\'s table)'}`);
+  }
   if (r.keys) {
     const rows: string[][] = [];
     for (const k of r.keys.added) rows.push(['added', showJson(k.key), '', showJson(k.value)]);

@@ -25,6 +25,7 @@ export interface ServeOptions {
   maxAppendEntries: number;
   maxInflight: number;
   requestTimeoutMs: number;
+  leaderWaitMs: number;
   logLevel: 'quiet' | 'info' | 'debug';
 }
 
@@ -187,6 +188,15 @@ export const SERVE_FLAGS: readonly FlagSpec[] = [
     default: '5000',
     description:
       'A client request not answered after this long gets the indefinite error 0 (timeout): it may still take effect.',
+  },
+  {
+    name: 'leader-wait-ms',
+    key: 'leaderWaitMs',
+    kind: 'int',
+    default: '500',
+    description:
+      'A client request that arrives while no leader is known waits up to this long for one (an election ' +
+      'is probably under way) before the definite error 11. 0 = answer 11 at once.',
   },
   {
     name: 'log-level',

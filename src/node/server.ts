@@ -55,6 +55,9 @@ export interface Stats {
   snapshotTransfersSent: number;
 }
 
+/** Most inputs handled before the core's output is processed (group commit batch). */
+const MAX_BATCH = 512;
+
 const CLIENT_TYPES = new Set(['read', 'write', 'cas']);
 /** Messages that may be batched into one Ready with the ones around them. */
 const ORDER_FREE = new Set([...CLIENT_TYPES, ...RAFT_MESSAGE_TYPES, 'raft_forward', 'raft_forward_reply']);
@@ -107,6 +110,8 @@ export class RaftServer {
   private forwarded = new Map<number, Forwarded>();
   /** Single-node cluster: requests waiting for this node to win its (instant) election. */
   private held: Array<{ cmd: KvCommand; respond: (o: Outcome) => void }> = [];
+  /** Multi-node: requests that arrived when no leader was known, waiting (briefly) for one. */
+  private waiting: Array<{ cmd: KvCommand; respond: (o: Outcome) => void; deadline: number }> = [];
   /** Control messages waiting for entries to be applied (apply_entries), by index. */
   readonly applyWatchers = new Map<number, (result: KvResult | null) => void>();
 
@@ -203,12 +208,27 @@ export class RaftServer {
     if (!this.pumping) void this.pump();
   }
 
+  /** Internal work (a finished snapshot's compaction) goes ahead of queued input. */
+  enqueueFirst(w: Work): void {
+    if (this.closed) return;
+    this.queue.unshift(w);
+    if (!this.pumping) void this.pump();
+  }
+
   private async pump(): Promise<void> {
     this.pumping = true;
     try {
       for (;;) {
-        const batch = this.queue;
-        this.queue = [];
+        // At most MAX_BATCH inputs per Ready: bounded latency and memory per batch, and regular
+        // snapshot checks even when a flood of input has queued up (e.g. during recovery).
+        let batch: Work[];
+        if (this.queue.length <= MAX_BATCH) {
+          batch = this.queue;
+          this.queue = [];
+        } else {
+          batch = this.queue.slice(0, MAX_BATCH);
+          this.queue = this.queue.slice(MAX_BATCH);
+        }
         for (const w of batch) {
           // A message that is neither a client request nor Raft traffic (control messages, init,
           // get_stats) observes the effects of everything before it: finish the pending Ready first.
@@ -419,6 +439,14 @@ export class RaftServer {
 
   private expireRequests(): void {
     const now = this.now();
+    if (this.waiting.length > 0) {
+      const still: typeof this.waiting = [];
+      for (const w of this.waiting) {
+        if (w.deadline <= now) w.respond({ kind: 'error', code: ErrorCode.TEMPORARILY_UNAVAILABLE, text: 'no leader known; try again later' });
+        else still.push(w);
+      }
+      this.waiting = still;
+    }
     for (const [idx, p] of this.pending) {
       if (p.deadline <= now) {
         this.pending.delete(idx);
@@ -492,6 +520,11 @@ export class RaftServer {
       this.forwarded.set(id, { respond, deadline: this.now() + this.opts.requestTimeoutMs });
       return;
     }
+    if (this.opts.leaderWaitMs > 0 && !this.closing) {
+      // An election is probably under way: wait a little for a leader rather than fail at once.
+      this.waiting.push({ cmd, respond, deadline: this.now() + this.opts.leaderWaitMs });
+      return;
+    }
     respond({ kind: 'error', code: ErrorCode.TEMPORARILY_UNAVAILABLE, text: 'no leader known; try again later' });
   }
 
@@ -502,12 +535,9 @@ export class RaftServer {
     const reply = (o: Outcome): void => {
       this.out.reply(src, fwdId, { type: 'raft_forward_reply', outcome: o });
     };
-    let cmd: KvCommand;
-    try {
-      const req = body['request'];
-      cmd = asKvCommand(req as Json) ?? (() => { throw new ProtocolError(ErrorCode.MALFORMED_REQUEST, 'bad forwarded command'); })();
-    } catch (e) {
-      reply({ kind: 'error', code: ErrorCode.MALFORMED_REQUEST, text: (e as Error).message });
+    const cmd = asKvCommand((body['request'] ?? null) as Json);
+    if (!cmd) {
+      reply({ kind: 'error', code: ErrorCode.MALFORMED_REQUEST, text: 'malformed forwarded request' });
       return;
     }
     if (this.core!.leader() !== this.nodeId) {
@@ -545,6 +575,9 @@ export class RaftServer {
     this.held = [];
     // Held requests never entered a log: a definite answer is right.
     for (const h of held) h.respond({ kind: 'error', code: ErrorCode.TEMPORARILY_UNAVAILABLE, text: 'no leader elected' });
+    const waiting = this.waiting;
+    this.waiting = [];
+    for (const w of waiting) w.respond({ kind: 'error', code: ErrorCode.TEMPORARILY_UNAVAILABLE, text: 'no leader known; try again later' });
   }
 
   // -------------------------------------------------------------------------------------------
@@ -638,6 +671,11 @@ export class RaftServer {
       for (const h of held) this.submit(h.cmd, h.respond);
     } else if (this.held.length > 0 && st.role === 'follower') {
       this.core!.campaign();
+    }
+    if (st.leader !== null && this.waiting.length > 0) {
+      const waiting = this.waiting;
+      this.waiting = [];
+      for (const w of waiting) this.submit(w.cmd, w.respond);
     }
   }
 

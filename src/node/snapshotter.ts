@@ -72,7 +72,7 @@ export class Snapshotter {
         const { size } = await host.store!.saveSnapshot(meta, view, SNAPSHOT_CHUNK_KEYS);
         this.log.debug(`${host.nodeId}: snapshot ${meta.index}/${meta.term} written (${view.size} keys, ${size} bytes, ${Date.now() - started} ms)`);
         // Compaction touches the core: do it in the node's input queue.
-        host.enqueue({
+        host.enqueueFirst({
           kind: 'fn',
           fn: async () => {
             await this.commit(meta, this.opts.trailingLogs);

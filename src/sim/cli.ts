@@ -20,20 +20,21 @@ interface Args {
   trace: number;
   json: boolean;
   failFast: boolean;
+  assumeFixed: string[];
 }
 
 function usage(msg?: string): never {
   if (msg) process.stderr.write(`sim: ${msg}\n`);
   process.stderr.write(
     'usage: npm run sim -- [--seeds N] [--first F] [--seed S] [--scenario NAME[,NAME]] [--steps M]\n' +
-      '                      [--broken ack-before-persist] [--trace [K]] [--json] [--fail-fast]\n' +
+      '                      [--broken ack-before-persist] [--assume-fixed wal-gap] [--trace [K]] [--json] [--fail-fast]\n' +
       `scenarios: ${SCENARIOS.map((s) => s.name).join(', ')}\n`,
   );
   process.exit(2);
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { seeds: 20, first: 1, seed: null, scenarios: SCENARIOS.map((s) => s.name), trace: 0, json: false, failFast: false };
+  const a: Args = { seeds: 20, first: 1, seed: null, scenarios: SCENARIOS.map((s) => s.name), trace: 0, json: false, failFast: false, assumeFixed: [] };
   const int = (v: string | undefined, flag: string): number => {
     if (v === undefined || !/^\d+$/.test(v)) usage(`${flag} needs a non-negative integer`);
     return Number(v);
@@ -81,6 +82,13 @@ function parseArgs(argv: string[]): Args {
         } else a.trace = 60;
         break;
       }
+      case '--assume-fixed': {
+        const v = argv[++i];
+        if (!v) usage('--assume-fixed needs a list of known bugs (wal-gap)');
+        a.assumeFixed = v.split(',');
+        for (const b of a.assumeFixed) if (b !== 'wal-gap') usage(`unknown bug ${b} (known: wal-gap)`);
+        break;
+      }
       case '--json':
         a.json = true;
         break;
@@ -101,7 +109,11 @@ function parseArgs(argv: string[]): Args {
 function main(): void {
   const args = parseArgs(process.argv.slice(2));
   const seeds = args.seed !== null ? [args.seed] : Array.from({ length: args.seeds }, (_, i) => args.first + i);
-  const opts: RunOptions = { ...(args.steps !== undefined ? { maxSteps: args.steps } : {}), ...(args.broken ? { broken: args.broken } : {}) };
+  const opts: RunOptions = {
+    ...(args.steps !== undefined ? { maxSteps: args.steps } : {}),
+    ...(args.broken ? { broken: args.broken } : {}),
+    ...(args.assumeFixed.length > 0 ? { assumeFixed: args.assumeFixed } : {}),
+  };
   const runOpts: RunOptions = { ...opts, traceKeep: args.trace > 0 ? args.trace : 0 };
   let failed = 0;
   const t0 = Date.now();

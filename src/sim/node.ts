@@ -93,7 +93,7 @@ export class SimNode {
   private snapshotRunning = false;
   private lastRole = 'follower';
 
-  readonly stats = { snapshotsTaken: 0, snapshotsInstalled: 0, restarts: 0, maxLogLength: 0, proposals: 0 };
+  readonly stats = { snapshotsTaken: 0, snapshotsInstalled: 0, restarts: 0, maxLogLength: 0, proposals: 0, elections: 0 };
 
   constructor(
     readonly id: NodeId,
@@ -145,6 +145,7 @@ export class SimNode {
 
   /** The process dies. `tear` lets a random prefix of unsynced bytes survive. */
   crash(tear: boolean): void {
+    if (this.core) this.stats.elections += this.core.stats().electionsStarted;
     this.disk.crash(this.host.rng, tear);
     this.up = false;
     this.paused = false;

@@ -87,6 +87,7 @@ export const SCENARIOS: Scenario[] = [
       cfg.node.snapshotThreshold = r.pick([1, 3, 5, 10, 25]);
       cfg.link = r.chance(0.5) ? RELIABLE : LOSSY;
       cfg.nemesis = { partitions: true, crashes: true, crashAll: true, pauses: true, crashPoints: true, flakyLinks: true, interval: [100, 500] };
+      cfg.durationMs = 2500;
       cfg.quietMs = 2500;
       return cfg;
     },
@@ -96,7 +97,7 @@ export const SCENARIOS: Scenario[] = [
     description: 'snapshots on a healthy cluster trim the log: logs stay bounded, every node snapshots',
     configure(seed) {
       const { cfg, r } = randomized(seed, 'healthy-trim');
-      cfg.node.snapshotThreshold = r.pick([1, 5, 10]);
+      cfg.node.snapshotThreshold = r.pick([3, 5, 10]);
       cfg.node.snapshotDelay = [0, 0];
       cfg.durationMs = 2000;
       cfg.quietMs = 1000;
@@ -225,6 +226,8 @@ export function findScenario(name: string): Scenario {
 
 export interface RunOptions {
   maxSteps?: number;
+  /** Known bugs to assume fixed (so that a run can get past them): 'wal-gap'. */
+  assumeFixed?: string[];
   broken?: Broken;
   traceKeep?: number;
   /** Override the configuration after the scenario built it (tests). */
@@ -237,6 +240,7 @@ export function runScenario(name: string, seed: number, opts: RunOptions = {}): 
   if (opts.maxSteps !== undefined) cfg.maxSteps = opts.maxSteps;
   if (opts.broken) cfg.broken = opts.broken;
   if (opts.traceKeep !== undefined) cfg.traceKeep = opts.traceKeep;
+  if (opts.assumeFixed?.includes('wal-gap')) cfg.disk.assumeGapFix = true;
   opts.tweak?.(cfg);
   const sim = new Simulation(cfg);
   return sim.run(sc.script ? (s) => sc.script!(s) : undefined);
@@ -246,5 +250,6 @@ export function replayCommand(name: string, seed: number, opts: RunOptions = {})
   let c = `npm run sim -- --seed ${seed} --scenario ${name}`;
   if (opts.maxSteps !== undefined) c += ` --steps ${opts.maxSteps}`;
   if (opts.broken) c += ` --broken ${opts.broken}`;
+  if (opts.assumeFixed && opts.assumeFixed.length > 0) c += ` --assume-fixed ${opts.assumeFixed.join(',')}`;
   return c;
 }

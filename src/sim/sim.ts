@@ -593,8 +593,7 @@ export class Simulation implements NodeHost {
       maxLog = Math.max(maxLog, n.stats.maxLogLength);
       restarts += n.stats.restarts;
       torn += n.disk.stats.tornCrashes;
-      const st = n.core?.stats();
-      if (st) elections += st.electionsStarted;
+      elections += n.stats.elections + (n.core ? n.core.stats().electionsStarted : 0);
     }
     return {
       seed: this.cfg.seed,

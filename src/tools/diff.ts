@@ -31,8 +31,12 @@ export interface DiffResult {
   equal: boolean;
   header: HeaderDifference[];
   counts: { added: number; removed: number; changed: number; unchanged: number };
-  /** null when neither side has a de-duplication table. */
-  dedup: { equal: boolean } | null;
+  /**
+   * null when neither side has a de-duplication table. `counts` is false when a side is a data
+   * directory: its table is the base snapshot's (the log replay does not rebuild it), so a
+   * difference there is reported but does not make the states different.
+   */
+  dedup: { equal: boolean; counts: boolean } | null;
   /** Present with `keys: true`: the keys themselves, sorted (numbers, strings, then the rest). */
   keys?: { added: KeyValue[]; removed: KeyValue[]; changed: KeyChange[] };
 }
@@ -100,8 +104,11 @@ export function diffStates(a: ToolState, b: ToolState, opts: { keys?: boolean } 
   }
   const header = diffHeaders(a, b);
   const bothNull = a.dedup === null && b.dedup === null;
-  const dedup = bothNull ? null : { equal: canonicalJson(a.dedup) === canonicalJson(b.dedup) };
-  const equal = nAdded === 0 && nRemoved === 0 && nChanged === 0 && !header.some((h) => h.state) && (dedup?.equal ?? true);
+  const dedup = bothNull
+    ? null
+    : { equal: canonicalJson(a.dedup) === canonicalJson(b.dedup), counts: a.kind === 'snapshot' && b.kind === 'snapshot' };
+  const equal =
+    nAdded === 0 && nRemoved === 0 && nChanged === 0 && !header.some((h) => h.state) && (dedup === null || dedup.equal || !dedup.counts);
   const side = (s: ToolState) => ({ source: s.source, kind: s.kind, index: s.header.index, term: s.header.term, keys: s.pairs.length });
   const result: DiffResult = {
     a: side(a),

@@ -16,6 +16,7 @@ import {
   type SnapshotHeader,
 } from '../storage/index.js';
 import type { HardState } from '../raft/types.js';
+import { startProgress } from '../cli/progress.js';
 import { ToolError, toToolError } from './errors.js';
 import { guard, isoTime, openReadOnly, pathKind } from './load.js';
 import { compareKeys } from './state.js';
@@ -82,11 +83,15 @@ function headerInfo(h: SnapshotHeader, payloadChecked: boolean): HeaderInfo {
 export function topKeys(pairs: Array<[Json, Json]>, n: number): TopKey[] {
   if (n <= 0) return [];
   const all: TopKey[] = [];
+  const bar = startProgress('sizing keys', pairs.length > 200_000 ? pairs.length : 0);
+  let i = 0;
   for (const [k, v] of pairs) {
     const keyBytes = encodeCbor(k).length;
     const valueBytes = encodeCbor(v).length;
     all.push({ key: k, bytes: keyBytes + valueBytes, keyBytes, valueBytes });
+    if ((++i & 0xffff) === 0) bar.update(i);
   }
+  bar.stop();
   all.sort((a, b) => b.bytes - a.bytes || compareKeys(a.key, b.key));
   return all.slice(0, n);
 }

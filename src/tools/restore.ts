@@ -14,14 +14,14 @@ import {
   readLockPid,
   readSnapshotFile,
   renameDurable,
+  snapshotFileName,
   writeSnapshotFile,
   type SnapshotHeader,
 } from '../storage/index.js';
 import type { NodeId } from '../raft/types.js';
-import { ToolError } from './errors.js';
-import { guard, isoTime, loadDirState, pathKind, toolNow } from './load.js';
+import { ToolError, toToolError } from './errors.js';
 import { diffStates } from './diff.js';
-import { snapshotState } from './load.js';
+import { guard, isoTime, loadDirState, pathKind, snapshotState, toolNow } from './load.js';
 
 export interface RestoreResult {
   file: string;
@@ -59,7 +59,7 @@ export function restoreSnapshot(file: string, dataDir: string, opts: { nodeId?: 
   try {
     st = fs.statSync(dataDir);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw guard(() => { throw e; }, dataDir);
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw toToolError(e, dataDir);
   }
   if (st) {
     exists = true;
@@ -94,8 +94,7 @@ export function restoreSnapshot(file: string, dataDir: string, opts: { nodeId?: 
       guard(() => writeSnapshotFile(dd.snapDir, bytes), dd.snapDir);
       guard(() => {
         const w = new WalWriter(dd.walDir, [], { hardState, lastIndex: header.index });
-        w.add({ type: 'hardState', hardState });
-        w.add({ type: 'snapshot', index: header.index, term: header.term, file: path.basename(dd.snapDir + '/x') && snapName(header) });
+        w.add({ type: 'snapshot', index: header.index, term: header.term, file: snapshotFileName(header) });
         w.close();
       }, dd.walDir);
     } finally {
@@ -145,8 +144,4 @@ export function restoreSnapshot(file: string, dataDir: string, opts: { nodeId?: 
     verified: true,
     createdAt: isoTime(createdAt),
   };
-}
-
-function snapName(h: SnapshotHeader): string {
-  return `${h.term.toString(16).padStart(16, '0')}-${h.index.toString(16).padStart(16, '0')}.snap`;
 }

@@ -12,7 +12,7 @@ function options(over: Partial<ClusterOptions>): ClusterOptions {
   const dir = mkdtempSync(join(tmpdir(), 'raftsnap-cluster-real-'));
   return {
     nodes: 3,
-    time: 5,
+    time: 6,
     rate: 80,
     concurrency: 6,
     keys: 3,
@@ -20,7 +20,7 @@ function options(over: Partial<ClusterOptions>): ClusterOptions {
     latencyDist: 'exponential',
     nemesis: ['partition', 'kill'],
     nemesisInterval: 1,
-    quiet: 1.5,
+    quiet: 1,
     dataRoot: join(dir, 'data'),
     results: join(dir, 'results'),
     snapshotThreshold: 50,
@@ -33,8 +33,9 @@ function options(over: Partial<ClusterOptions>): ClusterOptions {
 }
 
 describe.skipIf(!built)('raftsnap cluster with real serve processes', () => {
-  it('3 nodes, 5 s, partitions and kills: linearizable, snapshots taken', async () => {
+  it('3 nodes, 6 s, partitions and kills: linearizable, snapshots taken', async () => {
     const r = await runCluster(options({}));
+    if (process.env.SHOW_REPORT) console.log(JSON.stringify({ ...r, nodes: r.nodes.map((n) => ({ ...n, lastStats: null })) }, null, 1));
     if (r.verdict !== 'linearizable') console.log(JSON.stringify(r.check.violations, null, 1));
     expect(r.problems).toEqual([]);
     expect(r.verdict).toBe('linearizable');
@@ -51,11 +52,15 @@ describe.skipIf(!built)('raftsnap cluster with real serve processes', () => {
       options({
         nemesis: ['kill'],
         seed: 8,
+        // One fault (kill at +2 s, restart at +4 s), then several seconds for reads to notice.
+        time: 9,
+        nemesisInterval: 2,
+        quiet: 1.5,
+        keys: 2,
         snapshotThreshold: 1_000_000,
         nodeEnv: { RAFTSNAP_UNSAFE_ACK_BEFORE_PERSIST: '1' },
       }),
     );
-    expect(r.nemesis[0]!.detail).toBe('SIGKILL n1,n2,n3'.replace(/n1,n2,n3/, r.nemesis[0]!.detail.slice(8)));
     expect(r.nemesis[0]!.detail.slice(8).split(',').sort()).toEqual(['n1', 'n2', 'n3']);
     expect(r.verdict).toBe('not-linearizable');
     expect(r.exitCode).toBe(1);

@@ -35,7 +35,7 @@ function options(over: Partial<ClusterOptions> = {}): ClusterOptions {
 
 describe('raftsnap cluster runner (fake nodes)', () => {
   it('runs a correct cluster under partitions, kills and pauses: linearizable', async () => {
-    const o = options({ time: 3.5 });
+    const o = options({ time: 4.5 });
     const r = await runCluster(o);
     if (process.env.SHOW_REPORT) console.log(JSON.stringify(r, null, 1));
     expect(r.problems).toEqual([]);
@@ -62,7 +62,7 @@ describe('raftsnap cluster runner (fake nodes)', () => {
   });
 
   it('flags a node that serves stale reads as not linearizable', async () => {
-    const r = await runCluster(options({ nemesis: [], nodeEnv: { FAKE_BROKEN: 'stale' }, keys: 2, rate: 100, seed: 2 }));
+    const r = await runCluster(options({ time: 2.5, nemesis: [], nodeEnv: { FAKE_BROKEN: 'stale' }, keys: 2, rate: 100, seed: 2 }));
     expect(r.verdict).toBe('not-linearizable');
     expect(r.exitCode).toBe(1);
     expect(r.problems[0]).toMatch(/not linearizable/);

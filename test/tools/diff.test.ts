@@ -48,7 +48,8 @@ describe('diffStates', () => {
     const a = { ...st([]), dedup: { c1: 1 } as Json };
     const b = { ...st([]), dedup: { c1: 2 } as Json };
     expect(diffStates(a, b).equal).toBe(false);
-    expect(diffStates(a, a).dedup).toEqual({ equal: true });
+    expect(diffStates(a, a).dedup).toEqual({ equal: true, counts: true });
+    expect(diffStates({ ...a, kind: 'dir' }, b).equal).toBe(true);
   });
 
   it('property: diff(a, b) counts agree with diff(b, a) and equal iff same map', () => {

@@ -1,0 +1,71 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { inspectSnapshot, topKeys } from '../../src/tools/inspect.js';
+import { startProgress } from '../../src/cli/progress.js';
+import { formatBytes, formatDelta, renderTable } from '../../src/cli/table.js';
+import { toToolError, ToolError } from '../../src/tools/errors.js';
+import { StorageError } from '../../src/storage/index.js';
+
+const F = path.resolve('fixtures/snapshots');
+
+describe('inspect library', () => {
+  it('header-only mode never reads the payload: a damaged or cut payload still gives the header', () => {
+    for (const name of ['bitflip-payload.snap', 'truncated.snap']) {
+      const r = inspectSnapshot(path.join(F, name), { headerOnly: true });
+      expect(r.header).toMatchObject({ index: 120, term: 3, headerChecksum: 'ok', payloadChecksum: 'not checked' });
+      expect(r.keys).toBeNull();
+    }
+    // ...while the full mode checks it.
+    expect(() => inspectSnapshot(path.join(F, 'bitflip-payload.snap'))).toThrow(ToolError);
+  });
+
+  it('header-only reads a few hundred bytes of a large file quickly', () => {
+    const big = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'rs-')), 'big.snap');
+    const good = fs.readFileSync(path.join(F, 'good.snap'));
+    // A file whose announced payload is followed by 32 MiB of junk: the header read must not care.
+    fs.writeFileSync(big, Buffer.concat([good, Buffer.alloc(32 << 20)]));
+    const t = performance.now();
+    const r = inspectSnapshot(big, { headerOnly: true });
+    expect(performance.now() - t).toBeLessThan(50);
+    expect(r.header.index).toBe(120);
+    fs.rmSync(path.dirname(big), { recursive: true });
+  });
+
+  it('top keys by encoded size, ties in key order', () => {
+    const t = topKeys([[1, 'x'], ['1', 'x'], [2, 'long value'], [0, 'x']], 3);
+    expect(t.map((k) => k.key)).toEqual([2, '1', 0]); // "1" encodes one byte longer than 1
+    expect(topKeys([[1, 1]], 0)).toEqual([]);
+  });
+});
+
+describe('cli helpers', () => {
+  it('no progress bar off a terminal', () => {
+    const writes: string[] = [];
+    const orig = process.stderr.write.bind(process.stderr);
+    process.stderr.write = ((s: string) => (writes.push(String(s)), true)) as typeof process.stderr.write;
+    try {
+      const p = startProgress('x', 100, false);
+      p.update(50);
+      p.stop();
+    } finally {
+      process.stderr.write = orig;
+    }
+    expect(writes).toEqual([]);
+  });
+
+  it('tables have no colour codes off a terminal; sizes format', () => {
+    expect(renderTable(['a'], [[1]], false)).not.toContain('\u001b[');
+    expect(formatBytes(1536)).toBe('1.5 KiB');
+    expect(formatDelta(2048, 1024)).toBe('-1.0 KiB (-50%)');
+  });
+
+  it('errors become one line naming the file', () => {
+    const e = toToolError(new StorageError('TRUNCATED', 'a.snap', 'truncated\nsnapshot', 12));
+    expect(e.message).toBe('a.snap: truncated; snapshot (at offset 12)');
+    expect(e.code).toBe('TRUNCATED');
+    const n = toToolError(Object.assign(new Error("ENOENT: no such file or directory, open 'x'"), { code: 'ENOENT', path: 'x' }));
+    expect(n.message).toBe('x: no such file or directory');
+  });
+});
