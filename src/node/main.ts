@@ -34,6 +34,9 @@ export async function runServe(opts: ServeOptions): Promise<void> {
         'persisting log entries or hard state. It WILL lose acknowledged writes on a crash. Test-only. !!!!!',
     );
   }
+  // With a data directory recovery comes before init_ok; start loading the storage code now so
+  // that it overlaps the wait for `init`.
+  if (opts.dataDir !== null || opts.dataRoot !== null) void import('./storage-adapter.js').catch(() => {});
   const sink = new StdoutSink(process.stdout);
   let stdoutBroken = false;
   process.stdout.on('error', (e) => {

@@ -101,7 +101,7 @@ export class RaftServer {
   private ticks = 0;
   private closing = false;
   private closed = false;
-  private preloaded: Promise<NodeStore> | null = null;
+  private preloaded: Promise<{ store: NodeStore; rec: RecoveredState }> | null = null;
   private recoveredNodeId: NodeId | null = null;
 
   /** Client requests proposed by this node as leader, by log index. */
@@ -128,7 +128,7 @@ export class RaftServer {
     this.snapshotter = new Snapshotter(this, env.options, this.random, env.log);
     if (this.opts.dataDir !== null) {
       // --data-dir: start recovering at once, while Maelstrom gets ready to send `init`.
-      this.preloaded = env.openStore(null);
+      this.preloaded = env.openStore(null).then(async (store) => ({ store, rec: await store.recover() }));
       this.preloaded.catch(() => {});
     }
     this.openStore = env.openStore;
@@ -351,8 +351,12 @@ export class RaftServer {
     let store: NodeStore;
     let rec: RecoveredState;
     try {
-      store = await (this.preloaded ?? this.openStore(nodeId));
-      rec = await store.recover();
+      if (this.preloaded) {
+        ({ store, rec } = await this.preloaded);
+      } else {
+        store = await this.openStore(nodeId);
+        rec = await store.recover();
+      }
       if (rec.nodeId !== null && rec.nodeId !== nodeId) {
         throw new Error(`data directory ${store.where} belongs to node ${rec.nodeId}, not ${nodeId}`);
       }

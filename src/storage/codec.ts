@@ -36,6 +36,18 @@ export function encodeCbor(value: unknown): Buffer {
   return Buffer.from(cborEncoder.encode(value));
 }
 
+/**
+ * CBOR bytes of a value as a view into the encoder's scratch buffer, which the next call to
+ * `encodeCborTransient` overwrites: hand it straight to a consumer that copies it (zstd, a write),
+ * never keep it. Saves the copy `encodeCbor` makes and the allocation of a fresh buffer per item.
+ */
+export function encodeCborTransient(value: unknown): Uint8Array {
+  return (cborEncoder as unknown as { encode(v: unknown, mode: number): Uint8Array }).encode(value, RESET_BUFFER_MODE);
+}
+
+/** cbor-x's encode option that rewinds its scratch buffer after the call (cbor-x 1.x, not exported by its index). */
+const RESET_BUFFER_MODE = 1024;
+
 /** Decode one CBOR item (maps come back as Map; pass through `toJson`). */
 export function decodeCborRaw(bytes: Uint8Array): unknown {
   return cborDecoder.decode(bytes);
@@ -94,21 +106,38 @@ export function crc32(data: Uint8Array, prev = 0): number {
 
 /**
  * Streaming zstd compressor (one frame). Input handed to `write` is consumed completely before
- * `write` returns, so callers may reuse their buffer. Output is collected with its CRC-32.
+ * `write` returns, so callers may reuse their buffer. The frame is written straight into one
+ * growing buffer that keeps `headroom` free bytes in front of it, so that a caller can put its own
+ * header there without copying the payload (`endWithHeadroom`).
  */
 export class ZstdFrameWriter {
   private readonly cctx: InstanceType<typeof zstdBinding.CCtx>;
-  private readonly out = Buffer.allocUnsafe(zstdBinding.cStreamOutSize());
-  readonly parts: Buffer[] = [];
-  compressedSize = 0;
+  private readonly minOut = zstdBinding.cStreamOutSize();
+  private buf: Buffer;
+  private pos: number;
   rawSize = 0;
-  crc = 0;
+  private crc_ = 0;
   private ended = false;
 
-  constructor(level: number) {
+  constructor(
+    level: number,
+    private readonly headroom = 0,
+  ) {
     this.cctx = new zstdBinding.CCtx();
     this.cctx.setParameter(zstdBinding.CParameter.compressionLevel, level);
     this.cctx.setParameter(zstdBinding.CParameter.checksumFlag, 0);
+    this.buf = Buffer.allocUnsafe(headroom + 4 * this.minOut);
+    this.pos = headroom;
+  }
+
+  /** Compressed bytes produced so far. */
+  get compressedSize(): number {
+    return this.pos - this.headroom;
+  }
+
+  /** CRC-32 of the whole frame; valid once the frame has ended. */
+  get crc(): number {
+    return this.crc_;
   }
 
   write(src: Uint8Array): void {
@@ -116,30 +145,41 @@ export class ZstdFrameWriter {
     this.rawSize += src.length;
     let s = src;
     while (s.length > 0) {
-      const [, written, read] = this.cctx.compressStream2(this.out, s, zstdBinding.EndDirective.continue);
-      this.take(written);
+      this.room();
+      const [, written, read] = this.cctx.compressStream2(this.buf.subarray(this.pos), s, zstdBinding.EndDirective.continue);
+      this.pos += written;
       s = s.subarray(read);
     }
   }
 
+  /** End the frame; returns the compressed payload (a view, not a copy). */
   end(): Buffer {
-    if (!this.ended) {
-      this.ended = true;
-      for (;;) {
-        const [remaining, written] = this.cctx.compressStream2(this.out, Buffer.alloc(0), zstdBinding.EndDirective.end);
-        this.take(written);
-        if (remaining === 0) break;
-      }
-    }
-    return Buffer.concat(this.parts, this.compressedSize);
+    const r = this.endWithHeadroom();
+    return r.buf.subarray(r.offset);
   }
 
-  private take(n: number): void {
-    if (n === 0) return;
-    const chunk = Buffer.from(this.out.subarray(0, n));
-    this.parts.push(chunk);
-    this.compressedSize += n;
-    this.crc = crc32(chunk, this.crc);
+  /** End the frame; returns `buf` holding the payload at [offset, buf.length) after `headroom` free bytes. */
+  endWithHeadroom(): { buf: Buffer; offset: number } {
+    if (!this.ended) {
+      this.ended = true;
+      const empty = Buffer.alloc(0);
+      for (;;) {
+        this.room();
+        const [remaining, written] = this.cctx.compressStream2(this.buf.subarray(this.pos), empty, zstdBinding.EndDirective.end);
+        this.pos += written;
+        if (remaining === 0) break;
+      }
+      this.crc_ = crc32(this.buf.subarray(this.headroom, this.pos));
+    }
+    return { buf: this.buf.subarray(0, this.pos), offset: this.headroom };
+  }
+
+  /** Make sure a whole zstd output block fits after `pos`. */
+  private room(): void {
+    if (this.buf.length - this.pos >= this.minOut) return;
+    const bigger = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + this.minOut));
+    this.buf.copy(bigger, 0, 0, this.pos);
+    this.buf = bigger;
   }
 }
 

@@ -23,7 +23,7 @@ function options(over: Partial<ClusterOptions>): ClusterOptions {
     quiet: 1,
     dataRoot: join(dir, 'data'),
     results: join(dir, 'results'),
-    snapshotThreshold: 50,
+    snapshotThreshold: 20,
     trailingLogs: 5,
     seed: 1,
     checkBudget: 20,
