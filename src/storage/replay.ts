@@ -3,7 +3,8 @@
  * the same rules):
  *  - an entry at index last+1 is appended; an entry at or below the last index replaces the log
  *    from that index on (a conflicting suffix was truncated); an entry beyond last+1 is a gap;
- *  - the first entry seen starts the log (older segments may have been deleted);
+ *  - the first entry seen, or the first after a marker emptied the log, starts the log (older
+ *    segments may have been deleted); `entriesAfter` checks the log reaches the chosen snapshot;
  *  - a snapshot marker (index S, term T) keeps the log when it holds entry S with term T, and
  *    otherwise discards it (Raft Figure 13 rules 6-7): the log then continues from S+1;
  *  - the hard state is the last one recorded.
@@ -39,7 +40,11 @@ export class LogReplay {
     }
     const e = rec.entry;
     const last = this.lastIndex;
-    if (this.log.length === 0 && this.base === 0) {
+    if (this.log.length === 0) {
+      // An empty log (at the start, or emptied by a snapshot marker) starts at whatever entry comes
+      // next: the segments before it may have been deleted because newer snapshots cover them, so
+      // a marker at S followed by S+2 is not a gap in itself. Whether the entries reach back to
+      // the snapshot that recovery picks is checked once, in `entriesAfter`.
       this.base = e.index - 1;
       this.log.push(e);
     } else if (e.index === last + 1) {
