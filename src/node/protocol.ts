@@ -212,20 +212,21 @@ export class Outbox {
   ) {}
 
   /** Send `body` to `dest`; returns the msg_id it was given. */
-  send(dest: string, body: Record<string, unknown>): number {
+  send(dest: string, body: Record<string, unknown>, src?: string): number {
     const msgId = this.nextMsgId++;
-    const line = JSON.stringify({ src: this.self, dest, body: { ...body, msg_id: msgId } });
+    // Before `init` names the node, answer as whoever the request was addressed to.
+    const line = JSON.stringify({ src: this.self || src || '', dest, body: { ...body, msg_id: msgId } });
     this.sink.write(line + '\n');
     return msgId;
   }
 
   /** Reply to a request from `dest` with msg_id `inReplyTo`. */
-  reply(dest: string, inReplyTo: number | undefined, body: Record<string, unknown>): number {
-    return this.send(dest, inReplyTo === undefined ? body : { ...body, in_reply_to: inReplyTo });
+  reply(dest: string, inReplyTo: number | undefined, body: Record<string, unknown>, src?: string): number {
+    return this.send(dest, inReplyTo === undefined ? body : { ...body, in_reply_to: inReplyTo }, src);
   }
 
-  error(dest: string, inReplyTo: number | undefined, code: number, text: string): number {
-    return this.reply(dest, inReplyTo, { type: 'error', code, text });
+  error(dest: string, inReplyTo: number | undefined, code: number, text: string, src?: string): number {
+    return this.reply(dest, inReplyTo, { type: 'error', code, text }, src);
   }
 
   flush(): Promise<void> {

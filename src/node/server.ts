@@ -116,6 +116,7 @@ export class RaftServer {
   readonly applyWatchers = new Map<number, (result: KvResult | null) => void>();
 
   private lastRole: Role = 'follower';
+  private lastTerm = 0;
   private lastLeader: NodeId | null = null;
 
   constructor(env: ServerEnv) {
@@ -167,7 +168,7 @@ export class RaftServer {
         this.enqueue({
           kind: 'fn',
           fn: () => {
-            this.out.error(p.reply!.src, p.reply!.msgId, ErrorCode.MALFORMED_REQUEST, p.reason);
+            this.out.error(p.reply!.src, p.reply!.msgId, ErrorCode.MALFORMED_REQUEST, p.reason, p.reply!.dest);
           },
         });
       }
@@ -269,15 +270,15 @@ export class RaftServer {
       this.log.warn(`internal error: ${(e as Error).stack ?? String(e)}`);
       return;
     }
-    const { src, body } = w.msg;
+    const { src, dest, body } = w.msg;
     if (e instanceof ProtocolError) {
-      this.out.error(src, body.msg_id, e.code, e.message);
+      this.out.error(src, body.msg_id, e.code, e.message, dest);
       return;
     }
     this.log.warn(`error handling ${body.type} from ${src}: ${(e as Error).stack ?? String(e)}`);
     if (body.msg_id !== undefined && !RAFT_MESSAGE_TYPES.has(body.type)) {
       // Indefinite: we cannot tell whether the request got into the log before the failure.
-      this.out.error(src, body.msg_id, ErrorCode.CRASH, `internal error: ${(e as Error).message}`);
+      this.out.error(src, body.msg_id, ErrorCode.CRASH, `internal error: ${(e as Error).message}`, dest);
     }
   }
 
@@ -404,6 +405,7 @@ export class RaftServer {
     const st = this.core.status();
     this.lastRole = st.role;
     this.lastLeader = st.leader;
+    this.lastTerm = st.term;
     if (store.durable || rec.snapshot || rec.entries.length > 0) {
       this.log.info(
         `${nodeId}: recovered from ${store.where}: snapshot ${rec.snapshot ? `${rec.snapshot.meta.index}/${rec.snapshot.meta.term}` : 'none'}, ` +
@@ -659,7 +661,12 @@ export class RaftServer {
   /** Track role and leader changes (stats; pending requests of a deposed leader). */
   private observe(): void {
     const st = this.core!.status();
-    if (st.role === 'candidate' && this.lastRole !== 'candidate') this.stats.elections++;
+    // An election this node started: it raised the term and voted for itself (a single node goes
+    // from pre-candidate to leader within one Ready, so the candidate role alone would miss it).
+    if (st.term > this.lastTerm && st.votedFor === this.nodeId && (st.role === 'candidate' || st.role === 'leader')) {
+      this.stats.elections++;
+    }
+    this.lastTerm = st.term;
     if (st.leader !== null && st.leader !== this.lastLeader) this.stats.leaderChanges++;
     if (this.lastRole === 'leader' && st.role !== 'leader' && this.pending.size > 0) {
       // The entries may still commit under the next leader: only an indefinite answer is honest.

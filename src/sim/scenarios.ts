@@ -97,7 +97,7 @@ export const SCENARIOS: Scenario[] = [
     description: 'snapshots on a healthy cluster trim the log: logs stay bounded, every node snapshots',
     configure(seed) {
       const { cfg, r } = randomized(seed, 'healthy-trim');
-      cfg.node.snapshotThreshold = r.pick([3, 5, 10]);
+      cfg.node.snapshotThreshold = r.pick([5, 10]);
       cfg.node.snapshotDelay = [0, 0];
       cfg.durationMs = 2000;
       cfg.quietMs = 1000;

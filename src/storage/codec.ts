@@ -183,6 +183,123 @@ export class ZstdFrameWriter {
   }
 }
 
+/**
+ * End offset of the CBOR data item that starts at `pos` in `buf[0, end)`, or -1 when the item runs
+ * past `end` (incomplete). Only reads heads and lengths; throws on bytes that are not CBOR.
+ */
+export function cborItemEnd(buf: Uint8Array, pos: number, end: number): number {
+  const stack: number[] = [];
+  let remaining = 1; // items still to read at the current nesting level (Infinity: until a break)
+  for (;;) {
+    while (remaining === 0) {
+      if (stack.length === 0) return pos;
+      remaining = stack.pop()!;
+    }
+    if (pos >= end) return -1;
+    const ib = buf[pos++]!;
+    const major = ib >> 5;
+    const ai = ib & 31;
+    if (ib === 0xff) {
+      if (remaining !== Infinity) throw new Error(`CBOR break outside an indefinite-length item at ${pos - 1}`);
+      remaining = stack.pop()!;
+      continue;
+    }
+    if (remaining !== Infinity) remaining--;
+    let arg: number;
+    if (ai < 24) arg = ai;
+    else if (ai <= 27) {
+      const n = 1 << (ai - 24);
+      if (pos + n > end) return -1;
+      arg = 0;
+      for (let i = 0; i < n; i++) arg = arg * 256 + buf[pos + i]!;
+      pos += n;
+    } else if (ai === 31 && major >= 2 && major <= 5) {
+      stack.push(remaining);
+      remaining = Infinity;
+      continue;
+    } else {
+      throw new Error(`invalid CBOR initial byte 0x${ib.toString(16)} at ${pos - 1}`);
+    }
+    switch (major) {
+      case 2:
+      case 3:
+        if (arg > end - pos) return -1;
+        pos += arg;
+        break;
+      case 4:
+      case 5: {
+        const items = major === 5 ? arg * 2 : arg;
+        if (items > 0) {
+          stack.push(remaining);
+          remaining = items;
+        }
+        break;
+      }
+      case 6:
+        remaining = remaining === Infinity ? Infinity : remaining + 1; // the tagged item follows
+        break;
+      default: // 0, 1: integers; 7: simple values and floats, argument already skipped
+        break;
+    }
+  }
+}
+
+/**
+ * Decompress one zstd frame of a CBOR sequence whose decompressed size is known and decode it a
+ * window at a time, calling `each` per top-level item in order (as `decodeCborSequence` does).
+ * Never holds the whole decompressed payload: the window grows only to fit the largest item.
+ * Errors: ZstdStreamError for a frame that cannot be decompressed or has the wrong size; anything
+ * else thrown comes from the CBOR decoding or from `each`.
+ */
+export function zstdDecodeCborSequence(src: Uint8Array, rawSize: number, each: (item: unknown) => void, windowBytes = 4 << 20): void {
+  const dctx = new zstdBinding.DCtx();
+  let win = Buffer.allocUnsafe(Math.max(1, Math.min(rawSize, windowBytes)));
+  let filled = 0;
+  let total = 0;
+  let input = src;
+  let frameDone = false;
+  for (;;) {
+    if (!frameDone && filled < win.length) {
+      let res: [number, number, number];
+      try {
+        res = dctx.decompressStream(win.subarray(filled), input);
+      } catch (e) {
+        throw new ZstdStreamError((e as Error).message);
+      }
+      const [hint, written, read] = res;
+      filled += written;
+      total += written;
+      input = input.subarray(read);
+      if (total > rawSize) throw new ZstdStreamError(`decompressed more than the expected ${rawSize} bytes`);
+      if (hint === 0) frameDone = true;
+      else if (written === 0 && read === 0) throw new ZstdStreamError('the zstd frame is truncated');
+    }
+    let p = 0;
+    for (;;) {
+      const e = cborItemEnd(win, p, filled);
+      if (e < 0) break;
+      p = e;
+    }
+    if (p > 0) decodeCborSequence(win.subarray(0, p), each);
+    if (p < filled) win.copyWithin(0, p, filled);
+    filled -= p;
+    if (frameDone) {
+      if (filled > 0) throw new Error(`unexpected end of CBOR data (${filled} bytes of an incomplete item)`);
+      break;
+    }
+    if (filled === win.length) {
+      // One item larger than the window: grow it (never beyond the announced size).
+      const bigger = Buffer.allocUnsafe(Math.max(win.length + 65536, Math.min(rawSize - total + filled, win.length * 2)));
+      win.copy(bigger, 0, 0, filled);
+      win = bigger;
+    }
+  }
+  if (total !== rawSize) throw new ZstdStreamError(`decompressed ${total} bytes, expected ${rawSize}`);
+  if (input.length > 0) throw new ZstdStreamError(`${input.length} bytes after the end of the zstd frame`);
+}
+
+export class ZstdStreamError extends Error {}
+
 /** Decompress one zstd frame whose decompressed size is known; throws on any mismatch. */
 export function zstdDecompressExact(src: Uint8Array, rawSize: number): Buffer {
   const dst = Buffer.allocUnsafe(rawSize);

@@ -16,14 +16,14 @@ import type { Json, NodeId, SnapshotMeta } from '../raft/types.js';
 import {
   NotJsonError,
   ZstdFrameWriter,
+  ZstdStreamError,
   crc32,
   decodeCborRaw,
-  decodeCborSequence,
   encodeCbor,
   encodeCborTransient,
   toJson,
   toJsonArray,
-  zstdDecompressExact,
+  zstdDecodeCborSequence,
 } from './codec.js';
 import { StorageError, fsError } from './errors.js';
 import { hex16, writeFileAtomic, type SyncOptions } from './fsutil.js';
@@ -400,18 +400,13 @@ export function decodeSnapshot(bytes: Uint8Array, source = '<buffer>'): { header
   const badPayload = (what: string): never => {
     throw new StorageError('BAD_PAYLOAD', source, `snapshot payload passes its checksum but ${what}`, header.payloadOffset);
   };
-  let raw: Buffer;
-  try {
-    raw = zstdDecompressExact(bytes.subarray(header.payloadOffset), header.rawSize);
-  } catch (e) {
-    return badPayload(`cannot be decompressed (${(e as Error).message})`);
-  }
   const kv: Array<[Json, Json]> = new Array(header.keyCount);
   let n = 0;
   let item = 0;
   let end: Record<string, Json> | null = null;
   try {
-    decodeCborSequence(raw, (v) => {
+    // Decompressed and decoded a window at a time: the raw payload is never held whole.
+    zstdDecodeCborSequence(bytes.subarray(header.payloadOffset), header.rawSize, (v) => {
       if (item++ === 0) {
         if (!Array.isArray(v) || v[0] !== STATE_TAG || v[1] !== SNAPSHOT_FORMAT_VERSION) badPayload('does not start with the state item');
         return;
@@ -432,6 +427,7 @@ export function decodeSnapshot(bytes: Uint8Array, source = '<buffer>'): { header
     });
   } catch (e) {
     if (e instanceof StorageError) throw e;
+    if (e instanceof ZstdStreamError) return badPayload(`cannot be decompressed (${e.message})`);
     if (e instanceof NotJsonError) return badPayload(`holds a non-JSON value (${e.message})`);
     return badPayload(`is not valid CBOR (${(e as Error).message})`);
   }

@@ -1,6 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { Cluster, runServe, sleep, tmpDir } from './helpers.js';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import path from 'node:path';
+import { Cluster, ROOT, runServe, sleep, tmpDir } from './helpers.js';
 
 const msg = (src: string, dest: string, body: Record<string, unknown>): string => JSON.stringify({ src, dest, body });
 const parse = (lines: string[]): Array<{ src: string; dest: string; body: Record<string, unknown> }> => lines.map((l) => JSON.parse(l));
@@ -17,6 +19,7 @@ describe('protocol edges of the real process', () => {
     expect(r.code).toBe(0);
     const out = parse(r.lines);
     const toClients = out.filter((m) => m.dest.startsWith('c'));
+    expect(toClients.every((m) => m.src === 'n1')).toBe(true);
     expect(toClients.map((m) => [m.body['type'], m.body['code'], m.body['in_reply_to']])).toEqual([
       ['error', 11, 1],
       ['init_ok', undefined, 2],
@@ -53,6 +56,30 @@ describe('protocol edges of the real process', () => {
     expect(bad.stderr).toMatch(/--fsync/);
   });
 });
+
+describe('bin/maelstrom-node', () => {
+  it('starts serve, in memory without RAFTSNAP_DATA_ROOT and in DIR/<node_id> with it', () => {
+    const input = [
+      msg('c0', 'n1', { type: 'init', msg_id: 1, node_id: 'n1', node_ids: ['n1'] }),
+      msg('c1', 'n1', { type: 'write', msg_id: 2, key: 1, value: 2 }),
+    ].join('\n') + '\n';
+    const bin = path.join(ROOT, 'bin/maelstrom-node');
+    const env = { ...process.env };
+    delete env['RAFTSNAP_DATA_ROOT'];
+    const mem = spawnSync(bin, [], { input, encoding: 'utf8', env, cwd: os_tmp() });
+    expect(mem.status, mem.stderr).toBe(0);
+    expect(parse(mem.stdout.trim().split('\n')).map((m) => m.body['type'])).toEqual(['init_ok', 'write_ok']);
+    const root = tmpDir();
+    const disk = spawnSync(bin, [], { input, encoding: 'utf8', env: { ...env, RAFTSNAP_DATA_ROOT: root }, cwd: os_tmp() });
+    expect(disk.status, disk.stderr).toBe(0);
+    expect(fs.existsSync(path.join(root, 'n1', 'meta.json'))).toBe(true);
+    fs.rmSync(root, { recursive: true, force: true });
+  });
+});
+
+function os_tmp(): string {
+  return fs.realpathSync(process.env['TMPDIR'] ?? '/tmp');
+}
 
 describe('indefinite answers once a request may be in the log', () => {
   let cluster: Cluster | null = null;

@@ -4,8 +4,8 @@ import { runScenario } from '../../src/sim/scenarios.js';
 describe('determinism', () => {
   it('the same seed replays the same run (identical trace hash, history and stats)', () => {
     for (const [scenario, seed] of [['random', 11], ['lagging-restart', 3]] as const) {
-      const a = runScenario(scenario, seed, { assumeFixed: ['wal-gap'] });
-      const b = runScenario(scenario, seed, { assumeFixed: ['wal-gap'] });
+      const a = runScenario(scenario, seed, {});
+      const b = runScenario(scenario, seed, {});
       expect(b.traceHash).toBe(a.traceHash);
       expect(b.stats).toEqual(a.stats);
       expect(b.steps).toBe(a.steps);
@@ -14,8 +14,8 @@ describe('determinism', () => {
   });
 
   it('different seeds take different runs', () => {
-    const a = runScenario('random', 1, { assumeFixed: ['wal-gap'] });
-    const b = runScenario('random', 2, { assumeFixed: ['wal-gap'] });
+    const a = runScenario('random', 1, {});
+    const b = runScenario('random', 2, {});
     expect(a.traceHash).not.toBe(b.traceHash);
   });
 

@@ -1,12 +1,8 @@
 import { expect } from 'vitest';
 import { type RunOptions, replayCommand, runScenario } from '../../src/sim/scenarios.js';
 
-/**
- * Storage bug "wal-gap" (see docs/notes/sim.md and regressions.test.ts) makes recovery fail after
- * some compactions; the seed suites assume it fixed so that they keep guarding everything else.
- * Remove once src/storage is fixed (the regression tests then pass too).
- */
-export const SUITE_OPTS: RunOptions = { assumeFixed: ['wal-gap'] };
+/** Options of the seed suites: the storage rules exactly as src/storage has them (no bug assumed fixed). */
+export const SUITE_OPTS: RunOptions = {};
 
 export function expectSeedPasses(scenario: string, seed: number, opts: RunOptions = SUITE_OPTS): void {
   const r = runScenario(scenario, seed, opts);

@@ -1,5 +1,5 @@
 /**
- * Bugs the simulator found, one test each. These fail until the bug is fixed.
+ * Bugs the simulator found, one test each (they failed until the bug was fixed).
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -15,7 +15,7 @@ afterAll(() => {
   for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
 });
 
-describe('bug wal-gap: recovery fails after a snapshot marker lands in a later segment than entries beyond it', () => {
+describe('bug wal-gap (fixed in a472f14): recovery failed after a snapshot marker lands in a later segment than entries beyond it', () => {
   // A node snapshots at its applied index S while its log already holds S+1 (appended, not yet
   // applied). If the WAL rotated between entry S+1 and the snapshot's marker record, the marker
   // opens the new segment. Once compaction deletes the older segment (all its entries are covered
