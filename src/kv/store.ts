@@ -64,6 +64,41 @@ export class FrozenView {
     if (batch.length > 0) yield flush();
   }
 
+  /**
+   * The same pairs as `chunks`, in the same order and chunking, as columns: `keys[i] -> values[i]`,
+   * at most `chunkSize` of them per chunk. No pair arrays are made; this is the cheap way to feed
+   * `SnapshotEncoder.addColumns`. Each chunk gets fresh arrays that the caller may keep.
+   */
+  *columns(chunkSize = 16384): Generator<{ keys: Json[]; values: Json[] }> {
+    const size = Math.max(1, chunkSize);
+    let keys: Json[] = [];
+    let values: Json[] = [];
+    const flush = (): { keys: Json[]; values: Json[] } => {
+      const out = { keys, values };
+      keys = [];
+      values = [];
+      return out;
+    };
+    const savedPrim = this.savedPrim;
+    for (const [k, v] of this.prim) {
+      // Writes may land between two chunks: look the key up in the saved values every time.
+      const value = savedPrim.size > 0 && savedPrim.has(k) ? savedPrim.get(k)! : v;
+      if (value === ABSENT) continue;
+      keys.push(k);
+      values.push(value);
+      if (keys.length >= size) yield flush();
+    }
+    for (const [ck, e] of this.other) {
+      const s = this.savedOther.get(ck);
+      const value = s ? s.value : e.value;
+      if (value === ABSENT) continue;
+      keys.push(e.key);
+      values.push(value);
+      if (keys.length >= size) yield flush();
+    }
+    if (keys.length > 0) yield flush();
+  }
+
   /** All pairs at once (small states, tests). */
   entries(): Array<[Json, Json]> {
     const out: Array<[Json, Json]> = [];

@@ -251,7 +251,7 @@ export function cborItemEnd(buf: Uint8Array, pos: number, end: number): number {
  * Errors: ZstdStreamError for a frame that cannot be decompressed or has the wrong size; anything
  * else thrown comes from the CBOR decoding or from `each`.
  */
-export function zstdDecodeCborSequence(src: Uint8Array, rawSize: number, each: (item: unknown) => void, windowBytes = 4 << 20): void {
+export function zstdDecodeCborSequence(src: Uint8Array, rawSize: number, each: (item: unknown) => void, windowBytes = 8 << 20): void {
   const dctx = new zstdBinding.DCtx();
   let win = Buffer.allocUnsafe(Math.max(1, Math.min(rawSize, windowBytes)));
   let filled = 0;
@@ -274,17 +274,21 @@ export function zstdDecodeCborSequence(src: Uint8Array, rawSize: number, each: (
       if (hint === 0) frameDone = true;
       else if (written === 0 && read === 0) throw new ZstdStreamError('the zstd frame is truncated');
     }
-    let p = 0;
-    for (;;) {
-      const e = cborItemEnd(win, p, filled);
-      if (e < 0) break;
-      p = e;
+    // Decode the complete items in the window. Once the frame has ended everything left is
+    // decoded in one go (a small payload never needs the scan for item boundaries).
+    let p = filled;
+    if (!frameDone) {
+      p = 0;
+      for (;;) {
+        const e = cborItemEnd(win, p, filled);
+        if (e < 0) break;
+        p = e;
+      }
     }
     if (p > 0) decodeCborSequence(win.subarray(0, p), each);
     if (p < filled) win.copyWithin(0, p, filled);
     filled -= p;
     if (frameDone) {
-      if (filled > 0) throw new Error(`unexpected end of CBOR data (${filled} bytes of an incomplete item)`);
       break;
     }
     if (filled === win.length) {

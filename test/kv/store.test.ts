@@ -99,6 +99,33 @@ describe('KvStore', () => {
   });
 });
 
+describe('FrozenView.columns', () => {
+  it('gives the same pairs, order and chunking as chunks() while writes go on (property)', () => {
+    const key = fc.oneof(fc.integer({ min: 0, max: 5 }), fc.constantFrom('0', '1', 'a'), fc.constant([0]), fc.constant(null));
+    const write = fc.record({ key, value: fc.oneof(fc.integer({ min: 0, max: 4 }), fc.constant('s')) });
+    fc.assert(
+      fc.property(fc.array(write), fc.array(write), fc.integer({ min: 1, max: 4 }), (before, after, chunk) => {
+        const s = new KvStore();
+        for (const w of before) s.apply({ op: 'write', key: w.key as Json, value: w.value });
+        const expected = [...s.entries()];
+        const expectedChunks: Array<Array<[Json, Json]>> = [...s.freeze().chunks(chunk)];
+        const view = s.freeze();
+        const got: Array<Array<[Json, Json]>> = [];
+        let i = 0;
+        for (const c of view.columns(chunk)) {
+          expect(c.keys.length).toBe(c.values.length);
+          got.push(c.keys.map((k, j) => [k, c.values[j]!]));
+          if (i < after.length) s.apply({ op: 'write', key: after[i]!.key as Json, value: after[i]!.value });
+          i++;
+        }
+        view.release();
+        expect(got).toEqual(expectedChunks);
+        expect(got.flat()).toEqual(expected);
+      }),
+    );
+  });
+});
+
 describe('canonical keys', () => {
   it('sorts object keys and keeps types', () => {
     expect(canonicalJson({ b: 1, a: { d: 2, c: 3 } })).toBe('{"a":{"c":3,"d":2},"b":1}');
