@@ -138,8 +138,10 @@ export class RaftCore {
     this.id = config.id;
     this.peers = [...config.peers];
     const snap = restore.snapshot;
+    // Membership is static: the voters are the ones given at start (Maelstrom's init). A snapshot's
+    // configuration is recorded with it, not adopted, so a snapshot restored into a cluster of
+    // another shape (raftsnap restore, disaster recovery) serves under the cluster it runs in.
     this.snapshotMeta = snap;
-    if (snap && snap.config.length > 0) this.peers = [...snap.config];
     // The stored log may start before the snapshot (trailing entries kept by compaction).
     let offset = snap ? snap.index : 0;
     let offsetTerm = snap ? snap.term : 0;
@@ -387,7 +389,7 @@ export class RaftCore {
     return out;
   }
 
-  /** Voting members as this node knows them (initial peers, or the last installed snapshot's config). */
+  /** Voting members: the peers given at start (membership is static). */
   config(): NodeId[] {
     return [...this.peers];
   }
@@ -692,7 +694,6 @@ export class RaftCore {
     if (meta.index > this.commit) this.commit = meta.index;
     if (this.commit > this.log.lastIndex) this.commit = this.log.lastIndex; // local restore that discarded the log
     this.snapshotMeta = { ...meta, config: [...meta.config] };
-    if (meta.config.length > 0) this.peers = [...meta.config];
   }
 
   // -------------------------------------------------------------------------------------------

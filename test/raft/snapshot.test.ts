@@ -37,7 +37,7 @@ describe('InstallSnapshot receiver', () => {
     expect(core.status().term).toBe(5);
   });
 
-  it('chunks in order, then done: installs, discards the log (rule 7), adopts term, commit and config', () => {
+  it('chunks in order, then done: installs, discards the log (rule 7), adopts term and commit, records the config', () => {
     const { core, snaps } = follower(ents([1, 1, 2, 2]), 2);
     const stored: number[] = [];
     for (const off of [0, 16, 32]) {
@@ -62,7 +62,7 @@ describe('InstallSnapshot receiver', () => {
     expect(snaps.cur!.bytes.equals(BYTES)).toBe(true);
     expect(core.status()).toMatchObject({ term: 3, leader: 'n1', commit: 10, applied: 10, firstIndex: 11, lastIndex: 10, snapshot: meta });
     expect(core.termAt(10)).toBe(3);
-    expect(core.config()).toEqual(meta.config);
+    expect(core.config()).toEqual(ids3);
     expect(core.stats().snapshotsInstalled).toBe(1);
   });
 
@@ -386,5 +386,40 @@ describe('local resets (control messages)', () => {
     expect(rd.hardState).toMatchObject({ term: 2, commit: 2 });
     core.advance();
     expect(core.status().applied).toBe(2);
+  });
+});
+
+describe('membership is static: the configuration given at start (Maelstrom init) wins over a snapshot', () => {
+  // Found by the acceptance review: `raftsnap restore` of a snapshot taken in a 3-node cluster,
+  // served by a single node started with node_ids ["n1"], never elected a leader because the
+  // snapshot's configuration replaced the one from init.
+  it('a single node restored from a 3-node snapshot elects itself and commits', () => {
+    const snaps = new MemSnapshots();
+    const meta: SnapshotMeta = { index: 7, term: 2, config: ['n1', 'n2', 'n3'] };
+    const core = new RaftCore(cfg('n1', ['n1'], snaps), {
+      hardState: { term: 2, votedFor: null, commit: 7 },
+      snapshot: meta,
+      entries: [],
+      applied: 7,
+    });
+    expect(core.config()).toEqual(['n1']);
+    core.campaign();
+    drain(core);
+    expect(core.status().role).toBe('leader');
+    const p = core.propose({ op: 'write', key: 1, value: 1 });
+    expect(p).not.toBeNull();
+    drain(core);
+    expect(core.status().commit).toBe(p!.index);
+  });
+
+  it('a snapshot received from the leader records its configuration but keeps the configured peers', () => {
+    const { core } = follower(ents([1, 1, 2, 2]), 2);
+    const meta: SnapshotMeta = { index: 10, term: 3, config: ['n1', 'n2', 'n3', 'n4'] };
+    for (const off of [0, 16, 32]) {
+      core.step(chunk(meta, off));
+      drain(core);
+    }
+    expect(core.status().snapshot).toEqual(meta);
+    expect(core.config()).toEqual(ids3);
   });
 });
