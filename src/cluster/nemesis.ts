@@ -1,9 +1,9 @@
 /**
  * Faults: partitions of Jepsen's shapes, SIGKILL + restart on the same data directory with a new
  * `init`, and SIGSTOP / SIGCONT. Faults alternate with healthy periods of the same length; kinds
- * are taken in turn, the first being a partition that isolates one node (long enough, with the
- * runner's defaults, for the leader to compact past what the isolated node has, so that it must
- * catch up by InstallSnapshot).
+ * are taken in turn, the first being a partition that isolates one node — a follower when the
+ * runner knows the roles — long enough, with the runner's defaults, for the leader to compact past
+ * what the isolated node has, so that it must catch up by InstallSnapshot.
  */
 import type { Random } from './random.js';
 
@@ -30,10 +30,20 @@ function cut(a: readonly string[], b: readonly string[], g: Grudges = new Map())
   return g;
 }
 
-export function partitionGrudges(shape: PartitionShape, nodes: readonly string[], rnd: Random): { grudges: Grudges; detail: string } {
+/** `isolate`: the node that `isolate-one` cuts off (default: a random one). */
+export function partitionGrudges(
+  shape: PartitionShape,
+  nodes: readonly string[],
+  rnd: Random,
+  isolate?: string,
+): { grudges: Grudges; detail: string } {
   const shuffled = rnd.shuffle(nodes);
   const n = nodes.length;
   if (shape === 'isolate-one' || (shape === 'majority-minority' && n <= 3)) {
+    if (shape === 'isolate-one' && isolate !== undefined && nodes.includes(isolate)) {
+      shuffled.splice(shuffled.indexOf(isolate), 1);
+      shuffled.unshift(isolate);
+    }
     const [x, ...rest] = shuffled;
     return { grudges: cut([x!], rest), detail: `isolated ${x} from ${rest.join(',')}` };
   }
@@ -59,6 +69,8 @@ export function partitionGrudges(shape: PartitionShape, nodes: readonly string[]
 
 export interface NemesisTarget {
   readonly nodeIds: readonly string[];
+  /** Nodes that last said they were followers (optional hint for the first partition). */
+  followers?(): string[];
   partition(g: Grudges): void;
   healNetwork(): void;
   kill(ids: string[]): void;
@@ -137,7 +149,11 @@ export class Nemesis {
     const ids = this.target.nodeIds;
     if (kind === 'partition') {
       const shape: PartitionShape = first ? 'isolate-one' : this.rnd.pick(PARTITION_SHAPES);
-      const { grudges, detail } = partitionGrudges(shape, ids, this.rnd);
+      // The first one cuts off a follower: the leader goes on committing and compacting, so the
+      // follower falls behind the leader's snapshot and must catch up by InstallSnapshot.
+      const followers = first ? (this.target.followers?.() ?? []).filter((f) => ids.includes(f)) : [];
+      const victim = followers.length > 0 ? this.rnd.pick(followers) : undefined;
+      const { grudges, detail } = partitionGrudges(shape, ids, this.rnd, victim);
       this.target.partition(grudges);
       this.current = `partition: ${detail}`;
       this.log('partition', `${shape}: ${detail}`);

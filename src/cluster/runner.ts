@@ -65,10 +65,21 @@ export const DEFAULTS = {
   nemesis: ['partition', 'kill'] as NemesisKind[],
   nemesisInterval: 3,
   dataRoot: './raftsnap-data',
-  snapshotThreshold: 100,
+  snapshotThreshold: 50,
   trailingLogs: 10,
   checkBudget: 30,
 };
+
+/**
+ * The nemesis interval when none is given: 3 s, shortened for short runs so that at least one
+ * fault (a healthy period, then the fault, with some start-up slack) fits before the quiet end
+ * (`--time 8` would otherwise run without any fault), but never below 0.5 s.
+ */
+export function defaultNemesisInterval(time: number, quiet: number): number {
+  const room = time - quiet - 0.5;
+  const fit = Math.floor((room / 2) * 10) / 10;
+  return Math.max(0.5, Math.min(DEFAULTS.nemesisInterval, fit));
+}
 
 export interface Progress {
   elapsedS: number;
@@ -303,12 +314,15 @@ export class ClusterRun {
     // Statistics per node and incarnation.
     const stats = new Map<string, Map<number, Record<string, unknown>>>(ids.map((id) => [id, new Map()]));
     const maxLog = new Map<string, number>();
+    /** Role each node gave in its latest `get_stats` answer. */
+    const roles = new Map<string, string>();
     const queryStats = async (node: NodeProcess, timeoutMs: number): Promise<void> => {
       if (node.state !== 'up') return;
       const inc = node.incarnation;
       const r = await control.request(node.id, { type: 'get_stats' }, timeoutMs);
       if (r.reply?.type !== 'get_stats_ok') return;
       stats.get(node.id)!.set(inc, r.reply as Record<string, unknown>);
+      if (typeof r.reply.role === 'string') roles.set(node.id, r.reply.role);
       const len = logLength(r.reply as Record<string, unknown>);
       if (len !== null) maxLog.set(node.id, Math.max(maxLog.get(node.id) ?? 0, len));
     };
@@ -347,6 +361,7 @@ export class ClusterRun {
       rnd,
       {
         nodeIds: ids,
+        followers: () => ids.filter((id) => roles.get(id) === 'follower' && byId.get(id)!.state === 'up'),
         partition: (g: Grudges) => net.partition(g),
         healNetwork: () => net.heal(),
         kill: (victims) => {
@@ -490,6 +505,11 @@ export class ClusterRun {
     if (check.verdict === 'unknown') warnings.push(`the linearizability check did not finish within ${o.checkBudget} s`);
     if (net.stats.unknownDest > 0) warnings.push(`${net.stats.unknownDest} messages to unknown destinations`);
     if (workload.counts.ok === 0) warnings.push('no operation succeeded');
+    if (o.nemesis.length > 0 && nemesis.events.length === 0) {
+      warnings.push(
+        `no fault was injected: a fault needs ${o.nemesisInterval} s of health then ${o.nemesisInterval} s of fault before the last ${o.quiet} s; lower --nemesis-interval or raise --time`,
+      );
+    }
     if (workload.unexpectedReplies > 0) warnings.push(`${workload.unexpectedReplies} replies of an unexpected type`);
     const maxes = nodeReports.map((n) => n.maxLogEntries).filter((x): x is number => x !== null);
     const { onProgress: _p, onLog: _l, nodeEnv, ...config } = o;

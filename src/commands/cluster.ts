@@ -1,11 +1,12 @@
 import { readFile } from 'node:fs/promises';
-import { Command, Flags } from '@oclif/core';
+import { Command, Errors, Flags } from '@oclif/core';
 import cliProgress from 'cli-progress';
 import { checkHistory, parseHistoryText } from '../check/index.js';
 import { NEMESIS_KINDS, type NemesisKind } from '../cluster/nemesis.js';
 import { LATENCY_DISTS, type LatencyDist } from '../cluster/random.js';
 import { renderReport } from '../cluster/report.js';
-import { ClusterRun, DEFAULTS, type ClusterOptions } from '../cluster/runner.js';
+import { oneLine, toToolError } from '../tools/errors.js';
+import { ClusterRun, DEFAULTS, defaultNemesisInterval, type ClusterOptions } from '../cluster/runner.js';
 
 const number = Flags.custom<number>({
   parse: async (s) => {
@@ -43,7 +44,7 @@ export default class Cluster extends Command {
       description: `faults, comma separated, from ${NEMESIS_KINDS.join(', ')}; "none" for none`,
       default: DEFAULTS.nemesis.join(','),
     }),
-    'nemesis-interval': number({ description: 'seconds per fault and per healthy period', default: DEFAULTS.nemesisInterval }),
+    'nemesis-interval': number({ description: 'seconds per fault and per healthy period [default: 3, less when --time is short]' }),
     quiet: number({ description: 'seconds without faults at the end [default: time/4, at most 5]' }),
     'data-root': Flags.string({ description: 'directory holding one data directory per node (cleared at start if a previous run made it)', default: DEFAULTS.dataRoot }),
     results: Flags.string({ description: 'results directory [default: ./raftsnap-results/<timestamp>]' }),
@@ -60,6 +61,20 @@ export default class Cluster extends Command {
     'node-env': Flags.string({ hidden: true, multiple: true, description: 'KEY=VALUE for every node' }),
     'stats-interval': Flags.integer({ hidden: true, description: 'ms between get_stats polls (0: only at the end)' }),
   };
+
+  /**
+   * Errors as the offline commands give them: one line on stderr, `raftsnap cluster: <problem>`
+   * (naming the file when there is one), or `{"error": {...}}` on stdout under --json.
+   */
+  protected override async catch(err: Error & { oclif?: { exit?: number }; code?: string }): Promise<unknown> {
+    if (err instanceof Errors.ExitError || err?.code === 'EEXIT') throw err;
+    const exit = typeof err?.oclif?.exit === 'number' && err.oclif.exit !== 0 ? err.oclif.exit : 1;
+    const message = err instanceof Errors.CLIError ? oneLine(err.message) : toToolError(err).message;
+    if (process.argv.includes('--json')) {
+      process.stdout.write(JSON.stringify({ error: { message, code: err?.code ?? 'ERROR', exit } }, null, 2) + '\n');
+    } else process.stderr.write(`raftsnap cluster: ${message}\n`);
+    throw new Errors.ExitError(exit);
+  }
 
   async run(): Promise<void> {
     const { flags } = await this.parse(Cluster);
@@ -91,7 +106,7 @@ export default class Cluster extends Command {
       latency: flags.latency,
       latencyDist: flags['latency-dist'] as LatencyDist,
       nemesis: nemesis as NemesisKind[],
-      nemesisInterval: flags['nemesis-interval'],
+      nemesisInterval: flags['nemesis-interval'] ?? defaultNemesisInterval(flags.time, flags.quiet ?? Math.min(5, flags.time / 4)),
       quiet: flags.quiet ?? Math.min(5, flags.time / 4),
       dataRoot: flags['data-root'],
       ...(flags.results ? { results: flags.results } : {}),
@@ -151,7 +166,13 @@ export default class Cluster extends Command {
   }
 
   private async checkOnly(path: string, budgetS: number, json: boolean): Promise<void> {
-    const events = parseHistoryText(await readFile(path, 'utf8'));
+    const text = await readFile(path, 'utf8');
+    let events;
+    try {
+      events = parseHistoryText(text);
+    } catch (e) {
+      this.error(`${path}: ${e instanceof Error ? e.message : String(e)}`, { exit: 1 });
+    }
     const r = checkHistory(events, { timeBudgetMs: budgetS * 1000 });
     if (json) {
       this.log(JSON.stringify(r, (_k, v: unknown) => (v === Infinity ? null : v), 2));

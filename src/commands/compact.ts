@@ -1,17 +1,18 @@
 import { Args, Flags } from '@oclif/core';
+import { prose } from '../cli/text.js';
 import { RaftsnapCommand } from '../cli/base.js';
 import { formatBytes, formatDelta, renderFields, renderTable } from '../cli/table.js';
 import { compactDir, type CompactResult } from '../tools/compact.js';
 
 export default class Compact extends RaftsnapCommand {
   static override summary = 'Fold the committed log of a stopped node into a snapshot and shrink the WAL.';
-  static override description = `Writes a snapshot of the state at the commit index (unless the newest snapshot is already
+  static override description = prose(`Writes a snapshot of the state at the commit index (unless the newest snapshot is already
 there), rewrites the WAL to hold only the hard state, the last --trailing committed entries and
 the uncommitted ones, deletes the WAL segments this covers, keeps the --retain newest snapshots,
 and removes leftover temporary files, repairing what recovery would repair (torn tail, broken
 snapshot). The recovered state is checked to be identical afterwards. Sizes before and after are
 reported. A directory held by a live node is refused. --dry-run changes nothing and reports what
-would be done.`;
+would be done.`);
   static override examples = [
     '<%= config.bin %> compact ./raftsnap-data/n1 --dry-run',
     '<%= config.bin %> compact ./raftsnap-data/n1 --retain 2 --trailing 100',

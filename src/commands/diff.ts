@@ -1,4 +1,5 @@
 import { Args, Flags } from '@oclif/core';
+import { prose } from '../cli/text.js';
 import { EXIT_DIFFERENT, EXIT_OK, RaftsnapCommand } from '../cli/base.js';
 import { renderFields, renderTable } from '../cli/table.js';
 import { runDiff } from '../tools/diff-run.js';
@@ -7,16 +8,16 @@ import { showJson } from '../tools/state.js';
 
 export default class Diff extends RaftsnapCommand {
   static override summary = 'Compare two snapshots or data directories (exit 0 equal, 1 different, 2 error).';
-  static override description = `Each side is a snapshot file or a data directory; a directory stands for the state it would
+  static override description = prose(`Each side is a snapshot file or a data directory; a directory stands for the state it would
 recover (newest good snapshot plus the committed log), read without changing anything.
 Prints header differences (index, term, configuration; for two files also creation time, codec
 and sizes, which do not count as a difference), then how many keys were added (only in B),
 removed (only in A) and changed. --keys lists them. Exit status as diff(1): 0 when the states
-are equal, 1 when they differ, 2 on error.`;
+are equal, 1 when they differ, 2 on error.`);
   static override examples = [
     '<%= config.bin %> diff backup.snap ./raftsnap-data/n1',
-    '<%= config.bin %> diff ./data/n1 ./data/n2 --keys',
-    '<%= config.bin %> diff a.snap b.snap --json',
+    '<%= config.bin %> diff ./raftsnap-data/n1 ./raftsnap-data/n2 --keys',
+    '<%= config.bin %> diff backup.snap at-250.snap --json',
   ];
   static override args = {
     a: Args.string({ description: 'snapshot file or data directory', required: true }),

@@ -1,4 +1,5 @@
 import { Args, Flags } from '@oclif/core';
+import { prose } from '../cli/text.js';
 import { EXIT_DIFFERENT, EXIT_ERROR, RaftsnapCommand } from '../cli/base.js';
 import { formatBytes, renderFields, renderTable } from '../cli/table.js';
 import { ToolError } from '../tools/errors.js';
@@ -17,7 +18,7 @@ import { showJson } from '../tools/state.js';
 
 export default class Inspect extends RaftsnapCommand {
   static override summary = 'Show what a snapshot file or a data directory holds (read-only).';
-  static override description = `A snapshot file: its header (index, term, configuration, creation time, sizes and ratio,
+  static override description = prose(`A snapshot file: its header (index, term, configuration, creation time, sizes and ratio,
 checksum status), the key count and the largest keys by encoded size. --header reads only the
 header (a few hundred bytes; the payload is not read or decompressed).
 
@@ -27,9 +28,9 @@ lock: the directory is read anyway, nothing is changed).
 
 --verify checks every checksum of the file or of every file in the directory and exits 1 when
 any fails. --log lists the log entries of a directory (index, term, command), NDJSON with --json.
-Errors (missing path, not a snapshot, damaged file) print one line and exit 2.`;
+Errors (missing path, not a snapshot, damaged file) print one line and exit 2.`);
   static override examples = [
-    '<%= config.bin %> inspect ./raftsnap-data/n1/snap/0000000000000003-0000000000000078.snap',
+    '<%= config.bin %> inspect backup.snap --top 5',
     '<%= config.bin %> inspect backup.snap --header --json',
     '<%= config.bin %> inspect ./raftsnap-data/n1',
     '<%= config.bin %> inspect ./raftsnap-data/n1 --verify',
@@ -128,15 +129,15 @@ export function renderDir(r: InspectDirResult): string {
       ['format', `version ${r.formatVersion}, created ${r.created}`],
       ['lock', r.lock.live ? `held by live pid ${r.lock.pid}` : r.lock.pid !== null ? `stale (pid ${r.lock.pid} is gone)` : 'free'],
       ['hard state', hs ? `term ${hs.term}, voted for ${hs.votedFor ?? '(nobody)'}, commit ${hs.commit}` : '(none)'],
-      ['commit index', rec.commit],
+      ['commit index', rec.commit ?? '-'],
       [
         'recovery loads',
         rec.error
           ? `FAILS: ${rec.error.message}`
           : `${rec.snapshot ? `${rec.snapshot} (index ${rec.snapshotIndex}, term ${rec.snapshotTerm})` : 'no snapshot'} + ${rec.entries} log entries${rec.entries > 0 ? ` (${rec.firstIndex}..${rec.lastIndex})` : ''}`,
       ],
-      ['last index', rec.lastIndex],
-      ['uncommitted entries', rec.uncommitted],
+      ['last index', rec.lastIndex ?? '-'],
+      ['uncommitted entries', rec.uncommitted ?? '-'],
       ['size', `${formatBytes(r.sizes.total)} (snapshots ${formatBytes(r.sizes.snapshots)}, WAL ${formatBytes(r.sizes.wal)}, leftovers ${formatBytes(r.sizes.leftovers)})`],
     ]),
   );

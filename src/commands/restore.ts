@@ -1,21 +1,28 @@
 import { Args, Flags } from '@oclif/core';
+import { prose } from '../cli/text.js';
 import { RaftsnapCommand } from '../cli/base.js';
 import { renderFields } from '../cli/table.js';
-import { restoreSnapshot, type RestoreResult } from '../tools/restore.js';
+import { parseConfig, restoreSnapshot, type RestoreResult } from '../tools/restore.js';
 
 export default class Restore extends RaftsnapCommand {
   static override summary = 'Build a fresh data directory from a snapshot file.';
-  static override description = `Verifies the snapshot file first (every checksum, full decode), then builds a complete data
+  static override description = prose(`Verifies the snapshot file first (every checksum, full decode), then builds a complete data
 directory (meta.json, the snapshot, a WAL whose hard state has the snapshot's term and commits its
 index) in a temporary directory next to the target, checks that it recovers exactly the
 snapshot's state, and renames it into place. A non-empty target is refused without --force; with
 --force the old directory is moved aside and deleted only after the new one is in place. A target
 held by a live node is always refused. The node id is --node-id, else the target's old one, else
-the one recorded in the snapshot.`;
+the one recorded in the snapshot.
+
+The restored node keeps the snapshot's cluster configuration (its voting members), so a backup of a
+3-node cluster is restored onto three nodes (one restore per node, each with its --node-id).
+--config n1[,n2...] records other members instead, as etcdutl's --initial-cluster does; to bring
+a backup up on a single node use --config with just that node.`);
   static override examples = [
-    '<%= config.bin %> restore backup.snap --data-dir ./raftsnap-data/n1',
+    '<%= config.bin %> restore backup.snap --data-dir ./restored/n1',
     '<%= config.bin %> restore backup.snap --data-dir ./raftsnap-data/n2 --node-id n2 --force',
-    '<%= config.bin %> restore backup.snap --data-dir ./restored --json',
+    '<%= config.bin %> restore backup.snap --data-dir ./restored/n3 --node-id n3 --json',
+    '<%= config.bin %> restore backup.snap --data-dir ./single/n1 --node-id n1 --config n1',
   ];
   static override args = {
     file: Args.string({ description: 'snapshot file', required: true }),
@@ -24,11 +31,13 @@ the one recorded in the snapshot.`;
     'data-dir': Flags.string({ char: 'd', description: 'data directory to create', required: true }),
     'node-id': Flags.string({ description: 'node id to record in the new directory' }),
     force: Flags.boolean({ description: 'replace a non-empty target directory' }),
+    config: Flags.string({ description: "voting members to record instead of the snapshot's, comma separated (must include the node id)" }),
   };
 
   async run(): Promise<RestoreResult> {
     const { args, flags } = await this.parse(Restore);
-    const r = restoreSnapshot(args.file, flags['data-dir'], { nodeId: flags['node-id'], force: flags.force });
+    const config = flags.config !== undefined ? parseConfig(flags.config) : undefined;
+    const r = restoreSnapshot(args.file, flags['data-dir'], { nodeId: flags['node-id'], force: flags.force, ...(config ? { config } : {}) });
     return this.emit(r, renderRestore);
   }
 }

@@ -1,17 +1,18 @@
 import { Args, Flags } from '@oclif/core';
+import { prose } from '../cli/text.js';
 import { RaftsnapCommand } from '../cli/base.js';
 import { formatBytes, renderFields } from '../cli/table.js';
 import { exportSnapshot, type ExportResult } from '../tools/export.js';
 
 export default class Snapshot extends RaftsnapCommand {
   static override summary = 'Write a standalone snapshot file of a data directory (read-only on the directory).';
-  static override description = `Builds the state at the newest committed index (or at --index N) by loading the newest
+  static override description = prose(`Builds the state at the newest committed index (or at --index N) by loading the newest
 snapshot and replaying the committed log on top of it, exactly as a node would, and writes it as
 a snapshot file (temporary name, fsync, rename). The directory is opened read-only and never
 changed; a live node's directory is read anyway. The written file is read back and verified.
 --index N must lie between the oldest snapshot that the log still connects to and the commit
 index. Without --out the file is <term>-<index>.snap in the current directory; an existing file
-is not overwritten without --force. SOURCE_DATE_EPOCH, when set, fixes the creation time.`;
+is not overwritten without --force. SOURCE_DATE_EPOCH, when set, fixes the creation time.`);
   static override examples = [
     '<%= config.bin %> snapshot ./raftsnap-data/n1',
     '<%= config.bin %> snapshot ./raftsnap-data/n1 --out backup.snap --force',

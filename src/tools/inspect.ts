@@ -168,9 +168,10 @@ export interface InspectDirResult {
     snapshotTerm: number;
     entries: number;
     firstIndex: number | null;
-    lastIndex: number;
-    commit: number;
-    uncommitted: number;
+    /** Null when recovery would fail (unknown). */
+    lastIndex: number | null;
+    commit: number | null;
+    uncommitted: number | null;
     error: { code: string; message: string } | null;
   };
   sizes: { snapshots: number; wal: number; leftovers: number; total: number };
@@ -225,7 +226,16 @@ export function inspectDir(dir: string): InspectDirResult {
   };
   try {
     const r = dd.recover({ repair: false, loadContent: false });
-    for (const w of r.warnings) warnings.push(w.message);
+    for (const w of r.warnings) {
+      warnings.push(w.message);
+      if (w.kind !== 'broken-snapshot') continue;
+      // The listing checked only headers; recovery checked the payload too.
+      const s = snapshots.find((x) => path.resolve(x.file) === path.resolve(rel(dir, w.file)));
+      if (s) {
+        s.status = 'broken';
+        s.problem = w.message;
+      }
+    }
     if (r.snapshot) {
       recovery.snapshot = rel(dir, r.snapshot.path);
       recovery.snapshotIndex = r.snapshot.header.index;
@@ -234,11 +244,15 @@ export function inspectDir(dir: string): InspectDirResult {
     recovery.entries = r.entries.length;
     recovery.firstIndex = r.entries.length > 0 ? r.entries[0]!.index : null;
     recovery.lastIndex = r.lastIndex;
-    recovery.commit = Math.min(r.hardState.commit, r.lastIndex);
-    recovery.uncommitted = r.entries.filter((e) => e.index > recovery.commit).length;
+    const commit = Math.min(r.hardState.commit, r.lastIndex);
+    recovery.commit = commit;
+    recovery.uncommitted = r.entries.filter((e) => e.index > commit).length;
     hardState = r.hardState;
   } catch (e) {
     const t = toToolError(e, dir);
+    recovery.lastIndex = null;
+    recovery.commit = null;
+    recovery.uncommitted = null;
     recovery.error = { code: t.code, message: t.message };
     warnings.push(`recovery would fail: ${t.message}`);
   }
@@ -377,6 +391,10 @@ export function readLog(dir: string, opts: { from?: number; to?: number } = {}):
   const from = opts.from ?? 0;
   const to = opts.to ?? Number.MAX_SAFE_INTEGER;
   if (from > to) throw new ToolError('BAD_ARGS', null, `--from ${from} is after --to ${to}`);
+  const first = replay.log.length > 0 ? replay.log[0]!.index : null;
+  if (first !== null && opts.from !== undefined && from < first) {
+    warnings.push(`${dir}: entries before ${first} are no longer in the log (compacted into a snapshot); the listing starts at ${first}`);
+  }
   const rows: LogRow[] = [];
   for (const e of replay.log) {
     if (e.index < from || e.index > to) continue;

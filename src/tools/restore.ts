@@ -46,10 +46,35 @@ function readSnapshotFully(file: string): { header: SnapshotHeader; bytes: Buffe
   return { header, bytes };
 }
 
-export function restoreSnapshot(file: string, dataDir: string, opts: { nodeId?: string; force?: boolean } = {}): RestoreResult {
+/** `--config n1,n2,n3`: node ids separated by commas (or spaces), no duplicates. */
+export function parseConfig(text: string): NodeId[] {
+  const ids = text.split(/[\s,]+/).filter(Boolean);
+  if (ids.length === 0) throw new ToolError('BAD_ARGS', null, '--config needs at least one node id (e.g. --config n1,n2,n3)');
+  const seen = new Set<string>();
+  for (const id of ids) {
+    if (seen.has(id)) throw new ToolError('BAD_ARGS', null, `--config names ${id} twice`);
+    seen.add(id);
+  }
+  return ids;
+}
+
+export interface RestoreOptions {
+  nodeId?: string;
+  force?: boolean;
+  /**
+   * The voting members to record in the restored snapshot instead of the file's own
+   * configuration (as `etcdutl snapshot restore --initial-cluster` does): restoring a backup of a
+   * 3-node cluster onto a single node needs `[that node]`, or it waits forever for a majority.
+   */
+  config?: NodeId[];
+}
+
+export function restoreSnapshot(file: string, dataDir: string, opts: RestoreOptions = {}): RestoreResult {
   // 1. The snapshot must be sound before anything is touched.
   const { header, bytes } = readSnapshotFully(file);
-  const snapState = guard(() => snapshotState(file, header, readSnapshotFile(file).content), file);
+  const content = guard(() => readSnapshotFile(file).content, file);
+  const config = opts.config ? [...opts.config] : [...header.config];
+  const snapState = snapshotState(file, { ...header, config }, content);
 
   // 2. The target: absent, an empty directory, or (with --force) anything not held by a live node.
   let exists = false;
@@ -80,6 +105,13 @@ export function restoreSnapshot(file: string, dataDir: string, opts: { nodeId?: 
     }
   }
   const nodeId = opts.nodeId ?? oldNodeId ?? header.nodeId ?? null;
+  if (opts.config) {
+    if (nodeId === null) throw new ToolError('BAD_ARGS', null, '--config needs a node id: give --node-id too');
+    if (!config.includes(nodeId)) {
+      throw new ToolError('BAD_ARGS', null, `--config ${config.join(',')} does not include this node, ${nodeId} (nothing was changed)`);
+    }
+  }
+  const rewrite = opts.config !== undefined && config.join('\0') !== header.config.join('\0');
 
   // 3. Build the new directory next to the target.
   const parent = path.dirname(path.resolve(dataDir));
@@ -91,7 +123,13 @@ export function restoreSnapshot(file: string, dataDir: string, opts: { nodeId?: 
   try {
     const dd = guard(() => DataDir.create(tmp, { nodeId: nodeId ?? undefined, createdAt }), tmp);
     try {
-      guard(() => writeSnapshotFile(dd.snapDir, bytes), dd.snapDir);
+      if (rewrite) {
+        // Same index, term and state; a new configuration means a new header, so a new file.
+        guard(
+          () => writeSnapshotFile(dd.snapDir, { index: header.index, term: header.term, config }, content, { createdAt, nodeId }),
+          dd.snapDir,
+        );
+      } else guard(() => writeSnapshotFile(dd.snapDir, bytes), dd.snapDir);
       guard(() => {
         const w = new WalWriter(dd.walDir, [], { hardState, lastIndex: header.index });
         w.add({ type: 'snapshot', index: header.index, term: header.term, file: snapshotFileName(header) });
@@ -137,7 +175,7 @@ export function restoreSnapshot(file: string, dataDir: string, opts: { nodeId?: 
     nodeId,
     index: header.index,
     term: header.term,
-    config: [...header.config],
+    config,
     keys: snapState.pairs.length,
     hardState,
     replaced: nonEmpty,

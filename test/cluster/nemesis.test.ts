@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { partitionGrudges } from '../../src/cluster/nemesis.js';
+import { Nemesis, partitionGrudges } from '../../src/cluster/nemesis.js';
 import { latencySampler, Random } from '../../src/cluster/random.js';
 
 const hears = (g: Map<string, Set<string>>, dest: string, src: string): boolean => !g.get(dest)?.has(src);
@@ -45,5 +45,34 @@ describe('latency distributions', () => {
       expect(Math.abs(sum / 20000 - 20)).toBeLessThan(1);
     }
     expect(latencySampler('exponential', 0, new Random(1))()).toBe(0);
+  });
+});
+
+describe('the first fault', () => {
+  it('isolates a follower when the runner knows the roles, so that the leader keeps committing past it', async () => {
+    for (let seed = 1; seed <= 20; seed++) {
+      const isolated: string[] = [];
+      let t = 0;
+      const nem = new Nemesis(
+        ['partition'],
+        1,
+        new Random(seed),
+        {
+          nodeIds: ['n1', 'n2', 'n3'],
+          followers: () => ['n3'],
+          partition: (g) => {
+            for (const [dest, srcs] of g) if (srcs.size === 2) isolated.push(dest);
+          },
+          healNetwork: () => {},
+          kill: () => {},
+          restart: async () => {},
+          pause: () => {},
+          resume: () => {},
+        },
+        () => (t += 1),
+      );
+      await nem.run(4);
+      expect(isolated[0]).toBe('n3');
+    }
   });
 });

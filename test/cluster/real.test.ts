@@ -1,15 +1,17 @@
 // Short runs of the real `raftsnap serve` (needs a build: dist/node/main.js).
-import { existsSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { tempDir } from './tmp.js';
 import { runCluster, type ClusterOptions } from '../../src/cluster/runner.js';
 
+const RUN = fileURLToPath(new URL('../../bin/run.js', import.meta.url));
 const built = existsSync(fileURLToPath(new URL('../../dist/node/main.js', import.meta.url)));
 
 function options(over: Partial<ClusterOptions>): ClusterOptions {
-  const dir = mkdtempSync(join(tmpdir(), 'raftsnap-cluster-real-'));
+  const dir = tempDir('raftsnap-cluster-real-');
   return {
     nodes: 3,
     time: 6,
@@ -56,7 +58,9 @@ describe.skipIf(!built)('raftsnap cluster with real serve processes', () => {
         time: 9,
         nemesisInterval: 2,
         quiet: 1.5,
-        keys: 2,
+        // After the restart the cluster has lost everything; the loss shows unless the first
+        // operation to complete on every key is a write (about (1/3)^keys): 5 keys make a miss rare.
+        keys: 5,
         snapshotThreshold: 1_000_000,
         nodeEnv: { RAFTSNAP_UNSAFE_ACK_BEFORE_PERSIST: '1' },
       }),
@@ -64,5 +68,44 @@ describe.skipIf(!built)('raftsnap cluster with real serve processes', () => {
     expect(r.nemesis[0]!.detail.slice(8).split(',').sort()).toEqual(['n1', 'n2', 'n3']);
     expect(r.verdict).toBe('not-linearizable');
     expect(r.exitCode).toBe(1);
+  });
+
+  it('the CLI with its defaults (but --time 8): report fields, a snapshot transfer, directories the offline tools read', () => {
+    const cwd = tempDir('raftsnap-cluster-cli-');
+    const run = (args: string[]) => spawnSync(process.execPath, [RUN, ...args], { cwd, encoding: 'utf8' });
+    const r = run(['cluster', '--time', '8', '--json']);
+    if (r.status !== 0) console.log(r.stdout.slice(-3000), r.stderr.slice(-3000));
+    expect(r.status).toBe(0);
+    const rep = JSON.parse(r.stdout);
+    expect(rep.verdict).toBe('linearizable');
+    expect(rep.config).toMatchObject({ nodes: 3, nemesis: ['partition', 'kill'], snapshotThreshold: 50, trailingLogs: 10 });
+    expect(rep.nemesis.some((e: { kind: string }) => e.kind === 'partition')).toBe(true);
+    expect(rep.ops.ok + rep.ops.fail + rep.ops.info).toBe(rep.ops.total);
+    expect(rep.throughput).toBeGreaterThan(0);
+    for (const p of ['p50', 'p95', 'p99']) expect(typeof rep.latencyMs[p]).toBe('number');
+    expect(typeof rep.totals.elections).toBe('number');
+    expect(rep.totals.snapshotsTaken).toBeGreaterThan(0);
+    expect(rep.totals.snapshotTransfers).toBeGreaterThanOrEqual(1);
+    // ...and one that completed: `snapshot_transfers_sent` counts first chunks, retries included.
+    expect(rep.totals.snapshotsInstalled).toBeGreaterThanOrEqual(1);
+    for (const n of rep.nodes) {
+      expect(n.maxLogEntries).toBeGreaterThan(0);
+      expect(n.dataDirBytes).toBeGreaterThan(0);
+    }
+    // The results directory and the data directories.
+    const results = readdirSync(join(cwd, 'raftsnap-results'));
+    expect(results).toHaveLength(1);
+    expect(readdirSync(join(cwd, 'raftsnap-results', results[0]!)).sort()).toEqual(['history.jsonl', 'n1.log', 'n2.log', 'n3.log', 'report.json']);
+    expect(JSON.parse(readFileSync(join(cwd, 'raftsnap-results', results[0]!, 'report.json'), 'utf8')).verdict).toBe('linearizable');
+    for (const id of ['n1', 'n2', 'n3']) {
+      const v = run(['inspect', `raftsnap-data/${id}`, '--verify']);
+      expect(v.status, v.stderr).toBe(0);
+    }
+    const d = run(['inspect', 'raftsnap-data/n1', '--json']);
+    expect(d.status, d.stderr).toBe(0);
+    expect(JSON.parse(d.stdout).recovery.error).toBeNull();
+    expect(run(['snapshot', 'raftsnap-data/n1', '--out', 'n1.snap']).status).toBe(0);
+    expect(run(['diff', 'n1.snap', 'raftsnap-data/n1']).status).toBe(0);
+    expect([0, 1]).toContain(run(['diff', 'raftsnap-data/n1', 'raftsnap-data/n2']).status);
   });
 });

@@ -1,15 +1,15 @@
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { tempDir } from './tmp.js';
 import { parseHistoryText } from '../../src/check/index.js';
-import { DATA_ROOT_MARKER, prepareDataRoot, runCluster, type ClusterOptions } from '../../src/cluster/runner.js';
+import { DATA_ROOT_MARKER, defaultNemesisInterval, prepareDataRoot, runCluster, type ClusterOptions } from '../../src/cluster/runner.js';
 
 const FAKE = fileURLToPath(new URL('./fixtures/fake-node.mjs', import.meta.url));
 
 function options(over: Partial<ClusterOptions> = {}): ClusterOptions {
-  const dir = mkdtempSync(join(tmpdir(), 'raftsnap-cluster-test-'));
+  const dir = tempDir('raftsnap-cluster-test-');
   return {
     nodes: 3,
     time: 3,
@@ -85,8 +85,37 @@ describe('raftsnap cluster runner (fake nodes)', () => {
     expect(r.network.errors.join('\n')).toMatch(/unknown destination "n99"/);
   });
 
+  it('binds each client to one node for the whole run, as Jepsen and Maelstrom do', async () => {
+    const o = options({ time: 1.5, nemesis: [] });
+    const r = await runCluster(o);
+    const history = parseHistoryText(readFileSync(join(o.results!, 'history.jsonl'), 'utf8'));
+    const nodeOfWorker = new Map<number, Set<string>>();
+    for (const e of history) {
+      const w = e.process % o.concurrency;
+      if (!nodeOfWorker.has(w)) nodeOfWorker.set(w, new Set());
+      nodeOfWorker.get(w)!.add(String((e as { node?: string }).node));
+    }
+    expect(r.ops.total).toBeGreaterThan(10);
+    for (const [w, nodes] of nodeOfWorker) expect([...nodes]).toEqual([`n${(w % o.nodes) + 1}`]);
+  });
+
+  it('warns when the nemesis was asked for but no fault fitted into the run', async () => {
+    const r = await runCluster(options({ time: 1, nemesisInterval: 3, nemesis: ['partition'] }));
+    expect(r.nemesis).toEqual([]);
+    expect(r.warnings.join('\n')).toMatch(/no fault was injected/);
+  });
+
+  it('the default nemesis interval leaves room for faults in a short run, 3 s in a long one', () => {
+    expect(defaultNemesisInterval(20, 5)).toBe(3);
+    expect(defaultNemesisInterval(60, 5)).toBe(3);
+    const short = defaultNemesisInterval(8, 2);
+    // at least one fault: a healthy period, the fault, and the start-up slack before the quiet end
+    expect(2 * short + 0.5).toBeLessThanOrEqual(8 - 2);
+    expect(short).toBeGreaterThanOrEqual(0.5);
+  });
+
   it('refuses to clear a non-empty data root it did not make', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'raftsnap-cluster-root-'));
+    const dir = tempDir('raftsnap-cluster-root-');
     writeFileSync(join(dir, 'precious.txt'), 'keep me');
     await expect(prepareDataRoot(dir)).rejects.toThrow(/refusing/);
     expect(readFileSync(join(dir, 'precious.txt'), 'utf8')).toBe('keep me');

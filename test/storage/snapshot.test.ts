@@ -111,6 +111,43 @@ describe('snapshot format', () => {
     );
   });
 
+  it('addColumns, add with arrays and add with other iterables give the same bytes, mixed in any way (property)', () => {
+    fc.assert(
+      fc.property(stateArb, fc.array(fc.tuple(fc.integer({ min: 0, max: 2 }), fc.integer({ min: 1, max: 20 })), { minLength: 1, maxLength: 10 }), (kv, cuts) => {
+        const want = encodeSnapshot(META, { kv }, { createdAt: 5 });
+        const enc = new SnapshotEncoder(META, { createdAt: 5 });
+        let i = 0;
+        let c = 0;
+        while (i < kv.length) {
+          const [how, n] = cuts[c++ % cuts.length]!;
+          const part = kv.slice(i, i + n);
+          if (how === 0) enc.addColumns(part.map((p) => p[0]), part.map((p) => p[1]));
+          else if (how === 1) enc.add(part);
+          else enc.add(new Map(part.map((p, j) => [j, p])).values());
+          i += n;
+        }
+        expect(enc.count).toBe(kv.length);
+        expect(enc.finish().equals(want)).toBe(true);
+      }),
+      { numRuns: 60 },
+    );
+  });
+
+  it('addColumns takes whole chunks as they are, and refuses columns of unequal length', () => {
+    const kv: Array<[Json, Json]> = [];
+    for (let i = 0; i < 3 * 8192 + 5; i++) kv.push([i, i % 5]);
+    const want = encodeSnapshot(META, { kv }, { createdAt: 1 });
+    const enc = new SnapshotEncoder(META, { createdAt: 1 });
+    for (let i = 0; i < kv.length; i += 8192) {
+      const part = kv.slice(i, i + 8192);
+      enc.addColumns(part.map((p) => p[0]), part.map((p) => p[1]));
+    }
+    const bytes = enc.finish();
+    expect(bytes.equals(want)).toBe(true);
+    expect(decodeSnapshot(bytes).content.kv).toEqual(kv);
+    expect(() => new SnapshotEncoder(META).addColumns([1, 2], [1])).toThrow(RangeError);
+  });
+
   it('streams large states in fixed chunks (many chunks decode back in order)', () => {
     const kv: Array<[Json, Json]> = [];
     for (let i = 0; i < 30000; i++) kv.push([i % 3 === 0 ? String(i) : i, i % 7]);

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { inspectSnapshot, topKeys } from '../../src/tools/inspect.js';
+import { inspectDir, inspectSnapshot, readLog, topKeys } from '../../src/tools/inspect.js';
 import { startProgress } from '../../src/cli/progress.js';
 import { formatBytes, formatDelta, renderTable } from '../../src/cli/table.js';
 import { toToolError, ToolError } from '../../src/tools/errors.js';
@@ -67,5 +67,32 @@ describe('cli helpers', () => {
     expect(e.code).toBe('TRUNCATED');
     const n = toToolError(Object.assign(new Error("ENOENT: no such file or directory, open 'x'"), { code: 'ENOENT', path: 'x' }));
     expect(n.message).toBe('x: no such file or directory');
+  });
+});
+
+describe('inspect of a directory', () => {
+  it('marks the snapshot that recovery would find broken as broken in the listing, not ok', () => {
+    const r = inspectDir(path.resolve('fixtures/broken-snapshot'));
+    const byIndex = new Map(r.snapshots.map((s) => [s.index, s]));
+    expect(byIndex.get(250)!.status).toBe('broken');
+    expect(byIndex.get(250)!.problem).toMatch(/payload checksum mismatch/);
+    expect(byIndex.get(200)!.status).toBe('ok');
+    expect(r.recovery.snapshotIndex).toBe(200);
+  });
+
+  it('when recovery would fail, commit and last index are not reported as 0', () => {
+    const r = inspectDir(path.resolve('fixtures/corrupt-mid-wal'));
+    expect(r.recovery.error?.code).toBe('CORRUPT_WAL');
+    expect(r.recovery.commit).toBeNull();
+    expect(r.recovery.lastIndex).toBeNull();
+  });
+});
+
+describe('inspect --log', () => {
+  it('says so when --from asks for entries that were compacted into a snapshot', () => {
+    const r = readLog(path.resolve('fixtures/healthy'), { from: 1, to: 60 });
+    expect(r.rows.map((x) => x.index)).toEqual([58, 59, 60]);
+    expect(r.warnings.join('\n')).toMatch(/entries before 58 are no longer in the log \(compacted into a snapshot\)/);
+    expect(readLog(path.resolve('fixtures/healthy'), { from: 100, to: 101 }).warnings).toEqual([]);
   });
 });
