@@ -16,6 +16,7 @@ import { ticksOf, type ServeOptions } from './options.js';
 import { ErrorCode, ProtocolError, validate, type Body, type Envelope, type Outbox, parseLine } from './protocol.js';
 import { Snapshotter } from './snapshotter.js';
 import type { NodeStore, RecoveredState } from './store.js';
+import { realTimers, type Timers } from './timers.js';
 
 export interface ServerEnv {
   outbox: Outbox;
@@ -24,11 +25,27 @@ export interface ServerEnv {
   /** Open this node's store: called once, at start for --data-dir, after `init` otherwise. */
   openStore(nodeId: NodeId | null): Promise<NodeStore>;
   random?: () => number;
+  /** Clock for request deadlines (default: `timers.now`). */
   now?: () => number;
+  /** Tick timer, clock and yielding (default: the real Node timers; the simulator injects its own). */
+  timers?: Timers;
+  /** Observation points for the simulator (absent in serve). */
+  probe?: ServerProbe;
   /** The node cannot go on (its storage cannot be opened): stop reading input and exit non-zero. */
   onFatal?(err: Error): void;
   /** Test-only: skip persisting entries and hard state (RAFTSNAP_UNSAFE_ACK_BEFORE_PERSIST=1). */
   unsafeAckBeforePersist?: boolean;
+}
+
+/**
+ * Hooks for the deterministic simulator (src/sim/): it checks invariants on what the node applies
+ * and crashes the node at points inside the Ready loop. `serve` sets none.
+ */
+export interface ServerProbe {
+  /** In a Ready, after its messages were sent and before anything is applied; a returned promise is awaited. */
+  afterSend?(): void | Promise<void>;
+  /** An entry was applied to the state machine. */
+  applied?(e: Entry): void;
 }
 
 /** How a request ends: a state-machine result, or an error. */
@@ -54,6 +71,9 @@ export interface Stats {
   snapshotsInstalled: number;
   snapshotTransfersSent: number;
 }
+
+/** Forwards remembered by a leader to recognise a duplicated delivery. */
+const SEEN_FORWARDS = 16384;
 
 /** Most inputs handled before the core's output is processed (group commit batch). */
 const MAX_BATCH = 512;
@@ -92,12 +112,14 @@ export class RaftServer {
   private readonly random: () => number;
   private readonly now: () => number;
   private readonly unsafe: boolean;
+  private readonly timers: Timers;
+  private readonly probe: ServerProbe | undefined;
 
   private queue: Work[] = [];
   private pumping = false;
   private tickQueued = false;
   private idleWaiters: Array<() => void> = [];
-  private timer: NodeJS.Timeout | null = null;
+  private stopTicks: (() => void) | null = null;
   private ticks = 0;
   private closing = false;
   private closed = false;
@@ -108,6 +130,10 @@ export class RaftServer {
   private pending = new Map<number, Pending>();
   /** Client requests forwarded to the leader, by the msg_id of the forward. */
   private forwarded = new Map<number, Forwarded>();
+  /** Names this process in its forwards (msg_ids start again at 0 after a restart). */
+  private readonly origin: string;
+  /** Forwards received, by origin and msg_id, oldest first: a duplicate is not executed again. */
+  private seenForwards = new Set<string>();
   /** Single-node cluster: requests waiting for this node to win its (instant) election. */
   private held: Array<{ cmd: KvCommand; respond: (o: Outcome) => void }> = [];
   /** Multi-node: requests that arrived when no leader was known, waiting (briefly) for one. */
@@ -124,9 +150,13 @@ export class RaftServer {
     this.opts = env.options;
     this.log = env.log;
     this.random = env.random ?? Math.random;
-    this.now = env.now ?? Date.now;
+    this.timers = env.timers ?? realTimers;
+    const timers = this.timers;
+    this.now = env.now ?? (() => timers.now());
+    this.probe = env.probe;
     this.unsafe = env.unsafeAckBeforePersist ?? false;
-    this.snapshotter = new Snapshotter(this, env.options, this.random, env.log);
+    this.snapshotter = new Snapshotter(this, env.options, this.random, env.log, this.timers);
+    this.origin = Math.floor(this.random() * 2 ** 48).toString(36);
     if (this.opts.dataDir !== null) {
       // --data-dir: start recovering at once, while Maelstrom gets ready to send `init`.
       this.preloaded = env.openStore(null).then(async (store) => ({ store, rec: await store.recover() }));
@@ -195,6 +225,11 @@ export class RaftServer {
     }
     this.closed = true;
     await this.out.flush();
+  }
+
+  /** True while inputs are queued or a batch / Ready is being handled. */
+  get busy(): boolean {
+    return this.pumping || this.queue.length > 0;
   }
 
   /** Resolves when the queue is empty and no Ready is being handled. */
@@ -423,17 +458,17 @@ export class RaftServer {
   // Timers.
 
   private startTimer(): void {
-    if (this.timer) return;
-    this.timer = setInterval(() => {
+    if (this.stopTicks) return;
+    this.stopTicks = this.timers.every(this.opts.tickMs, () => {
       if (this.tickQueued) return; // the node is busy: logical time slows down instead of bursting
       this.tickQueued = true;
       this.enqueue({ kind: 'tick' });
-    }, this.opts.tickMs);
+    });
   }
 
   private stopTimer(): void {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = null;
+    if (this.stopTicks) this.stopTicks();
+    this.stopTicks = null;
   }
 
   private onTick(): void {
@@ -522,7 +557,7 @@ export class RaftServer {
     }
     if (leader !== null) {
       // From here on the request may enter the leader's log: only its result or an indefinite error.
-      const id = this.out.send(leader, { type: 'raft_forward', request: cmd });
+      const id = this.out.send(leader, { type: 'raft_forward', request: cmd, origin: this.origin });
       this.forwarded.set(id, { respond, deadline: this.now() + this.opts.requestTimeoutMs });
       return;
     }
@@ -538,6 +573,17 @@ export class RaftServer {
   private onForward(msg: Envelope): void {
     const { src, body } = msg;
     const fwdId = body.msg_id;
+    // A network may deliver a message twice: executing a forwarded write again could overwrite a
+    // later write. The first copy is (or was) answered; later copies are dropped.
+    const key = `${src}/${String(body['origin'] ?? '')}/${String(fwdId)}`;
+    if (this.seenForwards.has(key)) return;
+    this.seenForwards.add(key);
+    if (this.seenForwards.size > SEEN_FORWARDS) {
+      for (const k of this.seenForwards) {
+        this.seenForwards.delete(k);
+        break;
+      }
+    }
     const reply = (o: Outcome): void => {
       this.out.reply(src, fwdId, { type: 'raft_forward_reply', outcome: o });
     };
@@ -606,6 +652,10 @@ export class RaftServer {
       }
       // 2. send
       for (const m of rd.messages) this.sendRaft(m);
+      if (this.probe?.afterSend) {
+        const p = this.probe.afterSend();
+        if (p) await p;
+      }
       // 3. apply snapshot, then committed entries
       if (rd.snapshot) await this.installSnapshot(rd.snapshot);
       for (const e of rd.committed) this.applyEntry(e);
@@ -624,6 +674,7 @@ export class RaftServer {
     const result = cmd ? this.kv.apply(cmd) : null;
     this.applied = e.index;
     this.snapshotter.noteApplied(e);
+    this.probe?.applied?.(e);
     const w = this.applyWatchers.get(e.index);
     if (w) {
       this.applyWatchers.delete(e.index);

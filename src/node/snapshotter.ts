@@ -11,6 +11,7 @@ import type { Entry, SnapshotMeta } from '../raft/types.js';
 import type { Logger } from './log.js';
 import type { ServeOptions } from './options.js';
 import type { RaftServer } from './server.js';
+import { realTimers, type Timers } from './timers.js';
 
 /** Keys encoded per chunk between yields to the event loop. */
 export const SNAPSHOT_CHUNK_KEYS = 2048;
@@ -26,6 +27,7 @@ export class Snapshotter {
     private readonly opts: ServeOptions,
     private readonly random: () => number,
     private readonly log: Logger,
+    private readonly timers: Timers = realTimers,
   ) {
     this.reset();
   }
@@ -66,11 +68,11 @@ export class Snapshotter {
     const meta: SnapshotMeta = { index, term, config: [...host.nodeIds] };
     const view = host.kv.freeze();
     this.reset();
-    const started = Date.now();
+    const started = this.timers.now();
     this.running = (async () => {
       try {
         const { size } = await host.store!.saveSnapshot(meta, view, SNAPSHOT_CHUNK_KEYS);
-        this.log.debug(`${host.nodeId}: snapshot ${meta.index}/${meta.term} written (${view.size} keys, ${size} bytes, ${Date.now() - started} ms)`);
+        this.log.debug(`${host.nodeId}: snapshot ${meta.index}/${meta.term} written (${view.size} keys, ${size} bytes, ${this.timers.now() - started} ms)`);
         // Compaction touches the core: do it in the node's input queue.
         host.enqueueFirst({
           kind: 'fn',

@@ -12,10 +12,11 @@ import { SnapshotEncoder } from '../storage/snapshot.js';
 import type { Logger } from './log.js';
 import type { ServeOptions } from './options.js';
 import type { NodeStore, RecoveredState } from './store.js';
+import { realTimers } from './timers.js';
 
 /** Let timers and I/O run (setImmediate runs after pending I/O callbacks). */
 export function yieldToLoop(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
+  return realTimers.yield();
 }
 
 /** The data directory for this node, or null for in-memory state. */
@@ -34,6 +35,8 @@ export class StorageNodeStore implements NodeStore {
     readonly where: string,
     private readonly log: Logger,
     private nodeId: NodeId | null = null,
+    /** How to let the event loop run between chunks of a snapshot (the server's timers). */
+    private readonly yieldFn: () => Promise<void> = yieldToLoop,
   ) {
     this.snapshots = storage.snapshotStore();
   }
@@ -74,7 +77,7 @@ export class StorageNodeStore implements NodeStore {
     // turn of the event loop, so that small states snapshot as soon as the threshold is reached.
     let first = true;
     for (const chunk of view.chunks(chunkKeys)) {
-      if (!first) await yieldToLoop();
+      if (!first) await this.yieldFn();
       first = false;
       enc.add(chunk);
     }
@@ -113,15 +116,15 @@ export class StorageNodeStore implements NodeStore {
 }
 
 /** Open the store for this node: on disk when a directory is configured, in memory otherwise. */
-export function openNodeStore(opts: ServeOptions, nodeId: NodeId | null, log: Logger): Promise<NodeStore> {
+export function openNodeStore(opts: ServeOptions, nodeId: NodeId | null, log: Logger, yieldFn: () => Promise<void> = yieldToLoop): Promise<NodeStore> {
   try {
     const dir = dataDirFor(opts, nodeId);
     if (dir === null) {
-      return Promise.resolve(new StorageNodeStore(new MemoryStorage({ retain: opts.retain }), false, 'memory', log, nodeId));
+      return Promise.resolve(new StorageNodeStore(new MemoryStorage({ retain: opts.retain }), false, 'memory', log, nodeId, yieldFn));
     }
     const ds = DiskStorage.open(dir, { fsync: opts.fsync, retain: opts.retain, segmentBytes: opts.segmentBytes, ...(nodeId !== null ? { nodeId } : {}) });
     if (ds.dir.staleLockPid !== null) log.warn(`${dir}: took over the lock of process ${ds.dir.staleLockPid}, which is gone`);
-    return Promise.resolve(new StorageNodeStore(ds, true, dir, log, nodeId));
+    return Promise.resolve(new StorageNodeStore(ds, true, dir, log, nodeId, yieldFn));
   } catch (e) {
     return Promise.reject(e instanceof Error ? e : new Error(String(e)));
   }

@@ -106,7 +106,7 @@ function parseArgs(argv: string[]): Args {
   return a;
 }
 
-function main(): void {
+async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const seeds = args.seed !== null ? [args.seed] : Array.from({ length: args.seeds }, (_, i) => args.first + i);
   const opts: RunOptions = {
@@ -129,7 +129,7 @@ function main(): void {
     const failures: Array<{ seed: number; failure: SimResult['failure']; replay: string }> = [];
     let ran = 0;
     for (const seed of seeds) {
-      const r = runScenario(name, seed, runOpts);
+      const r = await runScenario(name, seed, runOpts);
       ran++;
       ops += r.stats.ops;
       steps += r.steps;
@@ -169,4 +169,4 @@ function main(): void {
   process.exitCode = failed === 0 ? 0 : 1;
 }
 
-main();
+void main();

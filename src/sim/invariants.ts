@@ -14,9 +14,8 @@
  *    within a process either.
  * A violated invariant throws InvariantViolation, which the simulator turns into a failure report.
  */
-import type { KvStore } from '../kv/store.js';
 import { canonicalJson } from '../kv/keys.js';
-import type { Entry, Json, NodeId, Ready, SnapshotMeta } from '../raft/types.js';
+import type { Entry, HardState, Json, NodeId, RaftStatus, SnapshotMeta } from '../raft/types.js';
 import type { Recovered } from './disk.js';
 import type { NodeObserver, SimNode } from './node.js';
 
@@ -132,7 +131,8 @@ export class Invariants implements NodeObserver {
     this.leaderOf.delete(node.id);
   }
 
-  onPersisted(node: SimNode, rd: Ready): void {
+  /** Entries and hard state of a Ready were synced (the core still holds them). */
+  onPersisted(node: SimNode, rd: { entries: Entry[]; hardState: HardState | null }): void {
     const core = node.core!;
     let prevTerm: number | undefined = rd.entries.length > 0 ? core.termAt(rd.entries[0]!.index - 1) : undefined;
     for (const e of rd.entries) {
@@ -143,8 +143,12 @@ export class Invariants implements NodeObserver {
       const c = rd.hardState.commit;
       if (c > this.maxCommitted || c > 0) this.recordCommitted(node, c);
     }
-    if (rd.snapshot) this.checkSnapshotMeta(node, rd.snapshot);
     this.noteSnapshot(node);
+  }
+
+  /** A snapshot transfer finished and the file is durable. */
+  onSnapshotReceived(node: SimNode, meta: SnapshotMeta): void {
+    this.checkSnapshotMeta(node, meta);
   }
 
   onApplied(node: SimNode, e: Entry): void {
@@ -155,9 +159,10 @@ export class Invariants implements NodeObserver {
     this.commit(node, e.index, e.term, entryKey(e));
   }
 
-  onSnapshotRestored(node: SimNode, meta: SnapshotMeta, kv: KvStore): void {
+  /** The driver loads a snapshot into its state machine (these pairs). */
+  onSnapshotRestored(node: SimNode, meta: SnapshotMeta, pairs: Iterable<readonly [Json, Json]>): void {
     this.checkSnapshotMeta(node, meta);
-    this.checkSnapshotState(node, meta.index, stateDigest(kv.entries()));
+    this.checkSnapshotState(node, meta.index, stateDigest(pairs));
     this.noteSnapshot(node);
   }
 
@@ -179,7 +184,8 @@ export class Invariants implements NodeObserver {
     for (const n of this.nodes()) {
       if (!n.up || !n.core) continue;
       const st = n.core.status();
-      this.noteSnapshot(n);
+      n.noteLogLength(st.lastIndex - st.firstIndex + 1);
+      this.noteSnapshot(n, st);
       if (st.role === 'leader') {
         const other = this.leaders.get(st.term);
         if (other === undefined) {
@@ -328,8 +334,8 @@ export class Invariants implements NodeObserver {
     else if (d !== digest) this.fail('state-machine-safety', `${node.id}'s state at index ${index} differs from another node's state at that index`);
   }
 
-  private noteSnapshot(node: SimNode): void {
-    const st = node.core?.status();
+  private noteSnapshot(node: SimNode, status?: RaftStatus): void {
+    const st = status ?? node.core?.status();
     if (!st) return;
     const now = st.snapshot ? st.snapshot.index : 0;
     const before = this.snapIndex.get(node.id) ?? 0;

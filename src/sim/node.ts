@@ -1,18 +1,34 @@
 /**
- * One simulated node: the real RaftCore and KvStore behind a thin driver that mirrors the serve
- * driver's Ready loop (src/node/server.ts): persist + sync -> send -> restore snapshot -> apply
- * committed -> advance, then maybe start a snapshot. Storage is the node's SimDisk, which outlives
- * crashes; everything else (core, state machine, pending requests) dies with the process.
+ * One simulated node: the real serve driver (`RaftServer`, src/node/server.ts, with its Ready loop,
+ * snapshotter, client requests and forwarding) hosted in the simulator. What the simulator
+ * provides in place of the process's surroundings:
+ *  - an `Outbox` whose sink hands every Maelstrom line to the simulated network (`NodeHost.route`);
+ *  - `Timers` whose ticks come from the event queue and whose clock is simulated time;
+ *  - a `NodeStore` (`SimStore`) over the node's `SimDisk`, which outlives crashes;
+ *  - a `ServerProbe` through which the invariant checker sees applied entries and the simulator
+ *    crashes the node after the sends of a Ready.
+ * Everything else (server, core, state machine, pending requests) dies with the process: a crash
+ * drops the server object and a restart builds a new one on the same disk and sends it `init`.
  *
- * Crash points: the simulator may arm a crash that fires inside the next Ready, before the
- * persist, in the middle of the sync (a torn write), after the sync or after sending: real
- * processes die anywhere, not only between two inputs.
+ * The server's queue runs through async functions; the simulator runs them to completion after
+ * every event (`Simulation.settle`, microtasks only: the store never waits for real I/O), so a
+ * run depends on the seed alone. `quiescent` says when nothing is left to run.
+ *
+ * Crash points: the simulator may arm a crash that fires inside the next Ready that persists
+ * something: before the persist, in the middle of the sync (a torn write), after the sync, or after
+ * sending. The store's `sync` (or the probe) then kills the node and returns a promise that never
+ * settles, so the dead server never goes on.
  */
-import { KvStore, asKvCommand, type KvCommand, type KvResult } from '../kv/index.js';
-import { RaftCore } from '../raft/core.js';
-import type { Entry, Json, NodeId, RaftMessage, Ready, SnapshotMeta } from '../raft/types.js';
 import type { FrozenView } from '../kv/store.js';
-import { type Recovered, SimDisk } from './disk.js';
+import { Outbox, type LineSink } from '../node/protocol.js';
+import type { Logger } from '../node/log.js';
+import { defaultOptions, type ServeOptions } from '../node/options.js';
+import { RaftServer, type ServerProbe } from '../node/server.js';
+import type { NodeStore, RecoveredState } from '../node/store.js';
+import type { Timers } from '../node/timers.js';
+import type { RaftCore } from '../raft/core.js';
+import type { Entry, HardState, Json, NodeId, SnapshotMeta, SnapshotStore } from '../raft/types.js';
+import { type Recovered, SimDisk, StorageGap } from './disk.js';
 import type { Random } from './random.js';
 
 export interface NodeConfig {
@@ -25,75 +41,206 @@ export interface NodeConfig {
   snapshotChunkSize: number;
   /** Snapshot after this many applied entries (1: after every entry); 0 disables snapshots. */
   snapshotThreshold: number;
+  /** The serve driver's --snapshot-jitter (threshold × [1, 1 + jitter)). */
+  snapshotJitter: number;
   /** Log entries kept before the snapshot index on compaction. */
   trailingLogs: number;
-  /** Background snapshot duration in ms ([min, max]); [0, 0] takes snapshots synchronously. */
+  /** Background snapshot duration in ms ([min, max]); [0, 0] saves at once. */
   snapshotDelay: [number, number];
+  /** The driver's --request-timeout-ms and --leader-wait-ms. */
+  requestTimeoutMs: number;
+  leaderWaitMs: number;
 }
 
 export type CrashPoint = 'before-persist' | 'mid-sync' | 'after-persist' | 'after-send';
 export const CRASH_POINTS: readonly CrashPoint[] = ['before-persist', 'mid-sync', 'after-persist', 'after-send'];
 
-/** Thrown inside the Ready loop when an armed crash point fires. */
-export class CrashNow extends Error {
-  constructor(readonly point: CrashPoint) {
-    super(`crash at ${point}`);
-  }
-}
-
-export interface ClientRequest {
-  client: number;
-  reqId: number;
-  cmd: KvCommand;
-}
-
-export type ClientOutcome =
-  | { kind: 'result'; result: KvResult }
-  /** code 11: definitely not executed; 13 / 0: indeterminate. */
-  | { kind: 'error'; code: number; text: string };
-
 /** What a node needs from the simulator. */
 export interface NodeHost {
   readonly rng: Random;
   now(): number;
-  send(m: RaftMessage): void;
-  reply(node: NodeId, req: ClientRequest, o: ClientOutcome): void;
-  /** Run `fn` after `delay` ms if this incarnation of the node is still alive. */
-  later(node: SimNode, delay: number, fn: () => void): void;
+  /** A line the node wrote to its stdout. */
+  route(node: SimNode, line: string): void;
+  /** Call `fn` every `ms` ms while this incarnation lives (not while paused). */
+  every(node: SimNode, ms: number, fn: () => void): () => void;
+  /** Resolve after `ms` ms of simulated time if this incarnation still lives (held while paused). */
+  sleep(node: SimNode, ms: number): Promise<void>;
+  /** An armed crash point fired: the process dies now. */
+  crashAt(node: SimNode, point: CrashPoint): void;
   observer: NodeObserver;
 }
 
 /** Hooks for the invariant checker. */
 export interface NodeObserver {
   onRecovered(node: SimNode, rec: Recovered): void;
-  onPersisted(node: SimNode, rd: Ready): void;
+  onPersisted(node: SimNode, rd: { entries: Entry[]; hardState: HardState | null }): void;
   onApplied(node: SimNode, e: Entry): void;
-  onSnapshotRestored(node: SimNode, meta: SnapshotMeta, kv: KvStore): void;
+  onSnapshotReceived(node: SimNode, meta: SnapshotMeta): void;
+  onSnapshotRestored(node: SimNode, meta: SnapshotMeta, pairs: Iterable<readonly [Json, Json]>): void;
   onSnapshotTaken(node: SimNode, meta: SnapshotMeta, pairs: Array<[Json, Json]>): void;
 }
 
-interface Pending {
-  term: number;
-  req: ClientRequest;
+/** Never settles: what a dead process waits for. */
+const NEVER = new Promise<never>(() => {});
+
+/** The serve options of a simulated node. */
+export function serveOptions(cfg: NodeConfig, tickMs: number, segmentBytes: number, retain: number): ServeOptions {
+  return {
+    ...defaultOptions(),
+    // A data root makes the driver treat its store as durable (recovery before init_ok); the
+    // path itself is never used: the store is the simulated disk.
+    dataDir: null,
+    dataRoot: 'sim://',
+    fsync: true,
+    snapshotThreshold: cfg.snapshotThreshold,
+    snapshotThresholdBytes: 0,
+    snapshotJitter: cfg.snapshotJitter,
+    trailingLogs: cfg.trailingLogs,
+    retain,
+    chunkSize: cfg.snapshotChunkSize,
+    segmentBytes,
+    tickMs,
+    heartbeatMs: cfg.heartbeatTicks * tickMs,
+    electionTimeoutMs: cfg.electionTicks * tickMs,
+    preVote: cfg.preVote,
+    checkQuorum: cfg.checkQuorum,
+    maxAppendEntries: cfg.maxEntriesPerAppend,
+    maxInflight: cfg.maxInflight,
+    requestTimeoutMs: cfg.requestTimeoutMs,
+    leaderWaitMs: cfg.leaderWaitMs,
+    logLevel: 'quiet',
+  };
+}
+
+/** The NodeStore of one incarnation over the node's SimDisk. */
+export class SimStore implements NodeStore {
+  readonly durable = true;
+  readonly where: string;
+  readonly snapshots: SnapshotStore;
+  /** A background snapshot save is waiting for simulated time to pass. */
+  sleeping = false;
+  dead = false;
+  private entries: Entry[] = [];
+  private hardState: HardState | null = null;
+
+  constructor(
+    private readonly node: SimNode,
+    private readonly host: NodeHost,
+  ) {
+    this.where = `sim:${node.id}`;
+    const d = node.disk.snapshotStore;
+    this.snapshots = {
+      current: () => d.current(),
+      read: (o, l) => d.read(o, l),
+      receive: (meta, size, offset, data) => d.receive(meta, size, offset, data),
+      finish: (meta) => {
+        const ok = d.finish(meta);
+        if (ok) host.observer.onSnapshotReceived(node, meta);
+        return ok;
+      },
+    };
+  }
+
+  recover(): Promise<RecoveredState> {
+    const rec = this.node.disk.recover();
+    this.host.observer.onRecovered(this.node, rec);
+    return Promise.resolve({ hardState: rec.hardState, snapshot: rec.snapshot, entries: rec.entries, nodeId: this.node.id });
+  }
+
+  setNodeId(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  append(entries: Entry[]): void {
+    try {
+      this.node.disk.append(entries);
+    } catch (e) {
+      if (e instanceof StorageGap) this.node.errors.push(e);
+      throw e;
+    }
+    for (const e of entries) this.entries.push(e);
+  }
+
+  setHardState(hs: HardState): void {
+    this.node.disk.setHardState(hs);
+    this.hardState = hs;
+  }
+
+  sync(): void | Promise<void> {
+    const disk = this.node.disk;
+    const point = this.node.crashPoint;
+    if (point === 'before-persist') return this.crash(point);
+    if (point === 'mid-sync') {
+      disk.write();
+      return this.crash(point);
+    }
+    disk.sync();
+    const rd = { entries: this.entries, hardState: this.hardState };
+    this.entries = [];
+    this.hardState = null;
+    this.host.observer.onPersisted(this.node, rd);
+    if (point === 'after-persist') return this.crash(point);
+  }
+
+  private crash(point: CrashPoint): Promise<never> {
+    this.host.crashAt(this.node, point);
+    return NEVER;
+  }
+
+  async saveSnapshot(meta: SnapshotMeta, view: FrozenView): Promise<{ size: number }> {
+    const [lo, hi] = this.node.cfg.snapshotDelay;
+    if (hi > 0) {
+      this.sleeping = true;
+      try {
+        await this.host.sleep(this.node, lo + this.host.rng.next() * (hi - lo));
+      } finally {
+        this.sleeping = false;
+      }
+    }
+    if (this.dead) return NEVER;
+    const pairs = view.entries();
+    const f = this.node.disk.saveSnapshot(meta, pairs);
+    this.host.observer.onSnapshotTaken(this.node, meta, pairs);
+    return { size: f.bytes.length };
+  }
+
+  loadSnapshot(meta: SnapshotMeta): Promise<Array<[Json, Json]>> {
+    try {
+      const pairs = this.node.disk.loadSnapshot(meta);
+      this.host.observer.onSnapshotRestored(this.node, meta, pairs);
+      return Promise.resolve(pairs);
+    } catch (e) {
+      return Promise.reject(e instanceof Error ? e : new Error(String(e)));
+    }
+  }
+
+  compact(compactedTo: number, retain: number): Promise<void> {
+    if (compactedTo > 0) this.node.disk.compactLog(compactedTo);
+    this.node.disk.pruneSnapshots(retain);
+    return Promise.resolve();
+  }
+
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
 }
 
 export class SimNode {
-  core: RaftCore | null = null;
-  kv = new KvStore();
-  applied = 0;
+  server: RaftServer | null = null;
+  store: SimStore | null = null;
   incarnation = 0;
   up = false;
   paused = false;
-  /** Messages and requests that arrived while paused, delivered on resume. */
+  /** Lines and wake-ups that arrived while paused, delivered on resume. */
   readonly held: Array<() => void> = [];
   crashPoint: CrashPoint | null = null;
+  /** Internal errors the server logged and storage refusals: each fails the run. */
+  readonly errors: Error[] = [];
+  /** Why the server gave up (its storage could not be opened or recovered). */
+  fatal: Error | null = null;
 
-  private pending = new Map<number, Pending>();
-  private sinceSnapshot = 0;
-  private snapshotRunning = false;
-  private lastRole = 'follower';
-
-  readonly stats = { snapshotsTaken: 0, snapshotsInstalled: 0, restarts: 0, maxLogLength: 0, proposals: 0, elections: 0 };
+  /** Figures of dead incarnations (the server's own stats die with it). */
+  private readonly counts = { snapshotsTaken: 0, snapshotsInstalled: 0, restarts: 0, maxLogLength: 0, elections: 0 };
 
   constructor(
     readonly id: NodeId,
@@ -101,215 +248,138 @@ export class SimNode {
     readonly disk: SimDisk,
     readonly cfg: NodeConfig,
     private readonly host: NodeHost,
+    private readonly options: ServeOptions,
   ) {}
 
-  /** Start (or restart) the process: recover from disk, build the core. */
+  get core(): RaftCore | null {
+    return this.server?.core ?? null;
+  }
+
+  /** The state machine of the live process (empty when down). */
+  get kv() {
+    return this.server!.kv;
+  }
+
+  get applied(): number {
+    return this.server ? this.server.applied : 0;
+  }
+
+  /** Start (or restart) the process: a new server on the same disk, then `init`. */
   start(): void {
     this.incarnation++;
-    if (this.incarnation > 1) this.stats.restarts++;
-    const rec = this.disk.recover();
-    this.kv = new KvStore();
-    this.applied = 0;
-    if (rec.snapshot) {
-      this.kv.reset(rec.snapshot.pairs);
-      this.applied = rec.snapshot.meta.index;
-    }
-    this.pending = new Map();
-    this.sinceSnapshot = 0;
-    this.snapshotRunning = false;
+    if (this.incarnation > 1) this.counts.restarts++;
     this.crashPoint = null;
     this.paused = false;
     this.held.length = 0;
-    const rng = this.host.rng;
-    this.core = new RaftCore(
-      {
-        id: this.id,
-        peers: [...this.peers],
-        electionTicks: this.cfg.electionTicks,
-        heartbeatTicks: this.cfg.heartbeatTicks,
-        preVote: this.cfg.preVote,
-        checkQuorum: this.cfg.checkQuorum,
-        maxEntriesPerAppend: this.cfg.maxEntriesPerAppend,
-        maxInflight: this.cfg.maxInflight,
-        snapshotChunkSize: this.cfg.snapshotChunkSize,
-        random: () => rng.next(),
-        snapshots: this.disk.snapshotStore,
+    const host = this.host;
+    const store = new SimStore(this, host);
+    this.store = store;
+    const sink: LineSink = {
+      write: (text) => {
+        if (store.dead) return;
+        let start = 0;
+        for (;;) {
+          const nl = text.indexOf('\n', start);
+          const line = nl < 0 ? text.slice(start) : text.slice(start, nl);
+          if (line !== '') host.route(this, line);
+          if (nl < 0) break;
+          start = nl + 1;
+        }
       },
-      { hardState: rec.hardState, snapshot: rec.snapshot ? rec.snapshot.meta : null, entries: rec.entries, applied: this.applied },
-    );
+      flush: () => Promise.resolve(),
+    };
+    const timers: Timers = {
+      every: (ms, fn) => host.every(this, ms, fn),
+      now: () => host.now(),
+      yield: () => Promise.resolve(),
+    };
+    const probe: ServerProbe = {
+      afterSend: () => {
+        if (this.crashPoint === 'after-send') {
+          host.crashAt(this, 'after-send');
+          return NEVER;
+        }
+      },
+      applied: (e) => host.observer.onApplied(this, e),
+    };
+    const rng = host.rng;
+    const log: Logger = {
+      info() {},
+      debug() {},
+      warn: (msg) => {
+        // The driver logs what it survives: an exception in a handler or in the Ready loop, a
+        // failed snapshot, storage it cannot open. In the simulator each of them is a failure.
+        if (/error|FATAL|failed|internal/i.test(msg)) this.errors.push(new Error(`${this.id}: ${msg}`));
+      },
+    };
+    this.server = new RaftServer({
+      outbox: new Outbox(sink),
+      options: this.options,
+      log,
+      openStore: () => Promise.resolve(store),
+      random: () => rng.next(),
+      timers,
+      probe,
+      onFatal: (err) => {
+        this.fatal ??= err;
+      },
+    });
     this.up = true;
-    this.lastRole = 'follower';
-    this.host.observer.onRecovered(this, rec);
-    this.processReady();
+    this.server.handleLine(JSON.stringify({ src: 'sim', dest: this.id, body: { type: 'init', msg_id: 0, node_id: this.id, node_ids: this.peers } }));
   }
 
   /** The process dies. `tear` lets a random prefix of unsynced bytes survive. */
   crash(tear: boolean): void {
-    if (this.core) this.stats.elections += this.core.stats().electionsStarted;
+    const s = this.server;
+    if (s) {
+      if (s.core) this.counts.elections += s.core.stats().electionsStarted;
+      this.counts.snapshotsTaken += s.stats.snapshotsTaken;
+      this.counts.snapshotsInstalled += s.stats.snapshotsInstalled;
+    }
+    if (this.store) this.store.dead = true;
     this.disk.crash(this.host.rng, tear);
     this.up = false;
     this.paused = false;
-    this.core = null;
-    this.pending = new Map();
+    this.server = null;
+    this.store = null;
     this.held.length = 0;
     this.crashPoint = null;
   }
 
-  // -------------------------------------------------------------------------------------------
-  // Inputs (the simulator catches CrashNow around them)
-
-  tick(): void {
-    this.core!.tick();
-    this.processReady();
+  /** Nothing left to run without simulated time passing (or the process is gone). */
+  get quiescent(): boolean {
+    const s = this.server;
+    if (!this.up || !s) return true;
+    return !s.busy && !(s.snapshotter.inProgress && !this.store!.sleeping);
   }
 
-  step(m: RaftMessage): void {
-    this.core!.step(m);
-    this.processReady();
+  /** Figures over all incarnations, the live one included. */
+  get stats(): { snapshotsTaken: number; snapshotsInstalled: number; restarts: number; maxLogLength: number; elections: number } {
+    const s = this.server;
+    const c = this.counts;
+    return {
+      snapshotsTaken: c.snapshotsTaken + (s ? s.stats.snapshotsTaken : 0),
+      snapshotsInstalled: c.snapshotsInstalled + (s ? s.stats.snapshotsInstalled : 0),
+      restarts: c.restarts,
+      maxLogLength: c.maxLogLength,
+      elections: c.elections + (s?.core ? s.core.stats().electionsStarted : 0),
+    };
   }
 
-  request(req: ClientRequest): void {
-    const core = this.core!;
-    if (core.leader() === this.id) {
-      const r = core.propose(req.cmd as unknown as Json);
-      if (r) {
-        this.stats.proposals++;
-        this.pending.set(r.index, { term: r.term, req });
-        this.processReady();
-        return;
-      }
-    }
-    const leader = core.leader();
-    this.host.reply(this.id, req, { kind: 'error', code: 11, text: `not the leader${leader ? `; try ${leader}` : ''}` });
-  }
-
-  // -------------------------------------------------------------------------------------------
-  // The Ready loop
-
-  processReady(): void {
-    const core = this.core!;
-    while (core.hasReady()) {
-      const rd = core.ready();
-      // 1. persist and sync (the snapshot file itself is already durable: SnapshotStore.finish)
-      if (this.crashPoint === 'before-persist') throw new CrashNow('before-persist');
-      const persist = rd.snapshot !== null || rd.entries.length > 0 || rd.hardState !== null;
-      // (No marker for rd.snapshot: storage recorded it when SnapshotStore.finish made it durable.)
-      if (rd.entries.length > 0) this.disk.append(rd.entries);
-      if (rd.hardState) this.disk.setHardState(rd.hardState);
-      if (persist) {
-        if (this.crashPoint === 'mid-sync') {
-          this.disk.write();
-          throw new CrashNow('mid-sync');
-        }
-        this.disk.sync();
-      }
-      this.host.observer.onPersisted(this, rd);
-      if (this.crashPoint === 'after-persist') throw new CrashNow('after-persist');
-      // 2. send
-      for (const m of rd.messages) this.host.send(m);
-      if (this.crashPoint === 'after-send') throw new CrashNow('after-send');
-      // 3. restore the snapshot, apply committed entries
-      if (rd.snapshot) this.restoreSnapshot(rd.snapshot);
-      for (const e of rd.committed) this.apply(e);
-      // 4. advance
-      core.appliedTo(this.applied);
-      core.advance();
-      this.observeRole();
-      this.maybeSnapshot();
-    }
-    const st = core.status();
-    const len = st.lastIndex - st.firstIndex + 1;
-    if (len > this.stats.maxLogLength) this.stats.maxLogLength = len;
-  }
-
-  private restoreSnapshot(meta: SnapshotMeta): void {
-    const pairs = this.disk.loadSnapshot(meta);
-    this.kv.reset(pairs);
-    this.applied = meta.index;
-    this.sinceSnapshot = 0;
-    this.stats.snapshotsInstalled++;
-    for (const [idx, p] of this.pending) {
-      if (idx <= meta.index) {
-        this.pending.delete(idx);
-        this.host.reply(this.id, p.req, { kind: 'error', code: 13, text: 'replaced by a snapshot' });
-      }
-    }
-    this.host.observer.onSnapshotRestored(this, meta, this.kv);
-  }
-
-  private apply(e: Entry): void {
-    if (e.index <= this.applied) return;
-    if (e.index !== this.applied + 1) throw new Error(`${this.id}: applying entry ${e.index} after ${this.applied}`);
-    const cmd = e.data === null ? null : asKvCommand(e.data);
-    const result = cmd ? this.kv.apply(cmd) : null;
-    this.applied = e.index;
-    this.sinceSnapshot++;
-    this.host.observer.onApplied(this, e);
-    const p = this.pending.get(e.index);
-    if (p) {
-      this.pending.delete(e.index);
-      if (p.term === e.term && result) this.host.reply(this.id, p.req, { kind: 'result', result });
-      else this.host.reply(this.id, p.req, { kind: 'error', code: 13, text: 'leadership changed' });
-    }
-  }
-
-  private observeRole(): void {
-    const role = this.core!.status().role;
-    if (this.lastRole === 'leader' && role !== 'leader' && this.pending.size > 0) {
-      const ps = [...this.pending.values()];
-      this.pending.clear();
-      for (const p of ps) this.host.reply(this.id, p.req, { kind: 'error', code: 13, text: 'leadership lost' });
-    }
-    this.lastRole = role;
-  }
-
-  // -------------------------------------------------------------------------------------------
-  // Snapshots (the Snapshotter's rules: threshold, a newer snapshot wins, compaction after durable)
-
-  private maybeSnapshot(): void {
-    const n = this.cfg.snapshotThreshold;
-    if (n <= 0 || this.snapshotRunning || this.sinceSnapshot < n) return;
-    const core = this.core!;
-    const index = this.applied;
-    const term = core.termAt(index);
-    const current = core.status().snapshot;
-    this.sinceSnapshot = 0;
-    if (term === undefined || (current && current.index >= index)) return;
-    const meta: SnapshotMeta = { index, term, config: [...this.peers] };
-    const view = this.kv.freeze();
-    const [lo, hi] = this.cfg.snapshotDelay;
-    if (hi <= 0) {
-      this.finishSnapshot(meta, view);
+  /** Deliver one Maelstrom line to the process (held while paused). */
+  deliver(line: string): void {
+    if (!this.up || !this.server) return;
+    if (this.paused) {
+      this.held.push(() => this.server?.handleLine(line));
       return;
     }
-    this.snapshotRunning = true;
-    const inc = this.incarnation;
-    this.host.later(this, lo + this.host.rng.next() * (hi - lo), () => {
-      if (inc !== this.incarnation || !this.up) return;
-      this.snapshotRunning = false;
-      this.finishSnapshot(meta, view);
-      this.processReady();
-    });
+    this.server.handleLine(line);
   }
 
-  private finishSnapshot(meta: SnapshotMeta, view: FrozenView): void {
-    try {
-      const core = this.core!;
-      const cur = core.status().snapshot;
-      if (cur && cur.index >= meta.index) return; // a newer one was installed meanwhile
-      const pairs = view.entries();
-      this.disk.saveSnapshot(meta, pairs);
-      this.host.observer.onSnapshotTaken(this, meta, pairs);
-      core.compact(meta, this.cfg.trailingLogs);
-      this.disk.compactLog(core.status().firstIndex - 1);
-      this.disk.pruneSnapshots();
-      this.stats.snapshotsTaken++;
-    } finally {
-      view.release();
-    }
+  /** The log's length after a step (the invariant checker reads the status anyway). */
+  noteLogLength(len: number): void {
+    if (len > this.counts.maxLogLength) this.counts.maxLogLength = len;
   }
-
-  // -------------------------------------------------------------------------------------------
 
   status() {
     return this.core ? this.core.status() : null;

@@ -1,17 +1,18 @@
 /**
- * The deterministic simulator: N SimNodes (real RaftCore + KvStore over a SimDisk), a SimNetwork,
- * lin-kv clients recording a history, and a nemesis, all driven by one event queue on a simulated
- * clock and one seeded Random. Invariants are checked after every step; at the end the network
- * heals, every node comes back, the cluster must converge, and the history must be linearizable.
+ * The deterministic simulator: N SimNodes (the real serve driver, RaftServer, over a SimDisk), a
+ * SimNetwork carrying Maelstrom lines, lin-kv clients speaking the real protocol and recording a
+ * history, and a nemesis, all driven by one event queue on a simulated clock and one seeded
+ * Random. After every event the servers' async work runs to completion (`settle`, microtasks
+ * only); invariants are checked after every step; at the end the network heals, every node comes
+ * back, the cluster must converge, and the history must be linearizable.
  */
 import { createHash } from 'node:crypto';
 import { checkHistory, type HistoryEvent } from '../check/index.js';
-import type { KvCommand } from '../kv/index.js';
 import { canonicalJson } from '../kv/keys.js';
-import type { Json, NodeId, RaftMessage } from '../raft/types.js';
-import { DEFAULT_DISK_OPTIONS, type DiskOptions, RecoveryError, SimDisk, StorageGap } from './disk.js';
+import type { Entry, HardState, Json, NodeId, SnapshotMeta } from '../raft/types.js';
+import { DEFAULT_DISK_OPTIONS, type DiskOptions, type Recovered, SimDisk, StorageGap } from './disk.js';
 import { InvariantViolation, Invariants } from './invariants.js';
-import { CRASH_POINTS, type ClientOutcome, type ClientRequest, CrashNow, type CrashPoint, type NodeConfig, type NodeHost, SimNode } from './node.js';
+import { CRASH_POINTS, type CrashPoint, type NodeConfig, type NodeHost, type NodeObserver, SimNode, serveOptions } from './node.js';
 import { type LinkConfig, LOSSY, RELIABLE, SimNetwork } from './network.js';
 import { EventQueue } from './queue.js';
 import { Random } from './random.js';
@@ -102,14 +103,32 @@ export interface SimResult {
   };
 }
 
+interface Timer {
+  ms: number;
+  fn: () => void;
+  cancelled: boolean;
+}
+
 type Ev =
-  | { k: 'tick'; node: SimNode; inc: number }
-  | { k: 'msg'; to: SimNode; from: NodeId; json: string; type: string }
-  | { k: 'req'; node: SimNode; req: ClientRequest }
-  | { k: 'resp'; node: NodeId; req: ClientRequest; o: ClientOutcome }
+  | { k: 'tick'; node: SimNode; inc: number; timer: Timer }
+  | { k: 'msg'; to: SimNode; from: NodeId; line: string }
+  | { k: 'req'; node: SimNode; client: number; line: string }
+  | { k: 'resp'; node: NodeId; client: number; line: string; body: Reply }
   | { k: 'timeout'; client: number; reqId: number }
   | { k: 'client'; client: number }
-  | { k: 'fn'; label: string; fn: () => void };
+  | { k: 'fn'; label: string; fn: () => void | Promise<void> };
+
+/** A reply body as a node wrote it. */
+interface Reply {
+  type: string;
+  in_reply_to?: number;
+  value?: Json;
+  code?: number;
+  text?: string;
+}
+
+/** Maelstrom's definite errors: the operation certainly did not take effect. */
+const DEFINITE = new Set([1, 10, 11, 12, 14, 20, 21, 22, 30]);
 
 interface Client {
   id: number;
@@ -119,6 +138,19 @@ interface Client {
 }
 
 const END = Symbol('end');
+
+const DEST = '","dest":"';
+
+/**
+ * The destination of a line an Outbox wrote (`{"src":"…","dest":"…",…}`: node and client ids
+ * contain no quotes or escapes, so the first `","dest":"` ends the source), without parsing it.
+ */
+function destOf(line: string): string {
+  const i = line.indexOf(DEST);
+  if (i < 0 || !line.startsWith('{"src":"')) return (JSON.parse(line) as { dest: string }).dest;
+  const start = i + DEST.length;
+  return line.slice(start, line.indexOf('"', start));
+}
 
 export class Simulation implements NodeHost {
   readonly rng: Random;
@@ -142,6 +174,9 @@ export class Simulation implements NodeHost {
   private readonly faultRng: Random;
   /** Scenario hooks called at the end (may throw InvariantViolation). */
   readonly endChecks: Array<() => void> = [];
+  /** The first invariant violated inside a server's code (which would swallow and log it). */
+  private violation: Error | null = null;
+  readonly observer: NodeObserver;
 
   constructor(readonly cfg: SimConfig) {
     const root = new Random(cfg.seed);
@@ -153,15 +188,36 @@ export class Simulation implements NodeHost {
     const ids = Array.from({ length: cfg.nodes }, (_, i) => `n${i + 1}`);
     this.net = new SimNetwork(ids, netRng, cfg.link);
     this.invariants = new Invariants(() => this.nodes);
+    this.observer = this.guardedObserver(this.invariants);
+    const opts = serveOptions(cfg.node, cfg.tickMs, Math.max(4096, cfg.disk.segmentBytes), cfg.disk.retain);
     for (const id of ids) {
       const broken = cfg.broken === 'ack-before-persist' && id === 'n1';
       const disk = new SimDisk({ ...cfg.disk, ackBeforePersist: broken }, () => Math.floor(this.time), id);
-      this.nodes.push(new SimNode(id, ids, disk, cfg.node, this));
+      this.nodes.push(new SimNode(id, ids, disk, cfg.node, this, opts));
     }
   }
 
-  get observer(): Invariants {
-    return this.invariants;
+  /**
+   * The observer the nodes call. Its hooks run inside the server's Ready loop, whose error
+   * handling would log and swallow a violation: keep the first one, rethrown by `settle`.
+   */
+  private guardedObserver(inv: Invariants): NodeObserver {
+    const g = <A extends unknown[]>(f: (...a: A) => void) => (...a: A): void => {
+      try {
+        f.apply(inv, a);
+      } catch (e) {
+        if (!this.violation) this.violation = e as Error;
+        throw e;
+      }
+    };
+    return {
+      onRecovered: g((n: SimNode, r: Recovered) => inv.onRecovered(n, r)),
+      onPersisted: g((n: SimNode, rd: { entries: Entry[]; hardState: HardState | null }) => inv.onPersisted(n, rd)),
+      onApplied: g((n: SimNode, e: Entry) => inv.onApplied(n, e)),
+      onSnapshotReceived: g((n: SimNode, m: SnapshotMeta) => inv.onSnapshotReceived(n, m)),
+      onSnapshotRestored: g((n: SimNode, m: SnapshotMeta, p: Iterable<readonly [Json, Json]>) => inv.onSnapshotRestored(n, m, p)),
+      onSnapshotTaken: g((n: SimNode, m: SnapshotMeta, p: Array<[Json, Json]>) => inv.onSnapshotTaken(n, m, p)),
+    };
   }
 
   now(): number {
@@ -174,46 +230,88 @@ export class Simulation implements NodeHost {
     return n;
   }
 
-  at(delay: number, label: string, fn: () => void): void {
+  at(delay: number, label: string, fn: () => void | Promise<void>): void {
     this.queue.push(this.time + Math.max(0, delay), { k: 'fn', label, fn });
   }
 
   // -------------------------------------------------------------------------------------------
   // NodeHost
 
-  send(m: RaftMessage): void {
-    const to = this.nodes.find((n) => n.id === m.to);
-    if (!to) return;
-    const json = JSON.stringify(m);
-    for (const d of this.net.fate()) this.queue.push(this.time + d, { k: 'msg', to, from: m.from, json, type: m.type });
+  /** A line a node wrote: to another node through the network, to a client, or to the simulator. */
+  route(node: SimNode, line: string): void {
+    const dest = destOf(line);
+    const to = this.nodes.find((n) => n.id === dest);
+    if (to) {
+      for (const d of this.net.fate()) this.queue.push(this.time + d, { k: 'msg', to, from: node.id, line });
+      return;
+    }
+    const m = JSON.parse(line) as { dest: string; body: Reply };
+    if (m.dest.startsWith('c')) {
+      this.queue.push(this.time + this.net.clientFate(), { k: 'resp', node: node.id, client: Number(m.dest.slice(1)), line, body: m.body });
+      return;
+    }
+    if (m.dest === 'sim' && m.body.type !== 'init_ok') node.errors.push(new Error(`${node.id}: init answered ${line}`));
   }
 
-  reply(node: NodeId, req: ClientRequest, o: ClientOutcome): void {
-    this.queue.push(this.time + this.net.clientFate(), { k: 'resp', node, req, o });
+  every(node: SimNode, ms: number, fn: () => void): () => void {
+    const timer: Timer = { ms, fn, cancelled: false };
+    this.queue.push(this.time + this.rng.next() * ms, { k: 'tick', node, inc: node.incarnation, timer });
+    return () => {
+      timer.cancelled = true;
+    };
   }
 
-  later(node: SimNode, delay: number, fn: () => void): void {
-    this.at(delay, `${node.id} background`, () => {
-      if (node.paused) node.held.push(fn);
-      else this.guard(node, fn);
+  sleep(node: SimNode, ms: number): Promise<void> {
+    const inc = node.incarnation;
+    return new Promise((resolve) => {
+      this.at(ms, `${node.id} background`, () => {
+        if (!node.up || node.incarnation !== inc) return; // the process died: never wakes up
+        if (node.paused) node.held.push(resolve);
+        else resolve();
+      });
     });
+  }
+
+  crashAt(node: SimNode, point: CrashPoint): void {
+    this.counters.crashPointsFired++;
+    this.crash(node, point === 'mid-sync', point === 'before-persist' || point === 'mid-sync', `crash point ${point}`);
+    this.scheduleRestart(node, this.faultRng.range(20, 300));
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Running the servers' async work
+
+  private anyBusy(): boolean {
+    for (const n of this.nodes) if (!n.quiescent) return true;
+    return false;
+  }
+
+  /**
+   * Run the servers' queued async work to completion. Everything they await resolves in
+   * microtasks (the store never does real I/O; a background snapshot waiting for simulated time
+   * counts as quiescent), so this depends on the seed alone.
+   */
+  async settle(): Promise<void> {
+    for (let i = 0; this.anyBusy(); i++) {
+      if (i > 1_000_000) throw new Error('a node did not settle');
+      await null;
+    }
+    this.checkErrors();
+  }
+
+  private checkErrors(): void {
+    if (this.violation) throw this.violation;
+    for (const n of this.nodes) {
+      if (n.errors.length === 0 && !n.fatal) continue;
+      const gap = n.errors.find((e) => e instanceof StorageGap);
+      if (gap) throw gap;
+      if (n.fatal) throw new InvariantViolation('recovery', `${n.id}: ${n.fatal.message}`);
+      throw new InvariantViolation('driver-error', n.errors[0]!.message);
+    }
   }
 
   // -------------------------------------------------------------------------------------------
   // Node lifecycle
-
-  /** Run `fn` on a live node, turning an armed crash point into a crash. */
-  guard(node: SimNode, fn: () => void): void {
-    if (!node.up) return;
-    try {
-      fn();
-    } catch (e) {
-      if (!(e instanceof CrashNow)) throw e;
-      this.counters.crashPointsFired++;
-      this.crash(node, e.point === 'mid-sync', e.point === 'before-persist' || e.point === 'mid-sync', `crash point ${e.point}`);
-      this.scheduleRestart(node, this.faultRng.range(20, 300));
-    }
-  }
 
   crash(node: SimNode, tear: boolean, unpersisted = false, why = 'crash'): void {
     if (!node.up) return;
@@ -225,32 +323,18 @@ export class Simulation implements NodeHost {
 
   scheduleRestart(node: SimNode, delay: number): void {
     const inc = node.incarnation;
-    this.at(delay, `restart ${node.id}`, () => {
+    this.at(delay, `restart ${node.id}`, async () => {
       if (node.up || node.incarnation !== inc) return;
-      this.restart(node);
+      await this.restart(node);
     });
   }
 
-  restart(node: SimNode): void {
+  /** Start a new process on the node's disk, send it `init` and let it recover. */
+  async restart(node: SimNode): Promise<void> {
     if (node.up) return;
-    try {
-      node.start();
-    } catch (e) {
-      if (e instanceof CrashNow) {
-        this.counters.crashPointsFired++;
-        this.crash(node, false, true, `crash point ${e.point}`);
-        this.scheduleRestart(node, 50);
-        return;
-      }
-      if (e instanceof RecoveryError) throw new InvariantViolation('recovery', `${node.id}: ${e.message}`);
-      throw e;
-    }
+    node.start();
     this.note(`${node.id} START (incarnation ${node.incarnation})`);
-    this.scheduleTick(node, this.rng.next() * this.cfg.tickMs);
-  }
-
-  private scheduleTick(node: SimNode, delay: number): void {
-    this.queue.push(this.time + delay, { k: 'tick', node, inc: node.incarnation });
+    await this.settle();
   }
 
   pause(node: SimNode): void {
@@ -264,7 +348,7 @@ export class Simulation implements NodeHost {
     node.paused = false;
     this.note(`${node.id} RESUME`);
     const held = node.held.splice(0);
-    for (const f of held) this.guard(node, f);
+    for (const f of held) f();
   }
 
   /** The current leader with the highest term among live nodes, if any. */
@@ -296,52 +380,48 @@ export class Simulation implements NodeHost {
     const r = this.clientRng;
     const key = r.int(this.cfg.keys);
     const roll = r.next();
-    let cmd: KvCommand;
+    const reqId = this.nextReq++;
+    let body: Record<string, Json>;
     let f: 'read' | 'write' | 'cas';
     let value: Json;
     if (roll < 0.4) {
       f = 'read';
-      cmd = { op: 'read', key };
+      body = { type: 'read', msg_id: reqId, key };
       value = null;
     } else if (roll < 0.7) {
       f = 'write';
       value = r.int(5);
-      cmd = { op: 'write', key, value };
+      body = { type: 'write', msg_id: reqId, key, value };
     } else {
       f = 'cas';
       const from = r.int(5);
       const to = r.int(5);
       value = [from, to];
-      cmd = { op: 'cas', key, from, to };
+      body = { type: 'cas', msg_id: reqId, key, from, to };
     }
-    const reqId = this.nextReq++;
     c.outstanding = { reqId, f, key, value };
     this.history.push({ type: 'invoke', process: c.process, f, key, value, time: this.time });
     const node = this.nodes[c.target]!;
-    this.queue.push(this.time + this.net.clientFate(), { k: 'req', node, req: { client: c.id, reqId, cmd } });
+    // A real lin-kv request to any node: a follower forwards it to the leader it knows.
+    const line = JSON.stringify({ src: `c${c.id}`, dest: node.id, body });
+    this.queue.push(this.time + this.net.clientFate(), { k: 'req', node, client: c.id, line });
     this.queue.push(this.time + this.cfg.clientTimeoutMs, { k: 'timeout', client: c.id, reqId });
   }
 
-  private clientResponse(nodeId: NodeId, req: ClientRequest, o: ClientOutcome): void {
-    const c = this.clients[req.client]!;
-    const out = c.outstanding;
-    if (!out || out.reqId !== req.reqId) return; // timed out already
+  private clientResponse(nodeId: NodeId, clientId: number, body: Reply): void {
+    const c = this.clients[clientId];
+    const out = c?.outstanding;
+    if (!c || !out || out.reqId !== body.in_reply_to) return; // timed out already
     c.outstanding = null;
     const base = { process: c.process, f: out.f, key: out.key, time: this.time, node: nodeId };
-    if (o.kind === 'result') {
-      const r = o.result;
-      if (r.ok) {
-        this.history.push({ ...base, type: 'ok', value: out.f === 'read' ? (r.value ?? null) : out.value });
-        c.target = this.nodes.findIndex((n) => n.id === nodeId);
-      } else {
-        this.history.push({ ...base, type: 'fail', value: out.value, code: r.code, error: r.text });
-      }
-    } else if (o.code === 11) {
-      this.history.push({ ...base, type: 'fail', value: out.value, code: 11, error: o.text });
-      const hint = /try (n\d+)/.exec(o.text);
-      c.target = hint ? this.nodes.findIndex((n) => n.id === hint[1]) : this.clientRng.int(this.cfg.nodes);
+    if (body.type === `${out.f}_ok`) {
+      this.history.push({ ...base, type: 'ok', value: out.f === 'read' ? (body.value ?? null) : out.value });
+      c.target = this.nodes.findIndex((n) => n.id === nodeId);
+    } else if (body.type === 'error' && DEFINITE.has(body.code ?? -1)) {
+      this.history.push({ ...base, type: 'fail', value: out.value, code: body.code!, error: body.text ?? '' });
+      if (body.code === 11) c.target = this.clientRng.int(this.cfg.nodes);
     } else {
-      this.history.push({ ...base, type: 'info', value: out.value, code: o.code, error: o.text });
+      this.history.push({ ...base, type: 'info', value: out.value, code: body.code ?? 0, error: body.text ?? body.type });
       c.process = this.nextProcess++;
       c.target = this.clientRng.int(this.cfg.nodes);
     }
@@ -429,16 +509,17 @@ export class Simulation implements NodeHost {
   }
 
   /** End of the main phase: heal, bring every node back, stop new operations. */
-  quiesce(): void {
+  async quiesce(): Promise<void> {
     this.mainPhase = false;
     this.net.heal();
     this.net.link = RELIABLE;
     for (const n of this.nodes) {
       n.crashPoint = null;
-      if (!n.up) this.restart(n);
+      if (!n.up) await this.restart(n);
       else if (n.paused) this.resume(n);
     }
     this.note('QUIESCE');
+    await this.settle();
   }
 
   // -------------------------------------------------------------------------------------------
@@ -453,14 +534,15 @@ export class Simulation implements NodeHost {
     }
   }
 
-  private dispatch(ev: Ev): void {
+  /** Handle one event; returns a promise when it must be awaited (a scripted action). */
+  private dispatch(ev: Ev): void | Promise<void> {
     switch (ev.k) {
       case 'tick': {
         const n = ev.node;
-        if (!n.up || n.incarnation !== ev.inc) return;
-        this.scheduleTick(n, this.cfg.tickMs);
-        if (n.paused) return;
-        this.guard(n, () => n.tick());
+        if (!n.up || n.incarnation !== ev.inc || ev.timer.cancelled) return;
+        this.queue.push(this.time + ev.timer.ms, ev);
+        if (n.paused) return; // a stopped process: the interval fires once it resumes
+        ev.timer.fn();
         return;
       }
       case 'msg': {
@@ -470,25 +552,21 @@ export class Simulation implements NodeHost {
           this.net.stats.partitionDrops++;
           return;
         }
-        if (this.cfg.traceKeep > 0) this.note(`${ev.from}>${n.id} ${ev.json.length > 200 ? ev.json.slice(0, 200) + '...' : ev.json}`);
-        else this.hash.update(ev.json);
-        const deliver = (): void => n.step(JSON.parse(ev.json) as RaftMessage);
-        if (n.paused) n.held.push(deliver);
-        else this.guard(n, deliver);
+        if (this.cfg.traceKeep > 0) this.note(`${ev.from}>${n.id} ${ev.line.length > 200 ? ev.line.slice(0, 200) + '...' : ev.line}`);
+        else this.hash.update(ev.line);
+        n.deliver(ev.line);
         return;
       }
       case 'req': {
         const n = ev.node;
         if (!n.up) return; // lost with the process; the client times out
-        this.note(`c${ev.req.client}>${n.id} ${JSON.stringify(ev.req.cmd)}`);
-        const f = (): void => n.request(ev.req);
-        if (n.paused) n.held.push(f);
-        else this.guard(n, f);
+        this.note(`c${ev.client}>${n.id} ${ev.line}`);
+        n.deliver(ev.line);
         return;
       }
       case 'resp':
-        this.note(`${ev.node}>c${ev.req.client} ${JSON.stringify(ev.o)}`);
-        this.clientResponse(ev.node, ev.req, ev.o);
+        this.note(`${ev.node}>c${ev.client} ${ev.line}`);
+        this.clientResponse(ev.node, ev.client, ev.body);
         return;
       case 'timeout':
         this.clientTimeout(ev.client, ev.reqId);
@@ -497,19 +575,25 @@ export class Simulation implements NodeHost {
         this.clientNext(this.clients[ev.client]!);
         return;
       case 'fn':
-        ev.fn();
-        return;
+        return ev.fn();
     }
   }
 
-  run(script?: (sim: Simulation) => void): SimResult {
+  /** After each step: the servers' work done, the logs' lengths sampled, the invariants checked. */
+  private async afterStep(): Promise<void> {
+    if (this.anyBusy()) await this.settle();
+    else this.checkErrors();
+    this.invariants.afterStep();
+  }
+
+  async run(script?: (sim: Simulation) => void): Promise<SimResult> {
     let failure: Failure | null = null;
     const fail = (invariant: string, message: string): void => {
       failure = { invariant, message, step: this.step, time: this.time };
       this.note(`FAILURE ${invariant}: ${message}`);
     };
     try {
-      for (const n of this.nodes) this.restart(n);
+      for (const n of this.nodes) await this.restart(n);
       this.startClients();
       this.scheduleNemesis();
       if (script) script(this);
@@ -521,19 +605,20 @@ export class Simulation implements NodeHost {
         if (t === undefined) break;
         if (!quiesced && (t >= mainEnd || (this.cfg.maxSteps !== undefined && this.step >= this.cfg.maxSteps))) {
           this.time = Math.max(this.time, Math.min(t, mainEnd));
-          this.quiesce();
+          await this.quiesce();
           quiesced = true;
-          this.invariants.afterStep();
+          await this.afterStep();
           continue;
         }
         if (t > endAt) break;
         const item = this.queue.pop()!;
         this.time = item.time;
         this.step++;
-        this.dispatch(item.ev);
-        this.invariants.afterStep();
+        const r = this.dispatch(item.ev);
+        if (r) await r;
+        await this.afterStep();
       }
-      if (!quiesced) this.quiesce();
+      if (!quiesced) await this.quiesce();
       this.invariants.finalCheck();
       this.checkConverged();
       for (const c of this.endChecks) c();
@@ -593,7 +678,7 @@ export class Simulation implements NodeHost {
       maxLog = Math.max(maxLog, n.stats.maxLogLength);
       restarts += n.stats.restarts;
       torn += n.disk.stats.tornCrashes;
-      elections += n.stats.elections + (n.core ? n.core.stats().electionsStarted : 0);
+      elections += n.stats.elections;
     }
     return {
       seed: this.cfg.seed,
@@ -649,8 +734,11 @@ export function defaultConfig(seed: number, scenario = 'random'): SimConfig {
       maxInflight: 4,
       snapshotChunkSize: 256,
       snapshotThreshold: 10,
+      snapshotJitter: 0,
       trailingLogs: 2,
       snapshotDelay: [0, 0],
+      requestTimeoutMs: 1000,
+      leaderWaitMs: 150,
     },
     link: RELIABLE,
     disk: { ...DEFAULT_DISK_OPTIONS },

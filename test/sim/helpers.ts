@@ -4,8 +4,8 @@ import { type RunOptions, replayCommand, runScenario } from '../../src/sim/scena
 /** Options of the seed suites: the storage rules exactly as src/storage has them (no bug assumed fixed). */
 export const SUITE_OPTS: RunOptions = {};
 
-export function expectSeedPasses(scenario: string, seed: number, opts: RunOptions = SUITE_OPTS): void {
-  const r = runScenario(scenario, seed, opts);
+export async function expectSeedPasses(scenario: string, seed: number, opts: RunOptions = SUITE_OPTS): Promise<void> {
+  const r = await runScenario(scenario, seed, opts);
   const why = r.failure ? `${r.failure.invariant} at step ${r.failure.step}: ${r.failure.message}\nreplay: ${replayCommand(scenario, seed, opts)}` : '';
   expect(r.failure, why).toBeNull();
   expect(r.stats.linearizability).not.toBe('not-linearizable');
