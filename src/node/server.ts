@@ -69,7 +69,8 @@ export interface Stats {
   leaderChanges: number;
   snapshotsTaken: number;
   snapshotsInstalled: number;
-  snapshotTransfersSent: number;
+  /** First chunks sent: transfers started, a restarted transfer counted again. */
+  snapshotTransfersStarted: number;
 }
 
 /** Forwards remembered by a leader to recognise a duplicated delivery. */
@@ -103,7 +104,7 @@ export class RaftServer {
   nodeIds: NodeId[] = [];
   /** Index through which the state machine has applied. */
   applied = 0;
-  readonly stats: Stats = { elections: 0, leaderChanges: 0, snapshotsTaken: 0, snapshotsInstalled: 0, snapshotTransfersSent: 0 };
+  readonly stats: Stats = { elections: 0, leaderChanges: 0, snapshotsTaken: 0, snapshotsInstalled: 0, snapshotTransfersStarted: 0 };
   readonly snapshotter: Snapshotter;
 
   private readonly out: Outbox;
@@ -520,7 +521,7 @@ export class RaftServer {
   private sendRaft(m: RaftMessage): void {
     const { from: _from, to, ...rest } = m as RaftMessage & Record<string, unknown>;
     void _from;
-    if (m.type === 'raft_install_snapshot' && m.offset === 0) this.stats.snapshotTransfersSent++;
+    if (m.type === 'raft_install_snapshot' && m.offset === 0) this.stats.snapshotTransfersStarted++;
     this.out.send(to, rest);
   }
 
@@ -754,7 +755,9 @@ export class RaftServer {
       leader_changes: this.stats.leaderChanges,
       snapshots_taken: this.stats.snapshotsTaken,
       snapshots_installed: this.stats.snapshotsInstalled,
-      snapshot_transfers_sent: this.stats.snapshotTransfersSent,
+      // Completed transfers (the follower acknowledged the last chunk), as the core counts them.
+      snapshot_transfers_sent: this.core ? this.core.stats().snapshotsSent : 0,
+      snapshot_transfers_started: this.stats.snapshotTransfersStarted,
       log_entries: Math.max(0, last - first + 1),
       first_index: first,
       last_index: last,
