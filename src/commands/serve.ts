@@ -28,7 +28,7 @@ answers a client, and the node recovers from it on start (newest valid snapshot,
 
 Besides read/write/cas it answers the snapshot exercise's control messages (seed_state,
 take_snapshot, install_snapshot, get_state, get_log_info, apply_entries, seed_committed_log) and
-get_stats. See docs/notes/serve.md.
+get_stats. See docs/SERVE.md.
 
 Under Maelstrom use bin/maelstrom-node (reads the data root from RAFTSNAP_DATA_ROOT; in memory when
 unset).`;

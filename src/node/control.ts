@@ -1,6 +1,6 @@
 /**
  * The control messages of the snapshot exercise (see ../shared/guides/maelstrom-protocol.md and
- * docs/notes/serve.md for every edge case decided here). They act on this node alone and are meant
+ * docs/SERVE.md for every edge case decided here). They act on this node alone and are meant
  * for single-node transcripts and tests; they go through the same core, store and Ready loop as
  * everything else, so their effects are persisted and survive restarts.
  */

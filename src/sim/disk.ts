@@ -36,7 +36,7 @@ export interface DiskOptions {
   /** The deliberately broken mode: sync() does not make writes durable. */
   ackBeforePersist: boolean;
   /**
-   * Replay as if storage bug "wal-marker-gap" were fixed (see docs/notes/sim.md): after a snapshot
+   * Replay as if storage bug "wal-marker-gap" were fixed (see docs/SIMULATION.md): after a snapshot
    * marker emptied the log, the next entry starts the log even when entries between the marker and
    * it were in a deleted segment (recovery still fails if the snapshot does not cover them).
    */

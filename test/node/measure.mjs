@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Measurements for docs/notes/serve.md (not a test; run after `npx tsc -p .`):
+// Measurements for docs/SERVE.md (not a test; run after `npx tsc -p .`):
 //   node test/node/measure.mjs startup [N]   time from spawn to the first init_ok, vs `node -e`
 //   node test/node/measure.mjs snapshot [K]  longest event-loop pause while a K-key state (default
 //                                            1,000,000) is snapshotted by the node's snapshot path
