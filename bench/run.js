@@ -2,7 +2,10 @@
 //   npm run bench            (build first: npm run build)
 import { spawnSync } from 'node:child_process';
 
-const benches = [['bench/snapshot.js', '--out', 'docs/BENCHMARKS.md', ...process.argv.slice(2)]];
+const benches = [
+  ['bench/snapshot.js', '--out', 'docs/BENCHMARKS.md', ...process.argv.slice(2)],
+  ['bench/snapshot-pause.js', '--out', 'docs/BENCHMARKS.md', ...process.argv.slice(2)],
+];
 for (const args of benches) {
   const r = spawnSync(process.execPath, args, { stdio: 'inherit' });
   if (r.status !== 0) process.exit(r.status ?? 1);

@@ -9,7 +9,10 @@ import v8 from 'node:v8';
 import zlib from 'node:zlib';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
+import vm from 'node:vm';
+import { spawnSync } from 'node:child_process';
 import { decodeSnapshot, encodeSnapshot, readSnapshotHeader, writeFileAtomic } from '../dist/storage/index.js';
+import { inspectSnapshot } from '../dist/tools/inspect.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -20,6 +23,11 @@ const { values: args } = parseArgs({
 });
 const KEYS = Number(args.keys);
 const RUNS = Number(args.runs);
+
+// A full collection before each timed operation (outside the timing), so that one format's garbage
+// is not collected inside another's measurement.
+v8.setFlagsFromString('--expose-gc');
+const collect = vm.runInNewContext('gc');
 
 function median(xs) {
   const s = [...xs].sort((a, b) => a - b);
@@ -79,20 +87,24 @@ try {
   for (const kind of ['int', 'str100']) {
     const state = makeState(kind);
     const row = { kind, formats: {} };
-    for (const [name, f] of Object.entries(formats)) {
-      const file = path.join(dir, `${kind}.${name}`);
-      const writes = [];
-      const loads = [];
-      let size = 0;
-      for (let r = 0; r < RUNS; r++) {
+    const m = Object.fromEntries(Object.keys(formats).map((name) => [name, { writes: [], loads: [], size: 0 }]));
+    // Runs are interleaved (run r of every format, then run r + 1) so that the load of a shared
+    // machine, which comes and goes, spreads over all formats alike.
+    for (let r = 0; r < RUNS; r++) {
+      for (const [name, f] of Object.entries(formats)) {
+        const file = path.join(dir, `${kind}.${name}`);
+        collect();
         let t = performance.now();
-        size = f.write(state, file);
-        writes.push(performance.now() - t);
+        m[name].size = f.write(state, file);
+        m[name].writes.push(performance.now() - t);
+        collect();
         t = performance.now();
         const n = f.load(file);
-        loads.push(performance.now() - t);
+        m[name].loads.push(performance.now() - t);
         if (n !== KEYS) throw new Error(`${name} loaded ${n} keys, expected ${KEYS}`);
       }
+    }
+    for (const [name, { writes, loads, size }] of Object.entries(m)) {
       row.formats[name] = { writeMs: median(writes), loadMs: median(loads), bytes: size };
       process.stderr.write(`${kind} ${name}: write ${median(writes).toFixed(0)} ms, load ${median(loads).toFixed(0)} ms, ${size} bytes\n`);
     }
@@ -105,6 +117,24 @@ try {
       hdr.push(performance.now() - t);
     }
     row.headerMs = median(hdr);
+    // What `raftsnap inspect FILE --header` does in-process (open, read header, check, build the report).
+    const insp = [];
+    for (let r = 0; r < 25; r++) {
+      const t = performance.now();
+      inspectSnapshot(file, { headerOnly: true });
+      insp.push(performance.now() - t);
+    }
+    row.inspectMs = median(insp);
+    // The whole command as a process, for scale: mostly Node and oclif start-up, not reading.
+    const cli = [];
+    for (let r = 0; r < 5; r++) {
+      const t = performance.now();
+      const p = spawnSync(process.execPath, ['bin/run.js', 'inspect', file, '--header', '--json'], { encoding: 'utf8' });
+      cli.push(performance.now() - t);
+      if (p.status !== 0) throw new Error(`inspect --header failed: ${p.stderr}`);
+    }
+    row.inspectCliMs = median(cli);
+    row.fileBytes = fs.statSync(file).size;
     results.push(row);
   }
 } finally {
@@ -116,7 +146,7 @@ const lines = [];
 const cmd = `node bench/snapshot.js --keys ${KEYS} --runs ${RUNS}`;
 lines.push(`### Snapshot write / load, ${KEYS.toLocaleString('en-US')} keys`);
 lines.push('');
-lines.push(`Command: \`${cmd}\` (via \`npm run bench\`). Machine: ${os.cpus().length} cores, ${os.cpus()[0]?.model ?? 'unknown CPU'}, Node ${process.version}. Medians of ${RUNS} runs; write = encode + compress + write + fsync + rename + directory fsync; load = read + verify + decode.`);
+lines.push(`Command: \`${cmd}\` (via \`npm run bench\`). Machine: ${os.cpus().length} cores, ${os.cpus()[0]?.model ?? 'unknown CPU'}, Node ${process.version}. Medians of ${RUNS} runs, interleaved across formats, each timed operation after a full GC (not timed); write = encode + compress + write + fsync + rename + directory fsync; load = read + verify + decode.`);
 lines.push('');
 lines.push('| state | format | write ms | load ms | file bytes | write vs json+gzip | size vs json+gzip |');
 lines.push('|---|---|---:|---:|---:|---:|---:|');
@@ -129,7 +159,7 @@ for (const r of results) {
   }
 }
 lines.push('');
-lines.push(`Header-only read (\`readSnapshotHeader\`, median of 25): ${results.map((r) => `${r.kind} ${r.headerMs.toFixed(3)} ms`).join(', ')}.`);
+lines.push(`Header-only read of the ${KEYS.toLocaleString('en-US')}-key files (the payload is not read), median of 25: \`readSnapshotHeader\` ${results.map((r) => `${r.kind} ${r.headerMs.toFixed(3)} ms`).join(', ')}; \`inspectSnapshot(file, { headerOnly: true })\` (the work of \`raftsnap inspect FILE --header\`) ${results.map((r) => `${r.kind} ${r.inspectMs.toFixed(3)} ms`).join(', ')}. The whole \`node bin/run.js inspect FILE --header --json\` process, start-up included, median of 5: ${results.map((r) => `${r.kind} ${r.inspectCliMs.toFixed(0)} ms`).join(', ')}.`);
 const text = lines.join('\n') + '\n';
 process.stdout.write(text);
 if (args.out) {

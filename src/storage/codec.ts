@@ -48,6 +48,114 @@ export function encodeCborTransient(value: unknown): Uint8Array {
 /** cbor-x's encode option that rewinds its scratch buffer after the call (cbor-x 1.x, not exported by its index). */
 const RESET_BUFFER_MODE = 1024;
 
+// Scratch buffer of encodeColumnsTransient, kept between calls (grows to the largest chunk).
+let colBuf = Buffer.allocUnsafe(1 << 16);
+let colPos = 0;
+
+function colRoom(n: number): void {
+  if (colPos + n <= colBuf.length) return;
+  const bigger = Buffer.allocUnsafe(Math.max(colBuf.length * 2, colPos + n));
+  colBuf.copy(bigger, 0, 0, colPos);
+  colBuf = bigger;
+}
+
+/** Head of a major type with a 32-bit (or smaller) argument, shortest form. */
+function colHead(major: number, n: number): void {
+  const b = colBuf;
+  if (n < 24) b[colPos++] = major | n;
+  else if (n < 0x100) {
+    b[colPos++] = major | 24;
+    b[colPos++] = n;
+  } else if (n < 0x10000) {
+    b[colPos++] = major | 25;
+    b[colPos++] = n >> 8;
+    b[colPos++] = n & 0xff;
+  } else {
+    b[colPos++] = major | 26;
+    b.writeUInt32BE(n, colPos);
+    colPos += 4;
+  }
+}
+
+/** One array item of a column: the common kinds inline, anything else through cbor-x. */
+function colItem(v: unknown): void {
+  if (typeof v === 'number') {
+    // The same tests, in the same order, as cbor-x's encoder, so the bytes are the same.
+    if (v >>> 0 === v) {
+      colRoom(5);
+      colHead(0x00, v);
+      return;
+    }
+    if (v >> 0 === v) {
+      colRoom(5);
+      colHead(0x20, ~v);
+      return;
+    }
+  } else if (typeof v === 'string') {
+    const len = v.length;
+    colRoom(len * 3 + 5);
+    if (len < 0x40) {
+      // Short strings: UTF-8 by hand (cbor-x does so too, writing a lone surrogate as 3 bytes).
+      const start = colPos;
+      let p = start + 1;
+      let ascii = true;
+      for (let i = 0; i < len; i++) {
+        const c = v.charCodeAt(i);
+        if (c >= 0x80) {
+          ascii = false;
+          break;
+        }
+        colBuf[p++] = c;
+      }
+      if (ascii) {
+        if (len < 24) {
+          colBuf[start] = 0x60 | len;
+          colPos = p;
+        } else {
+          colBuf.copyWithin(start + 2, start + 1, p);
+          colBuf[start] = 0x78;
+          colBuf[start + 1] = len;
+          colPos = p + 1;
+        }
+        return;
+      }
+    } else {
+      // Long strings: Buffer's UTF-8 writer, as cbor-x uses. Leave room for the longest head.
+      const hs = len < 0x100 ? 2 : len < 0x10000 ? 3 : 5;
+      const n = colBuf.write(v, colPos + hs, len * 3, 'utf8');
+      const need = n < 24 ? 1 : n < 0x100 ? 2 : n < 0x10000 ? 3 : 5;
+      if (need !== hs) colBuf.copyWithin(colPos + need, colPos + hs, colPos + hs + n);
+      colHead(0x60, n);
+      colPos += n;
+      return;
+    }
+  }
+  // Everything else (other numbers, short non-ASCII strings, null, booleans, arrays, objects).
+  const b = encodeCborTransient(v);
+  colRoom(b.length);
+  colBuf.set(b, colPos);
+  colPos += b.length;
+}
+
+/**
+ * CBOR of the chunk item `[keys[from, from+n), values[from, from+n)]`, byte for byte what cbor-x
+ * writes for the array of those two slices (the property tests check it), written without walking
+ * each value through cbor-x's generic encoder. Returns a view into a scratch buffer that the next
+ * call overwrites: hand it straight to a consumer that copies it (zstd), never keep it.
+ */
+export function encodeColumnsTransient(keys: readonly unknown[], values: readonly unknown[], n: number, from = 0): Uint8Array {
+  colPos = 0;
+  colRoom(11);
+  colBuf[colPos++] = 0x82;
+  colHead(0x80, n);
+  const end = from + n;
+  for (let i = from; i < end; i++) colItem(keys[i]);
+  colRoom(5);
+  colHead(0x80, n);
+  for (let i = from; i < end; i++) colItem(values[i]);
+  return colBuf.subarray(0, colPos);
+}
+
 /** Decode one CBOR item (maps come back as Map; pass through `toJson`). */
 export function decodeCborRaw(bytes: Uint8Array): unknown {
   return cborDecoder.decode(bytes);
@@ -104,6 +212,11 @@ export function crc32(data: Uint8Array, prev = 0): number {
   return zlib.crc32(data, prev) >>> 0;
 }
 
+let spareCctx: InstanceType<typeof zstdBinding.CCtx> | null = null;
+let spareOut: Buffer | null = null;
+/** Largest output buffer kept for reuse between frames. */
+const SPARE_OUT_MAX = 16 << 20;
+
 /**
  * Streaming zstd compressor (one frame). Input handed to `write` is consumed completely before
  * `write` returns, so callers may reuse their buffer. The frame is written straight into one
@@ -119,15 +232,39 @@ export class ZstdFrameWriter {
   private crc_ = 0;
   private ended = false;
 
+  private released = false;
+
   constructor(
     level: number,
     private readonly headroom = 0,
   ) {
-    this.cctx = new zstdBinding.CCtx();
+    // A compression context and an output buffer left by an earlier frame are reused when there
+    // is one (see `release`): zstd's tables and the output memory are then not allocated afresh.
+    this.cctx = spareCctx ?? new zstdBinding.CCtx();
+    spareCctx = null;
     this.cctx.setParameter(zstdBinding.CParameter.compressionLevel, level);
     this.cctx.setParameter(zstdBinding.CParameter.checksumFlag, 0);
-    this.buf = Buffer.allocUnsafe(headroom + 4 * this.minOut);
+    const want = headroom + 4 * this.minOut;
+    if (spareOut !== null && spareOut.length >= want) {
+      this.buf = spareOut;
+      spareOut = null;
+    } else {
+      this.buf = Buffer.allocUnsafe(want);
+    }
     this.pos = headroom;
+  }
+
+  /**
+   * Hand the context and the output buffer over to the next writer. Call it once the frame has
+   * ended and its bytes have been copied out: the views `end`/`endWithHeadroom` returned become
+   * invalid. A writer that is never released is simply garbage collected.
+   */
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    this.cctx.reset(zstdBinding.ResetDirective.sessionAndParameters);
+    spareCctx = this.cctx;
+    if (this.buf.length <= SPARE_OUT_MAX && (spareOut === null || spareOut.length < this.buf.length)) spareOut = this.buf;
   }
 
   /** Compressed bytes produced so far. */
@@ -142,6 +279,7 @@ export class ZstdFrameWriter {
 
   write(src: Uint8Array): void {
     if (this.ended) throw new Error('zstd frame already ended');
+    if (this.released) throw new Error('zstd writer already released');
     this.rawSize += src.length;
     let s = src;
     while (s.length > 0) {
@@ -252,7 +390,48 @@ export function cborItemEnd(buf: Uint8Array, pos: number, end: number): number {
  * else thrown comes from the CBOR decoding or from `each`.
  */
 export function zstdDecodeCborSequence(src: Uint8Array, rawSize: number, each: (item: unknown) => void, windowBytes = 8 << 20): void {
-  const dctx = new zstdBinding.DCtx();
+  if (rawSize <= windowBytes) {
+    // Small enough for one buffer: one-shot decompression is cheaper than streaming (no window
+    // buffers inside zstd, no copy through them, no scan for item boundaries).
+    let raw: Buffer;
+    try {
+      raw = zstdDecompressExact(src, rawSize);
+    } catch (e) {
+      throw new ZstdStreamError((e as Error).message);
+    }
+    decodeCborSequence(raw, each);
+    return;
+  }
+  const dctx = takeDctx();
+  try {
+    streamDecode(dctx, src, rawSize, each, windowBytes);
+  } finally {
+    giveDctx(dctx);
+  }
+}
+
+// One decompression context kept for reuse: its stream buffers (about the zstd window size) are
+// then allocated once, not per snapshot. Nested use (a callback that decodes) gets a fresh one.
+let spareDctx: InstanceType<typeof zstdBinding.DCtx> | null = null;
+
+function takeDctx(): InstanceType<typeof zstdBinding.DCtx> {
+  const d = spareDctx ?? new zstdBinding.DCtx();
+  spareDctx = null;
+  return d;
+}
+
+function giveDctx(d: InstanceType<typeof zstdBinding.DCtx>): void {
+  d.reset(zstdBinding.ResetDirective.sessionOnly);
+  spareDctx = d;
+}
+
+function streamDecode(
+  dctx: InstanceType<typeof zstdBinding.DCtx>,
+  src: Uint8Array,
+  rawSize: number,
+  each: (item: unknown) => void,
+  windowBytes: number,
+): void {
   let win = Buffer.allocUnsafe(Math.max(1, Math.min(rawSize, windowBytes)));
   let filled = 0;
   let total = 0;
@@ -274,10 +453,10 @@ export function zstdDecodeCborSequence(src: Uint8Array, rawSize: number, each: (
       if (hint === 0) frameDone = true;
       else if (written === 0 && read === 0) throw new ZstdStreamError('the zstd frame is truncated');
     }
-    // Decode the complete items in the window. Once the frame has ended everything left is
-    // decoded in one go (a small payload never needs the scan for item boundaries).
+    // Decode the complete items in the window. Once all the announced bytes are out, what is left
+    // is decoded in one go (so a payload that fits the window is never scanned for item bounds).
     let p = filled;
-    if (!frameDone) {
+    if (!frameDone && total < rawSize) {
       p = 0;
       for (;;) {
         const e = cborItemEnd(win, p, filled);
@@ -307,8 +486,12 @@ export class ZstdStreamError extends Error {}
 /** Decompress one zstd frame whose decompressed size is known; throws on any mismatch. */
 export function zstdDecompressExact(src: Uint8Array, rawSize: number): Buffer {
   const dst = Buffer.allocUnsafe(rawSize);
-  const dctx = new zstdBinding.DCtx();
-  const n = dctx.decompress(dst, src);
-  if (n !== rawSize) throw new Error(`decompressed ${n} bytes, expected ${rawSize}`);
+  const dctx = takeDctx();
+  try {
+    const n = dctx.decompress(dst, src);
+    if (n !== rawSize) throw new Error(`decompressed ${n} bytes, expected ${rawSize}`);
+  } finally {
+    giveDctx(dctx);
+  }
   return dst;
 }

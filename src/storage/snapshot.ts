@@ -21,6 +21,7 @@ import {
   decodeCborRaw,
   encodeCbor,
   encodeCborTransient,
+  encodeColumnsTransient,
   toJson,
   toJsonArray,
   zstdDecodeCborSequence,
@@ -156,21 +157,21 @@ export class SnapshotEncoder {
 
   /**
    * Add the pairs `keys[i] -> values[i]` (the fastest way in: no pair arrays). The arrays are read
-   * during the call only. A pair of arrays of exactly CHUNK_PAIRS that starts a chunk is encoded
-   * as it is, without a copy.
+   * during the call only; whole chunks of CHUNK_PAIRS that start at a chunk boundary are encoded
+   * from them without a copy.
    */
   addColumns(keys: readonly Json[], values: readonly Json[]): void {
     if (this.done) throw new Error('SnapshotEncoder: add after finish');
     const n = keys.length;
     if (values.length !== n) throw new RangeError(`SnapshotEncoder.addColumns: ${n} keys but ${values.length} values`);
-    if (this.pending === 0 && n === CHUNK_PAIRS) {
-      this.zstd.write(encodeCborTransient([keys, values]));
-      this.keyCount += n;
-      return;
+    let i = 0;
+    if (this.pending === 0) {
+      // Whole chunks straight from the caller's arrays.
+      for (; n - i >= CHUNK_PAIRS; i += CHUNK_PAIRS) this.zstd.write(encodeColumnsTransient(keys, values, CHUNK_PAIRS, i));
     }
     const ks = this.keys;
     const vs = this.values;
-    for (let i = 0; i < n; i++) {
+    for (; i < n; i++) {
       ks[this.pending] = keys[i]!;
       vs[this.pending] = values[i]!;
       if (++this.pending === CHUNK_PAIRS) this.flushChunk();
@@ -181,11 +182,7 @@ export class SnapshotEncoder {
   finish(sessions?: Json): Buffer {
     if (this.done) throw new Error('SnapshotEncoder: finish called twice');
     this.done = true;
-    if (this.pending > 0) {
-      this.keys.length = this.pending;
-      this.values.length = this.pending;
-      this.flushChunk();
-    }
+    if (this.pending > 0) this.flushChunk();
     this.keys = [];
     this.values = [];
     const end: Record<string, Json> = { keyCount: this.keyCount };
@@ -207,17 +204,25 @@ export class SnapshotEncoder {
       payloadCrc: this.zstd.crc,
     });
     const front = SNAPSHOT_PREAMBLE_BYTES + header.length + 4;
-    if (front > offset) return assembleSnapshot(SNAPSHOT_FORMAT_VERSION, header, buf.subarray(offset));
-    // Preamble, header and header CRC go into the headroom, right in front of the payload.
-    const file = buf.subarray(offset - front);
-    writePreamble(file, SNAPSHOT_FORMAT_VERSION, header.length);
-    file.set(header, SNAPSHOT_PREAMBLE_BYTES);
-    file.writeUInt32BE(crc32(file.subarray(0, SNAPSHOT_PREAMBLE_BYTES + header.length)), SNAPSHOT_PREAMBLE_BYTES + header.length);
+    let file: Buffer;
+    if (front > offset) {
+      file = assembleSnapshot(SNAPSHOT_FORMAT_VERSION, header, buf.subarray(offset));
+    } else {
+      // Preamble, header and header CRC go into the headroom right in front of the payload, and
+      // the file is copied out once, into a buffer of its exact size.
+      const view = buf.subarray(offset - front);
+      writePreamble(view, SNAPSHOT_FORMAT_VERSION, header.length);
+      view.set(header, SNAPSHOT_PREAMBLE_BYTES);
+      view.writeUInt32BE(crc32(view.subarray(0, SNAPSHOT_PREAMBLE_BYTES + header.length)), SNAPSHOT_PREAMBLE_BYTES + header.length);
+      file = Buffer.allocUnsafe(view.length);
+      view.copy(file);
+    }
+    this.zstd.release();
     return file;
   }
 
   private flushChunk(): void {
-    this.zstd.write(encodeCborTransient([this.keys, this.values]));
+    this.zstd.write(encodeColumnsTransient(this.keys, this.values, this.pending));
     this.pending = 0;
   }
 }

@@ -1,0 +1,152 @@
+// Event-loop pauses while a node snapshots a large state through the chunked path.
+//   node bench/snapshot-pause.js [--keys N] [--runs R] [--chunk K] [--out docs/BENCHMARKS.md]
+// A KvStore of N integer keys (values 0..4, as Maelstrom's lin-kv writes) is frozen and saved into a
+// real data directory (DiskStorage, fsync on) the way serve does it: chunks of K keys (serve's
+// SNAPSHOT_CHUNK_KEYS), yielding to the event loop between chunks, then the file is written durably.
+// The longest pause is the max of perf_hooks.monitorEventLoopDelay (1 ms resolution) over the save;
+// for the columnar path the bench also times each synchronous stretch itself.
+//   node path   = StorageNodeStore.saveSnapshot (src/node/storage-adapter.ts): view.chunks + enc.add
+//   columnar    = the same loop with view.columns + enc.addColumns, then DiskStorage.saveSnapshot
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
+import { KvStore } from '../dist/kv/store.js';
+import { DiskStorage } from '../dist/storage/node-storage.js';
+import { SnapshotEncoder } from '../dist/storage/snapshot.js';
+import { StorageNodeStore, yieldToLoop } from '../dist/node/storage-adapter.js';
+import { SNAPSHOT_CHUNK_KEYS } from '../dist/node/snapshotter.js';
+
+const { values: args } = parseArgs({
+  options: {
+    keys: { type: 'string', default: '1000000' },
+    runs: { type: 'string', default: '5' },
+    chunk: { type: 'string', default: String(SNAPSHOT_CHUNK_KEYS) },
+    out: { type: 'string' },
+  },
+});
+const KEYS = Number(args.keys);
+const RUNS = Number(args.runs);
+const CHUNK = Number(args.chunk);
+
+function median(xs) {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+const kv = new KvStore();
+for (let i = 0; i < KEYS; i++) kv.set(i, (i * 7919) % 5);
+const log = { debug() {}, info() {}, warn() {}, error() {} };
+const root = fs.mkdtempSync(path.join(os.tmpdir(), 'raftsnap-pause-'));
+let nextIndex = 1;
+
+async function columnar(storage, view, meta, seg) {
+  const enc = new SnapshotEncoder(meta, { nodeId: 'n1' });
+  let first = true;
+  let t = performance.now();
+  for (const c of view.columns(CHUNK)) {
+    if (!first) {
+      seg.chunkMax = Math.max(seg.chunkMax, performance.now() - t);
+      await yieldToLoop();
+      t = performance.now();
+    }
+    first = false;
+    enc.addColumns(c.keys, c.values);
+  }
+  const t1 = performance.now();
+  const bytes = enc.finish();
+  const t2 = performance.now();
+  storage.saveSnapshot(meta, bytes);
+  const t3 = performance.now();
+  seg.lastChunkAndFinish = t2 - t;
+  seg.finish = t2 - t1;
+  seg.save = t3 - t2;
+  seg.tail = t3 - t;
+  return bytes.length;
+}
+
+const variants = {
+  'node path (chunks + add)': async (store, _storage, view, meta) => (await store.saveSnapshot(meta, view, CHUNK)).size,
+  'columnar (columns + addColumns)': async (_store, storage, view, meta, seg) => columnar(storage, view, meta, seg),
+};
+
+// Builds from before FrozenView.columns existed run the node path only.
+const probe = kv.freeze();
+if (typeof probe.columns !== 'function') delete variants['columnar (columns + addColumns)'];
+probe.release();
+
+const results = [];
+try {
+  for (const [name, run] of Object.entries(variants)) {
+    const dir = path.join(root, name.replace(/\W+/g, '-'));
+    const storage = DiskStorage.open(dir, { fsync: true, nodeId: 'n1', retain: 1 });
+    const store = new StorageNodeStore(storage, true, dir, log, 'n1');
+    const pauses = [];
+    const totals = [];
+    const segs = [];
+    let size = 0;
+    for (let r = 0; r <= RUNS; r++) {
+      const meta = { index: nextIndex++, term: 1, config: ['n1', 'n2', 'n3'] };
+      const view = kv.freeze();
+      const seg = { chunkMax: 0 };
+      const h = monitorEventLoopDelay({ resolution: 1 });
+      // Let the histogram's timer start before the save begins.
+      await new Promise((res) => setTimeout(res, 20));
+      h.enable();
+      await new Promise((res) => setTimeout(res, 5));
+      const t = performance.now();
+      size = await run(store, storage, view, meta, seg);
+      const total = performance.now() - t;
+      await new Promise((res) => setTimeout(res, 5));
+      h.disable();
+      view.release();
+      if (r === 0) continue; // warm-up
+      pauses.push(h.max / 1e6);
+      totals.push(total);
+      segs.push(seg);
+    }
+    await store.close();
+    const row = { name, pauseMs: median(pauses), pauseMaxMs: Math.max(...pauses), totalMs: median(totals), size };
+    if (segs[0].tail !== undefined) {
+      for (const k of ['chunkMax', 'finish', 'save', 'tail']) row[k] = median(segs.map((s) => s[k]));
+    }
+    results.push(row);
+    process.stderr.write(`${name}: longest pause median ${row.pauseMs.toFixed(1)} ms (worst ${row.pauseMaxMs.toFixed(1)}), save ${row.totalMs.toFixed(0)} ms, ${size} bytes\n`);
+  }
+} finally {
+  fs.rmSync(root, { recursive: true, force: true });
+}
+
+const fmt = (x) => (x >= 100 ? x.toFixed(0) : x.toFixed(1));
+const lines = [];
+const cmd = `node bench/snapshot-pause.js --keys ${KEYS} --runs ${RUNS} --chunk ${CHUNK}`;
+lines.push(`### Event-loop pause while a node snapshots ${KEYS.toLocaleString('en-US')} keys`);
+lines.push('');
+lines.push(
+  `Command: \`${cmd}\` (via \`npm run bench\`). Machine: ${os.cpus().length} cores, Node ${process.version}. A frozen KvStore of integer keys (values 0..4) is saved into a data directory with fsync on, ${CHUNK} keys per chunk with a yield to the event loop between chunks, as \`serve\` does. Longest pause = max of \`monitorEventLoopDelay\` (1 ms resolution) during the save; medians of ${RUNS} runs after a warm-up.`,
+);
+lines.push('');
+lines.push('| path | longest pause, median ms | longest pause, worst run ms | whole save ms | file bytes |');
+lines.push('|---|---:|---:|---:|---:|');
+for (const r of results) lines.push(`| ${r.name} | ${fmt(r.pauseMs)} | ${fmt(r.pauseMaxMs)} | ${fmt(r.totalMs)} | ${r.size} |`);
+const col = results.find((r) => r.tail !== undefined);
+if (col) {
+  lines.push('');
+  lines.push(
+    `Where the columnar path spends its synchronous stretches (medians): longest chunk ${fmt(col.chunkMax)} ms; last stretch ${fmt(col.tail)} ms = \`finish()\` ${fmt(col.finish)} ms (last chunk, zstd end, header) + \`DiskStorage.saveSnapshot\` ${fmt(col.save)} ms (checks, write, fsync, rename, directory fsync, WAL marker + fsync).`,
+  );
+}
+const text = lines.join('\n') + '\n';
+process.stdout.write(text);
+if (args.out) {
+  const marker = '<!-- bench:pause -->';
+  const endMarker = '<!-- /bench:pause -->';
+  let doc = fs.existsSync(args.out) ? fs.readFileSync(args.out, 'utf8') : '# Benchmarks\n\n';
+  const block = `${marker}\n${text}${endMarker}\n`;
+  const start = doc.indexOf(marker);
+  const end = doc.indexOf(endMarker);
+  doc = start >= 0 && end > start ? doc.slice(0, start) + block + doc.slice(end + endMarker.length + 1) : doc + '\n' + block;
+  fs.writeFileSync(args.out, doc);
+}
