@@ -1,4 +1,5 @@
 import { Command, Flags, type Interfaces } from '@oclif/core';
+import { prose } from '../cli/text.js';
 import { optionsFromRaw, SERVE_FLAGS, UsageError } from '../node/options.js';
 
 const flags: Interfaces.FlagInput = {};
@@ -15,7 +16,7 @@ for (const s of SERVE_FLAGS) {
 export default class Serve extends Command {
   static override summary = 'Run a Raft node of the lin-kv service, speaking Maelstrom JSON lines on stdin/stdout.';
 
-  static override description = `Reads Maelstrom messages (one JSON object per line) on stdin and writes messages on stdout; logs go
+  static override description = prose(`Reads Maelstrom messages (one JSON object per line) on stdin and writes messages on stdout; logs go
 to stderr. On stdin EOF the node finishes what it was asked (every reply written, files synced) and
 exits 0.
 
@@ -31,7 +32,7 @@ take_snapshot, install_snapshot, get_state, get_log_info, apply_entries, seed_co
 get_stats. See docs/SERVE.md.
 
 Under Maelstrom use bin/maelstrom-node (reads the data root from RAFTSNAP_DATA_ROOT; in memory when
-unset).`;
+unset).`);
 
   static override examples = [
     {
