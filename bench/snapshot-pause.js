@@ -4,9 +4,10 @@
 // real data directory (DiskStorage, fsync on) the way serve does it: chunks of K keys (serve's
 // SNAPSHOT_CHUNK_KEYS), yielding to the event loop between chunks, then the file is written durably.
 // The longest pause is the max of perf_hooks.monitorEventLoopDelay (1 ms resolution) over the save;
-// for the columnar path the bench also times each synchronous stretch itself.
-//   node path   = StorageNodeStore.saveSnapshot (src/node/storage-adapter.ts): view.chunks + enc.add
-//   columnar    = the same loop with view.columns + enc.addColumns, then DiskStorage.saveSnapshot
+// a second, instrumented copy of the node's loop also times each synchronous stretch itself.
+//   node path   = StorageNodeStore.saveSnapshot (src/node/storage-adapter.ts): view.columns +
+//                 enc.addColumns per chunk, a yield between chunks, then DiskStorage.saveSnapshot
+//   timed copy  = the same loop written out here with timers around each stretch
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -68,13 +69,13 @@ async function columnar(storage, view, meta, seg) {
 }
 
 const variants = {
-  'node path (chunks + add)': async (store, _storage, view, meta) => (await store.saveSnapshot(meta, view, CHUNK)).size,
-  'columnar (columns + addColumns)': async (_store, storage, view, meta, seg) => columnar(storage, view, meta, seg),
+  'node path (StorageNodeStore.saveSnapshot: columns + addColumns)': async (store, _storage, view, meta) => (await store.saveSnapshot(meta, view, CHUNK)).size,
+  'timed copy of the node path': async (_store, storage, view, meta, seg) => columnar(storage, view, meta, seg),
 };
 
 // Builds from before FrozenView.columns existed run the node path only.
 const probe = kv.freeze();
-if (typeof probe.columns !== 'function') delete variants['columnar (columns + addColumns)'];
+if (typeof probe.columns !== 'function') delete variants['timed copy of the node path'];
 probe.release();
 
 const results = [];
@@ -125,7 +126,7 @@ const cmd = `node bench/snapshot-pause.js --keys ${KEYS} --runs ${RUNS} --chunk 
 lines.push(`### Event-loop pause while a node snapshots ${KEYS.toLocaleString('en-US')} keys`);
 lines.push('');
 lines.push(
-  `Command: \`${cmd}\` (via \`npm run bench\`). Machine: ${os.cpus().length} cores, Node ${process.version}. A frozen KvStore of integer keys (values 0..4) is saved into a data directory with fsync on, ${CHUNK} keys per chunk with a yield to the event loop between chunks, as \`serve\` does. Longest pause = max of \`monitorEventLoopDelay\` (1 ms resolution) during the save; medians of ${RUNS} runs after a warm-up.`,
+  `Command: \`${cmd}\` (via \`npm run bench\`). Machine: ${os.cpus().length} cores, Node ${process.version}. A frozen KvStore of integer keys 0..N-1 inserted in order (so every chunk's keys are a key run, docs/FORMAT.md), values 0..4, is saved into a data directory with fsync on, ${CHUNK} keys per chunk with a yield to the event loop between chunks, as \`serve\` does. Longest pause = max of \`monitorEventLoopDelay\` (1 ms resolution) during the save; medians of ${RUNS} runs after a warm-up.`,
 );
 lines.push('');
 lines.push('| path | longest pause, median ms | longest pause, worst run ms | whole save ms | file bytes |');
@@ -135,7 +136,7 @@ const col = results.find((r) => r.tail !== undefined);
 if (col) {
   lines.push('');
   lines.push(
-    `Where the columnar path spends its synchronous stretches (medians): longest chunk ${fmt(col.chunkMax)} ms; last stretch ${fmt(col.tail)} ms = \`finish()\` ${fmt(col.finish)} ms (last chunk, zstd end, header) + \`DiskStorage.saveSnapshot\` ${fmt(col.save)} ms (checks, write, fsync, rename, directory fsync, WAL marker + fsync).`,
+    `Where the node path spends its synchronous stretches (timed copy, medians): longest chunk ${fmt(col.chunkMax)} ms; last stretch ${fmt(col.tail)} ms = \`finish()\` ${fmt(col.finish)} ms (last chunk, zstd end, header) + \`DiskStorage.saveSnapshot\` ${fmt(col.save)} ms (verify, write, fsync, rename, directory fsync, WAL marker + fsync).`,
   );
 }
 const text = lines.join('\n') + '\n';

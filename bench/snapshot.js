@@ -1,7 +1,16 @@
 // Snapshot benchmark: raftsnap's format (CBOR sequence + zstd, checksummed) against
 // JSON.stringify + gzip and v8.serialize + gzip, on the same states, in the same run.
 //   node bench/snapshot.js [--keys N] [--runs R] [--out docs/BENCHMARKS.md]
-// Each figure is the median of R runs; ratios are against the baselines measured in this run.
+// Each figure is the median of R runs; ratios are against the json+gzip baseline of the same input,
+// measured in this run. Two inputs per state:
+//   node state   the node's state machine, a KvStore (src/kv) holding the N pairs. raftsnap writes it
+//                the way StorageNodeStore.saveSnapshot does (freeze, FrozenView.columns in chunks of
+//                SNAPSHOT_CHUNK_KEYS, SnapshotEncoder.addColumns, finish), without the event-loop
+//                yields between chunks; the baselines serialize [...store.entries()]. Load = read +
+//                verify + decode + rebuild the KvStore, as a recovering node does.
+//   content API  an in-memory array of [key, value] pairs: encodeSnapshot({kv}) against
+//                JSON.stringify({kv}) / v8.serialize({kv}); load = read + verify + decode to pairs.
+// Every write ends with the same durable write (temp file, fsync, rename, directory fsync).
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -13,6 +22,9 @@ import vm from 'node:vm';
 import { spawnSync } from 'node:child_process';
 import { decodeSnapshot, encodeSnapshot, readSnapshotHeader, writeFileAtomic } from '../dist/storage/index.js';
 import { inspectSnapshot } from '../dist/tools/inspect.js';
+import { KvStore } from '../dist/kv/store.js';
+import { SnapshotEncoder } from '../dist/storage/snapshot.js';
+import { SNAPSHOT_CHUNK_KEYS } from '../dist/node/snapshotter.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -35,23 +47,95 @@ function median(xs) {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
+// States: `int` = integer keys 0..N-1 inserted in order, values 0..4 (Maelstrom's lin-kv shape);
+// `int-shuffled` = the same pairs inserted in a pseudo-random order (so no chunk's keys are a run
+// of consecutive integers, see docs/FORMAT.md); `str100` = keys 0..N-1 in order, 100-byte strings.
+const STATES = ['int', 'int-shuffled', 'str100'];
+
 function makeState(kind) {
-  const kv = new Array(KEYS);
-  for (let i = 0; i < KEYS; i++) {
-    // Deterministic values: small integers 0..4 as Maelstrom's lin-kv writes, or 100-byte strings.
-    kv[i] = kind === 'int' ? [i, (i * 7919) % 5] : [i, `v${String(i).padStart(8, '0')}-`.padEnd(100, String.fromCharCode(97 + (i % 26)))];
+  const order = Array.from({ length: KEYS }, (_, i) => i);
+  if (kind === 'int-shuffled') {
+    // Fisher-Yates with a fixed xorshift32 seed: the same order in every run.
+    let x = 0x9e3779b9;
+    for (let i = KEYS - 1; i > 0; i--) {
+      x ^= x << 13;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      const j = (x >>> 0) % (i + 1);
+      [order[i], order[j]] = [order[j], order[i]];
+    }
   }
-  return { kv };
+  const kv = new Array(KEYS);
+  const store = new KvStore();
+  for (let n = 0; n < KEYS; n++) {
+    const i = order[n];
+    // Deterministic values: small integers 0..4 as Maelstrom's lin-kv writes, or 100-byte strings.
+    const v = kind !== 'str100' ? (i * 7919) % 5 : `v${String(i).padStart(8, '0')}-`.padEnd(100, String.fromCharCode(97 + (i % 26)));
+    kv[n] = [i, v];
+    store.set(i, v);
+  }
+  return { kv, store };
 }
 
 function writeDurable(file, bytes) {
   writeFileAtomic(file, bytes, { fsync: true });
 }
 
-const formats = {
+const META = { index: KEYS, term: 3, config: ['n1', 'n2', 'n3'] };
+
+/** Node-state loads: the decoded pairs go into a fresh KvStore, as a recovering node does (KvStore.reset). */
+function rebuild(pairs) {
+  const decodedAt = performance.now();
+  const store = new KvStore();
+  store.reset(pairs);
+  return { n: store.size, decodedAt };
+}
+
+// The node's state machine (a KvStore) as input: what a node actually snapshots and recovers.
+const nodeFormats = {
   raftsnap: {
     write(state, file) {
-      const bytes = encodeSnapshot({ index: KEYS, term: 3, config: ['n1', 'n2', 'n3'] }, state, { createdAt: 0 });
+      // StorageNodeStore.saveSnapshot (src/node/storage-adapter.ts) without its yields.
+      const view = state.store.freeze();
+      const enc = new SnapshotEncoder(META, { createdAt: 0 });
+      for (const c of view.columns(SNAPSHOT_CHUNK_KEYS)) enc.addColumns(c.keys, c.values);
+      const bytes = enc.finish();
+      view.release();
+      writeDurable(file, bytes);
+      return bytes.length;
+    },
+    load(file) {
+      const pairs = decodeSnapshot(fs.readFileSync(file), file).content.kv;
+      return rebuild(pairs);
+    },
+  },
+  'json+gzip': {
+    write(state, file) {
+      const bytes = zlib.gzipSync(JSON.stringify([...state.store.entries()]));
+      writeDurable(file, bytes);
+      return bytes.length;
+    },
+    load(file) {
+      return rebuild(JSON.parse(zlib.gunzipSync(fs.readFileSync(file)).toString('utf8')));
+    },
+  },
+  'v8+gzip': {
+    write(state, file) {
+      const bytes = zlib.gzipSync(v8.serialize([...state.store.entries()]));
+      writeDurable(file, bytes);
+      return bytes.length;
+    },
+    load(file) {
+      return rebuild(v8.deserialize(zlib.gunzipSync(fs.readFileSync(file))));
+    },
+  },
+};
+
+// An array of [key, value] pairs as input: the storage library's content API.
+const contentFormats = {
+  raftsnap: {
+    write(state, file) {
+      const bytes = encodeSnapshot(META, { kv: state.kv }, { createdAt: 0 });
       writeDurable(file, bytes);
       return bytes.length;
     },
@@ -61,7 +145,7 @@ const formats = {
   },
   'json+gzip': {
     write(state, file) {
-      const bytes = zlib.gzipSync(JSON.stringify(state));
+      const bytes = zlib.gzipSync(JSON.stringify({ kv: state.kv }));
       writeDurable(file, bytes);
       return bytes.length;
     },
@@ -71,7 +155,7 @@ const formats = {
   },
   'v8+gzip': {
     write(state, file) {
-      const bytes = zlib.gzipSync(v8.serialize(state));
+      const bytes = zlib.gzipSync(v8.serialize({ kv: state.kv }));
       writeDurable(file, bytes);
       return bytes.length;
     },
@@ -81,35 +165,51 @@ const formats = {
   },
 };
 
+const inputs = { 'node state': nodeFormats, 'content API': contentFormats };
+
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'raftsnap-bench-'));
 const results = [];
 try {
-  for (const kind of ['int', 'str100']) {
+  for (const kind of STATES) {
     const state = makeState(kind);
-    const row = { kind, formats: {} };
-    const m = Object.fromEntries(Object.keys(formats).map((name) => [name, { writes: [], loads: [], size: 0 }]));
-    // Runs are interleaved (run r of every format, then run r + 1) so that the load of a shared
-    // machine, which comes and goes, spreads over all formats alike.
+    const row = { kind, inputs: {} };
+    const cases = [];
+    for (const [input, formats] of Object.entries(inputs)) for (const [name, f] of Object.entries(formats)) cases.push({ input, name, f });
+    const m = new Map(cases.map((c) => [c, { writes: [], loads: [], recovers: [], size: 0 }]));
+    // Runs are interleaved (run r of every input and format, then run r + 1) so that the load of a
+    // shared machine, which comes and goes, spreads over all of them alike.
     for (let r = 0; r < RUNS; r++) {
-      for (const [name, f] of Object.entries(formats)) {
-        const file = path.join(dir, `${kind}.${name}`);
+      for (const c of cases) {
+        const file = path.join(dir, `${kind}.${c.input.replace(/\W+/g, '-')}.${c.name}`);
+        const mm = m.get(c);
         collect();
         let t = performance.now();
-        m[name].size = f.write(state, file);
-        m[name].writes.push(performance.now() - t);
+        mm.size = c.f.write(state, file);
+        mm.writes.push(performance.now() - t);
         collect();
         t = performance.now();
-        const n = f.load(file);
-        m[name].loads.push(performance.now() - t);
-        if (n !== KEYS) throw new Error(`${name} loaded ${n} keys, expected ${KEYS}`);
+        const got = c.f.load(file);
+        const t2 = performance.now();
+        // Node-state loads report when decoding ended, before the KvStore was rebuilt.
+        const n = typeof got === 'number' ? got : got.n;
+        mm.loads.push((typeof got === 'number' ? t2 : got.decodedAt) - t);
+        if (typeof got !== 'number') mm.recovers.push(t2 - t);
+        if (n !== KEYS) throw new Error(`${c.input} ${c.name} loaded ${n} keys, expected ${KEYS}`);
       }
     }
-    for (const [name, { writes, loads, size }] of Object.entries(m)) {
-      row.formats[name] = { writeMs: median(writes), loadMs: median(loads), bytes: size };
-      process.stderr.write(`${kind} ${name}: write ${median(writes).toFixed(0)} ms, load ${median(loads).toFixed(0)} ms, ${size} bytes\n`);
+    // Both raftsnap paths encode the same pairs in the same order: the files must be identical.
+    if (!fs.readFileSync(path.join(dir, `${kind}.node-state.raftsnap`)).equals(fs.readFileSync(path.join(dir, `${kind}.content-API.raftsnap`)))) {
+      throw new Error(`${kind}: the node-state and content-API raftsnap files differ`);
+    }
+    for (const [c, { writes, loads, recovers, size }] of m) {
+      const recoverMs = recovers.length > 0 ? median(recovers) : null;
+      (row.inputs[c.input] ??= {})[c.name] = { writeMs: median(writes), loadMs: median(loads), recoverMs, bytes: size };
+      process.stderr.write(
+        `${kind} ${c.input} ${c.name}: write ${median(writes).toFixed(0)} ms, load ${median(loads).toFixed(0)} ms${recoverMs === null ? '' : `, load + KvStore ${recoverMs.toFixed(0)} ms`}, ${size} bytes\n`,
+      );
     }
     // Header-only read: must not depend on the payload size.
-    const file = path.join(dir, `${kind}.raftsnap`);
+    const file = path.join(dir, `${kind}.node-state.raftsnap`);
     const hdr = [];
     for (let r = 0; r < 25; r++) {
       const t = performance.now();
@@ -142,20 +242,30 @@ try {
 }
 
 const fmt = (x) => (x >= 100 ? x.toFixed(0) : x.toFixed(1));
+// Two significant digits for ratios below 0.01, so that a tiny file does not read as 0.00x.
+const sizeRatio = (x) => (x >= 0.01 ? x.toFixed(2) : x.toPrecision(2));
 const lines = [];
 const cmd = `node bench/snapshot.js --keys ${KEYS} --runs ${RUNS}`;
 lines.push(`### Snapshot write / load, ${KEYS.toLocaleString('en-US')} keys`);
 lines.push('');
-lines.push(`Command: \`${cmd}\` (via \`npm run bench\`). Machine: ${os.cpus().length} cores, ${os.cpus()[0]?.model ?? 'unknown CPU'}, Node ${process.version}. Medians of ${RUNS} runs, interleaved across formats, each timed operation after a full GC (not timed); write = encode + compress + write + fsync + rename + directory fsync; load = read + verify + decode.`);
+lines.push(`Command: \`${cmd}\` (via \`npm run bench\`). Machine: ${os.cpus().length} cores, ${os.cpus()[0]?.model ?? 'unknown CPU'}, Node ${process.version}. Medians of ${RUNS} runs, interleaved across inputs and formats, each timed operation after a full GC (not timed). Every write ends with the same durable write (temp file, write, fsync, rename, directory fsync); ratios compare with json+gzip on the same input in the same run.`);
 lines.push('');
-lines.push('| state | format | write ms | load ms | file bytes | write vs json+gzip | size vs json+gzip |');
-lines.push('|---|---|---:|---:|---:|---:|---:|');
+lines.push('What the rows measure:');
+lines.push('');
+lines.push(`- states: **int** = integer keys 0..N-1 inserted in ascending order, values \`(i * 7919) % 5\` (0..4, repeating with period 5, which every compressor squeezes to almost nothing once the keys are out of the way); **int-shuffled** = the same pairs inserted in a fixed pseudo-random order, so that no chunk's keys are a run of consecutive integers and raftsnap writes every key (docs/FORMAT.md, key runs): the int case without that encoding; **str100** = keys 0..N-1 in ascending order, 100-byte string values.`);
+lines.push(`- **node state**: the input is the node's state machine, a \`KvStore\` (src/kv) holding the pairs. raftsnap = what \`StorageNodeStore.saveSnapshot\` does: \`store.freeze()\`, \`view.columns(${SNAPSHOT_CHUNK_KEYS})\` (serve's \`SNAPSHOT_CHUNK_KEYS\`), \`SnapshotEncoder.addColumns\` per chunk, \`finish()\`, durable write, but without the yields to the event loop between chunks (their cost is in the pause benchmark below) and without the WAL marker. json+gzip = \`gzipSync(JSON.stringify([...store.entries()]))\` + durable write; v8+gzip = \`gzipSync(v8.serialize([...store.entries()]))\` + durable write. "load ms" = read + verify + decode to pairs; "load + KvStore ms" also rebuilds the state machine from the pairs (\`KvStore.reset\`, as a recovering node does), which costs the same for every format.`);
+lines.push(`- **content API**: the input is an array of \`[key, value]\` pairs already in memory. raftsnap = \`encodeSnapshot(meta, { kv })\` + durable write; json+gzip = \`gzipSync(JSON.stringify({ kv }))\` + durable write; v8+gzip = \`gzipSync(v8.serialize({ kv }))\` + durable write. Load = read + verify + decode to the array of pairs.`);
+lines.push('');
+lines.push('| state | input | format | write ms | load ms | load + KvStore ms | file bytes | write vs json+gzip | size vs json+gzip |');
+lines.push('|---|---|---|---:|---:|---:|---:|---:|---:|');
 for (const r of results) {
-  const base = r.formats['json+gzip'];
-  for (const [name, f] of Object.entries(r.formats)) {
-    lines.push(
-      `| ${r.kind} | ${name} | ${fmt(f.writeMs)} | ${fmt(f.loadMs)} | ${f.bytes} | ${(base.writeMs / f.writeMs).toFixed(2)}x faster | ${(f.bytes / base.bytes).toFixed(2)}x |`,
-    );
+  for (const [input, formats] of Object.entries(r.inputs)) {
+    const base = formats['json+gzip'];
+    for (const [name, f] of Object.entries(formats)) {
+      lines.push(
+        `| ${r.kind} | ${input} | ${name} | ${fmt(f.writeMs)} | ${fmt(f.loadMs)} | ${f.recoverMs === null ? '–' : fmt(f.recoverMs)} | ${f.bytes} | ${(base.writeMs / f.writeMs).toFixed(2)}x faster | ${sizeRatio(f.bytes / base.bytes)}x |`,
+      );
+    }
   }
 }
 lines.push('');

@@ -76,10 +76,12 @@ export class StorageNodeStore implements NodeStore {
     // Yield between chunks only: a state of at most one chunk is saved without leaving the caller's
     // turn of the event loop, so that small states snapshot as soon as the threshold is reached.
     let first = true;
-    for (const chunk of view.chunks(chunkKeys)) {
+    // Columns, not pair arrays: the same pairs in the same order and chunking (so the same bytes),
+    // without a [key, value] array per pair.
+    for (const c of view.columns(chunkKeys)) {
       if (!first) await this.yieldFn();
       first = false;
-      enc.add(chunk);
+      enc.addColumns(c.keys, c.values);
     }
     const bytes = enc.finish();
     this.storage.saveSnapshot(meta, bytes);

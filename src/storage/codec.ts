@@ -138,18 +138,43 @@ function colItem(v: unknown): void {
 }
 
 /**
+ * Start of the key run `keys[from, from+n)` when it is one: n >= minRun (and minRun > 0), every key
+ * a safe integer, each one more than the one before. Returns null otherwise. A start of -0 is
+ * returned as 0 (CBOR has no integer -0; the plain array form writes it as 0 too).
+ */
+export function keyRunStart(keys: readonly unknown[], n: number, from: number, minRun: number): number | null {
+  if (minRun <= 0 || n < minRun) return null;
+  const k0 = keys[from];
+  if (typeof k0 !== 'number' || !Number.isSafeInteger(k0) || !Number.isSafeInteger(k0 + (n - 1))) return null;
+  for (let i = 1; i < n; i++) if (keys[from + i] !== k0 + i) return null;
+  return k0 === 0 ? 0 : k0;
+}
+
+/**
  * CBOR of the chunk item `[keys[from, from+n), values[from, from+n)]`, byte for byte what cbor-x
  * writes for the array of those two slices (the property tests check it), written without walking
- * each value through cbor-x's generic encoder. Returns a view into a scratch buffer that the next
- * call overwrites: hand it straight to a consumer that copies it (zstd), never keep it.
+ * each value through cbor-x's generic encoder. With `minRun` > 0, a keys slice that is a run of
+ * consecutive integers (see `keyRunStart`) is written as the map `{"start": s, "count": n}` instead
+ * of the n integers (snapshot format, docs/FORMAT.md); the values are written as always. Returns a
+ * view into a scratch buffer that the next call overwrites: hand it straight to a consumer that
+ * copies it (zstd), never keep it.
  */
-export function encodeColumnsTransient(keys: readonly unknown[], values: readonly unknown[], n: number, from = 0): Uint8Array {
+export function encodeColumnsTransient(keys: readonly unknown[], values: readonly unknown[], n: number, from = 0, minRun = 0): Uint8Array {
   colPos = 0;
   colRoom(11);
   colBuf[colPos++] = 0x82;
-  colHead(0x80, n);
   const end = from + n;
-  for (let i = from; i < end; i++) colItem(keys[i]);
+  const start = keyRunStart(keys, n, from, minRun);
+  if (start !== null) {
+    // Through cbor-x, so that the map and both integers have its canonical shortest forms.
+    const b = encodeCborTransient({ start, count: n });
+    colRoom(b.length);
+    colBuf.set(b, colPos);
+    colPos += b.length;
+  } else {
+    colHead(0x80, n);
+    for (let i = from; i < end; i++) colItem(keys[i]);
+  }
   colRoom(5);
   colHead(0x80, n);
   for (let i = from; i < end; i++) colItem(values[i]);

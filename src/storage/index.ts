@@ -15,6 +15,7 @@ export {
   SNAPSHOT_CODEC,
   SNAPSHOT_PREAMBLE_BYTES,
   CHUNK_PAIRS,
+  KEY_RUN_MIN,
   DEFAULT_ZSTD_LEVEL,
   SnapshotEncoder,
   encodeSnapshot,

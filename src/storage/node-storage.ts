@@ -11,7 +11,7 @@ import path from 'node:path';
 import type { Entry, HardState, NodeId, SnapshotMeta, SnapshotStore } from '../raft/types.js';
 import { DataDir, RECV_SUFFIX, type RecoveryWarning } from './datadir.js';
 import { StorageError, fsError } from './errors.js';
-import { fsyncDir, renameDurable, type SyncOptions } from './fsutil.js';
+import { fsyncDir, renameDurable, writeFileAtomic, type SyncOptions } from './fsutil.js';
 import { LogReplay } from './replay.js';
 import {
   decodeSnapshot,
@@ -19,7 +19,6 @@ import {
   readSnapshotFile,
   snapshotFileName,
   verifySnapshotBytes,
-  writeSnapshotFile,
   type SnapshotContent,
   type SnapshotHeader,
 } from './snapshot.js';
@@ -211,7 +210,9 @@ export class DiskStorage implements NodeStorage {
     if (!sameSnap(h, meta)) {
       throw new StorageError('INVALID', this.dir.snapDir, `snapshot bytes are for index ${h.index} term ${h.term}, not ${meta.index}/${meta.term}`);
     }
-    const file = writeSnapshotFile(this.dir.snapDir, fileBytes, { fsync: this.sync_.fsync });
+    // Checked once, above: write the file itself (writeSnapshotFile would verify the same bytes again).
+    const file = path.join(this.dir.snapDir, snapshotFileName(h));
+    writeFileAtomic(file, fileBytes, { fsync: this.sync_.fsync });
     this.installed(h, file, fileBytes.length);
     w.add({ type: 'snapshot', index: h.index, term: h.term, file: path.basename(file) });
     w.sync();

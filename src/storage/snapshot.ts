@@ -8,6 +8,8 @@
  *   payload  (compressedSize bytes): one zstd frame of a CBOR sequence:
  *       ["raftsnap-state", 1]                 state item
  *       [[k1, k2, ...], [v1, v2, ...]]        one item per chunk of at most CHUNK_PAIRS pairs
+ *       [{"start": s, "count": n}, [v1, ...]] a chunk whose keys are s, s+1, ..., s+n-1
+ *                                             (written for n >= KEY_RUN_MIN)
  *       {"keyCount": n, "sessions"?: any}     end item
  */
 import fs from 'node:fs';
@@ -38,6 +40,11 @@ export const SNAPSHOT_MAX_HEADER_BYTES = 1 << 20;
 /** Pairs per payload chunk. Fixed, so that the bytes do not depend on how the caller chunks. */
 export const CHUNK_PAIRS = 8192;
 export const DEFAULT_ZSTD_LEVEL = 3;
+/**
+ * Fewest pairs in a chunk whose consecutive integer keys are written as a key run
+ * `{"start": s, "count": n}` rather than as n integers. Part of the format: the bytes depend on it.
+ */
+export const KEY_RUN_MIN = 16;
 const STATE_TAG = 'raftsnap-state';
 
 export interface SnapshotHeader {
@@ -167,7 +174,7 @@ export class SnapshotEncoder {
     let i = 0;
     if (this.pending === 0) {
       // Whole chunks straight from the caller's arrays.
-      for (; n - i >= CHUNK_PAIRS; i += CHUNK_PAIRS) this.zstd.write(encodeColumnsTransient(keys, values, CHUNK_PAIRS, i));
+      for (; n - i >= CHUNK_PAIRS; i += CHUNK_PAIRS) this.zstd.write(encodeColumnsTransient(keys, values, CHUNK_PAIRS, i, KEY_RUN_MIN));
     }
     const ks = this.keys;
     const vs = this.values;
@@ -222,7 +229,7 @@ export class SnapshotEncoder {
   }
 
   private flushChunk(): void {
-    this.zstd.write(encodeColumnsTransient(this.keys, this.values, this.pending));
+    this.zstd.write(encodeColumnsTransient(this.keys, this.values, this.pending, 0, KEY_RUN_MIN));
     this.pending = 0;
   }
 }
@@ -419,8 +426,15 @@ export function decodeSnapshot(bytes: Uint8Array, source = '<buffer>'): { header
       if (end !== null) badPayload('has items after the end item');
       if (Array.isArray(v)) {
         if (v.length !== 2) badPayload('has a malformed chunk');
-        const ks = toJsonArray(v[0]);
         const vs = toJsonArray(v[1]);
+        if (v[0] instanceof Map) {
+          // Key run: the keys are start, start + 1, ..., start + count - 1.
+          const start = keyRunOf(v[0], vs.length, badPayload);
+          if (n + vs.length > header.keyCount) badPayload(`holds more keys than the header's ${header.keyCount}`);
+          for (let i = 0; i < vs.length; i++) kv[n++] = [start + i, vs[i]!];
+          return;
+        }
+        const ks = toJsonArray(v[0]);
         if (ks.length !== vs.length) badPayload('has a chunk with unequal key and value counts');
         if (n + ks.length > header.keyCount) badPayload(`holds more keys than the header's ${header.keyCount}`);
         for (let i = 0; i < ks.length; i++) kv[n++] = [ks[i]!, vs[i]!];
@@ -444,6 +458,22 @@ export function decodeSnapshot(bytes: Uint8Array, source = '<buffer>'): { header
   const content: SnapshotContent = { kv };
   if ('sessions' in endItem) content.sessions = endItem['sessions']!;
   return { header, content };
+}
+
+/**
+ * Start of a key run item `{"start": s, "count": n}` of a chunk with `values` values. Any other
+ * map, a start or count that is not a safe integer, a count that differs from the number of
+ * values, or a run whose last key is not a safe integer is a malformed chunk.
+ */
+function keyRunOf(m: Map<unknown, unknown>, values: number, bad: (what: string) => never): number {
+  const start = m.get('start');
+  const count = m.get('count');
+  if (m.size !== 2 || typeof start !== 'number' || typeof count !== 'number') return bad('has a malformed key run');
+  if (!Number.isSafeInteger(start) || !Number.isSafeInteger(count) || count < 0 || !Number.isSafeInteger(start + Math.max(count - 1, 0))) {
+    return bad('has a key run outside the safe integers');
+  }
+  if (count !== values) bad('has a chunk with unequal key and value counts');
+  return start === 0 ? 0 : start;
 }
 
 // ------------------------------------------------------------------------------------------------
