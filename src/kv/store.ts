@@ -198,9 +198,22 @@ export class KvStore {
   reset(entries: Iterable<readonly [Json, Json]>): void {
     // Views taken before keep the old maps, which are never written again: no copy-on-write needed.
     this.views.clear();
-    this.prim = new Map();
-    this.other = new Map();
-    for (const [k, v] of entries) this.set(k, v);
+    const prim = new Map<number | string, Json>();
+    const other = new Map<string, { key: Json; value: Json }>();
+    const put = (k: Json, v: Json): void => {
+      if (typeof k === 'number' || typeof k === 'string') prim.set(k, v);
+      else other.set(canonicalJson(k), { key: k, value: v });
+    };
+    // A recovering or installing node resets from a decoded array of a million pairs: index it
+    // directly rather than through the iterator protocol and `set`'s copy-on-write checks.
+    if (Array.isArray(entries)) {
+      const pairs = entries as ReadonlyArray<readonly [Json, Json]>;
+      for (let i = 0; i < pairs.length; i++) put(pairs[i]![0], pairs[i]![1]);
+    } else {
+      for (const [k, v] of entries) put(k, v);
+    }
+    this.prim = prim;
+    this.other = other;
   }
 
   /** A point-in-time view for snapshotting; call `release()` when done. */
