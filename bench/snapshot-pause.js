@@ -18,6 +18,7 @@ import { DiskStorage } from '../dist/storage/node-storage.js';
 import { SnapshotEncoder } from '../dist/storage/snapshot.js';
 import { StorageNodeStore, yieldToLoop } from '../dist/node/storage-adapter.js';
 import { SNAPSHOT_CHUNK_KEYS } from '../dist/node/snapshotter.js';
+import { fmt, median, writeBlock } from './report.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -30,12 +31,6 @@ const { values: args } = parseArgs({
 const KEYS = Number(args.keys);
 const RUNS = Number(args.runs);
 const CHUNK = Number(args.chunk);
-
-function median(xs) {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
 
 // Two states: keys inserted in ascending order (every chunk's keys are a key run, docs/FORMAT.md)
 // and the same pairs in a fixed pseudo-random order (no runs: every key is encoded).
@@ -134,7 +129,6 @@ try {
   fs.rmSync(root, { recursive: true, force: true });
 }
 
-const fmt = (x) => (x >= 100 ? x.toFixed(0) : x.toFixed(1));
 const lines = [];
 const cmd = `node bench/snapshot-pause.js --keys ${KEYS} --runs ${RUNS} --chunk ${CHUNK}`;
 lines.push(`### Event-loop pause while a node snapshots ${KEYS.toLocaleString('en-US')} keys`);
@@ -155,13 +149,4 @@ if (col) {
 }
 const text = lines.join('\n') + '\n';
 process.stdout.write(text);
-if (args.out) {
-  const marker = '<!-- bench:pause -->';
-  const endMarker = '<!-- /bench:pause -->';
-  let doc = fs.existsSync(args.out) ? fs.readFileSync(args.out, 'utf8') : '# Benchmarks\n\n';
-  const block = `${marker}\n${text}${endMarker}\n`;
-  const start = doc.indexOf(marker);
-  const end = doc.indexOf(endMarker);
-  doc = start >= 0 && end > start ? doc.slice(0, start) + block + doc.slice(end + endMarker.length + 1) : doc + '\n' + block;
-  fs.writeFileSync(args.out, doc);
-}
+if (args.out) writeBlock(args.out, 'pause', text);

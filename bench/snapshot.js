@@ -25,6 +25,7 @@ import { inspectSnapshot } from '../dist/tools/inspect.js';
 import { KvStore } from '../dist/kv/store.js';
 import { SnapshotEncoder } from '../dist/storage/snapshot.js';
 import { SNAPSHOT_CHUNK_KEYS } from '../dist/node/snapshotter.js';
+import { fmt, median, writeBlock } from './report.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -40,12 +41,6 @@ const RUNS = Number(args.runs);
 // is not collected inside another's measurement.
 v8.setFlagsFromString('--expose-gc');
 const collect = vm.runInNewContext('gc');
-
-function median(xs) {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
 
 // States: `int` = integer keys 0..N-1 inserted in order, values 0..4 (Maelstrom's lin-kv shape);
 // `int-shuffled` = the same pairs inserted in a pseudo-random order (so no chunk's keys are a run
@@ -241,7 +236,6 @@ try {
   fs.rmSync(dir, { recursive: true, force: true });
 }
 
-const fmt = (x) => (x >= 100 ? x.toFixed(0) : x.toFixed(1));
 // Two significant digits for ratios below 0.01, so that a tiny file does not read as 0.00x.
 const sizeRatio = (x) => (x >= 0.01 ? x.toFixed(2) : x.toPrecision(2));
 const lines = [];
@@ -272,13 +266,4 @@ lines.push('');
 lines.push(`Header-only read of the ${KEYS.toLocaleString('en-US')}-key files (the payload is not read), median of 25: \`readSnapshotHeader\` ${results.map((r) => `${r.kind} ${r.headerMs.toFixed(3)} ms`).join(', ')}; \`inspectSnapshot(file, { headerOnly: true })\` (the work of \`raftsnap inspect FILE --header\`) ${results.map((r) => `${r.kind} ${r.inspectMs.toFixed(3)} ms`).join(', ')}. The whole \`node bin/run.js inspect FILE --header --json\` process, start-up included, median of 5: ${results.map((r) => `${r.kind} ${r.inspectCliMs.toFixed(0)} ms`).join(', ')}.`);
 const text = lines.join('\n') + '\n';
 process.stdout.write(text);
-if (args.out) {
-  const marker = '<!-- bench:snapshot -->';
-  const endMarker = '<!-- /bench:snapshot -->';
-  let doc = fs.existsSync(args.out) ? fs.readFileSync(args.out, 'utf8') : '# Benchmarks\n\n';
-  const block = `${marker}\n${text}${endMarker}\n`;
-  const start = doc.indexOf(marker);
-  const end = doc.indexOf(endMarker);
-  doc = start >= 0 && end > start ? doc.slice(0, start) + block + doc.slice(end + endMarker.length + 1) : doc + '\n' + block;
-  fs.writeFileSync(args.out, doc);
-}
+if (args.out) writeBlock(args.out, 'snapshot', text);

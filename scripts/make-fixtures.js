@@ -16,6 +16,7 @@ import {
   readWal,
 } from '../dist/storage/index.js';
 import { KvStore, asKvCommand } from '../dist/kv/index.js';
+import { Random } from '../dist/cluster/random.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const out = path.resolve(process.argv[2] ?? path.join(here, '..', 'fixtures'));
@@ -23,20 +24,10 @@ const CREATED = Date.UTC(2024, 0, 2, 3, 4, 5); // fixed creation time of every f
 const CONFIG = ['n1', 'n2', 'n3'];
 
 // --- deterministic data --------------------------------------------------------------------
-function prng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** 300 log entries of lin-kv commands (a no-op opens each term), terms 1..3. */
 function makeLog() {
-  const rnd = prng(7);
+  const rnd = new Random(7);
   const entries = [];
   let term = 0;
   for (let index = 1; index <= 300; index++) {
@@ -46,11 +37,11 @@ function makeLog() {
       entries.push({ index, term, data: null });
       continue;
     }
-    const key = Math.floor(rnd() * 40);
-    const r = rnd();
+    const key = rnd.int(40);
+    const r = rnd.next();
     let data;
-    if (r < 0.6) data = { op: 'write', key, value: Math.floor(rnd() * 100) };
-    else if (r < 0.8) data = { op: 'cas', key, from: Math.floor(rnd() * 100), to: Math.floor(rnd() * 100) };
+    if (r < 0.6) data = { op: 'write', key, value: rnd.int(100) };
+    else if (r < 0.8) data = { op: 'cas', key, from: rnd.int(100), to: rnd.int(100) };
     else data = { op: 'read', key };
     entries.push({ index, term, data });
   }

@@ -2,7 +2,6 @@
  * Maelstrom's JSON-lines protocol: parsing and validating envelopes and bodies, error codes, and a
  * writer that numbers every message it sends and never loses a line.
  */
-import type { Json } from '../raft/types.js';
 
 export type Body = { type: string; msg_id?: number; in_reply_to?: number; [k: string]: unknown };
 
@@ -139,11 +138,6 @@ function describe(t: FieldType): string {
     default:
       return `a ${t}`;
   }
-}
-
-/** Is `v` a JSON value (no undefined, functions, non-finite numbers)? Parsed input always is. */
-export function isJson(v: unknown): v is Json {
-  return v !== undefined;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -108,13 +108,6 @@ export interface InstallSnapshotReply {
   done: boolean;
 }
 
-export interface TimeoutNow {
-  type: 'raft_timeout_now';
-  from: NodeId;
-  to: NodeId;
-  term: number;
-}
-
 export type RaftMessage =
   | RequestVote
   | RequestVoteReply

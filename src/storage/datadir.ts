@@ -77,6 +77,8 @@ export interface SegmentListing {
   /** First index from the file name. */
   firstIndex: number;
   size: number;
+  /** Records whose checksums passed (all kinds, up to any damage). */
+  recordCount: number;
   /** Entry records and the index range they cover (0 when none). */
   entryCount: number;
   minIndex: number;
@@ -340,6 +342,7 @@ export class DataDir {
       const base: SegmentListing = {
         ...f,
         size,
+        recordCount: 0,
         entryCount: 0,
         minIndex: 0,
         maxIndex: 0,
@@ -394,6 +397,7 @@ export class DataDir {
 
 function summarise(scan: SegmentScan, into: SegmentListing): void {
   into.damage = scan.damage;
+  into.recordCount = scan.records.length;
   for (const r of scan.records) {
     const rec = r.record;
     if (rec.type === 'entry') {

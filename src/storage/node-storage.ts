@@ -22,7 +22,7 @@ import {
   type SnapshotContent,
   type SnapshotHeader,
 } from './snapshot.js';
-import { DEFAULT_SEGMENT_BYTES, WalWriter, encodeRecord, type WalRecord } from './wal.js';
+import { DEFAULT_SEGMENT_BYTES, WalWriter, type WalRecord } from './wal.js';
 
 export const DEFAULT_RETAIN = 2;
 
@@ -617,9 +617,4 @@ export class MemoryStorage implements NodeStorage {
     this.closed = false;
     this.pending = [];
   }
-}
-
-/** Encoded size of a WAL record (for tools that estimate WAL growth). */
-export function walRecordSize(rec: WalRecord): number {
-  return encodeRecord(rec).length;
 }

@@ -5,7 +5,7 @@
  */
 import fs from 'node:fs';
 import { asKvCommand, KvStore } from '../kv/store.js';
-import type { Entry, Json, NodeId } from '../raft/types.js';
+import type { Entry, NodeId } from '../raft/types.js';
 import {
   DataDir,
   LogReplay,
@@ -179,8 +179,8 @@ function olderBase(
   dir: string,
   at: number,
 ): { header: SnapshotHeader | null; content: SnapshotContent | null; entries: Entry[]; file: string | null } {
-  const snaps = guard(() => dd.listSnapshots(), dir).filter((s) => s.header && s.index <= at);
   const all = guard(() => dd.listSnapshots(), dir);
+  const snaps = all.filter((s) => s.header && s.index <= at);
   const oldest = all.find((s) => s.header);
   let header: SnapshotHeader | null = null;
   let content: SnapshotContent | null = null;
@@ -239,5 +239,3 @@ export async function loadState(p: string): Promise<{ state: ToolState; warnings
   }
   return { state: loadSnapshotState(p), warnings: [] };
 }
-
-export type { Json };

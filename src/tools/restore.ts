@@ -9,13 +9,14 @@ import path from 'node:path';
 import {
   DataDir,
   WalWriter,
+  decodeSnapshot,
   fsyncDir,
   isPidAlive,
   readLockPid,
-  readSnapshotFile,
   renameDurable,
   snapshotFileName,
   writeSnapshotFile,
+  type SnapshotContent,
   type SnapshotHeader,
 } from '../storage/index.js';
 import type { NodeId } from '../raft/types.js';
@@ -39,11 +40,12 @@ export interface RestoreResult {
   createdAt: string;
 }
 
-function readSnapshotFully(file: string): { header: SnapshotHeader; bytes: Buffer } {
+/** Read a snapshot file once: its bytes (copied as they are when the configuration stays) and its verified, decoded contents. */
+function readSnapshotFully(file: string): { header: SnapshotHeader; content: SnapshotContent; bytes: Buffer } {
   if (pathKind(file) === 'dir') throw new ToolError('ENOTDIR', file, 'is a directory, expected a snapshot file');
   const bytes = guard(() => fs.readFileSync(file), file);
-  const { header } = guard(() => readSnapshotFile(file), file);
-  return { header, bytes };
+  const { header, content } = guard(() => decodeSnapshot(bytes, file), file);
+  return { header, content, bytes };
 }
 
 /** `--config n1,n2,n3`: node ids separated by commas (or spaces), no duplicates. */
@@ -71,8 +73,7 @@ export interface RestoreOptions {
 
 export function restoreSnapshot(file: string, dataDir: string, opts: RestoreOptions = {}): RestoreResult {
   // 1. The snapshot must be sound before anything is touched.
-  const { header, bytes } = readSnapshotFully(file);
-  const content = guard(() => readSnapshotFile(file).content, file);
+  const { header, content, bytes } = readSnapshotFully(file);
   const config = opts.config ? [...opts.config] : [...header.config];
   const snapState = snapshotState(file, { ...header, config }, content);
 

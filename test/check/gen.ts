@@ -1,6 +1,7 @@
 /** Helpers to build histories for the checker's tests. */
 import type { HistoryEvent, OpFn } from '../../src/check/index.js';
 import type { Json } from '../../src/raft/types.js';
+import { Random } from '../../src/cluster/random.js';
 
 type Done = 'ok' | 'fail' | 'info' | 'none';
 
@@ -49,16 +50,10 @@ export const cas = (
 
 export const hist = (...parts: HistoryEvent[][]): HistoryEvent[] => parts.flat();
 
-/** A small deterministic PRNG. */
+/** A small deterministic PRNG (the cluster runner's, as a plain function). */
 export function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const r = new Random(seed);
+  return () => r.next();
 }
 
 /**

@@ -3,18 +3,14 @@
  * "stable storage" per node, a FIFO message queue with filters (drop, partition), and a tiny state
  * machine (the list of applied non-null entries) whose snapshots are JSON bytes.
  */
+import { Random } from '../../src/cluster/random.js';
 import { RaftCore } from '../../src/raft/core.js';
 import type { Entry, HardState, Json, NodeId, RaftConfig, RaftMessage, Ready, SnapshotMeta, SnapshotStore } from '../../src/raft/types.js';
 
+/** The cluster runner's seeded generator (mulberry32) as a plain function. */
 export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const r = new Random(seed);
+  return () => r.next();
 }
 
 const sameMeta = (a: SnapshotMeta, b: SnapshotMeta) => a.index === b.index && a.term === b.term;
