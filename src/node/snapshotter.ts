@@ -11,10 +11,10 @@ import type { Entry, SnapshotMeta } from '../raft/types.js';
 import type { Logger } from './log.js';
 import type { ServeOptions } from './options.js';
 import type { RaftServer } from './server.js';
+import { SNAPSHOT_CHUNK_KEYS } from './store.js';
 import { realTimers, type Timers } from './timers.js';
 
-/** Keys encoded per chunk between yields to the event loop. */
-export const SNAPSHOT_CHUNK_KEYS = 2048;
+export { SNAPSHOT_CHUNK_KEYS } from './store.js';
 
 export class Snapshotter {
   private entriesSince = 0;

@@ -11,7 +11,7 @@ import { DiskStorage, MemoryStorage, type NodeStorage } from '../storage/node-st
 import { SnapshotEncoder } from '../storage/snapshot.js';
 import type { Logger } from './log.js';
 import type { ServeOptions } from './options.js';
-import type { NodeStore, RecoveredState } from './store.js';
+import { SNAPSHOT_CHUNK_KEYS, type NodeStore, type RecoveredState } from './store.js';
 import { realTimers } from './timers.js';
 
 /** Let timers and I/O run (setImmediate runs after pending I/O callbacks). */
@@ -71,7 +71,7 @@ export class StorageNodeStore implements NodeStore {
     this.storage.sync();
   }
 
-  async saveSnapshot(meta: SnapshotMeta, view: FrozenView, chunkKeys = 8192): Promise<{ size: number }> {
+  async saveSnapshot(meta: SnapshotMeta, view: FrozenView, chunkKeys = SNAPSHOT_CHUNK_KEYS): Promise<{ size: number }> {
     const enc = new SnapshotEncoder(meta, { nodeId: this.nodeId });
     // Yield between chunks only: a state of at most one chunk is saved without leaving the caller's
     // turn of the event loop, so that small states snapshot as soon as the threshold is reached.

@@ -5,6 +5,9 @@
 import type { FrozenView } from '../kv/store.js';
 import type { Entry, HardState, Json, NodeId, SnapshotMeta, SnapshotStore } from '../raft/types.js';
 
+/** Keys encoded per chunk between yields to the event loop. */
+export const SNAPSHOT_CHUNK_KEYS = 2048;
+
 export interface RecoveredState {
   hardState: HardState;
   /** The newest valid snapshot with its state-machine contents, or null. */
