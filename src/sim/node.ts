@@ -27,18 +27,16 @@ import { RaftServer, type ServerProbe } from '../node/server.js';
 import type { NodeStore, RecoveredState } from '../node/store.js';
 import type { Timers } from '../node/timers.js';
 import type { RaftCore } from '../raft/core.js';
-import type { Entry, HardState, Json, NodeId, SnapshotMeta, SnapshotStore } from '../raft/types.js';
+import type { Entry, HardState, Json, NodeId, RaftConfig, SnapshotMeta, SnapshotStore } from '../raft/types.js';
 import { type Recovered, SimDisk, StorageGap } from './disk.js';
 import type { Random } from './random.js';
 
-export interface NodeConfig {
-  electionTicks: number;
-  heartbeatTicks: number;
-  preVote: boolean;
-  checkQuorum: boolean;
-  maxEntriesPerAppend: number;
-  maxInflight: number;
-  snapshotChunkSize: number;
+/** The core's timing and flow-control settings, plus what the serve driver's flags set. */
+export interface NodeConfig
+  extends Pick<
+    RaftConfig,
+    'electionTicks' | 'heartbeatTicks' | 'preVote' | 'checkQuorum' | 'maxEntriesPerAppend' | 'maxInflight' | 'snapshotChunkSize'
+  > {
   /** Snapshot after this many applied entries (1: after every entry); 0 disables snapshots. */
   snapshotThreshold: number;
   /** The serve driver's --snapshot-jitter (threshold × [1, 1 + jitter)). */
