@@ -1,2 +1,3 @@
 export * from './keys.js';
 export * from './store.js';
+export * from './sessions.js';

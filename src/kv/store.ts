@@ -1,5 +1,6 @@
 import type { Json } from '../raft/types.js';
 import { canonicalJson, jsonEqual } from './keys.js';
+import { SessionTable, sessionOf } from './sessions.js';
 
 /** A lin-kv operation as it travels in the Raft log. */
 export type KvCommand =
@@ -26,6 +27,8 @@ type Saved = Json | typeof ABSENT;
 export class FrozenView {
   /** Number of keys at the moment of the freeze. */
   readonly size: number;
+  /** The client session table at the moment of the freeze (undefined when empty: none stored). */
+  readonly sessions: Json | undefined;
   readonly savedPrim = new Map<number | string, Saved>();
   readonly savedOther = new Map<string, { key: Json; value: Saved }>();
   private released = false;
@@ -36,6 +39,7 @@ export class FrozenView {
 
   constructor(private readonly store: KvStore) {
     this.size = store.size;
+    this.sessions = store.sessions.size > 0 ? store.sessions.toJson() : undefined;
     this.prim = store.primMap();
     this.other = store.otherMap();
   }
@@ -122,10 +126,13 @@ export class KvStore {
   private prim = new Map<number | string, Json>();
   private other = new Map<string, { key: Json; value: Json }>();
   private views = new Set<FrozenView>();
+  /** Forwarded requests already applied (replicated state; goes into snapshots). */
+  sessions = new SessionTable();
 
-  static fromEntries(entries: Iterable<readonly [Json, Json]>): KvStore {
+  static fromEntries(entries: Iterable<readonly [Json, Json]>, sessions?: Json): KvStore {
     const s = new KvStore();
     for (const [k, v] of entries) s.set(k, v);
+    if (sessions !== undefined) s.sessions = SessionTable.fromJson(sessions);
     return s;
   }
 
@@ -194,8 +201,29 @@ export class KvStore {
     }
   }
 
-  /** Replace the whole state (restore from a snapshot discards everything before). */
-  reset(entries: Iterable<readonly [Json, Json]>): void {
+  /**
+   * Apply a log entry's data at `index` as every replica does: `null` (a leader's no-op) and data
+   * that is not a KV command give null; an entry carrying a session identity already applied is
+   * not executed again and gives the result recorded the first time; one below its origin's
+   * low-water mark (stale, see sessions.ts) is not executed and gives null.
+   */
+  applyEntry(data: Json, index: number): KvResult | null {
+    if (data === null) return null;
+    const cmd = asKvCommand(data);
+    if (!cmd) return null;
+    const s = cmd.op === 'read' ? null : sessionOf(data);
+    if (!s) return this.apply(cmd);
+    const prev = this.sessions.lookup(s);
+    if (prev.kind === 'applied') return prev.result;
+    if (prev.kind === 'stale') return null;
+    const r = this.apply(cmd);
+    this.sessions.record(s, index, r);
+    return r;
+  }
+
+  /** Replace the whole state (restore from a snapshot discards everything before), sessions included. */
+  reset(entries: Iterable<readonly [Json, Json]>, sessions?: Json): void {
+    this.sessions = SessionTable.fromJson(sessions);
     // Views taken before keep the old maps, which are never written again: no copy-on-write needed.
     this.views.clear();
     const prim = new Map<number | string, Json>();

@@ -245,17 +245,14 @@ async function snapshotAtWithSize(node: RaftServer, index: number): Promise<{ me
     view = node.kv.freeze();
   } else {
     const cur = core.status().snapshot;
-    const base = cur ? await node.store!.loadSnapshot(cur) : [];
-    const tmp = KvStore.fromEntries(base);
+    const base = cur ? await node.store!.loadSnapshot(cur) : { pairs: [] };
+    const tmp = KvStore.fromEntries(base.pairs, base.sessions);
     const from = cur ? cur.index + 1 : 1;
     const entries = core.entries(from, index);
     if (entries.length !== index - from + 1) {
       throw new ProtocolError(ErrorCode.PRECONDITION_FAILED, `log entries ${from}..${index} are no longer available`);
     }
-    for (const e of entries) {
-      const c = e.data === null ? null : asKvCommand(e.data);
-      if (c) tmp.apply(c);
-    }
+    for (const e of entries) tmp.applyEntry(e.data, e.index);
     view = tmp.freeze();
   }
   const { size, trimmed } = await node.snapshotter.takeNow(meta, view, 0);

@@ -7,7 +7,7 @@
  *   3. apply the snapshot, then committed entries (answering pending client requests)
  *   4. advance.
  */
-import { KvStore, asKvCommand, type KvCommand, type KvResult } from '../kv/index.js';
+import { KvStore, asKvCommand, type KvCommand, type KvResult, type SessionId } from '../kv/index.js';
 import { RaftCore } from '../raft/core.js';
 import { RAFT_MESSAGE_TYPES, type Entry, type Json, type NodeId, type RaftMessage, type RaftStatus, type Role, type SnapshotMeta } from '../raft/types.js';
 import { CONTROL_TYPES, handleControl } from './control.js';
@@ -136,7 +136,7 @@ export class RaftServer {
   /** Forwards received, by origin and msg_id, oldest first: a duplicate is not executed again. */
   private seenForwards = new Set<string>();
   /** Single-node cluster: requests waiting for this node to win its (instant) election. */
-  private held: Array<{ cmd: KvCommand; respond: (o: Outcome) => void }> = [];
+  private held: Array<{ cmd: KvCommand; respond: (o: Outcome) => void; session?: SessionId }> = [];
   /** Multi-node: requests that arrived when no leader was known, waiting (briefly) for one. */
   private waiting: Array<{ cmd: KvCommand; respond: (o: Outcome) => void; deadline: number }> = [];
   /** Control messages waiting for entries to be applied (apply_entries), by index. */
@@ -412,7 +412,7 @@ export class RaftServer {
     this.recoveredNodeId = rec.nodeId;
     let applied = 0;
     if (rec.snapshot) {
-      this.kv.reset(rec.snapshot.pairs);
+      this.kv.reset(rec.snapshot.pairs, rec.snapshot.sessions);
       applied = rec.snapshot.meta.index;
     }
     this.applied = applied;
@@ -531,9 +531,10 @@ export class RaftServer {
   /**
    * Start a client request. `respond` is called exactly once: with the result once the command is
    * applied, with error 11 when no leader is known and nothing entered a log, or with an
-   * indefinite error once it may have entered one.
+   * indefinite error once it may have entered one. `session` (a forwarded request's identity, given
+   * only by a leader) goes into the log entry: the state machine executes it at most once.
    */
-  submit(cmd: KvCommand, respond: (o: Outcome) => void): void {
+  submit(cmd: KvCommand, respond: (o: Outcome) => void, session?: SessionId): void {
     const core = this.core!;
     if (this.closing && !this.singleNode) {
       respond({ kind: 'error', code: ErrorCode.TEMPORARILY_UNAVAILABLE, text: 'node is shutting down' });
@@ -543,12 +544,13 @@ export class RaftServer {
     if (this.singleNode && (leader !== this.nodeId || this.held.length > 0)) {
       // Elect ourselves (it needs no other node) and go on once the election is through; requests
       // keep their order behind the ones already waiting.
-      this.held.push({ cmd, respond });
+      this.held.push(session ? { cmd, respond, session } : { cmd, respond });
       if (this.held.length === 1) core.campaign();
       return;
     }
     if (leader === this.nodeId) {
-      const r = core.propose(cmd as unknown as Json);
+      const data = (session ? { ...cmd, session: { origin: session.origin, id: session.id, ...(session.low !== undefined ? { low: session.low } : {}) } } : cmd) as unknown as Json;
+      const r = core.propose(data);
       if (!r) {
         respond({ kind: 'error', code: ErrorCode.TEMPORARILY_UNAVAILABLE, text: 'leader cannot accept proposals right now' });
         return;
@@ -558,7 +560,10 @@ export class RaftServer {
     }
     if (leader !== null) {
       // From here on the request may enter the leader's log: only its result or an indefinite error.
-      const id = this.out.send(leader, { type: 'raft_forward', request: cmd, origin: this.origin });
+      // `low`: our oldest forward still waiting for its answer (msg_ids grow, so the first in the
+      // map); none: this one. Lets the leader's state machine forget the ones answered before.
+      const low = this.forwarded.keys().next().value;
+      const id = this.out.send(leader, { type: 'raft_forward', request: cmd, origin: this.origin, ...(low !== undefined ? { low } : {}) });
       this.forwarded.set(id, { respond, deadline: this.now() + this.opts.requestTimeoutMs });
       return;
     }
@@ -598,7 +603,16 @@ export class RaftServer {
       reply({ kind: 'error', code: ErrorCode.TEMPORARILY_UNAVAILABLE, text: 'not the leader any more; try again' });
       return;
     }
-    this.submit(cmd, reply);
+    // The forward's identity goes into the log entry: a copy delivered after this process restarted
+    // (and forgot seenForwards) is then recognised by the replicated state machine.
+    const origin = body['origin'];
+    // Reads carry none: executing a copy again changes nothing (and the follower ignores a second answer).
+    let session: SessionId | undefined;
+    if (cmd.op !== 'read' && typeof origin === 'string' && origin !== '' && Number.isSafeInteger(fwdId)) {
+      const low = body['low'];
+      session = { origin: `${src}/${origin}`, id: fwdId!, low: typeof low === 'number' && Number.isSafeInteger(low) && low < fwdId! ? low : fwdId! };
+    }
+    this.submit(cmd, reply, session);
   }
 
   private onForwardReply(msg: Envelope): void {
@@ -671,8 +685,7 @@ export class RaftServer {
 
   private applyEntry(e: Entry): void {
     if (e.index <= this.applied) return;
-    const cmd = e.data === null ? null : asKvCommand(e.data);
-    const result = cmd ? this.kv.apply(cmd) : null;
+    const result = this.kv.applyEntry(e.data, e.index);
     this.applied = e.index;
     this.snapshotter.noteApplied(e);
     this.probe?.applied?.(e);
@@ -691,15 +704,18 @@ export class RaftServer {
 
   /** The core accepted a snapshot from the leader (already durable in the store): load it. */
   private async installSnapshot(meta: SnapshotMeta): Promise<void> {
-    const pairs = await this.store!.loadSnapshot(meta);
-    this.resetStateMachine(meta, pairs);
+    const s = await this.store!.loadSnapshot(meta);
+    this.resetStateMachine(meta, s.pairs, s.sessions);
     this.stats.snapshotsInstalled++;
     this.log.info(`${this.nodeId}: installed snapshot ${meta.index}/${meta.term} (${this.kv.size} keys)`);
   }
 
-  /** Replace the state machine with `pairs` as of `meta` (snapshot install, seed). */
-  resetStateMachine(meta: SnapshotMeta, pairs: Iterable<readonly [Json, Json]>): void {
-    this.kv.reset(pairs);
+  /**
+   * Replace the state machine with `pairs` and the session table `sessions` (empty when not given)
+   * as of `meta` (snapshot install, seed).
+   */
+  resetStateMachine(meta: SnapshotMeta, pairs: Iterable<readonly [Json, Json]>, sessions?: Json): void {
+    this.kv.reset(pairs, sessions);
     this.applied = meta.index;
     this.snapshotter.reset();
     for (const [idx, p] of this.pending) {
@@ -731,7 +747,7 @@ export class RaftServer {
     if (st.role === 'leader' && this.held.length > 0) {
       const held = this.held;
       this.held = [];
-      for (const h of held) this.submit(h.cmd, h.respond);
+      for (const h of held) this.submit(h.cmd, h.respond, h.session);
     } else if (this.held.length > 0 && st.role === 'follower') {
       this.core!.campaign();
     }

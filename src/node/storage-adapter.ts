@@ -11,8 +11,13 @@ import { DiskStorage, MemoryStorage, type NodeStorage } from '../storage/node-st
 import { SnapshotEncoder } from '../storage/snapshot.js';
 import type { Logger } from './log.js';
 import type { ServeOptions } from './options.js';
-import { SNAPSHOT_CHUNK_KEYS, type NodeStore, type RecoveredState } from './store.js';
+import { SNAPSHOT_CHUNK_KEYS, type NodeStore, type RecoveredState, type SnapshotState } from './store.js';
 import { realTimers } from './timers.js';
+
+/** The pairs and (when stored) the session table of a decoded snapshot. */
+function snapshotState(c: { kv: Array<[Json, Json]>; sessions?: Json }): SnapshotState {
+  return c.sessions === undefined ? { pairs: c.kv } : { pairs: c.kv, sessions: c.sessions };
+}
 
 /** Let timers and I/O run (setImmediate runs after pending I/O callbacks). */
 export function yieldToLoop(): Promise<void> {
@@ -47,7 +52,7 @@ export class StorageNodeStore implements NodeStore {
     const recordedId = this.storage instanceof DiskStorage ? this.storage.dir.meta.nodeId : null;
     return Promise.resolve({
       hardState: r.hardState,
-      snapshot: r.snapshot ? { meta: r.snapshot.meta, pairs: r.snapshot.content.kv } : null,
+      snapshot: r.snapshot ? { meta: r.snapshot.meta, ...snapshotState(r.snapshot.content) } : null,
       entries: r.entries,
       nodeId: recordedId,
     });
@@ -83,15 +88,15 @@ export class StorageNodeStore implements NodeStore {
       first = false;
       enc.addColumns(c.keys, c.values);
     }
-    const bytes = enc.finish();
+    const bytes = enc.finish(view.sessions);
     this.storage.saveSnapshot(meta, bytes);
     return { size: bytes.length };
   }
 
-  loadSnapshot(meta: SnapshotMeta): Promise<Array<[Json, Json]>> {
+  loadSnapshot(meta: SnapshotMeta): Promise<SnapshotState> {
     const s = this.storage.loadSnapshot(meta);
     if (!s) return Promise.reject(new Error(`snapshot ${meta.index}/${meta.term} is not in ${this.where}`));
-    return Promise.resolve(s.content.kv);
+    return Promise.resolve(snapshotState(s.content));
   }
 
   compact(compactedTo: number, retain: number): Promise<void> {

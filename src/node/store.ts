@@ -8,10 +8,16 @@ import type { Entry, HardState, Json, NodeId, SnapshotMeta, SnapshotStore } from
 /** Keys encoded per chunk between yields to the event loop. */
 export const SNAPSHOT_CHUNK_KEYS = 2048;
 
+/** A snapshot's state-machine contents: the pairs and the client session table (when stored). */
+export interface SnapshotState {
+  pairs: Array<[Json, Json]>;
+  sessions?: Json;
+}
+
 export interface RecoveredState {
   hardState: HardState;
   /** The newest valid snapshot with its state-machine contents, or null. */
-  snapshot: { meta: SnapshotMeta; pairs: Iterable<readonly [Json, Json]> } | null;
+  snapshot: { meta: SnapshotMeta; pairs: Iterable<readonly [Json, Json]>; sessions?: Json } | null;
   /** Log entries after the snapshot, contiguous. */
   entries: Entry[];
   /** Node id recorded in the directory, if any. */
@@ -40,7 +46,7 @@ export interface NodeStore {
    */
   saveSnapshot(meta: SnapshotMeta, view: FrozenView, chunkKeys?: number): Promise<{ size: number }>;
   /** Decode the state of the current snapshot (after a transfer finished, or for replays). */
-  loadSnapshot(meta: SnapshotMeta): Promise<Array<[Json, Json]>>;
+  loadSnapshot(meta: SnapshotMeta): Promise<SnapshotState>;
   /**
    * The core dropped log entries up to `compactedTo` (inclusive): let storage delete what is
    * covered, keeping the `retain` newest snapshots.

@@ -20,6 +20,7 @@
  * scanned segment by segment (a damaged tail is cut), records replayed with the shared LogReplay
  * rules, entries after the snapshot, the last hard state with commit raised to the snapshot.
  */
+import { compactionLimit } from '../storage/node-storage.js';
 import { Buffer } from 'node:buffer';
 import type { Json } from '../raft/types.js';
 import type { Entry, HardState, SnapshotMeta, SnapshotStore } from '../raft/types.js';
@@ -64,7 +65,7 @@ export interface SnapshotFile {
 
 export interface Recovered {
   hardState: HardState;
-  snapshot: { meta: SnapshotMeta; pairs: Array<[Json, Json]> } | null;
+  snapshot: { meta: SnapshotMeta; pairs: Array<[Json, Json]>; sessions?: Json } | null;
   entries: Entry[];
   /** Bytes cut off torn segment tails during this recovery. */
   tornBytes: number;
@@ -194,13 +195,12 @@ export class SimDisk {
 
   /**
    * The core dropped the log through `upToIndex`: delete the oldest segments whose entries all lie
-   * at or below it, clamped to the oldest retained snapshot's index so that recovery can always
+   * at or below it, kept below the oldest retained snapshot's index (compactionLimit) so that recovery can always
    * fall back (never the newest segment). Mirrors NodeStorage.compactLog / WalWriter.deleteCovered.
    */
   compactLog(upToIndex: number): void {
     this.sync();
-    const oldest = this.snaps.length > 0 ? this.snaps[0]!.meta.index : 0;
-    const limit = Math.min(upToIndex, oldest);
+    const limit = compactionLimit(upToIndex, this.snaps);
     if (limit <= 0) return;
     while (this.segments.length > 1 && this.segments[0]!.maxIndex <= limit) {
       this.segments.shift();
@@ -238,10 +238,10 @@ export class SimDisk {
   }
 
   /** Encode and durably save a snapshot of `pairs` at `meta` (atomic: temp file, fsync, rename). */
-  saveSnapshot(meta: SnapshotMeta, pairs: Iterable<readonly [Json, Json]>): SnapshotFile {
+  saveSnapshot(meta: SnapshotMeta, pairs: Iterable<readonly [Json, Json]>, sessions?: Json): SnapshotFile {
     const kv: Array<[Json, Json]> = [];
     for (const [k, v] of pairs) kv.push([k, v]);
-    const bytes = encodeSnapshot(meta, { kv }, { createdAt: this.clock(), nodeId: this.nodeId, level: 1 });
+    const bytes = encodeSnapshot(meta, sessions === undefined ? { kv } : { kv, sessions }, { createdAt: this.clock(), nodeId: this.nodeId, level: 1 });
     const h = verifySnapshotBytes(bytes, 'snapshot');
     const f = { meta: { index: h.index, term: h.term, config: [...h.config] }, bytes };
     this.installFile(f);
@@ -261,9 +261,15 @@ export class SimDisk {
   }
 
   loadSnapshot(meta: SnapshotMeta): Array<[Json, Json]> {
+    return this.loadSnapshotState(meta).pairs;
+  }
+
+  /** The pairs and (when stored) the client session table of a snapshot on disk. */
+  loadSnapshotState(meta: SnapshotMeta): { pairs: Array<[Json, Json]>; sessions?: Json } {
     const f = this.snaps.find((s) => s.meta.index === meta.index && s.meta.term === meta.term);
     if (!f) throw new RecoveryError(`snapshot ${meta.index}/${meta.term} is not on disk`);
-    return decodeSnapshot(f.bytes, snapshotFileName(meta)).content.kv;
+    const c = decodeSnapshot(f.bytes, snapshotFileName(meta)).content;
+    return c.sessions === undefined ? { pairs: c.kv } : { pairs: c.kv, sessions: c.sessions };
   }
 
   /** The SnapshotStore the Raft core reads from and receives into. */
@@ -375,12 +381,13 @@ export class SimDisk {
     this.segments = kept;
     this.hardState = { ...replay.hardState };
     // The newest snapshot passing its checksums.
-    let snap: { meta: SnapshotMeta; pairs: Array<[Json, Json]> } | null = null;
+    let snap: { meta: SnapshotMeta; pairs: Array<[Json, Json]>; sessions?: Json } | null = null;
     for (let i = this.snaps.length - 1; i >= 0 && !snap; i--) {
       const f = this.snaps[i]!;
       try {
         const d = decodeSnapshot(f.bytes, snapshotFileName(f.meta));
-        snap = { meta: { index: d.header.index, term: d.header.term, config: [...d.header.config] }, pairs: d.content.kv };
+        const meta = { index: d.header.index, term: d.header.term, config: [...d.header.config] };
+        snap = d.content.sessions === undefined ? { meta, pairs: d.content.kv } : { meta, pairs: d.content.kv, sessions: d.content.sessions };
       } catch {
         this.snaps.splice(i, 1);
       }

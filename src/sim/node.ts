@@ -24,7 +24,7 @@ import { Outbox, type LineSink } from '../node/protocol.js';
 import type { Logger } from '../node/log.js';
 import { defaultOptions, type ServeOptions } from '../node/options.js';
 import { RaftServer, type ServerProbe } from '../node/server.js';
-import type { NodeStore, RecoveredState } from '../node/store.js';
+import type { NodeStore, RecoveredState, SnapshotState } from '../node/store.js';
 import type { Timers } from '../node/timers.js';
 import type { RaftCore } from '../raft/core.js';
 import type { Entry, HardState, Json, NodeId, RaftConfig, SnapshotMeta, SnapshotStore } from '../raft/types.js';
@@ -197,16 +197,16 @@ export class SimStore implements NodeStore {
     }
     if (this.dead) return NEVER;
     const pairs = view.entries();
-    const f = this.node.disk.saveSnapshot(meta, pairs);
+    const f = this.node.disk.saveSnapshot(meta, pairs, view.sessions);
     this.host.observer.onSnapshotTaken(this.node, meta, pairs);
     return { size: f.bytes.length };
   }
 
-  loadSnapshot(meta: SnapshotMeta): Promise<Array<[Json, Json]>> {
+  loadSnapshot(meta: SnapshotMeta): Promise<SnapshotState> {
     try {
-      const pairs = this.node.disk.loadSnapshot(meta);
-      this.host.observer.onSnapshotRestored(this.node, meta, pairs);
-      return Promise.resolve(pairs);
+      const s = this.node.disk.loadSnapshotState(meta);
+      this.host.observer.onSnapshotRestored(this.node, meta, s.pairs);
+      return Promise.resolve(s);
     } catch (e) {
       return Promise.reject(e instanceof Error ? e : new Error(String(e)));
     }

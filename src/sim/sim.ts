@@ -174,6 +174,8 @@ export class Simulation implements NodeHost {
   private readonly faultRng: Random;
   /** Scenario hooks called at the end (may throw InvariantViolation). */
   readonly endChecks: Array<() => void> = [];
+  /** Scenario hooks: see every node-to-node line as it is sent (before the network decides its fate). */
+  readonly taps: Array<(from: SimNode, to: SimNode, line: string) => void> = [];
   /** The first invariant violated inside a server's code (which would swallow and log it). */
   private violation: Error | null = null;
   readonly observer: NodeObserver;
@@ -230,6 +232,11 @@ export class Simulation implements NodeHost {
     return n;
   }
 
+  /** Deliver `line` from `from` to `to` after `delay` ms, as the network would (a scenario's extra copy). */
+  inject(from: NodeId, to: SimNode, line: string, delay = 0): void {
+    this.queue.push(this.time + Math.max(0, delay), { k: 'msg', to, from, line });
+  }
+
   at(delay: number, label: string, fn: () => void | Promise<void>): void {
     this.queue.push(this.time + Math.max(0, delay), { k: 'fn', label, fn });
   }
@@ -242,6 +249,7 @@ export class Simulation implements NodeHost {
     const dest = destOf(line);
     const to = this.nodes.find((n) => n.id === dest);
     if (to) {
+      for (const t of this.taps) t(node, to, line);
       for (const d of this.net.fate()) this.queue.push(this.time + d, { k: 'msg', to, from: node.id, line });
       return;
     }

@@ -119,6 +119,18 @@ interface SnapFile {
   size: number;
 }
 
+/**
+ * Highest index whose log entries compaction may delete: below both the requested index and the
+ * oldest kept snapshot. The entry AT the oldest snapshot's index is kept, so that replay can still
+ * compare its term with a snapshot marker at that index (Figure 13 rules 6-7): without it, a
+ * snapshot received with another term could not be told from a matching one, and the entries
+ * after it would wrongly survive recovery.
+ */
+export function compactionLimit(upToIndex: number, snaps: ReadonlyArray<{ meta: SnapshotMeta }>): number {
+  const oldest = snaps.length > 0 ? snaps[0]!.meta.index : 0;
+  return Math.min(upToIndex, oldest) - 1;
+}
+
 export class DiskStorage implements NodeStorage {
   readonly dir: DataDir;
   private readonly sync_: SyncOptions;
@@ -237,8 +249,7 @@ export class DiskStorage implements NodeStorage {
     this.check();
     const w = this.ensureOpen();
     w.sync();
-    const oldest = this.snaps.length > 0 ? this.snaps[0]!.meta.index : 0;
-    const limit = Math.min(upToIndex, oldest);
+    const limit = compactionLimit(upToIndex, this.snaps);
     if (limit <= 0) return 0;
     const removed = w.deleteCovered(limit);
     return removed.reduce((n, s) => n + s.entryRecords, 0);
@@ -518,8 +529,7 @@ export class MemoryStorage implements NodeStorage {
   compactLog(upToIndex: number): number {
     this.check();
     this.sync();
-    const oldest = this.snaps.length > 0 ? this.snaps[0]!.meta.index : 0;
-    const limit = Math.min(upToIndex, oldest);
+    const limit = compactionLimit(upToIndex, this.snaps);
     if (limit <= 0) return 0;
     // Drop the longest prefix of records whose entries all lie at or below `limit`, keeping the
     // last hard state of that prefix at the front (as a new disk segment starts with one).

@@ -4,7 +4,7 @@
  * index. Nothing here changes a file.
  */
 import fs from 'node:fs';
-import { asKvCommand, KvStore } from '../kv/store.js';
+import { KvStore } from '../kv/store.js';
 import type { Entry, NodeId } from '../raft/types.js';
 import {
   DataDir,
@@ -81,15 +81,16 @@ export function openReadOnly(dir: string, warnings: string[]): DataDir {
 
 /**
  * Apply committed log entries to a store exactly as the node does (src/node/server.ts applyEntry):
- * `null` is a leader's no-op, anything that is not a KV command is skipped.
+ * `null` is a leader's no-op, anything that is not a KV command is skipped, and an entry whose
+ * forward identity (`session`) was already applied is not executed again (the store's session table,
+ * seeded from the base snapshot's `sessions`).
  */
 export function applyEntries(store: KvStore, entries: Entry[], upTo: number, label = 'replay'): number {
   const todo = entries.filter((e) => e.index <= upTo);
   const bar = startProgress(label, todo.length > 50_000 ? todo.length : 0);
   let n = 0;
   for (const e of todo) {
-    const cmd = e.data === null ? null : asKvCommand(e.data);
-    if (cmd) store.apply(cmd);
+    store.applyEntry(e.data, e.index);
     n++;
     if ((n & 0x3fff) === 0) bar.update(n);
   }
@@ -154,7 +155,7 @@ export function buildDirState(dir: string, dd: DataDir, rec: Recovery, warnings:
   if (term === undefined) {
     throw new ToolError('BAD_INDEX', dir, `entry ${at} is not in the log (it holds ${entries.length > 0 ? `${entries[0]!.index}..${entries[entries.length - 1]!.index}` : 'no entries'})`);
   }
-  const store = KvStore.fromEntries(content ? content.kv : []);
+  const store = KvStore.fromEntries(content ? content.kv : [], content?.sessions);
   const replayed = applyEntries(store, entries, at);
   const config: NodeId[] = header ? [...header.config] : [];
   return {

@@ -248,3 +248,37 @@ describe('hard state', () => {
     s.close();
   });
 });
+
+describe('compaction keeps the entry at the oldest snapshot index', () => {
+  // Found by the property test above (seed 873190844): entries 1..2 (term 1), then a snapshot at
+  // index 1 with term 2 received from a leader (Figure 13 rule 7: the log must go), then
+  // compactLog(1). MemoryStorage dropped entry 1, so replay could no longer see that the marker's
+  // term differs from entry 1's and kept entry 2; DiskStorage loses it too when a segment boundary
+  // falls there. Compaction now deletes only entries below the oldest kept snapshot's index.
+  for (const kind of ['disk', 'memory'] as const) {
+    it(`${kind}: a rule-7 install followed by compaction recovers an empty log`, () => {
+      const dir = path.join(tmpDir(), 'd');
+      const s: NodeStorage = kind === 'disk' ? DiskStorage.open(dir, { fsync: false, segmentBytes: 64, retain: 2 }) : new MemoryStorage({ retain: 2 });
+      try {
+        s.recover();
+        s.append([
+          { index: 1, term: 1, data: { op: 'write', key: 1, value: 1 } },
+          { index: 2, term: 1, data: { op: 'write', key: 2, value: 1 } },
+        ]);
+        s.sync();
+        const meta = { index: 1, term: 2, config: ['n1', 'n2'] };
+        const bytes = encodeSnapshot(meta, { kv: [['i', 1]] }, { createdAt: 0 });
+        const store = s.snapshotStore();
+        expect(store.receive(meta, bytes.length, 0, bytes)).toBe(bytes.length);
+        expect(store.finish(meta)).toBe(true);
+        s.compactLog(1);
+        s.sync();
+        const r = s.recover();
+        expect(r.snapshot?.meta).toEqual(meta);
+        expect(r.entries).toEqual([]);
+      } finally {
+        s.close();
+      }
+    });
+  }
+});
