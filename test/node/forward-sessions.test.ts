@@ -8,16 +8,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { KvStore, SESSION_IDS_PER_ORIGIN, SESSION_ORIGINS, SessionTable } from '../../src/kv/index.js';
-import { silentLogger } from '../../src/node/log.js';
-import { defaultOptions } from '../../src/node/options.js';
-import { MemorySink, Outbox } from '../../src/node/protocol.js';
+import { MemorySink } from '../../src/node/protocol.js';
 import { RaftServer } from '../../src/node/server.js';
-import { openNodeStore } from '../../src/node/storage-adapter.js';
-import type { Timers } from '../../src/node/timers.js';
 import { DataDir } from '../../src/storage/index.js';
 import { loadDirState } from '../../src/tools/load.js';
+import { inProcessServer, noTimers } from './helpers.js';
 
-const noTimers: Timers = { every: () => () => {}, now: () => 0, yield: () => Promise.resolve() };
 
 const dirs: string[] = [];
 afterAll(() => {
@@ -30,17 +26,7 @@ function tempDir(): string {
   return path.join(d, 'n1');
 }
 
-function node(sink: MemorySink, dataDir: string): RaftServer {
-  const options = { ...defaultOptions(), dataDir, fsync: false };
-  return new RaftServer({
-    outbox: new Outbox(sink),
-    options,
-    log: silentLogger,
-    openStore: (id) => openNodeStore(options, id, silentLogger),
-    random: () => 0.5,
-    timers: noTimers,
-  });
-}
+const node = (sink: MemorySink, dataDir: string): RaftServer => inProcessServer(sink, { dataDir, fsync: false }, noTimers);
 
 const line = (src: string, body: Record<string, unknown>): string => JSON.stringify({ src, dest: 'n1', body });
 type Msg = { dest: string; body: Record<string, unknown> };

@@ -7,26 +7,10 @@
  * linearizable. The seeds themselves are in test/sim/regressions.test.ts.
  */
 import { describe, expect, it } from 'vitest';
-import { silentLogger } from '../../src/node/log.js';
-import { defaultOptions } from '../../src/node/options.js';
-import { MemorySink, Outbox } from '../../src/node/protocol.js';
-import { RaftServer } from '../../src/node/server.js';
-import { openNodeStore } from '../../src/node/storage-adapter.js';
-import type { Timers } from '../../src/node/timers.js';
+import { MemorySink } from '../../src/node/protocol.js';
+import { inProcessServer, noTimers } from './helpers.js';
 
-const noTimers: Timers = { every: () => () => {}, now: () => 0, yield: () => Promise.resolve() };
-
-function singleNode(sink: MemorySink): RaftServer {
-  const options = defaultOptions();
-  return new RaftServer({
-    outbox: new Outbox(sink),
-    options,
-    log: silentLogger,
-    openStore: (id) => openNodeStore(options, id, silentLogger),
-    random: () => 0.5,
-    timers: noTimers,
-  });
-}
+const singleNode = (sink: MemorySink) => inProcessServer(sink, {}, noTimers);
 
 const line = (src: string, body: Record<string, unknown>): string => JSON.stringify({ src, dest: 'n1', body });
 

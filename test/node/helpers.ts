@@ -3,6 +3,12 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { silentLogger } from '../../src/node/log.js';
+import { defaultOptions, type ServeOptions } from '../../src/node/options.js';
+import { MemorySink, Outbox } from '../../src/node/protocol.js';
+import { RaftServer } from '../../src/node/server.js';
+import { openNodeStore } from '../../src/node/storage-adapter.js';
+import type { Timers } from '../../src/node/timers.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const RUN = path.join(ROOT, 'bin/run.js');
@@ -254,4 +260,23 @@ export function dirSize(dir: string): number {
     else if (e.isFile()) total += fs.statSync(p).size;
   }
   return total;
+}
+
+/** Timers that never fire: the test drives the server by messages alone. */
+export const noTimers: Timers = { every: () => () => {}, now: () => 0, yield: () => Promise.resolve() };
+
+/**
+ * A RaftServer in this process writing to `sink`, with `options` over the defaults. Without
+ * `timers` it uses the real Node timers, as serve does.
+ */
+export function inProcessServer(sink: MemorySink, options: Partial<ServeOptions> = {}, timers?: Timers): RaftServer {
+  const opts: ServeOptions = { ...defaultOptions(), ...options };
+  return new RaftServer({
+    outbox: new Outbox(sink),
+    options: opts,
+    log: silentLogger,
+    openStore: (id) => openNodeStore(opts, id, silentLogger),
+    random: () => 0.5,
+    ...(timers ? { timers } : {}),
+  });
 }

@@ -3,12 +3,10 @@
  * queue and reads simulated time. Without injected timers serve uses the real Node timers.
  */
 import { describe, expect, it } from 'vitest';
-import { silentLogger } from '../../src/node/log.js';
-import { defaultOptions } from '../../src/node/options.js';
-import { MemorySink, Outbox } from '../../src/node/protocol.js';
+import { MemorySink } from '../../src/node/protocol.js';
 import { RaftServer } from '../../src/node/server.js';
-import { openNodeStore } from '../../src/node/storage-adapter.js';
 import { realTimers, type Timers } from '../../src/node/timers.js';
+import { inProcessServer } from './helpers.js';
 
 class FakeTimers implements Timers {
   time = 1000;
@@ -36,17 +34,8 @@ class FakeTimers implements Timers {
   }
 }
 
-function serverWith(timers: Timers | undefined, sink: MemorySink, leaderWaitMs = 0): RaftServer {
-  const options = { ...defaultOptions(), electionTimeoutMs: 100, heartbeatMs: 20, tickMs: 10, leaderWaitMs };
-  return new RaftServer({
-    outbox: new Outbox(sink),
-    options,
-    log: silentLogger,
-    openStore: (id) => openNodeStore(options, id, silentLogger),
-    random: () => 0.5,
-    ...(timers ? { timers } : {}),
-  });
-}
+const serverWith = (timers: Timers | undefined, sink: MemorySink, leaderWaitMs = 0): RaftServer =>
+  inProcessServer(sink, { electionTimeoutMs: 100, heartbeatMs: 20, tickMs: 10, leaderWaitMs }, timers);
 
 const init = JSON.stringify({ src: 'c0', dest: 'n1', body: { type: 'init', msg_id: 1, node_id: 'n1', node_ids: ['n1', 'n2', 'n3'] } });
 
