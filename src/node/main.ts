@@ -53,9 +53,13 @@ export async function runServe(opts: ServeOptions): Promise<void> {
     openStore: async (nodeId) => (await import('./storage-adapter.js')).openNodeStore(opts, nodeId, log),
     unsafeAckBeforePersist: unsafe,
     onFatal: () => {
+      // Fail-stop: the server has answered what it owed and logged why; stop reading and exit 1.
       process.exitCode = 1;
       process.stdin.destroy();
       stdinDone?.();
+      // Whatever else still holds the event loop (a background snapshot's yields, a blocked
+      // stdout), the process is gone within seconds.
+      setTimeout(() => process.exit(1), 2000).unref();
     },
   });
   let stdinDone: (() => void) | null = null;

@@ -205,9 +205,17 @@ export class Outbox {
     public self: string = '',
   ) {}
 
+  private sealed = false;
+
+  /** Send nothing more (the node stopped): later sends are dropped. */
+  seal(): void {
+    this.sealed = true;
+  }
+
   /** Send `body` to `dest`; returns the msg_id it was given. */
   send(dest: string, body: Record<string, unknown>, src?: string): number {
     const msgId = this.nextMsgId++;
+    if (this.sealed) return msgId;
     // Before `init` names the node, answer as whoever the request was addressed to.
     const line = JSON.stringify({ src: this.self || src || '', dest, body: { ...body, msg_id: msgId } });
     this.sink.write(line + '\n');

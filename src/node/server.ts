@@ -31,7 +31,11 @@ export interface ServerEnv {
   timers?: Timers;
   /** Observation points for the simulator (absent in serve). */
   probe?: ServerProbe;
-  /** The node cannot go on (its storage cannot be opened): stop reading input and exit non-zero. */
+  /**
+   * The node stopped (fail-stop: a storage, apply or invariant failure, or storage that cannot be
+   * opened): stop reading input and exit non-zero. Called once; the server has already answered
+   * what it owed and sends nothing more.
+   */
   onFatal?(err: Error): void;
   /** Test-only: skip persisting entries and hard state (RAFTSNAP_UNSAFE_ACK_BEFORE_PERSIST=1). */
   unsafeAckBeforePersist?: boolean;
@@ -124,6 +128,8 @@ export class RaftServer {
   private ticks = 0;
   private closing = false;
   private closed = false;
+  /** Why the node stopped (fail-stop), or null while it runs. */
+  private fatal: Error | null = null;
   private preloaded: Promise<{ store: NodeStore; rec: RecoveredState }> | null = null;
   private recoveredNodeId: NodeId | null = null;
 
@@ -214,6 +220,10 @@ export class RaftServer {
     await this.idle();
     await this.snapshotter.settle();
     await this.idle();
+    if (this.stopped) {
+      await this.out.flush();
+      return;
+    }
     this.stopTimer();
     // Nothing more can arrive: requests still in flight can never be answered by the cluster.
     this.failAll(ErrorCode.TIMEOUT, 'node shutting down (stdin closed); the operation may or may not have taken effect');
@@ -269,11 +279,13 @@ export class RaftServer {
         for (const w of batch) {
           // A message that is neither a client request nor Raft traffic (control messages, init,
           // get_stats) observes the effects of everything before it: finish the pending Ready first.
+          if (this.stopped) break;
           if (w.kind === 'msg' && this.core && !ORDER_FREE.has(w.msg.body.type) && this.core.hasReady()) {
             try {
               await this.processReady();
             } catch (e) {
-              this.log.warn(`error while handling Raft output: ${(e as Error).stack ?? String(e)}`);
+              this.stop('handling Raft output', e);
+              break;
             }
           }
           try {
@@ -283,11 +295,13 @@ export class RaftServer {
             this.onHandlerError(w, e);
           }
         }
+        if (this.stopped) break;
         if (this.core && this.core.hasReady()) {
           try {
             await this.processReady();
           } catch (e) {
-            this.log.warn(`error while handling Raft output: ${(e as Error).stack ?? String(e)}`);
+            this.stop('handling Raft output', e);
+            break;
           }
           continue;
         }
@@ -301,21 +315,58 @@ export class RaftServer {
     }
   }
 
+  /**
+   * A handler threw. A ProtocolError is the request's own fault: answer it. Anything else (a
+   * storage failure inside a control message, an invariant the core or the state machine found
+   * broken) means the node can no longer vouch for its state: stop.
+   */
   private onHandlerError(w: Work, e: unknown): void {
-    if (w.kind !== 'msg') {
-      this.log.warn(`internal error: ${(e as Error).stack ?? String(e)}`);
-      return;
-    }
-    const { src, dest, body } = w.msg;
-    if (e instanceof ProtocolError) {
+    if (w.kind === 'msg' && e instanceof ProtocolError) {
+      const { src, dest, body } = w.msg;
       this.out.error(src, body.msg_id, e.code, e.message, dest);
       return;
     }
-    this.log.warn(`error handling ${body.type} from ${src}: ${(e as Error).stack ?? String(e)}`);
-    if (body.msg_id !== undefined && !RAFT_MESSAGE_TYPES.has(body.type)) {
-      // Indefinite: we cannot tell whether the request got into the log before the failure.
-      this.out.error(src, body.msg_id, ErrorCode.CRASH, `internal error: ${(e as Error).message}`, dest);
+    const what = w.kind === 'msg' ? `handling ${w.msg.body.type} from ${w.msg.src}` : w.kind === 'tick' ? 'handling a tick' : 'internal work';
+    if (w.kind === 'msg' && w.msg.body.msg_id !== undefined && !RAFT_MESSAGE_TYPES.has(w.msg.body.type)) {
+      // The request itself may have entered the log before the failure: only an indefinite answer.
+      const { src, dest, body } = w.msg;
+      this.out.error(src, body.msg_id, ErrorCode.CRASH, `node stopped: ${(e as Error).message}`, dest);
     }
+    this.stop(what, e);
+  }
+
+  /** True once the node has stopped (fail-stop): it handles no input and sends nothing more. */
+  get stopped(): boolean {
+    return this.fatal !== null;
+  }
+
+  /**
+   * Fail-stop. The node cannot be sure that its state is durable and consistent (a failed write,
+   * fsync, rename, snapshot save or load, apply, or a broken invariant): it answers what it owes
+   * (13 for requests that may have entered a log, 11 for ones that cannot have), then sends
+   * nothing more (no acknowledgement, vote or answer), logs one line naming the operation and the
+   * file, and tells its host, which exits non-zero. Nothing is retried: after a failed fsync the
+   * kernel may already have dropped the data, so only recovery from what is on disk is honest.
+   */
+  stop(operation: string, e: unknown): void {
+    if (this.fatal) return;
+    const err = e instanceof Error ? e : new Error(String(e));
+    this.fatal = err;
+    this.stopTimer();
+    this.queue = [];
+    this.failAll(ErrorCode.CRASH, `node stopped (${operation} failed); the operation may or may not have taken effect`);
+    this.out.seal();
+    this.closed = true;
+    // Nothing more is written: buffered records are dropped, files closed, the lock released.
+    try {
+      this.store?.abandon();
+    } catch {
+      // releasing is best effort; the process is about to exit
+    }
+    const code = (err as { cause?: { code?: unknown } }).cause?.code;
+    this.log.warn(`FATAL: ${operation} failed: ${err.message}${typeof code === 'string' && !err.message.includes(code) ? ` (${code})` : ''}; stopping: this node can no longer vouch for its state (restart it to recover from disk)`);
+    if (!(e instanceof Error) || !('code' in e)) this.log.debug(err.stack ?? '');
+    this.onFatal?.(err);
   }
 
   private handle(w: Work): void | Promise<void> {

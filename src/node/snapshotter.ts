@@ -55,7 +55,7 @@ export class Snapshotter {
 
   /** Called after each Ready: start a background snapshot when one is due. */
   maybeStart(): void {
-    if (this.running || !this.due()) return;
+    if (this.running || !this.due() || this.host.stopped) return;
     const host = this.host;
     const core = host.core!;
     const index = host.applied;
@@ -81,7 +81,8 @@ export class Snapshotter {
           },
         });
       } catch (e) {
-        this.log.warn(`${host.nodeId}: snapshot at ${meta.index} failed: ${(e as Error).message}`);
+        // A failed write, fsync or rename of the snapshot: fail-stop like every other storage error.
+        host.stop(`saving snapshot ${meta.index}/${meta.term}`, e);
       } finally {
         view.release();
       }

@@ -120,6 +120,10 @@ export class StorageNodeStore implements NodeStore {
     this.storage.close();
     return Promise.resolve();
   }
+
+  abandon(): void {
+    this.storage.abandon();
+  }
 }
 
 /** Open the store for this node: on disk when a directory is configured, in memory otherwise. */

@@ -56,4 +56,6 @@ export interface NodeStore {
   stats?(): Record<string, number>;
   /** Sync and release (lock file etc.). */
   close(): Promise<void>;
+  /** Release without writing anything more (the node stopped after a failure). */
+  abandon(): void;
 }

@@ -221,6 +221,8 @@ export class SimStore implements NodeStore {
   close(): Promise<void> {
     return Promise.resolve();
   }
+
+  abandon(): void {}
 }
 
 export class SimNode {

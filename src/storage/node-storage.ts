@@ -87,6 +87,11 @@ export interface NodeStorage {
   stats(): StorageStats;
   /** Sync and release (the lock for DiskStorage). */
   close(): void;
+  /**
+   * Release without writing anything (after a failure, fail-stop): buffered records are dropped,
+   * files closed, the lock released.
+   */
+  abandon(): void;
 }
 
 interface Receiving {
@@ -415,6 +420,12 @@ export class DiskStorage implements NodeStorage {
     };
   }
 
+  abandon(): void {
+    if (this.closed) return;
+    this.writer?.discardPending();
+    this.close();
+  }
+
   close(): void {
     if (this.closed) return;
     try {
@@ -619,6 +630,11 @@ export class MemoryStorage implements NodeStorage {
   close(): void {
     if (this.closed) return;
     this.sync();
+    this.closed = true;
+  }
+
+  abandon(): void {
+    this.pending = [];
     this.closed = true;
   }
 
