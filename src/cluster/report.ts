@@ -82,7 +82,7 @@ export function renderReport(r: ClusterReport, opts: { color: boolean }): string
   out.push(
     '',
     r.verdict === 'linearizable'
-      ? `Linearizable. ${r.crashes.length ? 'But a node crashed.' : ''}`.trim()
+      ? `Linearizable${r.vacuous ? ', but vacuously: no operation completed ok.' : '.'} ${r.crashes.length ? 'But a node crashed.' : ''}`.trim()
       : r.verdict === 'unknown'
         ? 'The check did not finish within its budget: verdict unknown.'
         : 'NOT linearizable.',

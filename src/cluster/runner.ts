@@ -117,8 +117,18 @@ export interface NodeReport {
 
 export interface ClusterReport {
   verdict: Verdict;
-  /** The process exit code: 0 when linearizable (or unknown) and no node crashed. */
+  /**
+   * The process exit code, as Maelstrom's: 0 when linearizable and no node crashed; 1 when not
+   * linearizable or a node exited on its own; 2 when the check ran out of its budget (`unknown`).
+   * (`raftsnap cluster` also exits 2 when the run cannot be made: bad flags, a node that does not
+   * start.) See `clusterExitCode`.
+   */
   exitCode: number;
+  /**
+   * No operation completed ok: nothing acknowledged was there to check, so "linearizable" says
+   * nothing about the cluster (every node down, no leader, a broken node answering only errors).
+   */
+  vacuous: boolean;
   problems: string[];
   warnings: string[];
   config: Omit<ClusterOptions, 'onProgress' | 'onLog' | 'nodeEnv'> & { nodeEnv?: string[] };
@@ -153,6 +163,16 @@ export interface ClusterReport {
 }
 
 // ---------------------------------------------------------------------------------------------
+
+/** The exit code of a run: a definite failure (1) outranks an unknown verdict (2). */
+export function clusterExitCode(verdict: Verdict, crashed: boolean): number {
+  if (verdict === 'not-linearizable' || crashed) return 1;
+  if (verdict === 'unknown') return 2;
+  return 0;
+}
+
+/** The warning for a history without a single ok operation (see `ClusterReport.vacuous`). */
+export const VACUOUS_WARNING = 'no operation completed ok: the verdict is vacuous, there was nothing acknowledged to check';
 
 export async function prepareDataRoot(root: string): Promise<void> {
   if (existsSync(root)) {
@@ -252,6 +272,8 @@ export class ClusterRun {
     const ids = Array.from({ length: o.nodes }, (_, i) => `n${i + 1}`);
     const dataRoot = resolve(o.dataRoot);
     const resultsDir = resolve(o.results ?? join('raftsnap-results', timestamp()));
+    const script = o.nodeScript ? resolve(o.nodeScript) : DEFAULT_NODE_SCRIPT;
+    if (!existsSync(script)) throw new Error(`${script}: no such file (the node program to run)`);
     await prepareDataRoot(dataRoot);
     await mkdir(resultsDir, { recursive: true });
     const rnd = new Random(o.seed);
@@ -276,7 +298,6 @@ export class ClusterRun {
     this.net = new Network(latencySampler(o.latencyDist, o.latency, new Random(o.seed ^ 0x5bd1e995)), this.clock);
     const net = this.net;
     const control = net.client('c0');
-    const script = o.nodeScript ? resolve(o.nodeScript) : DEFAULT_NODE_SCRIPT;
     const passThrough: string[] = [];
     if (o.snapshotThreshold !== undefined) passThrough.push('--snapshot-threshold', String(o.snapshotThreshold));
     if (o.trailingLogs !== undefined) passThrough.push('--trailing-logs', String(o.trailingLogs));
@@ -504,7 +525,8 @@ export class ClusterRun {
     }
     if (check.verdict === 'unknown') warnings.push(`the linearizability check did not finish within ${o.checkBudget} s`);
     if (net.stats.unknownDest > 0) warnings.push(`${net.stats.unknownDest} messages to unknown destinations`);
-    if (workload.counts.ok === 0) warnings.push('no operation succeeded');
+    const vacuous = workload.counts.ok === 0;
+    if (vacuous) warnings.unshift(VACUOUS_WARNING);
     if (o.nemesis.length > 0 && nemesis.events.length === 0) {
       warnings.push(
         `no fault was injected: a fault needs ${o.nemesisInterval} s of health then ${o.nemesisInterval} s of fault before the last ${o.quiet} s; lower --nemesis-interval or raise --time`,
@@ -515,7 +537,8 @@ export class ClusterRun {
     const { onProgress: _p, onLog: _l, nodeEnv, ...config } = o;
     const report: ClusterReport = {
       verdict: check.verdict,
-      exitCode: check.verdict === 'not-linearizable' || crashes.length > 0 ? 1 : 0,
+      exitCode: clusterExitCode(check.verdict, crashes.length > 0),
+      vacuous,
       problems,
       warnings,
       config: { ...config, ...(nodeEnv ? { nodeEnv: Object.keys(nodeEnv) } : {}) },

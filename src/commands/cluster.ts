@@ -6,7 +6,7 @@ import { NEMESIS_KINDS, type NemesisKind } from '../cluster/nemesis.js';
 import { LATENCY_DISTS, type LatencyDist } from '../cluster/random.js';
 import { renderReport } from '../cluster/report.js';
 import { oneLine, toToolError } from '../tools/errors.js';
-import { ClusterRun, DEFAULTS, defaultNemesisInterval, type ClusterOptions } from '../cluster/runner.js';
+import { ClusterRun, DEFAULTS, VACUOUS_WARNING, clusterExitCode, defaultNemesisInterval, type ClusterOptions } from '../cluster/runner.js';
 
 const number = Flags.custom<number>({
   parse: async (s) => {
@@ -22,7 +22,7 @@ export default class Cluster extends Command {
   static override description = [
     "Starts N real `raftsnap serve` processes, each with its own data directory under --data-root, sends them init, and routes their messages with Maelstrom's semantics (latency per message, partitions that drop node-to-node messages only).",
     "Runs Maelstrom's lin-kv workload against them under a nemesis (partitions, SIGKILL + restart on the same data directory, SIGSTOP/SIGCONT), then checks the history for linearizability and prints a report. The results directory holds history.jsonl, report.json and each node's log (its stderr).",
-    'Exit status: 0 when the history is linearizable (or the check ran out of time: "unknown") and no node crashed; 1 otherwise.',
+    'Exit status, as Maelstrom\'s: 0 when the history is linearizable and no node crashed; 1 when it is not linearizable or a node exited on its own; 2 when the check ran out of its budget ("unknown") or the run could not be made (bad flags, a node program that is missing or does not answer init). A run in which no operation completed ok is still called linearizable, with a warning: there was nothing to check.',
   ].join('\n\n');
 
   static override examples = [
@@ -64,11 +64,12 @@ export default class Cluster extends Command {
 
   /**
    * Errors as the offline commands give them: one line on stderr, `raftsnap cluster: <problem>`
-   * (naming the file when there is one), or `{"error": {...}}` on stdout under --json.
+   * (naming the file when there is one), or `{"error": {...}}` on stdout under --json. An error
+   * means the run (or the check) could not be made: exit 2, never 1, which says "not linearizable".
    */
   protected override async catch(err: Error & { oclif?: { exit?: number }; code?: string }): Promise<unknown> {
     if (err instanceof Errors.ExitError || err?.code === 'EEXIT') throw err;
-    const exit = typeof err?.oclif?.exit === 'number' && err.oclif.exit !== 0 ? err.oclif.exit : 1;
+    const exit = 2;
     const message = err instanceof Errors.CLIError ? oneLine(err.message) : toToolError(err).message;
     if (process.argv.includes('--json')) {
       process.stdout.write(JSON.stringify({ error: { message, code: err?.code ?? 'ERROR', exit } }, null, 2) + '\n');
@@ -156,12 +157,13 @@ export default class Cluster extends Command {
       report = await run.run();
     } catch (err) {
       (bar as cliProgress.SingleBar | null)?.stop();
-      this.error(err instanceof Error ? err.message : String(err), { exit: 1 });
+      this.error(err instanceof Error ? err.message : String(err), { exit: 2 });
     } finally {
       process.removeListener('SIGINT', onSigint);
     }
     if (flags.json) this.log(JSON.stringify(report, null, 2));
     else this.log(renderReport(report, { color: Boolean(process.stdout.isTTY) }));
+    if (report.vacuous) process.stderr.write(`raftsnap cluster: WARNING: ${VACUOUS_WARNING}\n`);
     if (report.exitCode !== 0) process.exitCode = report.exitCode;
   }
 
@@ -171,16 +173,19 @@ export default class Cluster extends Command {
     try {
       events = parseHistoryText(text);
     } catch (e) {
-      this.error(`${path}: ${e instanceof Error ? e.message : String(e)}`, { exit: 1 });
+      this.error(`${path}: ${e instanceof Error ? e.message : String(e)}`, { exit: 2 });
     }
     const r = checkHistory(events, { timeBudgetMs: budgetS * 1000 });
+    const vacuous = !events.some((e) => e.type === 'ok');
     if (json) {
-      this.log(JSON.stringify(r, (_k, v: unknown) => (v === Infinity ? null : v), 2));
+      this.log(JSON.stringify({ ...r, vacuous }, (_k, v: unknown) => (v === Infinity ? null : v), 2));
     } else {
       this.log(`${r.verdict}: ${r.ops} operations (${r.dropped} dropped) over ${r.keys.length} keys, checked in ${r.elapsedMs} ms`);
       for (const k of r.keys) if (k.verdict !== 'linearizable') this.log(`  key ${JSON.stringify(k.key)}: ${k.verdict}`);
       for (const v of r.violations) this.log('\n' + v.message);
     }
-    if (r.verdict === 'not-linearizable') process.exitCode = 1;
+    if (vacuous) process.stderr.write(`raftsnap cluster: WARNING: ${VACUOUS_WARNING}\n`);
+    const exit = clusterExitCode(r.verdict, false);
+    if (exit !== 0) process.exitCode = exit;
   }
 }

@@ -4,7 +4,8 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { tempDir } from './tmp.js';
 import { parseHistoryText } from '../../src/check/index.js';
-import { DATA_ROOT_MARKER, defaultNemesisInterval, prepareDataRoot, runCluster, type ClusterOptions } from '../../src/cluster/runner.js';
+import { renderReport } from '../../src/cluster/report.js';
+import { DATA_ROOT_MARKER, clusterExitCode, defaultNemesisInterval, prepareDataRoot, runCluster, type ClusterOptions } from '../../src/cluster/runner.js';
 
 const FAKE = fileURLToPath(new URL('./fixtures/fake-node.mjs', import.meta.url));
 
@@ -77,6 +78,33 @@ describe('raftsnap cluster runner (fake nodes)', () => {
     expect(r.crashes.map((c) => [c.id, c.code])).toEqual([['n2', 3]]);
     expect(r.exitCode).toBe(1);
     expect(r.problems.join('\n')).toMatch(/n2 exited unexpectedly \(code 3\)/);
+  });
+
+  it('exit codes as Maelstrom: 0 valid, 1 invalid or a node crashed, 2 unknown', () => {
+    expect(clusterExitCode('linearizable', false)).toBe(0);
+    expect(clusterExitCode('not-linearizable', false)).toBe(1);
+    expect(clusterExitCode('linearizable', true)).toBe(1);
+    expect(clusterExitCode('unknown', false)).toBe(2);
+    // A crash is a definite failure: it outranks a verdict the check could not reach.
+    expect(clusterExitCode('unknown', true)).toBe(1);
+  });
+
+  it('a run without a single ok operation is called linearizable only with a loud warning, marked in report.json', async () => {
+    const o = options({ time: 1, nemesis: [], nodeEnv: { FAKE_UNAVAILABLE: '1' } });
+    const r = await runCluster(o);
+    expect(r.ops.total).toBeGreaterThan(5);
+    expect(r.ops.ok).toBe(0);
+    expect(r.verdict).toBe('linearizable');
+    expect(r.vacuous).toBe(true);
+    expect(r.warnings[0]).toMatch(/no operation completed ok: the verdict is vacuous/);
+    expect(JSON.parse(readFileSync(join(o.results!, 'report.json'), 'utf8')).vacuous).toBe(true);
+    expect(renderReport(r, { color: false })).toMatch(/Linearizable, but vacuously: no operation completed ok\.$/);
+  });
+
+  it('refuses a node program that does not exist before touching the data root', async () => {
+    const o = options({ nodeScript: join(tempDir('raftsnap-cluster-nobin-'), 'missing.js') });
+    await expect(runCluster(o)).rejects.toThrow(/missing\.js: no such file/);
+    expect(existsSync(o.dataRoot)).toBe(false);
   });
 
   it('counts messages to unknown destinations', async () => {
