@@ -1,14 +1,21 @@
 /**
- * `npm run sim -- [--seeds N] [--seed S] [--first F] [--scenario X] [--steps M]
+ * `npm run sim -- [--seeds N] [--seed S] [--first F] [--scenario X] [--steps M] [--check-budget MS]
  *                 [--broken ack-before-persist] [--trace [K]] [--json] [--fail-fast]`
  *
  * Runs seeds × scenarios of the deterministic simulator, prints one summary line per scenario and,
- * for every failing seed, the invariant, the step and the one-line command that replays it. Exits
- * non-zero on any failure. `--seed S` runs one seed (replay); `--trace` prints its last K trace
- * lines (default 60) when it fails, or always with `--seed`.
+ * for every failing seed, the invariant, the step and the one-line command that replays it.
+ * `--seed S` runs one seed (replay); `--trace` prints its last K trace lines (default 60) when it
+ * fails, or always with `--seed`.
+ *
+ * Exit status (as Maelstrom's): 0 when every run passed; 1 when some run failed an invariant, a
+ * scenario goal or the linearizability check; 2 when the only failures are runs whose
+ * linearizability check ran out of its budget ("unknown": no verdict is not a pass), or on a usage
+ * error. A run in which no operation completed ok passes only vacuously: it is counted and
+ * warned about.
  */
+import { pathToFileURL } from 'node:url';
 import { type RunOptions, SCENARIOS, findScenario, replayCommand, runScenario } from './scenarios.js';
-import type { Broken, SimResult } from './sim.js';
+import { type Broken, LIN_UNKNOWN, type SimResult } from './sim.js';
 
 interface Args {
   seeds: number;
@@ -21,12 +28,20 @@ interface Args {
   json: boolean;
   failFast: boolean;
   assumeFixed: string[];
+  checkBudgetMs?: number;
+}
+
+/** The exit status of a batch: a definite failure (1) outranks runs without a verdict (2). */
+export function exitStatus(failures: ReadonlyArray<{ invariant: string } | null>): 0 | 1 | 2 {
+  if (failures.some((f) => f !== null && f.invariant !== LIN_UNKNOWN)) return 1;
+  if (failures.some((f) => f !== null)) return 2;
+  return 0;
 }
 
 function usage(msg?: string): never {
   if (msg) process.stderr.write(`sim: ${msg}\n`);
   process.stderr.write(
-    'usage: npm run sim -- [--seeds N] [--first F] [--seed S] [--scenario NAME[,NAME]] [--steps M]\n' +
+    'usage: npm run sim -- [--seeds N] [--first F] [--seed S] [--scenario NAME[,NAME]] [--steps M] [--check-budget MS]\n' +
       '                      [--broken ack-before-persist] [--assume-fixed wal-gap] [--trace [K]] [--json] [--fail-fast]\n' +
       `scenarios: ${SCENARIOS.map((s) => s.name).join(', ')}\n`,
   );
@@ -67,6 +82,9 @@ function parseArgs(argv: string[]): Args {
       }
       case '--steps':
         a.steps = int(argv[++i], f);
+        break;
+      case '--check-budget':
+        a.checkBudgetMs = int(argv[++i], f);
         break;
       case '--broken': {
         const v = argv[++i];
@@ -113,12 +131,22 @@ async function main(): Promise<void> {
     ...(args.steps !== undefined ? { maxSteps: args.steps } : {}),
     ...(args.broken ? { broken: args.broken } : {}),
     ...(args.assumeFixed.length > 0 ? { assumeFixed: args.assumeFixed } : {}),
+    ...(args.checkBudgetMs !== undefined ? { checkBudgetMs: args.checkBudgetMs } : {}),
   };
   const runOpts: RunOptions = { ...opts, traceKeep: args.trace > 0 ? args.trace : 0 };
-  let failed = 0;
+  const allFailures: Array<SimResult['failure']> = [];
+  let unknownTotal = 0;
+  let vacuousTotal = 0;
   const t0 = Date.now();
-  const out: Array<{ scenario: string; seeds: number; failed: number; failures: Array<{ seed: number; failure: SimResult['failure']; replay: string }> }> = [];
-  outer: for (const name of args.scenarios) {
+  const out: Array<{
+    scenario: string;
+    seeds: number;
+    failed: number;
+    unknown: number;
+    vacuous: number[];
+    failures: Array<{ seed: number; failure: SimResult['failure']; replay: string }>;
+  }> = [];
+  for (const name of args.scenarios) {
     const s0 = Date.now();
     let ops = 0;
     let steps = 0;
@@ -126,6 +154,7 @@ async function main(): Promise<void> {
     let installs = 0;
     let crashes = 0;
     let unknown = 0;
+    const vacuous: number[] = [];
     const failures: Array<{ seed: number; failure: SimResult['failure']; replay: string }> = [];
     let ran = 0;
     for (const seed of seeds) {
@@ -136,37 +165,53 @@ async function main(): Promise<void> {
       snaps += r.stats.snapshotsTaken;
       installs += r.stats.snapshotsInstalled;
       crashes += r.stats.crashes;
-      if (r.stats.linearizability === 'unknown') unknown++;
+      if (r.failure?.invariant === LIN_UNKNOWN) unknown++;
+      if (r.ok && r.stats.okOps === 0) {
+        // Linearizable, but vacuously: nothing was acknowledged, so nothing could contradict it.
+        vacuous.push(seed);
+        if (!args.json) process.stdout.write(`WARN ${name} seed ${seed}: no operation completed ok; its "linearizable" says nothing\n`);
+      }
       if (args.seed !== null && !args.json) {
         process.stdout.write(`${JSON.stringify({ seed: r.seed, scenario: r.scenario, ok: r.ok, steps: r.steps, simTimeMs: Math.round(r.simTimeMs), traceHash: r.traceHash, ...r.stats })}\n`);
         if (args.trace > 0) for (const l of r.trace) process.stdout.write(`  ${l}\n`);
       }
       if (!r.ok) {
-        failed++;
+        allFailures.push(r.failure);
         const replay = replayCommand(name, seed, opts);
         failures.push({ seed, failure: r.failure, replay });
         if (!args.json) {
           const f = r.failure!;
-          process.stdout.write(`FAIL ${name} seed ${seed}: ${f.invariant} at step ${f.step} (t=${f.time.toFixed(1)} ms): ${f.message.split('\n')[0]}\n  replay: ${replay}\n`);
+          const tag = f.invariant === LIN_UNKNOWN ? 'UNKNOWN' : 'FAIL';
+          process.stdout.write(`${tag} ${name} seed ${seed}: ${f.invariant} at step ${f.step} (t=${f.time.toFixed(1)} ms): ${f.message.split('\n')[0]}\n  replay: ${replay}\n`);
           if (args.trace > 0 && args.seed === null) for (const l of r.trace) process.stdout.write(`  ${l}\n`);
         }
-        if (args.failFast) {
-          out.push({ scenario: name, seeds: ran, failed: failures.length, failures });
-          break outer;
-        }
+        if (args.failFast) break;
       }
     }
-    out.push({ scenario: name, seeds: ran, failed: failures.length, failures });
+    unknownTotal += unknown;
+    vacuousTotal += vacuous.length;
+    out.push({ scenario: name, seeds: ran, failed: failures.length, unknown, vacuous, failures });
     if (!args.json) {
       process.stdout.write(
-        `${failures.length === 0 ? 'ok  ' : 'FAIL'} ${name.padEnd(24)} ${ran} seeds, ${failures.length} failed; ${ops} ops, ${steps} steps, ` +
-          `${snaps} snapshots, ${installs} installs, ${crashes} crashes${unknown ? `, ${unknown} lin-unknown` : ''}; ${((Date.now() - s0) / 1000).toFixed(1)} s\n`,
+        `${failures.length === 0 ? 'ok  ' : 'FAIL'} ${name.padEnd(24)} ${ran} seeds, ${failures.length} failed` +
+          `${unknown ? ` (${unknown} of them lin-unknown)` : ''}; ${ops} ops, ${steps} steps, ` +
+          `${snaps} snapshots, ${installs} installs, ${crashes} crashes${vacuous.length ? `; ${vacuous.length} vacuous (no ok operation)` : ''}; ` +
+          `${((Date.now() - s0) / 1000).toFixed(1)} s\n`,
       );
     }
+    if (args.failFast && failures.length > 0) break;
   }
-  if (args.json) process.stdout.write(JSON.stringify({ ok: failed === 0, elapsedMs: Date.now() - t0, scenarios: out }, null, 2) + '\n');
-  else process.stdout.write(`${failed === 0 ? 'all passed' : `${failed} failed`} in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
-  process.exitCode = failed === 0 ? 0 : 1;
+  const failed = allFailures.length;
+  const status = exitStatus(allFailures);
+  if (args.json) {
+    process.stdout.write(JSON.stringify({ ok: failed === 0, status, unknown: unknownTotal, vacuous: vacuousTotal, elapsedMs: Date.now() - t0, scenarios: out }, null, 2) + '\n');
+  } else {
+    const parts = [failed === 0 ? 'all passed' : `${failed} failed${unknownTotal ? ` (${unknownTotal} lin-unknown: no verdict within the check's budget)` : ''}`];
+    if (vacuousTotal) parts.push(`${vacuousTotal} vacuous`);
+    process.stdout.write(`${parts.join(', ')} in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
+  }
+  process.exitCode = status;
 }
 
-void main();
+// Run when started as a program (not when a test imports exitStatus).
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) void main();

@@ -317,6 +317,8 @@ export interface RunOptions {
   assumeFixed?: string[];
   broken?: Broken;
   traceKeep?: number;
+  /** Time budget of the linearizability check, ms (default 5000). */
+  checkBudgetMs?: number;
   /** Override the configuration after the scenario built it (tests). */
   tweak?: (cfg: SimConfig) => void;
 }
@@ -327,6 +329,7 @@ export function runScenario(name: string, seed: number, opts: RunOptions = {}): 
   if (opts.maxSteps !== undefined) cfg.maxSteps = opts.maxSteps;
   if (opts.broken) cfg.broken = opts.broken;
   if (opts.traceKeep !== undefined) cfg.traceKeep = opts.traceKeep;
+  if (opts.checkBudgetMs !== undefined) cfg.checkBudgetMs = opts.checkBudgetMs;
   if (opts.assumeFixed?.includes('wal-gap')) cfg.disk.assumeGapFix = true;
   opts.tweak?.(cfg);
   const sim = new Simulation(cfg);
@@ -338,5 +341,6 @@ export function replayCommand(name: string, seed: number, opts: RunOptions = {})
   if (opts.maxSteps !== undefined) c += ` --steps ${opts.maxSteps}`;
   if (opts.broken) c += ` --broken ${opts.broken}`;
   if (opts.assumeFixed && opts.assumeFixed.length > 0) c += ` --assume-fixed ${opts.assumeFixed.join(',')}`;
+  if (opts.checkBudgetMs !== undefined) c += ` --check-budget ${opts.checkBudgetMs}`;
   return c;
 }

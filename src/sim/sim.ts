@@ -19,6 +19,9 @@ import { Random } from './random.js';
 
 export type Broken = 'ack-before-persist';
 
+/** The failure of a run whose linearizability check ran out of its budget (no verdict). */
+export const LIN_UNKNOWN = 'linearizability-unknown';
+
 export interface NemesisConfig {
   partitions: boolean;
   crashes: boolean;
@@ -644,6 +647,13 @@ export class Simulation implements NodeHost {
       if (res.verdict === 'not-linearizable') {
         const v = res.violations[0];
         fail('linearizability', v ? `key ${canonicalJson(v.key)}: ${v.message}` : 'history is not linearizable');
+      } else if (res.verdict === 'unknown') {
+        // No verdict is not a pass: the run fails (and `npm run sim` counts it as unknown).
+        const keys = res.keys.filter((k) => k.verdict === 'unknown').map((k) => canonicalJson(k.key));
+        fail(
+          LIN_UNKNOWN,
+          `the linearizability check did not finish within its ${this.cfg.checkBudgetMs} ms budget (${res.ops} operations; key${keys.length > 1 ? 's' : ''} ${keys.join(', ')} undecided)`,
+        );
       }
     }
     return this.result(failure, lin);
