@@ -77,7 +77,8 @@ export async function handleControl(node: RaftServer, msg: Envelope): Promise<vo
   const resetTo = async (meta: SnapshotMeta, pairs: Array<[Json, Json]>): Promise<void> => {
     const tmp = KvStore.fromEntries(pairs);
     await node.snapshotter.settle();
-    await store.saveSnapshot(meta, tmp.freeze());
+    const { size } = await store.saveSnapshot(meta, tmp.freeze());
+    core.snapshotAvailable(meta, size);
     core.restoreSnapshot(meta);
     node.resetStateMachine(meta, pairs);
     await node.processReady();

@@ -9,6 +9,7 @@
  */
 import { KvStore, asKvCommand, type KvCommand, type KvResult, type SessionId } from '../kv/index.js';
 import { RaftCore } from '../raft/core.js';
+import { installSnapshotMessage, sameMeta } from '../raft/snapshot.js';
 import { RAFT_MESSAGE_TYPES, type Entry, type Json, type NodeId, type RaftMessage, type RaftStatus, type Role, type SnapshotMeta } from '../raft/types.js';
 import { CONTROL_TYPES, handleControl } from './control.js';
 import type { Logger } from './log.js';
@@ -480,7 +481,7 @@ export class RaftServer {
         maxInflight: this.opts.maxInflight,
         snapshotChunkSize: this.opts.chunkSize,
         random: this.random,
-        snapshots: store.snapshots,
+        localSnapshot: store.snapshots.current(),
       },
       {
         hardState: rec.hardState,
@@ -716,8 +717,31 @@ export class RaftServer {
           if (s) await s;
         }
       }
-      // 2. send
+      // ... then a chunk of a snapshot from the leader: written, and on the last one verified,
+      // fsynced, renamed and recorded. Reported to the core, which answers the leader in a later
+      // Ready, so never before this is durable; a storage error here stops the node unanswered.
+      const chunk = rd.snapshotChunk;
+      if (chunk) {
+        let held = store.snapshots.receive(chunk.meta, chunk.size, chunk.offset, chunk.data);
+        let installed = false;
+        if (chunk.last && held === chunk.size) {
+          installed = store.snapshots.finish(chunk.meta);
+          if (!installed) {
+            held = 0; // damaged: the store discarded the transfer, the leader starts again
+            this.log.warn(`${this.nodeId}: snapshot ${chunk.meta.index}/${chunk.meta.term} received from the leader failed verification; transfer restarts`);
+          }
+        }
+        core.snapshotStored(chunk.meta, held, installed);
+      }
+      // 2. send; InstallSnapshot chunks with their bytes read from the local snapshot the core names
       for (const m of rd.messages) this.sendRaft(m);
+      for (const send of rd.snapshotSends) {
+        const cur = store.snapshots.current();
+        // A newer snapshot was saved since this Ready: the core is told (snapshotAvailable) and
+        // restarts the transfer with it.
+        if (!cur || !sameMeta(cur.meta, send.meta) || cur.size !== send.size) continue;
+        this.sendRaft(installSnapshotMessage(send, store.snapshots.read(send.offset, send.length)));
+      }
       if (this.probe?.afterSend) {
         const p = this.probe.afterSend();
         if (p) await p;
@@ -753,7 +777,7 @@ export class RaftServer {
     }
   }
 
-  /** The core accepted a snapshot from the leader (already durable in the store): load it. */
+  /** The core installed a snapshot from the leader (durable since its last chunk was stored): load it. */
   private async installSnapshot(meta: SnapshotMeta): Promise<void> {
     const s = await this.store!.loadSnapshot(meta);
     this.resetStateMachine(meta, s.pairs, s.sessions);

@@ -77,7 +77,7 @@ export class Snapshotter {
         host.enqueueFirst({
           kind: 'fn',
           fn: async () => {
-            await this.commit(meta, this.opts.trailingLogs);
+            await this.commit(meta, size, this.opts.trailingLogs);
           },
         });
       } catch (e) {
@@ -104,7 +104,7 @@ export class Snapshotter {
     try {
       await this.settle();
       const { size } = await this.host.store!.saveSnapshot(meta, view, SNAPSHOT_CHUNK_KEYS);
-      const trimmed = await this.commit(meta, trailing);
+      const trimmed = await this.commit(meta, size, trailing);
       this.reset();
       return { size, trimmed };
     } finally {
@@ -112,10 +112,14 @@ export class Snapshotter {
     }
   }
 
-  /** The snapshot at `meta` is durable: let the core and storage drop what it covers. */
-  async commit(meta: SnapshotMeta, trailing: number): Promise<number> {
+  /**
+   * The snapshot at `meta` (`size` bytes) is durable: tell the core it is the file to send to
+   * followers, and let the core and storage drop what it covers.
+   */
+  async commit(meta: SnapshotMeta, size: number, trailing: number): Promise<number> {
     const host = this.host;
     const core = host.core!;
+    core.snapshotAvailable(meta, size);
     const before = core.status();
     if (before.snapshot && before.snapshot.index > meta.index) return 0; // a newer one was installed meanwhile
     core.compact(meta, trailing);

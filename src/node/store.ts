@@ -38,11 +38,18 @@ export interface NodeStore {
   setHardState(hs: HardState): void;
   /** Make everything appended/set so far durable (group commit: one fsync). */
   sync(): void | Promise<void>;
-  /** The SnapshotStore the Raft core reads from and receives into. */
+  /**
+   * The snapshot files, used by the driver only (the Raft core does no I/O): in step 1 of a Ready it
+   * stores `Ready.snapshotChunk` (`receive`, on the last chunk `finish`, which verifies, fsyncs,
+   * renames and records the file) and reports the result to the core; in step 2 it reads the bytes
+   * of `Ready.snapshotSends` (`read`) from the snapshot `current()` names. A failure throws, and
+   * the node stops.
+   */
   readonly snapshots: SnapshotStore;
   /**
    * Encode and durably save a snapshot of `view` at `meta`, a chunk at a time, yielding to the event
-   * loop between chunks. Returns the file size. Afterwards `snapshots.current()` returns it.
+   * loop between chunks. Returns the file size. Afterwards `snapshots.current()` returns it, and the
+   * caller tells the core (`snapshotAvailable(meta, size)`) that it is the file to send.
    */
   saveSnapshot(meta: SnapshotMeta, view: FrozenView, chunkKeys?: number): Promise<{ size: number }>;
   /** Decode the state of the current snapshot (after a transfer finished, or for replays). */

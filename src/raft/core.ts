@@ -2,19 +2,25 @@
  * The pure, deterministic Raft core.
  *
  * No I/O, no timers, no clock, no randomness of its own: time is `tick()`, randomness is
- * `config.random`, snapshot bytes go through `config.snapshots`. The same inputs give the same
- * outputs, so a simulator can run a whole cluster in one process from one seed.
+ * `config.random`. Snapshot files are the driver's: the core names the chunks to send and to
+ * store in its Ready and keeps only byte counts. The same inputs give the same outputs, so a
+ * simulator can run a whole cluster in one process from one seed.
  *
  * Driver contract (etcd's Ready loop): while `hasReady()`, take `ready()`, then
  *  1. persist: if `snapshot` is set, replace the stored log by the snapshot (drop every stored
- *     entry); store `entries` (a first index at or below the last stored one replaces the suffix);
- *     store `hardState`; fsync;
- *  2. send `messages` (they depend only on what step 1 made durable, or earlier Readys);
- *  3. restore the state machine from `snapshot` (already durable in the SnapshotStore), then apply
+ *     entry; the storage library's record of the received snapshot does this on replay); store
+ *     `entries` (a first index at or below the last stored one replaces the suffix); store
+ *     `hardState`; fsync. Then store `snapshotChunk` (on its last chunk also verify, fsync, rename
+ *     and record the file) and report the result with `snapshotStored()`, which queues the reply to
+ *     the leader (and, for a complete snapshot, Figure 13 rules 5-8) for the next Ready;
+ *  2. send `messages`, and `snapshotSends` with their bytes read from the local snapshot
+ *     (`installSnapshotMessage`); they depend only on what step 1 made durable, or earlier Readys;
+ *  3. restore the state machine from `snapshot` (durable since its `snapshotStored`), then apply
  *     `committed` in order;
  *  4. `advance()` (marks the entries stable and the committed ones applied).
- * Inputs (`step`, `tick`, `propose`) may arrive between `ready()` and `advance()`; what they
- * produce comes out in the next Ready.
+ * Inputs (`step`, `tick`, `propose`, `snapshotAvailable`) may arrive between `ready()` and
+ * `advance()`; what they produce comes out in the next Ready. A storage failure in step 1 stops
+ * the node (the driver throws): the chunk is then never reported and never answered.
  *
  * Behaviour in brief:
  *  - elections: randomized timeout in [electionTicks, 2*electionTicks); pre-vote (no term change
@@ -34,11 +40,17 @@
  *    reordering never fails them; appends that made no progress for several heartbeats are
  *    assumed lost and the follower is probed again. Proposals made between two Readys go out as
  *    one batched append (up to maxEntriesPerAppend, at most maxInflight appends in flight).
- *  - InstallSnapshot: only when the entry a follower needs was compacted; one chunk in flight per
- *    follower; the reply's bytesStored says where to continue; a chunk or reply lost is resent from
- *    the last acknowledged offset after an election timeout's worth of heartbeats (meanwhile the
- *    follower gets plain heartbeats); a changed local snapshot restarts the
- *    transfer at offset 0; after `done` replication resumes at meta.index + 1.
+ *  - InstallSnapshot: only when the entry a follower needs was compacted; the local snapshot sent is
+ *    the one the driver last reported (`snapshotAvailable`, or `localSnapshot` at start); one chunk
+ *    in flight per follower; the reply's bytesStored says where to continue; a chunk or reply lost
+ *    is resent from the last acknowledged offset after an election timeout's worth of heartbeats
+ *    (meanwhile the follower gets plain heartbeats); a changed local snapshot restarts the transfer
+ *    at offset 0; after `done` replication resumes at meta.index + 1.
+ *  - receiving: one chunk at a time goes to the driver to store; its reply is produced only when
+ *    the driver reports it stored (the last one: verified and durable). The follower remembers how
+ *    many bytes of which snapshot from which leader it holds, so a chunk at another offset (a lost
+ *    one, or a leader that restarted its transfer at 0) is answered with that count and the leader
+ *    resumes there.
  *
  * Reads: there is no read-index or lease read. The driver makes reads linearizable by proposing a
  * read command through the log and answering when the entry is applied (and only if the entry at
@@ -47,6 +59,7 @@
 import { Buffer } from 'node:buffer';
 import { RaftLog } from './log.js';
 import { Progress } from './progress.js';
+import { compareMeta, sameMeta } from './snapshot.js';
 import type {
   AppendEntries,
   AppendEntriesReply,
@@ -55,6 +68,7 @@ import type {
   InstallSnapshot,
   InstallSnapshotReply,
   Json,
+  LocalSnapshot,
   NodeId,
   RaftConfig,
   RaftMessage,
@@ -64,7 +78,9 @@ import type {
   RequestVote,
   RequestVoteReply,
   Role,
+  SnapshotChunk,
   SnapshotMeta,
+  SnapshotSend,
 } from './types.js';
 
 /** Counters for the cluster runner's report. */
@@ -82,8 +98,27 @@ export interface RaftStats {
   checkQuorumStepDowns: number;
 }
 
-function sameMeta(a: SnapshotMeta, b: SnapshotMeta): boolean {
-  return a.index === b.index && a.term === b.term;
+/** Follower: the snapshot being received, as far as the driver reported it stored. */
+interface Receiving {
+  from: NodeId;
+  meta: SnapshotMeta;
+  size: number;
+  /** Bytes held: the next chunk must start here. */
+  held: number;
+}
+
+/** Follower: a chunk for the driver to store; the leader's reply waits for `snapshotStored`. */
+interface Storing {
+  chunk: SnapshotChunk;
+  /** The leader that sent it, and our term then: the reply goes to it only if both still hold. */
+  from: NodeId;
+  term: number;
+  /** Handed out in a Ready (the driver is storing it). */
+  handedOut: boolean;
+}
+
+function copyMeta(m: SnapshotMeta): SnapshotMeta {
+  return { index: m.index, term: m.term, config: [...m.config] };
 }
 
 export class RaftCore {
@@ -100,6 +135,10 @@ export class RaftCore {
 
   /** Newest snapshot known (local compaction, install, restore). */
   private snapshotMeta: SnapshotMeta | null;
+  /** The newest durable local snapshot file, as the driver reported it: what a leader sends. */
+  private local: LocalSnapshot | null;
+  private receiving: Receiving | null = null;
+  private storing: Storing | null = null;
   /** What the driver has applied (advance / appliedTo). */
   private applied: number;
   /** Last index handed out in Ready.committed (or covered by a Ready.snapshot). */
@@ -113,6 +152,7 @@ export class RaftCore {
   private readonly progress = new Map<NodeId, Progress>();
 
   private msgs: RaftMessage[] = [];
+  private sends: SnapshotSend[] = [];
   private pendingSnapshot: SnapshotMeta | null = null;
   private lastHardState: HardState;
   /** Applied index the pending Ready will reach once the driver has handled it. */
@@ -137,6 +177,9 @@ export class RaftCore {
     this.cfg = config;
     this.id = config.id;
     this.peers = [...config.peers];
+    const ls = config.localSnapshot;
+    if (ls && (!Number.isSafeInteger(ls.size) || ls.size < 0)) throw new RangeError(`local snapshot size ${ls.size} is not a byte count`);
+    this.local = ls ? { meta: copyMeta(ls.meta), size: ls.size } : null;
     const snap = restore.snapshot;
     // Membership is static: the voters are the ones given at start (Maelstrom's init). A snapshot's
     // configuration is recorded with it, not adopted, so a snapshot restored into a cluster of
@@ -263,6 +306,8 @@ export class RaftCore {
     this.flushProposals();
     return (
       this.msgs.length > 0 ||
+      this.sends.length > 0 ||
+      (this.storing !== null && !this.storing.handedOut) ||
       this.pendingSnapshot !== null ||
       this.log.unstableFrom <= this.log.lastIndex ||
       this.commit > this.applyCursor ||
@@ -278,12 +323,19 @@ export class RaftCore {
     const entries = this.log.handOut();
     const snapshot = this.pendingSnapshot;
     this.pendingSnapshot = null;
+    let snapshotChunk: SnapshotChunk | null = null;
+    if (this.storing && !this.storing.handedOut) {
+      this.storing.handedOut = true;
+      snapshotChunk = this.storing.chunk;
+    }
     const messages = this.msgs;
     this.msgs = [];
+    const snapshotSends = this.sends;
+    this.sends = [];
     const committed = this.commit > this.applyCursor ? this.log.slice(this.applyCursor + 1, this.commit) : [];
     this.applyCursor = Math.max(this.applyCursor, this.commit);
     this.readyApplied = Math.max(this.readyApplied ?? 0, snapshot ? snapshot.index : 0, committed.length ? committed[committed.length - 1]!.index : 0);
-    return { hardState, entries, snapshot, messages, committed };
+    return { hardState, entries, snapshot, snapshotChunk, messages, snapshotSends, committed };
   }
 
   /** The driver handled the last Ready: persisted, sent, restored and applied it. */
@@ -296,11 +348,69 @@ export class RaftCore {
   }
 
   // -------------------------------------------------------------------------------------------
+  // Snapshot storage reports (the driver carried out a Ready's snapshot work, or saved one)
+
+  /**
+   * The driver stored the Ready's `snapshotChunk` of `meta`: `held` is how many bytes of that
+   * snapshot its store now holds (what `receive` returned; 0 when the final verification failed and
+   * the partial transfer was discarded); `installed` is true when that was the last chunk and the
+   * complete snapshot verified and is durable (file fsynced and renamed, directory fsynced, recorded
+   * in the log), so it is now the newest local snapshot. Queues the reply to the leader (if it is
+   * still our leader in the same term) and, for an installed snapshot newer than what we hold,
+   * Figure 13 rules 6-8: the log is compacted or discarded and the next Ready's `snapshot` tells the
+   * driver to restore the state machine from it. Throws when no such chunk was handed out.
+   */
+  snapshotStored(meta: SnapshotMeta, held: number, installed: boolean): void {
+    const s = this.storing;
+    if (!s || !s.handedOut || !sameMeta(s.chunk.meta, meta)) {
+      throw new Error(`raft: snapshotStored(${meta.index}/${meta.term}) but no chunk of that snapshot was handed out to store`);
+    }
+    const c = s.chunk;
+    if (!Number.isSafeInteger(held) || held < 0 || held > c.size) throw new RangeError(`raft: snapshotStored held ${held} bytes of a ${c.size}-byte snapshot`);
+    if (installed && !c.last) throw new Error(`raft: snapshotStored reports ${meta.index}/${meta.term} installed after a chunk that was not the last`);
+    this.storing = null;
+    this.receiving = installed || held === 0 ? null : { from: s.from, meta: c.meta, size: c.size, held };
+    if (installed) {
+      this.snapshotAvailable(c.meta, c.size);
+      // Rule 5: keep it only if it is newer than what we hold (our commit may have moved meanwhile).
+      if (c.meta.index > this.holdsThrough()) {
+        this.installLocal(c.meta);
+        this.applyCursor = c.meta.index;
+        if (this.readyApplied !== null) this.readyApplied = Math.min(this.readyApplied, c.meta.index);
+        this.pendingSnapshot = copyMeta(c.meta);
+        this.counters.snapshotsInstalled++;
+      }
+    }
+    // A newer term began meanwhile: its leader sends its own chunks (we resume from `held`).
+    if (this.term !== s.term || this.role !== 'follower' || this.leaderId !== s.from) return;
+    this.send<InstallSnapshotReply>({
+      type: 'raft_install_snapshot_reply', from: this.id, to: s.from, term: this.term,
+      meta: copyMeta(c.meta), bytesStored: installed ? c.size : held, done: installed,
+    });
+  }
+
+  /**
+   * A durable local snapshot file of `size` bytes at `meta` is now the newest the driver's store
+   * holds (after a save, or a control reset): the one sent to followers that need a snapshot.
+   * An older one than the current is ignored. Transfers of another snapshot restart with it at 0.
+   */
+  snapshotAvailable(meta: SnapshotMeta, size: number): void {
+    if (!Number.isSafeInteger(size) || size < 0) throw new RangeError(`raft: snapshot size ${size} is not a byte count`);
+    if (this.local && compareMeta(meta, this.local.meta) < 0) return;
+    this.local = { meta: copyMeta(meta), size };
+    if (this.role !== 'leader') return;
+    for (const [p, pr] of this.progress) {
+      const t = pr.snapshot;
+      if (pr.state === 'snapshot' && t && (!sameMeta(t.meta, meta) || t.size !== size)) this.sendSnapshotChunk(p, pr);
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
   // Compaction and local state changes
 
   /**
    * The state machine has been snapshotted at `meta.index` (<= applied) and the snapshot is durable
-   * (SnapshotStore.current() now returns it). Drop log entries up to `meta.index - trailing`.
+   * (reported with `snapshotAvailable`). Drop log entries up to `meta.index - trailing`.
    * Returns false (and changes nothing) when `meta.index` is beyond what was applied or does not
    * match the log's term at that index.
    */
@@ -315,7 +425,8 @@ export class RaftCore {
   }
 
   /**
-   * Reset this node to a snapshot produced locally (control messages seed_state / install_snapshot):
+   * Reset this node to a snapshot produced locally (control messages seed_state / install_snapshot;
+   * its file is reported with `snapshotAvailable`):
    * the log before and at meta.index is discarded (the suffix kept if it matches, Figure 13 rule 6),
    * commit and applied move to meta.index, term to at least meta.term. The driver has restored the
    * state machine itself (no Ready.snapshot); it replaces its stored log by the snapshot, and the
@@ -657,29 +768,40 @@ export class RaftCore {
       this.send<InstallSnapshotReply>({
         type: 'raft_install_snapshot_reply', from: this.id, to: m.from, term: this.term, meta: m.meta, bytesStored, done,
       });
-    const have = Math.max(this.commit, this.snapshotMeta ? this.snapshotMeta.index : 0);
-    if (m.meta.index <= have) {
+    if (m.meta.index <= this.holdsThrough()) {
       // Not newer than what we hold: nothing to install, but let the leader move on (our log
       // matches the leader's through our commit index, so through meta.index).
       reply(m.size, true);
       return;
     }
-    const data = Buffer.from(m.data, 'base64');
-    const held = this.cfg.snapshots.receive(m.meta, m.size, m.offset, data);
-    if (!m.done || held !== m.offset + data.length || held !== m.size) {
+    // One chunk at a time is with the driver; another arriving meanwhile (a resend) is dropped and
+    // the leader, hearing nothing, sends it again.
+    if (this.storing) return;
+    const r = this.receiving;
+    const held = r && r.from === m.from && sameMeta(r.meta, m.meta) && r.size === m.size ? r.held : 0;
+    // Only the chunk that continues what we hold is stored. Offset 0 starts a transfer afresh unless
+    // we hold part of this very snapshot from this leader already (it restarted the transfer, e.g.
+    // after its own restart): then, as for a lost chunk, the reply says where to resume.
+    if (m.offset !== held) {
       reply(held, false);
       return;
     }
-    if (!this.cfg.snapshots.finish(m.meta)) {
-      reply(0, false);
+    const data = Buffer.from(m.data, 'base64');
+    if (m.offset + data.length > m.size) {
+      reply(held, false);
       return;
     }
-    this.installLocal(m.meta);
-    this.applyCursor = m.meta.index;
-    if (this.readyApplied !== null) this.readyApplied = Math.min(this.readyApplied, m.meta.index);
-    this.pendingSnapshot = { ...m.meta, config: [...m.meta.config] };
-    this.counters.snapshotsInstalled++;
-    reply(m.size, true);
+    this.storing = {
+      chunk: { meta: copyMeta(m.meta), size: m.size, offset: m.offset, data, last: m.done && m.offset + data.length === m.size },
+      from: m.from,
+      term: this.term,
+      handedOut: false,
+    };
+  }
+
+  /** Everything through this index is ours already: committed or in our snapshot. */
+  private holdsThrough(): number {
+    return Math.max(this.commit, this.snapshotMeta ? this.snapshotMeta.index : 0);
   }
 
   /** Figure 13 rules 6-8 on the log and the volatile state (not the state machine). */
@@ -840,7 +962,7 @@ export class RaftCore {
   }
 
   private startSnapshot(p: NodeId, pr: Progress): boolean {
-    const cur = this.cfg.snapshots.current();
+    const cur = this.local;
     if (!cur || cur.meta.index < this.log.offset) return false; // nothing to send (cannot happen if the driver is consistent)
     pr.becomeSnapshot(cur.meta, cur.size);
     this.sendSnapshotChunk(p, pr);
@@ -850,7 +972,7 @@ export class RaftCore {
   /** Send the chunk at the acknowledged offset; restart from 0 if the leader's snapshot changed. */
   private sendSnapshotChunk(p: NodeId, pr: Progress): void {
     const s = pr.snapshot!;
-    const cur = this.cfg.snapshots.current();
+    const cur = this.local;
     if (!cur) return;
     if (!sameMeta(cur.meta, s.meta) || cur.size !== s.size) {
       s.meta = cur.meta;
@@ -858,12 +980,10 @@ export class RaftCore {
       s.acked = 0;
     }
     if (s.acked > s.size || s.acked < 0) s.acked = 0;
-    const bytes = s.acked < s.size ? this.cfg.snapshots.read(s.acked, Math.min(this.cfg.snapshotChunkSize, s.size - s.acked)) : new Uint8Array(0);
-    const done = s.acked + bytes.length >= s.size;
-    this.send<InstallSnapshot>({
-      type: 'raft_install_snapshot', from: this.id, to: p, term: this.term,
-      meta: { ...s.meta, config: [...s.meta.config] }, size: s.size, offset: s.acked,
-      data: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64'), done,
+    const length = Math.min(this.cfg.snapshotChunkSize, s.size - s.acked);
+    // The driver reads the bytes and sends the message (installSnapshotMessage).
+    this.sends.push({
+      from: this.id, to: p, term: this.term, meta: copyMeta(s.meta), size: s.size, offset: s.acked, length, done: s.acked + length >= s.size,
     });
     s.waiting = true;
     s.idleHeartbeats = 0;

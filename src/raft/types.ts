@@ -1,7 +1,9 @@
 /**
  * Types of the pure Raft core. The core does no I/O, keeps no timers, reads no clock and draws no
  * random numbers of its own: logical time arrives through `tick()`, randomness through the injected
- * `random` function, and snapshot bytes through the injected `SnapshotStore`.
+ * `random` function. Snapshot bytes never pass through the core's storage: chunks to store and
+ * chunks to send go out in the Ready (`snapshotChunk`, `snapshotSends`), the driver does the I/O
+ * and reports back (`snapshotStored`, `snapshotAvailable`).
  */
 
 export type NodeId = string;
@@ -126,11 +128,60 @@ export const RAFT_MESSAGE_TYPES: ReadonlySet<string> = new Set([
 ]);
 
 // ---------------------------------------------------------------------------------------------
-// Snapshot bytes are kept outside the core; the driver injects where they live.
+// Snapshot transfer through the Ready: the core decides, the driver does the I/O.
 
+/** A durable local snapshot file: the one a leader sends to followers that need a snapshot. */
+export interface LocalSnapshot {
+  meta: SnapshotMeta;
+  /** Size of the file in bytes. */
+  size: number;
+}
+
+/**
+ * An InstallSnapshot message to send, without its bytes: the driver reads bytes
+ * [offset, offset + length) of the local snapshot `meta` (the one it last told the core about
+ * through `snapshotAvailable` or at construction) and sends `installSnapshotMessage(send, bytes)`.
+ * If its newest snapshot is no longer `meta` (a newer one was saved since this Ready), it drops the
+ * send: the core restarts the transfer with the newer one when told (`snapshotAvailable`).
+ */
+export interface SnapshotSend {
+  from: NodeId;
+  to: NodeId;
+  term: number;
+  meta: SnapshotMeta;
+  /** Total size of the snapshot file. */
+  size: number;
+  offset: number;
+  /** Bytes to read: min(snapshotChunkSize, size - offset); 0 for an empty final chunk. */
+  length: number;
+  /** offset + length === size. */
+  done: boolean;
+}
+
+/**
+ * A chunk received from the leader for the driver to store, in step 1 of the Ready (with the
+ * entries and the hard state, before anything is sent): write `data` at `offset` of the snapshot
+ * being received (offset 0 starts a new transfer, discarding any partial one); when `last`, the
+ * transfer is complete: verify it (checksums, header matches `meta`), fsync, rename, fsync the
+ * directory and record it. Then report with `snapshotStored`: no reply goes to the leader before.
+ */
+export interface SnapshotChunk {
+  meta: SnapshotMeta;
+  size: number;
+  offset: number;
+  data: Uint8Array;
+  /** offset + data.length === size and the leader marked it done: verify and install after writing. */
+  last: boolean;
+}
+
+/**
+ * The driver-side contract of a snapshot store (implemented by the storage library and the
+ * simulator's disk). The core never calls it: the driver does, to carry out `Ready.snapshotChunk`
+ * and `Ready.snapshotSends`. It lives here only until the storage library declares it itself.
+ */
 export interface SnapshotStore {
   /** The newest complete local snapshot, to send to followers, or null when there is none. */
-  current(): { meta: SnapshotMeta; size: number } | null;
+  current(): LocalSnapshot | null;
   /** Bytes [offset, offset+length) of the current snapshot (shorter at the end). */
   read(offset: number, length: number): Uint8Array;
   /**
@@ -149,9 +200,10 @@ export interface SnapshotStore {
 
 // ---------------------------------------------------------------------------------------------
 // The output of the core, handled by the driver in this order (etcd's Ready loop):
-//  1. persist `snapshot` (already durable through SnapshotStore.finish), `entries`, `hardState`; fsync
-//  2. send `messages`
-//  3. apply `snapshot` to the state machine (restore), then `committed` entries
+//  1. persist `entries`, `hardState`; fsync; then store `snapshotChunk` (on its last chunk: verify,
+//     fsync, rename, record) and report it with `snapshotStored` before going on
+//  2. send `messages`, and `snapshotSends` with their bytes read from the local snapshot
+//  3. restore the state machine from `snapshot`, then apply `committed` entries
 //  4. call `advance()`.
 
 export interface Ready {
@@ -163,15 +215,19 @@ export interface Ready {
    */
   entries: Entry[];
   /**
-   * A snapshot received from the leader that the driver must restore the state machine from. When
-   * set, the stored log is REPLACED: drop every stored entry (also those after `snapshot.index`),
-   * record the snapshot, then store `entries` (the suffix the core kept, Figure 13 rule 6; empty
-   * when the whole log was discarded, rule 7). Stale entries left after the snapshot would break
-   * the log matching property after a restart.
+   * A snapshot received from the leader (stored and reported through `snapshotStored` in an
+   * earlier Ready) that the driver must restore the state machine from. The stored log is REPLACED
+   * by it (the store recorded the snapshot when it installed the file; replay drops the entries it
+   * covers and those after it unless they match, Figure 13 rules 6-7); `entries` then holds the
+   * suffix the core kept (rule 6), empty when the whole log was discarded (rule 7).
    */
   snapshot: SnapshotMeta | null;
+  /** A chunk from the leader to store in step 1 and report with `snapshotStored`. */
+  snapshotChunk: SnapshotChunk | null;
   /** Messages to send once the above is durable. */
   messages: RaftMessage[];
+  /** InstallSnapshot messages to send once their bytes are read from the local snapshot. */
+  snapshotSends: SnapshotSend[];
   /** Newly committed entries to apply, in index order, after `snapshot` if any. */
   committed: Entry[];
 }
@@ -195,7 +251,8 @@ export interface RaftConfig {
   snapshotChunkSize: number;
   /** Uniform random number in [0, 1); injected so that the core is deterministic. */
   random: () => number;
-  snapshots: SnapshotStore;
+  /** The newest durable local snapshot file at start (what the store recovered), or null. */
+  localSnapshot: LocalSnapshot | null;
 }
 
 /** The durable state a core starts from (empty for a fresh node). */

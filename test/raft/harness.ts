@@ -1,11 +1,14 @@
 /**
- * A deterministic mini-network for Raft core tests: several cores, an in-memory SnapshotStore and
+ * A deterministic mini-network for Raft core tests: several cores, an in-memory snapshot store and
  * "stable storage" per node, a FIFO message queue with filters (drop, partition), and a tiny state
- * machine (the list of applied non-null entries) whose snapshots are JSON bytes.
+ * machine (the list of applied non-null entries) whose snapshots are JSON bytes. The harness plays
+ * the driver: it persists each Ready, stores its snapshot chunk and reports it (`snapshotStored`),
+ * reads the bytes of its snapshot sends, and tells the core of new local snapshots.
  */
 import { Random } from '../../src/cluster/random.js';
 import { RaftCore } from '../../src/raft/core.js';
-import type { Entry, HardState, Json, NodeId, RaftConfig, RaftMessage, Ready, SnapshotMeta, SnapshotStore } from '../../src/raft/types.js';
+import { installSnapshotMessage } from '../../src/raft/snapshot.js';
+import type { Entry, HardState, InstallSnapshot, Json, NodeId, RaftConfig, RaftMessage, Ready, SnapshotMeta, SnapshotStore } from '../../src/raft/types.js';
 
 /** The cluster runner's seeded generator (mulberry32) as a plain function. */
 export function mulberry32(seed: number): () => number {
@@ -15,11 +18,14 @@ export function mulberry32(seed: number): () => number {
 
 const sameMeta = (a: SnapshotMeta, b: SnapshotMeta) => a.index === b.index && a.term === b.term;
 
-/** Bytes in Buffers; receive/finish follow the SnapshotStore contract. */
+/** Bytes in Buffers; receive/finish follow the SnapshotStore contract (the driver's store). */
 export class MemSnapshots implements SnapshotStore {
   cur: { meta: SnapshotMeta; bytes: Buffer } | null = null;
   partial: { meta: SnapshotMeta; size: number; chunks: Buffer[]; held: number } | null = null;
+  /** Finishes that report a damaged snapshot (bad checksum). */
   failFinish = 0;
+  /** Receives that throw (a failed write: the driver stops the node). */
+  failReceive = 0;
   receives: Array<{ offset: number; len: number; held: number }> = [];
   finishes = 0;
 
@@ -30,11 +36,15 @@ export class MemSnapshots implements SnapshotStore {
     return this.cur!.bytes.subarray(offset, offset + length);
   }
   receive(meta: SnapshotMeta, size: number, offset: number, data: Uint8Array): number {
+    if (this.failReceive > 0) {
+      this.failReceive--;
+      throw new Error('EIO: write of snapshot receive file failed');
+    }
     let held: number;
     if (offset === 0) {
       this.partial = { meta, size, chunks: [Buffer.from(data)], held: data.length };
       held = data.length;
-    } else if (this.partial && sameMeta(this.partial.meta, meta) && offset === this.partial.held) {
+    } else if (this.partial && sameMeta(this.partial.meta, meta) && offset === this.partial.held && offset + data.length <= size) {
       this.partial.chunks.push(Buffer.from(data));
       this.partial.held += data.length;
       held = this.partial.held;
@@ -61,6 +71,34 @@ export class MemSnapshots implements SnapshotStore {
   }
 }
 
+/**
+ * The driver's step 1 for a Ready's snapshot chunk: store it in `snaps` (on the last one verify and
+ * install it) and report the result to the core. Returns false when there was no chunk.
+ */
+export function storeChunk(core: RaftCore, snaps: MemSnapshots, rd: Ready): boolean {
+  const c = rd.snapshotChunk;
+  if (!c) return false;
+  let held = snaps.receive(c.meta, c.size, c.offset, c.data);
+  let installed = false;
+  if (c.last && held === c.size) {
+    installed = snaps.finish(c.meta);
+    if (!installed) held = 0;
+  }
+  core.snapshotStored(c.meta, held, installed);
+  return true;
+}
+
+/** The driver's step 2 for a Ready's snapshot sends: the messages with their bytes read from `snaps`. */
+export function readSends(snaps: MemSnapshots, rd: Ready): InstallSnapshot[] {
+  const out: InstallSnapshot[] = [];
+  for (const s of rd.snapshotSends) {
+    const cur = snaps.cur;
+    if (!cur || !sameMeta(cur.meta, s.meta) || cur.bytes.length !== s.size) continue; // replaced since the Ready
+    out.push(installSnapshotMessage(s, cur.bytes.subarray(s.offset, s.offset + s.length)));
+  }
+  return out;
+}
+
 export interface SmState {
   index: number;
   values: Json[];
@@ -85,7 +123,7 @@ export const defaultConfig = {
   snapshotChunkSize: 16,
 };
 
-export type Opts = Partial<Omit<RaftConfig, 'id' | 'peers' | 'random' | 'snapshots'>>;
+export type Opts = Partial<Omit<RaftConfig, 'id' | 'peers' | 'random' | 'localSnapshot'>>;
 
 export class Cluster {
   readonly nodes = new Map<NodeId, SimNode>();
@@ -114,16 +152,17 @@ export class Cluster {
     }
   }
 
-  private makeNode(id: NodeId, hs?: HardState, entries?: Entry[], snapshot?: SnapshotMeta | null, snapBytes?: Buffer): SimNode {
+  private makeNode(id: NodeId, hs?: HardState, entries?: Entry[], snapshot?: SnapshotMeta | null, snapBytes?: Buffer, snapCur?: MemSnapshots['cur']): SimNode {
     const snaps = new MemSnapshots();
     const sm: SmState = { index: 0, values: [] };
     if (snapshot && snapBytes) {
       snaps.save(snapshot, snapBytes);
       Object.assign(sm, JSON.parse(snapBytes.toString()) as SmState);
     }
+    if (snapCur !== undefined) snaps.cur = snapCur;
     const seed = Math.floor(this.random() * 2 ** 31);
     const core = new RaftCore(
-      { ...defaultConfig, ...this.opts, id, peers: this.ids, random: mulberry32(seed), snapshots: snaps },
+      { ...defaultConfig, ...this.opts, id, peers: this.ids, random: mulberry32(seed), localSnapshot: snaps.current() },
       { hardState: hs ?? { term: 0, votedFor: null, commit: 0 }, snapshot: snapshot ?? null, entries: entries ?? [], applied: sm.index },
     );
     return {
@@ -155,8 +194,13 @@ export class Cluster {
         n.stored.entries = n.stored.entries.filter((e) => e.index < first).concat(rd.entries);
       }
       if (rd.hardState) n.stored.hs = rd.hardState;
+      if (this.holdChunks && rd.snapshotChunk) {
+        this.held.push({ id, rd });
+      } else {
+        storeChunk(n.core, n.snaps, rd);
+      }
       // 2. send
-      for (const m of rd.messages) {
+      for (const m of [...rd.messages, ...readSends(n.snaps, rd)]) {
         this.trace.push(m);
         this.queue.push(m);
       }
@@ -186,6 +230,21 @@ export class Cluster {
     const prev = this.appliedAt.get(e.index);
     if (prev !== undefined && prev !== key) throw new Error(`safety: index ${e.index} applied as ${prev} and ${key} (${n.id})`);
     this.appliedAt.set(e.index, key);
+  }
+
+  /** Test switch: keep chunks handed out instead of storing them (a slow or failed store). */
+  holdChunks = false;
+  /** Readys whose chunk is held, oldest first. */
+  held: Array<{ id: NodeId; rd: Ready }> = [];
+
+  /** Store the held chunks now and report them (the driver finished its storage work). */
+  releaseChunks(): void {
+    const h = this.held;
+    this.held = [];
+    for (const { id, rd } of h) {
+      storeChunk(this.core(id), this.node(id).snaps, rd);
+      this.process(id);
+    }
   }
 
   processAll(): void {
@@ -273,7 +332,9 @@ export class Cluster {
     const n = this.node(id);
     const idx = n.sm.index;
     const meta: SnapshotMeta = { index: idx, term: n.core.termAt(idx)!, config: [...this.ids] };
-    n.snaps.save(meta, Buffer.from(JSON.stringify(n.sm)));
+    const bytes = Buffer.from(JSON.stringify(n.sm));
+    n.snaps.save(meta, bytes);
+    n.core.snapshotAvailable(meta, bytes.length);
     if (!n.core.compact(meta, trailing)) throw new Error('compact refused');
     n.stored.snapshot = meta;
     n.stored.entries = n.stored.entries.filter((e) => e.index > n.core.status().firstIndex - 1);
@@ -281,12 +342,11 @@ export class Cluster {
     return meta;
   }
 
-  /** Crash-restart a node from its stored state. */
+  /** Crash-restart a node from its stored state (a partial snapshot transfer is lost). */
   restart(id: NodeId): void {
     const n = this.node(id);
     const cur = n.snaps.cur;
-    const fresh = this.makeNode(id, n.stored.hs, n.stored.entries, n.stored.snapshot, cur && n.stored.snapshot && sameMeta(cur.meta, n.stored.snapshot) ? cur.bytes : undefined);
-    fresh.snaps.cur = n.snaps.cur;
+    const fresh = this.makeNode(id, n.stored.hs, n.stored.entries, n.stored.snapshot, cur && n.stored.snapshot && sameMeta(cur.meta, n.stored.snapshot) ? cur.bytes : undefined, cur);
     this.nodes.set(id, fresh);
   }
 }
@@ -297,16 +357,23 @@ export function ents(terms: number[], start = 1): Entry[] {
 }
 
 export function cfg(id: NodeId, peers: NodeId[], snaps: SnapshotStore, over: Opts = {}, seed = 7): RaftConfig {
-  return { ...defaultConfig, ...over, id, peers, random: mulberry32(seed), snapshots: snaps };
+  return { ...defaultConfig, ...over, id, peers, random: mulberry32(seed), localSnapshot: snaps.current() };
 }
 
-export function drain(core: RaftCore): { msgs: RaftMessage[]; readies: Ready[] } {
+/**
+ * Run a lone core's Ready loop until idle, playing the driver: with `snaps`, chunks are stored
+ * there and reported, and snapshot sends get their bytes from it (without, either is an error).
+ */
+export function drain(core: RaftCore, snaps?: MemSnapshots): { msgs: RaftMessage[]; readies: Ready[] } {
   const msgs: RaftMessage[] = [];
   const readies: Ready[] = [];
   while (core.hasReady()) {
     const rd = core.ready();
     readies.push(rd);
+    if (!snaps && (rd.snapshotChunk || rd.snapshotSends.length > 0)) throw new Error('drain: snapshot work in a Ready but no store given');
+    if (snaps) storeChunk(core, snaps, rd);
     msgs.push(...rd.messages);
+    if (snaps) msgs.push(...readSends(snaps, rd));
     core.advance();
   }
   return { msgs, readies };

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { RaftCore } from '../../src/raft/core.js';
 import type { AppendEntries, Entry, InstallSnapshot, InstallSnapshotReply, RaftMessage, SnapshotMeta } from '../../src/raft/types.js';
-import { Cluster, MemSnapshots, cfg, drain, ents } from './harness.js';
+import { Cluster, MemSnapshots, cfg, drain, ents, storeChunk } from './harness.js';
 
 const ids3 = ['n1', 'n2', 'n3'];
 const BYTES = Buffer.from(Array.from({ length: 40 }, (_, i) => i));
@@ -29,7 +29,8 @@ describe('InstallSnapshot receiver', () => {
   it('rule 1: a stale term is answered at once with our term and nothing is stored', () => {
     const { core, snaps } = follower(ents([1, 1, 2]), 1, 5);
     core.step(chunk(meta, 0, 16, 4));
-    const out = drain(core);
+    const out = drain(core, snaps);
+    expect(out.readies.every((r) => r.snapshotChunk === null)).toBe(true);
     expect(replies(out.msgs)).toEqual([
       { type: 'raft_install_snapshot_reply', from: 'n2', to: 'n1', term: 5, meta, bytesStored: 0, done: false },
     ]);
@@ -42,16 +43,19 @@ describe('InstallSnapshot receiver', () => {
     const stored: number[] = [];
     for (const off of [0, 16, 32]) {
       core.step(chunk(meta, off));
-      const out = drain(core);
+      const out = drain(core, snaps);
       const r = replies(out.msgs);
       expect(r.length).toBe(1);
       stored.push(r[0]!.bytesStored);
+      // The chunk goes out in one Ready; the reply, once the driver reported it stored, in the next.
+      expect(out.readies.length).toBe(2);
+      expect(out.readies[0]!.snapshotChunk).toMatchObject({ meta, offset: off, size: 40, last: off === 32 });
+      expect(out.readies[0]!.messages).toEqual([]);
       if (off < 32) {
         expect(r[0]!.done).toBe(false);
       } else {
         expect(r[0]!.done).toBe(true);
-        expect(out.readies.length).toBe(1);
-        const rd = out.readies[0]!;
+        const rd = out.readies[1]!;
         expect(rd.snapshot).toEqual(meta);
         expect(rd.entries).toEqual([]);
         expect(rd.committed).toEqual([]);
@@ -69,30 +73,45 @@ describe('InstallSnapshot receiver', () => {
   it('a chunk at an unexpected offset stores nothing and tells the leader where to resume', () => {
     const { core, snaps } = follower(ents([1, 1, 2, 2]), 2);
     core.step(chunk(meta, 0));
-    drain(core);
+    drain(core, snaps);
     core.step(chunk(meta, 32)); // the chunk at 16 was lost
-    expect(replies(drain(core).msgs)).toMatchObject([{ bytesStored: 16, done: false }]);
+    const out = drain(core, snaps);
+    expect(replies(out.msgs)).toMatchObject([{ bytesStored: 16, done: false }]);
+    expect(out.readies.every((r) => r.snapshotChunk === null)).toBe(true);
+    expect(snaps.receives.map((r) => r.offset)).toEqual([0]);
     expect(snaps.cur).toBe(null);
     core.step(chunk(meta, 16));
-    expect(replies(drain(core).msgs)).toMatchObject([{ bytesStored: 32, done: false }]);
+    expect(replies(drain(core, snaps).msgs)).toMatchObject([{ bytesStored: 32, done: false }]);
     core.step(chunk(meta, 32));
-    expect(replies(drain(core).msgs)).toMatchObject([{ bytesStored: 40, done: true }]);
+    expect(replies(drain(core, snaps).msgs)).toMatchObject([{ bytesStored: 40, done: true }]);
   });
 
   it('a failed finish (bad checksum) answers bytesStored 0 and installs nothing', () => {
     const { core, snaps } = follower(ents([1, 1, 2, 2]), 2);
     snaps.failFinish = 1;
-    for (const off of [0, 16, 32]) core.step(chunk(meta, off));
-    const out = drain(core);
-    expect(replies(out.msgs).map((r) => [r.bytesStored, r.done])).toEqual([[16, false], [32, false], [0, false]]);
-    expect(out.readies.some((r) => r.snapshot)).toBe(false);
+    const rs: InstallSnapshotReply[] = [];
+    const readies = [];
+    for (const off of [0, 16, 32]) {
+      core.step(chunk(meta, off));
+      const out = drain(core, snaps);
+      rs.push(...replies(out.msgs));
+      readies.push(...out.readies);
+    }
+    expect(rs.map((r) => [r.bytesStored, r.done])).toEqual([[16, false], [32, false], [0, false]]);
+    expect(readies.some((r) => r.snapshot)).toBe(false);
     expect(core.status()).toMatchObject({ commit: 2, lastIndex: 4, snapshot: null });
+    // The leader starts again at 0 and this time the snapshot installs.
+    for (const off of [0, 16, 32]) {
+      core.step(chunk(meta, off));
+      drain(core, snaps);
+    }
+    expect(core.status()).toMatchObject({ commit: 10, snapshot: meta });
   });
 
   it('a snapshot not newer than our commit is ignored but answered done', () => {
     const { core, snaps } = follower(ents([1, 1, 2, 2, 3, 3]), 6, 3);
     core.step(chunk({ index: 5, term: 3, config: ids3 }, 0));
-    const out = drain(core);
+    const out = drain(core, snaps);
     expect(replies(out.msgs)).toMatchObject([{ bytesStored: 40, done: true, meta: { index: 5 } }]);
     expect(snaps.receives).toEqual([]);
     expect(out.readies.some((r) => r.snapshot)).toBe(false);
@@ -100,11 +119,14 @@ describe('InstallSnapshot receiver', () => {
   });
 
   it('rule 6: the log holds the snapshot\'s last entry: the suffix after it is kept (and persisted again)', () => {
-    const { core } = follower(ents([1, 1, 2, 2, 3, 3]), 2);
+    const { core, snaps } = follower(ents([1, 1, 2, 2, 3, 3]), 2);
     const m: SnapshotMeta = { index: 4, term: 2, config: ids3 };
-    for (const off of [0, 16, 32]) core.step(chunk(m, off));
-    const out = drain(core);
-    const rd = out.readies.find((r) => r.snapshot)!;
+    const readies = [];
+    for (const off of [0, 16, 32]) {
+      core.step(chunk(m, off));
+      readies.push(...drain(core, snaps).readies);
+    }
+    const rd = readies.find((r) => r.snapshot)!;
     expect(rd.snapshot).toEqual(m);
     expect(rd.entries).toEqual(ents([3, 3], 5)); // the stored log is replaced by snapshot + these
     expect(core.status()).toMatchObject({ firstIndex: 5, lastIndex: 6, commit: 4 });
@@ -112,27 +134,210 @@ describe('InstallSnapshot receiver', () => {
   });
 
   it('rule 7: a mismatching entry at the snapshot index discards the whole log', () => {
-    const { core } = follower(ents([1, 1, 2, 2, 3, 3]), 2);
+    const { core, snaps } = follower(ents([1, 1, 2, 2, 3, 3]), 2);
     const m: SnapshotMeta = { index: 5, term: 4, config: ids3 };
-    for (const off of [0, 16, 32]) core.step(chunk(m, off, 16, 4));
-    const rd = drain(core).readies.find((r) => r.snapshot)!;
+    const readies = [];
+    for (const off of [0, 16, 32]) {
+      core.step(chunk(m, off, 16, 4));
+      readies.push(...drain(core, snaps).readies);
+    }
+    const rd = readies.find((r) => r.snapshot)!;
     expect(rd.entries).toEqual([]);
     expect(core.status()).toMatchObject({ firstIndex: 6, lastIndex: 5, commit: 5 });
     expect(core.entries(1, 10)).toEqual([]);
   });
 
   it('every chunk from the current leader resets the election timer and records the leader', () => {
-    const { core } = follower(ents([1, 1, 2, 2]), 2, 3);
+    const { core, snaps } = follower(ents([1, 1, 2, 2]), 2, 3);
     const m: SnapshotMeta = { index: 10, term: 3, config: ids3 };
     const slow = Buffer.alloc(16 * 20, 7);
     for (let i = 0; i < 15; i++) {
       for (let t = 0; t < 9; t++) core.tick();
       core.step(chunk(m, i * 16, 16, 3, slow));
-      const out = drain(core);
+      const out = drain(core, snaps);
       expect(out.msgs.every((x) => x.type === 'raft_install_snapshot_reply')).toBe(true);
     }
     expect(core.status()).toMatchObject({ role: 'follower', term: 3, leader: 'n1' });
     expect(core.stats().preVotesStarted).toBe(0);
+  });
+});
+
+describe('InstallSnapshot through the driver: the core stores and reads no bytes itself', () => {
+  const meta: SnapshotMeta = { index: 10, term: 3, config: ids3 };
+  const appendFrom = (from: string, term: number): AppendEntries => ({
+    type: 'raft_append_entries', from, to: 'n2', term, prevLogIndex: 0, prevLogTerm: 0, entries: [], leaderCommit: 0,
+  });
+
+  it('a follower\'s reply is produced only after the driver reported the chunk stored', () => {
+    const { core, snaps } = follower(ents([1, 1, 2, 2]), 2);
+    core.step(chunk(meta, 0));
+    const rd = core.ready();
+    expect(rd.snapshotChunk).toMatchObject({ meta, size: 40, offset: 0, last: false });
+    expect(Buffer.from(rd.snapshotChunk!.data).equals(BYTES.subarray(0, 16))).toBe(true);
+    expect(rd.messages).toEqual([]);
+    expect(snaps.receives).toEqual([]); // the core wrote nothing
+    core.advance();
+    // Time passes and the same chunk is resent while the driver is still storing: still no reply.
+    for (let t = 0; t < 3; t++) core.tick();
+    core.step(chunk(meta, 0));
+    expect(core.hasReady()).toBe(false);
+    // The driver stored it and reports: now the reply comes out.
+    expect(snaps.receive(meta, 40, 0, rd.snapshotChunk!.data)).toBe(16);
+    core.snapshotStored(meta, 16, false);
+    expect(replies(core.ready().messages)).toMatchObject([{ to: 'n1', term: 3, bytesStored: 16, done: false }]);
+    core.advance();
+
+    // The last chunk: no reply, no install until the driver reports the file verified and durable.
+    core.step(chunk(meta, 16));
+    drain(core, snaps);
+    core.step(chunk(meta, 32));
+    const last = core.ready();
+    expect(last.snapshotChunk).toMatchObject({ offset: 32, last: true });
+    expect(last.messages).toEqual([]);
+    expect(last.snapshot).toBe(null);
+    core.advance();
+    expect(core.status()).toMatchObject({ commit: 2, snapshot: null });
+    expect(core.hasReady()).toBe(false);
+    expect(snaps.receive(meta, 40, 32, last.snapshotChunk!.data)).toBe(40);
+    expect(snaps.finish(meta)).toBe(true);
+    core.snapshotStored(meta, 40, true);
+    const after = core.ready();
+    // Rules 6-8 and the done reply together, after the durable install: restore, then answer.
+    expect(after.snapshot).toEqual(meta);
+    expect(after.hardState).toEqual({ term: 3, votedFor: null, commit: 10 });
+    expect(replies(after.messages)).toMatchObject([{ bytesStored: 40, done: true }]);
+    core.advance();
+    expect(core.status()).toMatchObject({ commit: 10, applied: 10, snapshot: meta });
+  });
+
+  it('a store failure produces no reply: the driver stops with the chunk unreported, and later chunks are not answered', () => {
+    const { core, snaps } = follower(ents([1, 1, 2, 2]), 2);
+    snaps.failReceive = 1;
+    core.step(chunk(meta, 0));
+    const rd = core.ready();
+    expect(rd.snapshotChunk).not.toBe(null);
+    expect(rd.messages).toEqual([]); // nothing that step 2 would send even if the driver went on
+    expect(() => storeChunk(core, snaps, rd)).toThrow(/EIO/);
+    expect(core.hasReady()).toBe(false);
+    // The leader resends; the unreported chunk is still with the (stopped) driver: nothing is acknowledged.
+    core.step(chunk(meta, 0));
+    core.step(chunk(meta, 16));
+    expect(core.hasReady()).toBe(false);
+    expect(core.status()).toMatchObject({ commit: 2, snapshot: null });
+    // A report for a chunk that was never handed out is a driver bug.
+    expect(() => core.snapshotStored({ ...meta, index: 11 }, 16, false)).toThrow(/no chunk/);
+  });
+
+  it('a damaged snapshot reported by the driver answers 0 and the transfer starts again (not a store failure)', () => {
+    const { core, snaps } = follower(ents([1, 1, 2, 2]), 2);
+    snaps.failFinish = 1;
+    for (const off of [0, 16, 32]) {
+      core.step(chunk(meta, off));
+      drain(core, snaps);
+    }
+    core.step(chunk(meta, 16)); // a late resend is not continued: we hold nothing any more
+    expect(replies(drain(core, snaps).msgs)).toMatchObject([{ bytesStored: 0, done: false }]);
+  });
+
+  it('resumes from the follower\'s held count after the leader restarts', () => {
+    const c = new Cluster(ids3, { snapshotChunkSize: 16 }, 5);
+    const l = c.elect();
+    c.run(4);
+    const f = ids3.find((x) => x !== l)!;
+    const other = ids3.find((x) => x !== l && x !== f)!;
+    c.isolate(f);
+    for (let i = 0; i < 15; i++) c.propose(l, `value-${i}`);
+    c.run(4);
+    c.snapshot(l, 0);
+    const size = c.node(l).snaps.cur!.bytes.length;
+    expect(size).toBeGreaterThan(64);
+    c.heal();
+    // Let the follower acknowledge two chunks, then the leader crashes (its chunk in flight is lost).
+    let acks = 0;
+    c.filter = (m) => {
+      if (m.type === 'raft_install_snapshot_reply' && m.to === l) acks++;
+      return acks <= 2 || m.type !== 'raft_install_snapshot';
+    };
+    while (acks < 2) {
+      c.tick();
+      while (acks < 2 && c.deliverOne());
+    }
+    c.queue = [];
+    c.filter = () => true;
+    expect(c.node(f).snaps.partial!.held).toBe(32);
+    c.restart(l);
+    c.isolate(other); // the restarted node must win: it and f are a majority, and f's log is behind
+    const before = c.trace.length;
+    const receivesBefore = c.node(f).snaps.receives.length;
+    expect(c.elect()).toBe(l);
+    c.run(30);
+    const offsets = isMsgs(c.trace.slice(before), f).map((m) => m.offset);
+    // The new transfer starts at 0, the follower answers with what it holds, the leader goes on from 32.
+    expect(offsets[0]).toBe(0);
+    expect(offsets[1]).toBe(32);
+    expect(offsets.filter((o) => o === 16)).toEqual([]);
+    expect(replies(c.trace.slice(before)).find((r) => r.from === f)).toMatchObject({ bytesStored: 32, done: false });
+    // Nothing was stored again: the first receive after the restart is at 32.
+    expect(c.node(f).snaps.receives.slice(receivesBefore)[0]!.offset).toBe(32);
+    expect(c.core(f).stats().snapshotsInstalled).toBe(1);
+    expect(c.node(f).sm).toEqual(c.node(l).sm);
+  });
+
+  it('a chunk from a deposed leader is ignored, and a chunk stored across a term change is not answered to it', () => {
+    const { core, snaps } = follower(ents([1, 1, 2, 2]), 2);
+    core.step(chunk(meta, 0));
+    drain(core, snaps); // held 16 from n1 at term 3
+    // n3 wins term 4; n1 (deposed, it has not heard) sends its next chunk.
+    core.step(appendFrom('n3', 4));
+    drain(core, snaps);
+    core.step(chunk(meta, 16, 16, 3));
+    const out = drain(core, snaps);
+    expect(out.readies.every((r) => r.snapshotChunk === null)).toBe(true);
+    expect(snaps.receives.map((r) => r.offset)).toEqual([0]);
+    expect(replies(out.msgs)).toEqual([{ type: 'raft_install_snapshot_reply', from: 'n2', to: 'n1', term: 4, meta, bytesStored: 0, done: false }]);
+    expect(core.status()).toMatchObject({ term: 4, leader: 'n3' });
+
+    // n3 (term 4) sends a chunk; while the driver stores it, term 5 begins with another leader.
+    const m4 = { ...chunk(meta, 0, 16, 4), from: 'n3' };
+    core.step(m4);
+    const rd = core.ready();
+    expect(rd.snapshotChunk).toMatchObject({ offset: 0 });
+    core.advance();
+    core.step(appendFrom('n1', 5));
+    drain(core, snaps);
+    storeChunk(core, snaps, rd);
+    expect(core.hasReady()).toBe(false); // no reply to n3: it is no longer the leader
+  });
+
+  it('the leader\'s Ready names the bytes to send; the driver reads them (and drops a send whose snapshot was replaced)', () => {
+    const snaps = new MemSnapshots();
+    const bytes = Buffer.from(Array.from({ length: 40 }, (_, i) => 100 + i));
+    const m: SnapshotMeta = { index: 10, term: 2, config: ids3 };
+    snaps.save(m, bytes);
+    const core = new RaftCore(cfg('n1', ids3, snaps), { hardState: { term: 2, votedFor: null, commit: 10 }, snapshot: m, entries: [], applied: 10 });
+    core.campaign();
+    for (const pre of [true, false]) core.step({ type: 'raft_request_vote_reply', from: 'n2', to: 'n1', term: 3, granted: true, preVote: pre });
+    drain(core);
+    // n3 refuses the first append: its log is too short, and entry 1 is inside our snapshot.
+    core.step({ type: 'raft_append_entries_reply', from: 'n3', to: 'n1', term: 3, success: false, matchIndex: 0, rejectHint: 1, rejectedIndex: 10 });
+    const rd = core.ready();
+    expect(isMsgs(rd.messages)).toEqual([]);
+    expect(rd.snapshotSends).toEqual([{ from: 'n1', to: 'n3', term: 3, meta: m, size: 40, offset: 0, length: 16, done: false }]);
+    core.advance();
+    core.step({ type: 'raft_install_snapshot_reply', from: 'n3', to: 'n1', term: 3, meta: m, bytesStored: 16, done: false });
+    const sent = drain(core, snaps).msgs;
+    expect(isMsgs(sent)).toEqual([
+      { type: 'raft_install_snapshot', from: 'n1', to: 'n3', term: 3, meta: m, size: 40, offset: 16, data: bytes.subarray(16, 32).toString('base64'), done: false },
+    ]);
+    // A newer local snapshot: the driver tells the core, which restarts the transfer with it at once.
+    const m2: SnapshotMeta = { index: 11, term: 3, config: ids3 };
+    snaps.save(m2, Buffer.alloc(20, 1));
+    core.snapshotAvailable(m2, 20);
+    expect(core.ready().snapshotSends).toEqual([{ from: 'n1', to: 'n3', term: 3, meta: m2, size: 20, offset: 0, length: 16, done: false }]);
+    core.advance();
+    // An older one is ignored.
+    core.snapshotAvailable(m, 40);
+    expect(core.hasReady()).toBe(false);
   });
 });
 
@@ -413,11 +618,11 @@ describe('membership is static: the configuration given at start (Maelstrom init
   });
 
   it('a snapshot received from the leader records its configuration but keeps the configured peers', () => {
-    const { core } = follower(ents([1, 1, 2, 2]), 2);
+    const { core, snaps } = follower(ents([1, 1, 2, 2]), 2);
     const meta: SnapshotMeta = { index: 10, term: 3, config: ['n1', 'n2', 'n3', 'n4'] };
     for (const off of [0, 16, 32]) {
       core.step(chunk(meta, off));
-      drain(core);
+      drain(core, snaps);
     }
     expect(core.status().snapshot).toEqual(meta);
     expect(core.config()).toEqual(ids3);
