@@ -134,7 +134,7 @@ function build(s: FsState, r: Reached, content: (f: FileNode, i: number) => Byte
   }
   r.files.forEach(({ node }, i) => {
     const cur = content(node, i);
-    inodes.set(node.ino, { kind: 'file', ino: node.ino, cur, dur: cur.fork(), ops: [], log: Bytes.empty(), nlink: 0, open: 0, mtimeMs: node.mtimeMs });
+    inodes.set(node.ino, { kind: 'file', ino: node.ino, cur, dur: cur.fork(), ops: [], log: Bytes.empty(), lost: false, nlink: 0, open: 0, mtimeMs: node.mtimeMs });
   });
   for (const { entries } of r.dirs) for (const ino of entries.values()) inodes.get(ino)!.nlink++;
   return { inodes, nextIno: s.nextIno };
@@ -142,7 +142,7 @@ function build(s: FsState, r: Reached, content: (f: FileNode, i: number) => Byte
 
 function keptBytes(f: FileNode, k: number, garble: 'zeros' | Random | null): Bytes {
   if (k === 0) return f.dur.fork();
-  if (garble === null && k >= totalPieces(f.ops)) return f.cur.fork();
+  if (garble === null && !f.lost && k >= totalPieces(f.ops)) return f.cur.fork();
   const b = f.dur.fork();
   applyPrefix(b, f.ops, f.log, k, garble);
   return b;
@@ -155,7 +155,7 @@ export function buildCrashState(s: FsState, how: CrashHow, opts: CrashOptions): 
   resolveCuts(s, cuts);
   return build(s, reach(s, cuts), (f) => {
     if (how === 'clean') return f.dur.fork();
-    if (how === 'all') return f.cur.fork();
+    if (how === 'all') return keptBytes(f, totalPieces(f.ops), null);
     const k = pickCut(how, totalPieces(f.ops));
     return keptBytes(f, k, k > 0 ? drawGarble(how, opts) : null);
   });

@@ -3,12 +3,19 @@
  * durable bytes plus a prefix of its pending writes and truncations, cut at sector pieces, the
  * last kept piece possibly garbled.
  */
+import path from 'node:path';
 import type { Random } from './random.js';
 
 /** The unit a crash keeps or loses of a write (a write is split at absolute multiples of it). */
 export const SECTOR_BYTES = 512;
 
 export const ROOT_INO = 1;
+
+/** A path made absolute and normal (POSIX, against '/'; lexically: no symlinks to follow). */
+export function absPath(p: string): string {
+  if (p.charCodeAt(0) === 47 && !p.includes('//') && !p.includes('/.') && !p.endsWith('/')) return p; // already normal
+  return p === '' ? '' : path.posix.resolve('/', p);
+}
 
 const EMPTY = new Uint8Array(0);
 
@@ -99,6 +106,8 @@ export interface FileNode {
   ops: FileOp[];
   /** The bytes of the pending writes, appended (one buffer per file rather than one per write). */
   log: Bytes;
+  /** After a failed fsync: `cur` holds bytes that no fsync will write, so `cur` is not `dur` plus `ops`. */
+  lost: boolean;
   /** Names in the current view. */
   nlink: number;
   /** Open fds. */

@@ -15,13 +15,13 @@
  *  - every mutating call is counted and traced; `armCrashAfter(k)` / `onCall` stop the "process"
  *    at a chosen call with `SimCrash`, and `crashStates()` enumerates what a crash could leave.
  *
- * The byte and operation model is in sim-fs-model.ts, post-crash states and their enumeration in
- * sim-fs-crash.ts.
+ * The byte and operation model is in sim-fs-model.ts, fault rules, trace and SimCrash in
+ * sim-fs-faults.ts, post-crash states and their enumeration in sim-fs-crash.ts.
  */
-import path from 'node:path';
 import { fsFault, type FileStat, type FileSystem, type OpenFlags } from '../storage/fs.js';
 import { Random } from './random.js';
 import {
+  absPath,
   applyOp,
   applyPrefix,
   Bytes,
@@ -38,90 +38,11 @@ import {
   type FsState,
 } from './sim-fs-model.js';
 import { buildCrashState, crashStates, type CrashStates, type CrashStatesOptions } from './sim-fs-crash.js';
+import { FaultSet, MUTATING_KINDS, SimCrash, type CallKind, type CapacityLimit, type FaultCode, type FaultHandle, type FaultRule, type TraceEntry } from './sim-fs-faults.js';
 
 export { SECTOR_BYTES, type CrashHow, type CrashOptions, type Garbage } from './sim-fs-model.js';
 export type { CrashState, CrashStates, CrashStatesOptions } from './sim-fs-crash.js';
-
-/** Every call of the FileSystem interface. */
-export type CallKind =
-  | 'open'
-  | 'close'
-  | 'read'
-  | 'write'
-  | 'fsync'
-  | 'ftruncate'
-  | 'fstat'
-  | 'rename'
-  | 'link'
-  | 'unlink'
-  | 'rmdir'
-  | 'mkdir'
-  | 'readdir'
-  | 'stat'
-  | 'access'
-  | 'readFile';
-
-/** Calls that may change state (counted, traced, crash points; EROFS when read-only). `open` counts only with flags other than 'r'. */
-export const MUTATING_KINDS: ReadonlySet<CallKind> = new Set<CallKind>(['open', 'write', 'fsync', 'ftruncate', 'rename', 'link', 'unlink', 'rmdir', 'mkdir']);
-
-/** One mutating call, as recorded in `SimFs.trace`. */
-export interface TraceEntry {
-  /** 1-based number of the call among mutating calls (`SimFs.calls` after it started). */
-  n: number;
-  kind: CallKind;
-  /** Absolute normalized path (of the fd's file for fd calls; the source for rename and link). */
-  path: string;
-  /** Target of rename and link. */
-  to?: string;
-  fd?: number;
-  flags?: OpenFlags;
-  /** write: bytes asked for; ftruncate: the new length. */
-  bytes?: number;
-  /** write: the position asked for (absent: the current one). */
-  position?: number;
-  /** The errno code when the call failed (injected or not). */
-  error?: string;
-}
-
-export type FaultCode = 'EIO' | 'ENOSPC' | 'EROFS';
-
-/**
- * An injected fault. A call matches when its kind is in `kind` (default: the mutating kinds) and
- * its path (either path of rename and link) matches `path`. The rule fires on matching calls from
- * the `nth` one on (1-based, counted from when the rule was added; default 1), at most `times`
- * times (default 1 when `nth` is given, otherwise unlimited), each with `probability` (default 1,
- * drawn from the SimFs's Random).
- */
-export interface FaultRule {
-  kind?: CallKind | readonly CallKind[];
-  /** A string matches that path and everything under it; a RegExp is tested on the absolute path. */
-  path?: string | RegExp;
-  nth?: number;
-  times?: number;
-  probability?: number;
-  /** The errno to fail with (default 'EIO'). */
-  error?: FaultCode;
-  /** Writes only: instead of failing, write a random strict prefix of the bytes and return its length. */
-  shortWrite?: boolean;
-}
-
-export interface FaultHandle {
-  readonly rule: FaultRule;
-  /** Matching calls seen so far. */
-  readonly seen: number;
-  /** Times the rule fired. */
-  readonly fired: number;
-  remove(): void;
-}
-
-export interface CapacityLimit {
-  /** Sum of the current sizes of live files (linked or open); a write past it fails ENOSPC. */
-  bytes?: number;
-  /** Live files and directories (the root included); creating one more fails ENOSPC. */
-  inodes?: number;
-  /** The write that crosses `bytes` writes what fits and returns that short count (default true); false: it fails whole. */
-  shortWrites?: boolean;
-}
+export { MUTATING_KINDS, SimCrash, isSimCrash, type CallKind, type CapacityLimit, type FaultCode, type FaultHandle, type FaultRule, type TraceEntry } from './sim-fs-faults.js';
 
 export interface SimFsOptions {
   /** Draws for probability faults, short writes and the outcome of a failed fsync (default: new Random(1)). */
@@ -134,25 +55,6 @@ export interface SimFsOptions {
   crash?: CrashOptions;
 }
 
-/** Thrown by the call at which a crash was armed (and by every call after it until `crash()`). */
-export class SimCrash extends Error {
-  constructor(
-    readonly call: number,
-    readonly kind: CallKind,
-    readonly path: string,
-  ) {
-    super(`simulated crash at file-system call ${call} (${kind} ${path})`);
-    this.name = 'SimCrash';
-  }
-}
-
-/** True when `e` is a SimCrash or wraps one through `cause` (fsError wraps it in a StorageError). */
-export function isSimCrash(e: unknown): boolean {
-  let x: unknown = e;
-  for (let i = 0; i < 8 && x instanceof Error; i++, x = x.cause) if (x instanceof SimCrash) return true;
-  return false;
-}
-
 interface OpenFile {
   ino: number;
   path: string;
@@ -162,13 +64,6 @@ interface OpenFile {
   pos: number;
 }
 
-interface Fault {
-  rule: FaultRule;
-  kinds: ReadonlySet<CallKind> | null;
-  seen: number;
-  fired: number;
-}
-
 type Resolved = { parent: DirNode; name: string; node: FsNode | undefined; abs: string };
 
 function statOf(n: FsNode): FileStat {
@@ -176,17 +71,12 @@ function statOf(n: FsNode): FileStat {
   return { size: isFile ? n.cur.len : 0, mtimeMs: n.mtimeMs, isFile: () => isFile, isDirectory: () => !isFile };
 }
 
-function absPath(p: string): string {
-  if (p.charCodeAt(0) === 47 && !p.includes('//') && !p.includes('/.') && !p.endsWith('/')) return p; // already normal
-  return p === '' ? '' : path.posix.resolve('/', p);
-}
-
 export class SimFs implements FileSystem {
   private s: FsState;
   private fds = new Map<number, OpenFile>();
   private nextFd = 3;
   private nextOp = 1;
-  private faults: Fault[] = [];
+  private faults = new FaultSet();
   private capacity: CapacityLimit | null = null;
   private readOnly = false;
   private crashAt = 0;
@@ -237,30 +127,16 @@ export class SimFs implements FileSystem {
 
   // ---- faults ----
 
+  /** Add a fault rule (FaultRule); the handle counts what it matched and removes it. */
   addFault(rule: FaultRule): FaultHandle {
-    const kinds = rule.kind === undefined ? null : new Set<CallKind>(typeof rule.kind === 'string' ? [rule.kind] : rule.kind);
-    if (rule.shortWrite && (kinds === null || kinds.size !== 1 || !kinds.has('write'))) throw new RangeError("a shortWrite fault needs kind: 'write'");
-    const f: Fault = { rule, kinds, seen: 0, fired: 0 };
-    this.faults.push(f);
-    return {
-      rule,
-      get seen() {
-        return f.seen;
-      },
-      get fired() {
-        return f.fired;
-      },
-      remove: () => {
-        this.faults = this.faults.filter((x) => x !== f);
-      },
-    };
+    return this.faults.add(rule);
   }
 
   clearFaults(): void {
-    this.faults = [];
+    this.faults.clear();
   }
 
-  /** Limit space (null: unlimited). */
+  /** Limit space (null: unlimited). Faults, capacity and the read-only switch belong to the disk: `crash()` keeps them. */
   setCapacity(limit: CapacityLimit | null): void {
     this.capacity = limit;
   }
@@ -457,6 +333,7 @@ export class SimFs implements FileSystem {
       applyPrefix(n.dur, n.ops, n.log, k, k > 0 ? drawGarble(this.rng, this.failOpts) : null);
       n.ops = [];
       n.log.truncate(0);
+      n.lost = true;
     } else {
       const k = pickCut(this.rng, n.ops.length);
       for (let i = 0; i < k && n.ops.length > 0; i++) this.commitOp(n.ops[0]!);
@@ -624,20 +501,9 @@ export class SimFs implements FileSystem {
         return 'EROFS';
       }
     }
-    for (const f of this.faults) {
-      if (f.kinds === null ? !mutating : !f.kinds.has(kind)) continue;
-      const rp = f.rule.path;
-      if (rp !== undefined && !pathMatches(rp, abs) && (to === undefined || !pathMatches(rp, to))) continue;
-      f.seen++;
-      if (f.seen < (f.rule.nth ?? 1)) continue;
-      if (f.fired >= (f.rule.times ?? (f.rule.nth !== undefined ? 1 : Infinity))) continue;
-      if (f.rule.probability !== undefined && !this.rng.chance(f.rule.probability)) continue;
-      f.fired++;
-      const code = f.rule.shortWrite ? 'short' : (f.rule.error ?? 'EIO');
-      if (entry && code !== 'short') entry.error = code;
-      return code;
-    }
-    return null;
+    const code = this.faults.match(kind, mutating, abs, to, this.rng);
+    if (entry && code !== null && code !== 'short') entry.error = code;
+    return code;
   }
 
   private fdPath(fd: number): string {
@@ -680,7 +546,7 @@ export class SimFs implements FileSystem {
   }
 
   private newFile(): FileNode {
-    const n: FileNode = { kind: 'file', ino: this.s.nextIno++, cur: Bytes.empty(), dur: Bytes.empty(), ops: [], log: Bytes.empty(), nlink: 0, open: 0, mtimeMs: this.now() };
+    const n: FileNode = { kind: 'file', ino: this.s.nextIno++, cur: Bytes.empty(), dur: Bytes.empty(), ops: [], log: Bytes.empty(), lost: false, nlink: 0, open: 0, mtimeMs: this.now() };
     this.s.inodes.set(n.ino, n);
     return n;
   }
@@ -752,12 +618,6 @@ export class SimFs implements FileSystem {
     }
     for (const ino of this.s.inodes.keys()) if (!keep.has(ino)) this.s.inodes.delete(ino);
   }
-}
-
-function pathMatches(rule: string | RegExp, abs: string): boolean {
-  if (typeof rule !== 'string') return rule.test(abs);
-  const r = absPath(rule);
-  return abs === r || abs.startsWith(r === '/' ? '/' : r + '/');
 }
 
 function checkRange(buf: Uint8Array, offset: number, length: number): void {

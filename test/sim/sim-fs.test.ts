@@ -501,6 +501,28 @@ describe('SimFs crashes', () => {
     expect(outcomes.size).toBeGreaterThan(2);
   });
 
+  it("after a failed fsync, an 'all' crash keeps what was pending, not what only the page cache shows", () => {
+    const fs = new SimFs({ rng: new Random(3), crash: { garble: 0 } }); // seed 3: one of the two sectors reaches the disk
+    putFile(fs, '/f', '');
+    fsyncDir(fs, '/');
+    const fd = fs.open('/f', 'a');
+    writeAll(fs, fd, new Uint8Array(2 * SECTOR_BYTES).fill(1));
+    fs.addFault({ kind: 'fsync', nth: 1 });
+    expect(code(() => fs.fsync(fd))).toBe('EIO');
+    const kept = fs.durableDump().get('/f')!.length;
+    expect(kept).toBe(SECTOR_BYTES);
+    writeAll(fs, fd, new Uint8Array(10).fill(2));
+    const all = fs.clone();
+    all.crash('all');
+    const got = all.readFile('/f');
+    expect(got.length).toBe(2 * SECTOR_BYTES + 10);
+    expect(got.subarray(2 * SECTOR_BYTES).every((b) => b === 2)).toBe(true);
+    expect(got.subarray(kept, 2 * SECTOR_BYTES).every((b) => b === 0)).toBe(true); // lost: a hole now
+    const states = fs.crashStates({ garbage: 'none' }).states.map((s) => s.fs.readFile('/f'));
+    expect(states.map((b) => b.length)).toEqual([kept, 2 * SECTOR_BYTES + 10]);
+    expect(Buffer.compare(states[1]!, got)).toBe(0);
+  });
+
   it('clones are independent (copy on write)', () => {
     const fs = new SimFs();
     putFile(fs, '/a', 'one');
@@ -564,6 +586,8 @@ describe('SimFs faults', () => {
     expect(code(() => fs.readdir('/data/wal'))).toBe('ok'); // only mutating calls unless kind says otherwise
     fs.addFault({ kind: 'readdir', path: '/data/wal' });
     expect(code(() => fs.readdir('/data/wal'))).toBe('EIO');
+    fs.addFault({ path: /\.log$/g, error: 'EROFS' }); // a global RegExp keeps no state between calls
+    expect([code(() => fs.open('/data/a.log', 'w')), code(() => fs.open('/data/a.log', 'w'))]).toEqual(['EROFS', 'EROFS']);
   });
 
   it('fails calls with a seeded probability', () => {
