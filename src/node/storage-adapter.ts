@@ -1,13 +1,14 @@
 /**
  * NodeStore over the storage library (src/storage/node-storage.ts): DiskStorage for --data-dir /
- * --data-root, MemoryStorage otherwise. Snapshots are encoded here a chunk at a time with the
- * library's SnapshotEncoder, yielding to the event loop between chunks; the library then writes
- * the file durably (temp name, fsync, rename, directory fsync) and records it in the WAL.
+ * --data-root, DiskStorage over an in-memory FileSystem (MemFs) otherwise. Snapshots are encoded
+ * here a chunk at a time with the library's SnapshotEncoder, yielding to the event loop between
+ * chunks; the library then writes the file durably (temp name, fsync, rename, directory fsync)
+ * and records it in the WAL.
  */
 import path from 'node:path';
 import type { FrozenView } from '../kv/store.js';
 import type { Entry, HardState, Json, NodeId, SnapshotMeta, SnapshotStore } from '../raft/types.js';
-import { DiskStorage, MemoryStorage, type NodeStorage } from '../storage/node-storage.js';
+import { DiskStorage, type NodeStorage } from '../storage/node-storage.js';
 import { SnapshotEncoder } from '../storage/snapshot.js';
 import type { Logger } from './log.js';
 import type { ServeOptions } from './options.js';
@@ -131,7 +132,8 @@ export function openNodeStore(opts: ServeOptions, nodeId: NodeId | null, log: Lo
   try {
     const dir = dataDirFor(opts, nodeId);
     if (dir === null) {
-      return Promise.resolve(new StorageNodeStore(new MemoryStorage({ retain: opts.retain }), false, 'memory', log, nodeId, yieldFn));
+      const mem = DiskStorage.inMemory({ retain: opts.retain, segmentBytes: opts.segmentBytes, ...(nodeId !== null ? { nodeId } : {}) });
+      return Promise.resolve(new StorageNodeStore(mem, false, 'memory', log, nodeId, yieldFn));
     }
     const ds = DiskStorage.open(dir, { fsync: opts.fsync, retain: opts.retain, segmentBytes: opts.segmentBytes, ...(nodeId !== null ? { nodeId } : {}) });
     if (ds.dir.staleLockPid !== null) log.warn(`${dir}: took over the lock of process ${ds.dir.staleLockPid}, which is gone`);

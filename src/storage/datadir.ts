@@ -6,28 +6,32 @@
  *   <dir>/snap/*.snap   snapshot files `<term %016x>-<index %016x>.snap`
  *   <dir>/wal/*.wal     WAL segments `<seq %016x>-<firstIndex %016x>.wal`
  */
-import fs from 'node:fs';
 import path from 'node:path';
-import type { Entry, HardState, NodeId } from '../raft/types.js';
-import { LogReplay } from './replay.js';
+import type { HardState, NodeId } from '../raft/types.js';
 import { StorageError, fsError } from './errors.js';
-import { TEMP_NAME_RE, fsyncDir, isPidAlive, listDir, renameDurable, statOrNull, tempName, writeAll, writeFileAtomic, type SyncOptions } from './fsutil.js';
+import type { FileSystem } from './fs.js';
 import {
-  decodeSnapshot,
-  parseSnapshotFileName,
-  readSnapshotHeader,
-  verifySnapshotBytes,
-  type SnapshotContent,
-  type SnapshotHeader,
-} from './snapshot.js';
-import {
-  SEGMENT_HEADER_BYTES,
-  listSegmentFiles,
-  scanSegmentFile,
-  type SegmentDamage,
-  type SegmentScan,
-  type SegmentState,
-} from './wal.js';
+  TEMP_NAME_RE,
+  closeQuietly,
+  fsOf,
+  fsyncDir,
+  fsyncFd,
+  isPidAlive,
+  listDir,
+  statOrNull,
+  tempName,
+  unlinkQuietly,
+  writeAll,
+  writeFileAtomic,
+  type IoOptions,
+  type SyncOptions,
+} from './fsutil.js';
+import { BROKEN_SUFFIX, recoverDir, type RecoverOptions, type Recovery } from './recovery.js';
+import { parseSnapshotFileName, readSnapshotHeader, type SnapshotHeader } from './snapshot.js';
+import { listSegmentFiles, scanSegmentFile, type SegmentDamage, type SegmentScan } from './wal.js';
+
+export { BROKEN_SUFFIX } from './recovery.js';
+export type { RecoveryWarningKind, RecoveryWarning, RecoverOptions, RecoveredSnapshot, Recovery } from './recovery.js';
 
 export const DATA_DIR_FORMAT = 'raftsnap-data';
 export const DATA_DIR_FORMAT_VERSION = 1;
@@ -35,7 +39,6 @@ export const META_FILE = 'meta.json';
 export const LOCK_FILE = 'LOCK';
 export const SNAP_DIR = 'snap';
 export const WAL_DIR = 'wal';
-export const BROKEN_SUFFIX = '.broken';
 export const RECV_SUFFIX = '.recv';
 export const TORN_RE = /\.torn-\d+$/;
 
@@ -47,7 +50,19 @@ export interface DataDirMeta {
   created: number;
 }
 
-export interface OpenOptions extends SyncOptions {
+/**
+ * Who holds the LOCK: the pid written into it and how to tell whether a pid recorded there is
+ * still alive. Default: this process (`process.pid`) and `kill(pid, 0)` (`isPidAlive`). The
+ * simulator runs several nodes in one process and gives each incarnation its own pid, so that a
+ * crashed node's lock counts as stale.
+ */
+export interface LockIdentity {
+  pid?: number;
+  isPidAlive?: (pid: number) => boolean;
+}
+
+/** Options of DataDir.open: the FileSystem (`fs`), fsync, and the lock identity. */
+export interface OpenOptions extends SyncOptions, LockIdentity {
   /** 'write' takes the lock (refusing a live one); 'read' reports `lockedBy` and reads anyway. Default 'read'. */
   mode?: 'read' | 'write';
   /** Create the directory (or initialise an empty one) when it is not a data directory yet (write mode). */
@@ -101,54 +116,11 @@ export interface Leftover {
   size: number;
 }
 
-export type RecoveryWarningKind = 'broken-snapshot' | 'torn-tail' | 'temp-file' | 'partial-receive' | 'stale-lock' | 'snapshot-name';
-
-export interface RecoveryWarning {
-  kind: RecoveryWarningKind;
-  file: string;
-  offset?: number;
-  /** One line: what is wrong and what recovery did (repair) or would do (read-only). */
-  message: string;
-}
-
-export interface RecoverOptions {
-  /** Change the directory to fix what is found (write mode only). Default false: change nothing. */
-  repair?: boolean;
-  /** Decode the snapshot's payload (default true); false only verifies its checksums. */
-  loadContent?: boolean;
-  /** Time used in `.torn-<ms>` names (default Date.now()). */
-  now?: number;
-}
-
-export interface RecoveredSnapshot {
-  header: SnapshotHeader;
-  path: string;
-  /** Null when `loadContent: false`. */
-  content: SnapshotContent | null;
-}
-
-export interface Recovery {
-  snapshot: RecoveredSnapshot | null;
-  /** Last hard state recorded, with `commit` raised to at least the snapshot's index. */
-  hardState: HardState;
-  /** Log entries after the snapshot's index (or from 1), contiguous. */
-  entries: Entry[];
-  /** Index of the last entry (the snapshot's index when there is none after it). */
-  lastIndex: number;
-  /** Snapshot markers found in the WAL, oldest first. */
-  markers: Array<{ index: number; term: number; file: string }>;
-  warnings: RecoveryWarning[];
-  /** Whether this call changed anything on disk. */
-  repaired: boolean;
-  /** WAL segments as they are after recovery. */
-  segments: SegmentState[];
-}
-
-function readMeta(dir: string): DataDirMeta {
+function readMeta(fsys: FileSystem, dir: string): DataDirMeta {
   const file = path.join(dir, META_FILE);
   let text: string;
   try {
-    text = fs.readFileSync(file, 'utf8');
+    text = fsys.readFile(file).toString('utf8');
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
       throw new StorageError('NOT_DATA_DIR', dir, `not a raftsnap data directory (no ${META_FILE})`);
@@ -181,10 +153,10 @@ function metaBytes(meta: DataDirMeta): Buffer {
 }
 
 /** The pid in a LOCK file, or null when there is no lock file or it does not hold a pid. */
-export function readLockPid(dir: string): number | null {
+export function readLockPid(dir: string, opts: IoOptions = {}): number | null {
   let text: string;
   try {
-    text = fs.readFileSync(path.join(dir, LOCK_FILE), 'utf8');
+    text = fsOf(opts).readFile(path.join(dir, LOCK_FILE)).toString('utf8');
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw fsError(e, path.join(dir, LOCK_FILE), 'read');
@@ -203,10 +175,14 @@ export class DataDir {
   readonly lockedBy: number | null;
   /** A lock file whose process is gone (taken over in write mode). */
   readonly staleLockPid: number | null;
+  /** The file system the directory lives on. */
+  readonly fs: FileSystem;
+  /** The pid this DataDir writes into LOCK (write mode). */
+  readonly pid: number;
   private closed = false;
   private readonly syncOpts: SyncOptions;
 
-  private constructor(p: string, mode: 'read' | 'write', meta: DataDirMeta, lockedBy: number | null, stale: number | null, sync: SyncOptions) {
+  private constructor(p: string, mode: 'read' | 'write', meta: DataDirMeta, lockedBy: number | null, stale: number | null, sync: SyncOptions, pid: number) {
     this.path = p;
     this.snapDir = path.join(p, SNAP_DIR);
     this.walDir = path.join(p, WAL_DIR);
@@ -215,30 +191,40 @@ export class DataDir {
     this.lockedBy = lockedBy;
     this.staleLockPid = stale;
     this.syncOpts = sync;
+    this.fs = fsOf(sync);
+    this.pid = pid;
   }
 
   get fsync(): boolean {
     return this.syncOpts.fsync !== false;
   }
 
+  /** fsync setting and FileSystem, for the writers working in this directory. */
+  get sync(): SyncOptions {
+    return this.syncOpts;
+  }
+
   /** Create a new data directory (it must not exist or be empty) and open it in write mode. */
   static create(dir: string, opts: Omit<OpenOptions, 'mode' | 'create'> = {}): DataDir {
-    const st = statOrNull(dir);
+    const fsys = fsOf(opts);
+    const st = statOrNull(fsys, dir);
     if (st) {
       if (!st.isDirectory()) throw new StorageError('ENOTDIR', dir, 'exists and is not a directory');
-      if (listDir(dir).length > 0) throw new StorageError('EXISTS', dir, 'directory is not empty');
+      if (listDir(fsys, dir).length > 0) throw new StorageError('EXISTS', dir, 'directory is not empty');
     }
     return DataDir.open(dir, { ...opts, mode: 'write', create: true });
   }
 
   static open(dir: string, opts: OpenOptions = {}): DataDir {
     const mode = opts.mode ?? 'read';
-    const sync: SyncOptions = { fsync: opts.fsync !== false };
-    const st = statOrNull(dir);
+    const fsys = fsOf(opts);
+    const sync: SyncOptions = { fsync: opts.fsync !== false, fs: fsys };
+    const lock: Lock = { pid: opts.pid ?? process.pid, isPidAlive: opts.isPidAlive ?? isPidAlive };
+    const st = statOrNull(fsys, dir);
     if (!st) {
       if (!(opts.create && mode === 'write')) throw new StorageError('ENOENT', dir, 'no such data directory');
       try {
-        fs.mkdirSync(dir, { recursive: true });
+        fsys.mkdir(dir, { recursive: true });
       } catch (e) {
         throw fsError(e, dir, 'create data directory');
       }
@@ -247,24 +233,24 @@ export class DataDir {
       throw new StorageError('ENOTDIR', dir, 'not a directory (expected a raftsnap data directory)');
     }
     try {
-      fs.accessSync(dir, mode === 'write' ? fs.constants.R_OK | fs.constants.W_OK | fs.constants.X_OK : fs.constants.R_OK | fs.constants.X_OK);
+      fsys.access(dir, mode);
     } catch (e) {
       throw fsError(e, dir, mode === 'write' ? 'open data directory for writing' : 'open data directory');
     }
 
     if (mode === 'read') {
-      const meta = readMeta(dir);
-      const pid = readLockPid(dir);
-      const alive = pid !== null && isPidAlive(pid);
-      return new DataDir(dir, 'read', meta, alive ? pid : null, pid !== null && !alive ? pid : null, sync);
+      const meta = readMeta(fsys, dir);
+      const pid = readLockPid(dir, sync);
+      const alive = pid !== null && lock.isPidAlive(pid);
+      return new DataDir(dir, 'read', meta, alive ? pid : null, pid !== null && !alive ? pid : null, sync, lock.pid);
     }
 
-    const stale = acquireLock(dir, sync);
+    const stale = acquireLock(dir, sync, lock);
     try {
       let meta: DataDirMeta;
       const metaPath = path.join(dir, META_FILE);
-      if (!statOrNull(metaPath)) {
-        const others = listDir(dir).filter((n) => n !== LOCK_FILE && !n.startsWith(`${LOCK_FILE}.tmp-`));
+      if (!statOrNull(fsys, metaPath)) {
+        const others = listDir(fsys, dir).filter((n) => n !== LOCK_FILE && !n.startsWith(`${LOCK_FILE}.tmp-`));
         if (!opts.create) throw new StorageError('NOT_DATA_DIR', dir, `not a raftsnap data directory (no ${META_FILE})`);
         if (others.length > 0) throw new StorageError('NOT_DATA_DIR', dir, `not a raftsnap data directory (no ${META_FILE}) and not empty`);
         meta = { format: DATA_DIR_FORMAT, version: DATA_DIR_FORMAT_VERSION, nodeId: opts.nodeId ?? null, created: opts.createdAt ?? Date.now() };
@@ -272,7 +258,7 @@ export class DataDir {
         mkdirDurable(path.join(dir, WAL_DIR), sync);
         writeFileAtomic(metaPath, metaBytes(meta), sync);
       } else {
-        meta = readMeta(dir);
+        meta = readMeta(fsys, dir);
         if (opts.nodeId !== undefined && meta.nodeId !== null && meta.nodeId !== opts.nodeId) {
           throw new StorageError('NODE_MISMATCH', dir, `data directory belongs to node ${meta.nodeId}, not ${opts.nodeId}`);
         }
@@ -283,9 +269,9 @@ export class DataDir {
         mkdirDurable(path.join(dir, SNAP_DIR), sync);
         mkdirDurable(path.join(dir, WAL_DIR), sync);
       }
-      return new DataDir(dir, 'write', meta, null, stale, sync);
+      return new DataDir(dir, 'write', meta, null, stale, sync, lock.pid);
     } catch (e) {
-      releaseLock(dir);
+      releaseLock(dir, sync, lock.pid);
       throw e;
     }
   }
@@ -294,7 +280,7 @@ export class DataDir {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    if (this.mode === 'write') releaseLock(this.path);
+    if (this.mode === 'write') releaseLock(this.path, this.syncOpts, this.pid);
   }
 
   /** Record the node id in meta.json (write mode; refused when another id is recorded). */
@@ -314,17 +300,17 @@ export class DataDir {
   /** Snapshot files (valid names only), oldest first (by index, then term), with their headers. */
   listSnapshots(): SnapshotListing[] {
     const out: SnapshotListing[] = [];
-    if (!statOrNull(this.snapDir)) return out;
-    for (const name of listDir(this.snapDir)) {
+    if (!statOrNull(this.fs, this.snapDir)) return out;
+    for (const name of listDir(this.fs, this.snapDir)) {
       const parsed = parseSnapshotFileName(name);
       if (!parsed) continue;
       const p = path.join(this.snapDir, name);
-      const st = statOrNull(p);
+      const st = statOrNull(this.fs, p);
       if (!st || !st.isFile()) continue;
       let header: SnapshotHeader | null = null;
       let error: StorageError | null = null;
       try {
-        header = readSnapshotHeader(p);
+        header = readSnapshotHeader(p, this.syncOpts);
       } catch (e) {
         if (!(e instanceof StorageError)) throw e;
         error = e;
@@ -336,9 +322,9 @@ export class DataDir {
 
   /** WAL segments in sequence order with their index ranges (each segment is read in full). */
   listSegments(): SegmentListing[] {
-    if (!statOrNull(this.walDir)) return [];
-    return listSegmentFiles(this.walDir).map((f) => {
-      const size = statOrNull(f.path)?.size ?? 0;
+    if (!statOrNull(this.fs, this.walDir)) return [];
+    return listSegmentFiles(this.walDir, this.syncOpts).map((f) => {
+      const size = statOrNull(this.fs, f.path)?.size ?? 0;
       const base: SegmentListing = {
         ...f,
         size,
@@ -353,7 +339,7 @@ export class DataDir {
       };
       let scan: SegmentScan;
       try {
-        scan = scanSegmentFile(f.path);
+        scan = scanSegmentFile(f.path, this.syncOpts);
       } catch (e) {
         if (!(e instanceof StorageError)) throw e;
         return { ...base, error: e };
@@ -367,8 +353,8 @@ export class DataDir {
   leftovers(): Leftover[] {
     const out: Leftover[] = [];
     for (const d of [this.path, this.snapDir, this.walDir]) {
-      if (!statOrNull(d)) continue;
-      for (const name of listDir(d)) {
+      if (!statOrNull(this.fs, d)) continue;
+      for (const name of listDir(this.fs, d)) {
         let kind: LeftoverKind | null = null;
         if (TEMP_NAME_RE.test(name)) kind = 'temp';
         else if (d === this.snapDir && name.endsWith(RECV_SUFFIX)) kind = 'recv';
@@ -376,7 +362,7 @@ export class DataDir {
         else if (TORN_RE.test(name)) kind = 'torn';
         if (!kind) continue;
         const p = path.join(d, name);
-        out.push({ kind, name, path: p, size: statOrNull(p)?.size ?? 0 });
+        out.push({ kind, name, path: p, size: statOrNull(this.fs, p)?.size ?? 0 });
       }
     }
     return out;
@@ -391,7 +377,11 @@ export class DataDir {
   recover(opts: RecoverOptions = {}): Recovery {
     const repair = opts.repair === true;
     if (repair) this.requireWrite('repair');
-    return recoverDir(this, repair, opts.loadContent !== false, opts.now ?? Date.now(), this.syncOpts);
+    return recoverDir(this, repair, opts.loadContent !== false, opts.now ?? Date.now());
+  }
+
+  get lockPath(): string {
+    return path.join(this.path, LOCK_FILE);
   }
 }
 
@@ -410,247 +400,71 @@ function summarise(scan: SegmentScan, into: SegmentListing): void {
 }
 
 function mkdirDurable(dir: string, sync: SyncOptions): void {
-  if (statOrNull(dir)) return;
+  const fsys = fsOf(sync);
+  if (statOrNull(fsys, dir)) return;
   try {
-    fs.mkdirSync(dir);
+    fsys.mkdir(dir);
   } catch (e) {
     throw fsError(e, dir, 'create directory');
   }
   fsyncDir(path.dirname(dir), sync);
 }
 
-/** Take `<dir>/LOCK` for this process. Returns the pid of a stale lock that was taken over, if any. */
-function acquireLock(dir: string, sync: SyncOptions): number | null {
+interface Lock {
+  pid: number;
+  isPidAlive: (pid: number) => boolean;
+}
+
+/** Take `<dir>/LOCK` for `lock.pid`. Returns the pid of a stale lock that was taken over, if any. */
+function acquireLock(dir: string, sync: SyncOptions, lock: Lock): number | null {
+  const fsys = fsOf(sync);
   const lockPath = path.join(dir, LOCK_FILE);
   for (let attempt = 0; attempt < 3; attempt++) {
-    const tmp = tempName(lockPath);
+    const tmp = tempName(lockPath, fsys);
     let fd: number;
     try {
-      fd = fs.openSync(tmp, 'wx', 0o644);
+      fd = fsys.open(tmp, 'wx', 0o644);
     } catch (e) {
       throw fsError(e, dir, 'create lock file');
     }
     try {
-      writeAll(fd, [Buffer.from(`${process.pid}\n`)], tmp);
-      if (sync.fsync !== false) fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-    try {
       try {
-        fs.linkSync(tmp, lockPath);
+        writeAll(fsys, fd, [Buffer.from(`${lock.pid}\n`)], tmp);
+        if (sync.fsync !== false) fsyncFd(fsys, fd, tmp);
+      } finally {
+        closeQuietly(fsys, fd);
+      }
+      try {
+        fsys.link(tmp, lockPath);
         fsyncDir(dir, sync);
         return null;
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw fsError(e, lockPath, 'create lock file');
       }
-      const pid = readLockPid(dir);
-      if (pid !== null && isPidAlive(pid)) {
-        const who = pid === process.pid ? 'this process' : `live process ${pid}`;
+      const pid = readLockPid(dir, sync);
+      if (pid !== null && lock.isPidAlive(pid)) {
+        const who = pid === lock.pid ? 'this process' : `live process ${pid}`;
         throw new StorageError('LOCKED', dir, `data directory is locked by ${who} (${LOCK_FILE}); stop that node first or use a read-only command`);
       }
       // Stale: the holder is gone. Replace the lock, then check we own it (another taker may race us).
-      fs.renameSync(tmp, lockPath);
-      fsyncDir(dir, sync);
-      if (readLockPid(dir) === process.pid) return pid ?? 0;
-    } finally {
       try {
-        fs.unlinkSync(tmp);
-      } catch {
-        // linked or renamed away already
+        fsys.rename(tmp, lockPath);
+      } catch (e) {
+        throw fsError(e, lockPath, 'take over stale lock file');
       }
+      fsyncDir(dir, sync);
+      if (readLockPid(dir, sync) === lock.pid) return pid ?? 0;
+    } finally {
+      unlinkQuietly(fsys, tmp); // linked or renamed away already, usually
     }
   }
   throw new StorageError('LOCKED', dir, 'could not take the data directory lock (another process keeps taking it)');
 }
 
-function releaseLock(dir: string): void {
+function releaseLock(dir: string, sync: SyncOptions, pid: number): void {
   try {
-    if (readLockPid(dir) === process.pid) fs.unlinkSync(path.join(dir, LOCK_FILE));
+    if (readLockPid(dir, sync) === pid) fsOf(sync).unlink(path.join(dir, LOCK_FILE));
   } catch {
     // nothing to release
-  }
-}
-
-// ------------------------------------------------------------------------------------------------
-// Recovery
-
-function recoverDir(dd: DataDir, repair: boolean, loadContent: boolean, now: number, sync: SyncOptions): Recovery {
-  const warnings: RecoveryWarning[] = [];
-  let repaired = false;
-
-  if (dd.staleLockPid !== null && dd.mode === 'read') {
-    warnings.push({ kind: 'stale-lock', file: path.join(dd.path, LOCK_FILE), message: `${path.join(dd.path, LOCK_FILE)}: stale lock of process ${dd.staleLockPid}, which is not running` });
-  }
-
-  // 1. Orphaned temporaries and partial receives.
-  for (const l of dd.leftovers()) {
-    if (l.kind !== 'temp' && l.kind !== 'recv') continue;
-    const what = l.kind === 'temp' ? 'orphaned temporary file' : 'partially received snapshot';
-    if (repair) {
-      try {
-        fs.unlinkSync(l.path);
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw fsError(e, l.path, 'remove leftover');
-      }
-      repaired = true;
-      warnings.push({ kind: l.kind === 'temp' ? 'temp-file' : 'partial-receive', file: l.path, message: `${l.path}: ${what} (${l.size} bytes), removed` });
-    } else {
-      warnings.push({ kind: l.kind === 'temp' ? 'temp-file' : 'partial-receive', file: l.path, message: `${l.path}: ${what} (${l.size} bytes), recovery would remove it` });
-    }
-  }
-  if (repair && repaired) {
-    fsyncDir(dd.path, sync);
-    fsyncDir(dd.snapDir, sync);
-    fsyncDir(dd.walDir, sync);
-  }
-
-  // 2. The newest snapshot that passes its checksums.
-  let snapshot: RecoveredSnapshot | null = null;
-  const candidates = dd.listSnapshots().reverse();
-  for (const c of candidates) {
-    try {
-      let bytes: Buffer;
-      try {
-        bytes = fs.readFileSync(c.path);
-      } catch (e) {
-        throw fsError(e, c.path, 'read snapshot');
-      }
-      let header: SnapshotHeader;
-      let content: SnapshotContent | null = null;
-      if (loadContent) ({ header, content } = decodeSnapshot(bytes, c.path));
-      else header = verifySnapshotBytes(bytes, c.path);
-      if (header.index !== c.index || header.term !== c.term) {
-        warnings.push({
-          kind: 'snapshot-name',
-          file: c.path,
-          message: `${c.path}: file name says index ${c.index} term ${c.term} but the header says index ${header.index} term ${header.term}; the header is used`,
-        });
-      }
-      snapshot = { header, path: c.path, content };
-      break;
-    } catch (e) {
-      if (!(e instanceof StorageError) || e.code === 'EACCES') throw e;
-      const next = candidates[candidates.indexOf(c) + 1];
-      const fallback = next ? `falling back to ${next.name}` : 'no older snapshot to fall back to';
-      if (repair) {
-        renameDurable(c.path, c.path + BROKEN_SUFFIX, sync);
-        repaired = true;
-        warnings.push({ kind: 'broken-snapshot', file: c.path, offset: e.offset, message: `${e.message}; renamed to ${c.name}${BROKEN_SUFFIX}, ${fallback}` });
-      } else {
-        warnings.push({ kind: 'broken-snapshot', file: c.path, offset: e.offset, message: `${e.message}; recovery would rename it to ${c.name}${BROKEN_SUFFIX}, ${fallback}` });
-      }
-    }
-  }
-
-  // 3. Replay the WAL.
-  const files = statOrNull(dd.walDir) ? listSegmentFiles(dd.walDir) : [];
-  const segments: SegmentState[] = [];
-  const replay = new LogReplay();
-
-
-  for (let i = 0; i < files.length; i++) {
-    const f = files[i]!;
-    const isLast = i === files.length - 1;
-    const scan = scanSegmentFile(f.path);
-    if (scan.damage) {
-      const d = scan.damage;
-      if (!isLast || !d.tailOnly) {
-        const where = isLast ? 'valid records follow it' : 'it is not in the last segment';
-        throw new StorageError('CORRUPT_WAL', f.path, `WAL corrupt in the middle of the log: ${d.reason}; ${where}, so this is not a torn write`, d.offset);
-      }
-      const tornName = `${f.name}.torn-${now}`;
-      const lost = scan.size - scan.validEnd;
-      if (repair) {
-        const tornPath = path.join(dd.walDir, tornName);
-        if (scan.header === null) {
-          renameDurable(f.path, tornPath, sync);
-        } else {
-          cutSegment(f.path, tornPath, scan.validEnd, sync);
-        }
-        repaired = true;
-        warnings.push({
-          kind: 'torn-tail',
-          file: f.path,
-          offset: d.offset,
-          message: `${f.path}: torn tail at offset ${d.offset} (${d.reason}); ${scan.header === null ? 'segment moved' : `cut ${lost} bytes`}, copy kept as ${tornName}`,
-        });
-      } else {
-        warnings.push({
-          kind: 'torn-tail',
-          file: f.path,
-          offset: d.offset,
-          message: `${f.path}: torn tail at offset ${d.offset} (${d.reason}); recovery would ${scan.header === null ? 'set the segment aside' : `cut ${lost} bytes`} after keeping a copy`,
-        });
-      }
-      if (scan.header === null) continue;
-    }
-    const seg: SegmentState = {
-      name: f.name,
-      path: f.path,
-      seq: f.seq,
-      firstIndex: f.firstIndex,
-      size: repair && scan.damage ? scan.validEnd : scan.size,
-      entryRecords: 0,
-      minIndex: 0,
-      maxIndex: 0,
-    };
-    for (const r of scan.records) {
-      const rec = r.record;
-      if (rec.type === 'entry') {
-        const e = rec.entry;
-        seg.entryRecords += 1;
-        if (seg.minIndex === 0 || e.index < seg.minIndex) seg.minIndex = e.index;
-        if (e.index > seg.maxIndex) seg.maxIndex = e.index;
-      }
-      replay.apply(rec, { file: f.path, offset: r.offset });
-    }
-    segments.push(seg);
-  }
-
-  // 4. Entries after the snapshot.
-  const snapPos = snapshot ? { index: snapshot.header.index, term: snapshot.header.term } : null;
-  const entries = replay.entriesAfter(snapPos, dd.path);
-  const hardState = replay.hardStateWith(snapPos);
-  const markers = replay.markers;
-  const si = snapPos ? snapPos.index : 0;
-  return {
-    snapshot,
-    hardState,
-    entries,
-    lastIndex: entries.length > 0 ? entries[entries.length - 1]!.index : si,
-    markers,
-    warnings,
-    repaired,
-    segments,
-  };
-}
-
-/** Keep a copy of the segment at `copyPath`, then cut it to `validEnd` bytes. */
-function cutSegment(file: string, copyPath: string, validEnd: number, sync: SyncOptions): void {
-  try {
-    fs.copyFileSync(file, copyPath, fs.constants.COPYFILE_EXCL);
-    if (sync.fsync !== false) {
-      const cfd = fs.openSync(copyPath, 'r+');
-      try {
-        fs.fsyncSync(cfd);
-      } finally {
-        fs.closeSync(cfd);
-      }
-    }
-  } catch (e) {
-    throw fsError(e, copyPath, 'keep a copy of the torn segment');
-  }
-  fsyncDir(path.dirname(copyPath), sync);
-  try {
-    const fd = fs.openSync(file, 'r+');
-    try {
-      fs.ftruncateSync(fd, Math.max(validEnd, SEGMENT_HEADER_BYTES));
-      if (sync.fsync !== false) fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-  } catch (e) {
-    throw fsError(e, file, 'cut the torn tail');
   }
 }

@@ -24,8 +24,16 @@ export type StorageErrorCode =
   | 'UNSUPPORTED_VERSION'
   /** A damaged WAL record that is not a torn tail, or a damaged WAL segment header. */
   | 'CORRUPT_WAL'
-  /** Log entries are missing between the snapshot and the WAL (or inside the WAL). */
+  /** Log entries are missing between the snapshot and the WAL (or inside the WAL above the snapshot). */
   | 'LOG_GAP'
+  /** The last hard state commits an index that neither the recovered log nor the snapshot holds. */
+  | 'COMMIT_BEYOND_LOG'
+  /**
+   * Fail-stop: an earlier write, fsync, rename or open of this storage failed, so nothing is known
+   * about what is durable; every later call throws this (naming the first failure) and nothing is
+   * written again.
+   */
+  | 'STOPPED'
   /** Another live process holds the data directory lock. */
   | 'LOCKED'
   /** The directory is not a raftsnap data directory (no or unreadable meta.json). */
@@ -45,6 +53,8 @@ export class StorageError extends Error {
   readonly file: string;
   /** Byte offset of the problem inside `file`, when it has one. */
   readonly offset?: number;
+  /** The errno name of the file-system failure behind it (`EIO`, `ENOSPC`, `EROFS`, ...), when there is one. */
+  readonly errno?: string;
 
   constructor(code: StorageErrorCode, file: string, problem: string, offset?: number, cause?: unknown) {
     super(`${file}: ${problem}${offset !== undefined ? ` (at offset ${offset})` : ''}`, cause !== undefined ? { cause } : undefined);
@@ -52,7 +62,18 @@ export class StorageError extends Error {
     this.code = code;
     this.file = file;
     if (offset !== undefined) this.offset = offset;
+    const errno = cause instanceof StorageError ? cause.errno : (cause as NodeJS.ErrnoException | undefined)?.code;
+    if (typeof errno === 'string' && /^E[A-Z0-9]+$/.test(errno)) this.errno = errno;
   }
+}
+
+/**
+ * The error every call of a stopped storage throws: it names the first failure (file, operation,
+ * errno) and carries it as `cause`.
+ */
+export function stoppedError(first: StorageError): StorageError {
+  const problem = first.message.startsWith(`${first.file}: `) ? first.message.slice(first.file.length + 2) : first.message;
+  return new StorageError('STOPPED', first.file, `storage stopped after an earlier failure, nothing more is written: ${problem}`, undefined, first);
 }
 
 export function isStorageError(e: unknown, code?: StorageErrorCode): e is StorageError {

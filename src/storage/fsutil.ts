@@ -1,55 +1,85 @@
-import fs from 'node:fs';
+/**
+ * File helpers of the storage library, over an injected FileSystem (fs.ts). Public entry points
+ * take the FileSystem as `opts.fs` (default `nodeFs`); the library's internal helpers take it as a
+ * required argument, so that no call inside src/storage can fall back to node:fs by omission.
+ */
 import path from 'node:path';
 import { fsError } from './errors.js';
+import type { FileStat, FileSystem } from './fs.js';
+import { nodeFs } from './node-fs.js';
 
-let tmpCounter = 0;
+/** Options of every storage call that reaches files. */
+export interface IoOptions {
+  /** The file system to use (default `nodeFs`, node:fs). */
+  fs?: FileSystem;
+}
+
+export interface SyncOptions extends IoOptions {
+  /** fsync files and directories (default true); false for `--fsync=false` and tests. */
+  fsync?: boolean;
+}
+
+/** The FileSystem of an options object. */
+export function fsOf(opts: IoOptions | undefined): FileSystem {
+  return opts?.fs ?? nodeFs;
+}
 
 /** Pattern of temporary names made by `tempName` (`<name>.tmp-<pid>-<n>`). */
 export const TEMP_NAME_RE = /\.tmp-(\d+)-(\d+)$/;
 
-/** A fresh temporary name next to `file`: `<file>.tmp-<pid>-<n>`. */
-export function tempName(file: string): string {
-  tmpCounter += 1;
-  return `${file}.tmp-${process.pid}-${tmpCounter}`;
-}
+// One counter per FileSystem, so that a simulated file system sees the same names in every run.
+const tmpCounters = new WeakMap<FileSystem, number>();
 
-export interface SyncOptions {
-  /** fsync files and directories (default true); false for `--fsync=false` and tests. */
-  fsync?: boolean;
+/** A fresh temporary name next to `file`: `<file>.tmp-<pid>-<n>` (`n` counts per FileSystem). */
+export function tempName(file: string, fsys: FileSystem = nodeFs): string {
+  const n = (tmpCounters.get(fsys) ?? 0) + 1;
+  tmpCounters.set(fsys, n);
+  return `${file}.tmp-${process.pid}-${n}`;
 }
 
 /** fsync a directory so that renames and creations inside it are durable. */
 export function fsyncDir(dir: string, opts: SyncOptions = {}): void {
   if (opts.fsync === false) return;
+  const fsys = fsOf(opts);
   let fd: number;
   try {
-    fd = fs.openSync(dir, 'r');
+    fd = fsys.open(dir, 'r');
   } catch (e) {
     throw fsError(e, dir, 'open directory for fsync');
   }
   try {
-    fs.fsyncSync(fd);
+    fsys.fsync(fd);
   } catch (e) {
     // Some file systems refuse fsync on directories; that is not worth failing a write for.
     const code = (e as NodeJS.ErrnoException).code;
     if (code !== 'EINVAL' && code !== 'EISDIR' && code !== 'EBADF') throw fsError(e, dir, 'fsync directory');
   } finally {
-    fs.closeSync(fd);
+    closeQuietly(fsys, fd);
   }
 }
 
-/** Write all of `chunks` to `fd` at its current position. */
-export function writeAll(fd: number, chunks: readonly Uint8Array[], file: string): number {
+/** Close a descriptor, ignoring a failure (used on paths that already fail or only read). */
+export function closeQuietly(fsys: FileSystem, fd: number): void {
+  try {
+    fsys.close(fd);
+  } catch {
+    // nothing more to do with it
+  }
+}
+
+/** Write all of `chunks` to `fd` at its current position (a short write is continued). */
+export function writeAll(fsys: FileSystem, fd: number, chunks: readonly Uint8Array[], file: string): number {
   let total = 0;
   for (const c of chunks) {
     let off = 0;
     while (off < c.length) {
       let n: number;
       try {
-        n = fs.writeSync(fd, c, off, c.length - off);
+        n = fsys.write(fd, c, off, c.length - off);
       } catch (e) {
         throw fsError(e, file, 'write');
       }
+      if (n <= 0) throw fsError(new Error(`write returned ${n}`), file, 'write');
       off += n;
     }
     total += c.length;
@@ -57,46 +87,61 @@ export function writeAll(fd: number, chunks: readonly Uint8Array[], file: string
   return total;
 }
 
+/** fsync a file descriptor, with a StorageError naming `file` on failure. */
+export function fsyncFd(fsys: FileSystem, fd: number, file: string, what = 'fsync'): void {
+  try {
+    fsys.fsync(fd);
+  } catch (e) {
+    throw fsError(e, file, what);
+  }
+}
+
 /**
  * Atomically replace `file` with `data`: write to `<file>.tmp-<pid>-<n>`, fsync it, rename it over
  * `file`, fsync the directory. On failure the temporary file is removed and `file` is untouched.
  */
 export function writeFileAtomic(file: string, data: Uint8Array | readonly Uint8Array[], opts: SyncOptions = {}): void {
-  const tmp = tempName(file);
+  const fsys = fsOf(opts);
+  const tmp = tempName(file, fsys);
   const chunks = data instanceof Uint8Array ? [data] : data;
   let fd: number;
   try {
-    fd = fs.openSync(tmp, 'wx', 0o644);
+    fd = fsys.open(tmp, 'wx', 0o644);
   } catch (e) {
     throw fsError(e, path.dirname(file), 'create temporary file');
   }
   try {
     try {
-      writeAll(fd, chunks, tmp);
-      if (opts.fsync !== false) fs.fsyncSync(fd);
+      writeAll(fsys, fd, chunks, tmp);
+      if (opts.fsync !== false) fsyncFd(fsys, fd, tmp);
     } finally {
-      fs.closeSync(fd);
+      closeQuietly(fsys, fd);
     }
     try {
-      fs.renameSync(tmp, file);
+      fsys.rename(tmp, file);
     } catch (e) {
       throw fsError(e, file, 'rename into place');
     }
   } catch (e) {
-    try {
-      fs.unlinkSync(tmp);
-    } catch {
-      // already gone
-    }
+    unlinkQuietly(fsys, tmp);
     throw fsError(e, tmp, 'write');
   }
   fsyncDir(path.dirname(file), opts);
 }
 
+/** Remove a file if it is there, ignoring every failure (clean-up after a failed write). */
+export function unlinkQuietly(fsys: FileSystem, file: string): void {
+  try {
+    fsys.unlink(file);
+  } catch {
+    // already gone, or the file system refuses: recovery removes leftovers
+  }
+}
+
 /** Rename `from` to `to` and fsync the directory of `to` (and of `from` when different). */
 export function renameDurable(from: string, to: string, opts: SyncOptions = {}): void {
   try {
-    fs.renameSync(from, to);
+    fsOf(opts).rename(from, to);
   } catch (e) {
     throw fsError(e, from, `rename to ${path.basename(to)}`);
   }
@@ -115,18 +160,18 @@ export function isPidAlive(pid: number): boolean {
   }
 }
 
-/** `fs.readdirSync` with a StorageError on failure. */
-export function listDir(dir: string): string[] {
+/** Names in a directory, sorted, with a StorageError on failure. */
+export function listDir(fsys: FileSystem, dir: string): string[] {
   try {
-    return fs.readdirSync(dir).sort();
+    return fsys.readdir(dir).sort();
   } catch (e) {
     throw fsError(e, dir, 'list directory');
   }
 }
 
-export function statOrNull(p: string): fs.Stats | null {
+export function statOrNull(fsys: FileSystem, p: string): FileStat | null {
   try {
-    return fs.statSync(p);
+    return fsys.stat(p);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw fsError(e, p, 'stat');
@@ -134,11 +179,11 @@ export function statOrNull(p: string): fs.Stats | null {
 }
 
 /** Read a whole file, with a StorageError naming it on failure. */
-export function readFile(file: string): Buffer {
+export function readFile(fsys: FileSystem, file: string, what = 'read'): Buffer {
   try {
-    return fs.readFileSync(file);
+    return fsys.readFile(file);
   } catch (e) {
-    throw fsError(e, file, 'read');
+    throw fsError(e, file, what);
   }
 }
 

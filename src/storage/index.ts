@@ -7,8 +7,12 @@ export {
   fsyncDir,
   renameDurable,
   isPidAlive,
+  type IoOptions,
   type SyncOptions,
 } from './fsutil.js';
+export { fsFault, type FileSystem, type FileStat, type OpenFlags } from './fs.js';
+export { nodeFs } from './node-fs.js';
+export { MemFs } from './mem-fs.js';
 export {
   SNAPSHOT_MAGIC,
   SNAPSHOT_FORMAT_VERSION,
@@ -54,14 +58,13 @@ export {
   scanSegmentFile,
   listSegmentFiles,
   readWal,
-  WalWriter,
   type WalRecord,
   type WalItem,
   type SegmentScan,
   type SegmentDamage,
-  type SegmentState,
   type SegmentFile,
 } from './wal.js';
+export { WalWriter, type SegmentState, type WalWriterOptions } from './wal-writer.js';
 export { LogReplay } from './replay.js';
 export * from './datadir.js';
 export * from './node-storage.js';

@@ -1,32 +1,45 @@
 /**
- * Durable state of a running node: the interface the Raft driver uses, on disk (DiskStorage, a
- * DataDir) or in memory (MemoryStorage, when `serve` has no data directory). Both follow the same
- * rules (the in-memory one keeps the same WAL records and replays them the same way).
+ * Durable state of a running node: the interface the Raft driver uses, `DiskStorage` over a
+ * DataDir on an injected FileSystem: node:fs for a data directory, an in-memory FileSystem (MemFs)
+ * when `serve` has no data directory, the simulator's SimFs in the simulator. One implementation
+ * of the rules everywhere.
  *
  * Calls are synchronous: `append` and `setHardState` only buffer; `sync` writes everything buffered
  * and fsyncs once (group commit). The driver calls `sync` before it sends messages or replies.
+ *
+ * Fail-stop: the first error thrown by any call (a failed open, write, fsync, rename, unlink or
+ * read, damage found by recovery) stops the storage; only INVALID (a call refused for its
+ * arguments, before anything was written) does not. Every later call throws a
+ * STOPPED StorageError naming that first failure, and nothing is written again (`abandon` releases
+ * descriptors and the lock without writing; `close` does the same and throws STOPPED).
  */
-import fs from 'node:fs';
 import path from 'node:path';
 import type { Entry, HardState, NodeId, SnapshotMeta, SnapshotStore } from '../raft/types.js';
-import { DataDir, RECV_SUFFIX, type RecoveryWarning } from './datadir.js';
-import { StorageError, fsError } from './errors.js';
-import { fsyncDir, renameDurable, writeFileAtomic, type SyncOptions } from './fsutil.js';
-import { LogReplay } from './replay.js';
+import { DataDir, RECV_SUFFIX, type LockIdentity, type RecoveryWarning } from './datadir.js';
+import { StorageError, fsError, stoppedError } from './errors.js';
+import type { FileSystem } from './fs.js';
+import { closeQuietly, fsyncDir, fsyncFd, readFile, renameDurable, unlinkQuietly, writeFileAtomic, type SyncOptions } from './fsutil.js';
+import { MemFs } from './mem-fs.js';
 import {
-  decodeSnapshot,
   headerMeta,
+  readAt,
   readSnapshotFile,
   snapshotFileName,
   verifySnapshotBytes,
   type SnapshotContent,
   type SnapshotHeader,
 } from './snapshot.js';
-import { DEFAULT_SEGMENT_BYTES, WalWriter, type WalRecord } from './wal.js';
+import { DEFAULT_SEGMENT_BYTES } from './wal.js';
+import { WalWriter } from './wal-writer.js';
 
 export const DEFAULT_RETAIN = 2;
 
-export interface NodeStorageOptions {
+/** Where `DiskStorage.inMemory` keeps its data directory, inside its own MemFs. */
+export const MEMORY_DATA_DIR = '/raftsnap';
+
+export interface NodeStorageOptions extends LockIdentity {
+  /** The file system holding the directory (default nodeFs, node:fs). */
+  fs?: FileSystem;
   /** fsync files and directories (default true). */
   fsync?: boolean;
   /** WAL segment size limit in bytes (default 4 MiB). */
@@ -85,13 +98,15 @@ export interface NodeStorage {
   pruneSnapshots(retain?: number): void;
   snapshotStore(): SnapshotStore;
   stats(): StorageStats;
-  /** Sync and release (the lock for DiskStorage). */
+  /** Sync and release (the lock for DiskStorage). After a failure: release, then throw STOPPED. */
   close(): void;
   /**
    * Release without writing anything (after a failure, fail-stop): buffered records are dropped,
    * files closed, the lock released.
    */
   abandon(): void;
+  /** The first failure once the storage has stopped (fail-stop), null while it works. */
+  readonly failure: StorageError | null;
 }
 
 interface Receiving {
@@ -138,6 +153,7 @@ export function compactionLimit(upToIndex: number, snaps: ReadonlyArray<{ meta: 
 
 export class DiskStorage implements NodeStorage {
   readonly dir: DataDir;
+  private readonly fs: FileSystem;
   private readonly sync_: SyncOptions;
   private readonly retain: number;
   private readonly segmentBytes: number;
@@ -147,39 +163,80 @@ export class DiskStorage implements NodeStorage {
   private readFd: { path: string; fd: number } | null = null;
   private recv: Receiving | null = null;
   private closed = false;
+  private failed: StorageError | null = null;
   private store: SnapshotStore | null = null;
 
   private constructor(dir: DataDir, opts: NodeStorageOptions) {
     this.dir = dir;
-    this.sync_ = { fsync: opts.fsync !== false };
+    this.fs = dir.fs;
+    this.sync_ = dir.sync;
     this.retain = Math.max(1, opts.retain ?? DEFAULT_RETAIN);
     this.segmentBytes = opts.segmentBytes ?? DEFAULT_SEGMENT_BYTES;
   }
 
-  /** Open (creating when needed) a data directory in write mode: takes the lock, refuses a live one. */
+  /**
+   * Open (creating when needed) a data directory in write mode: takes the lock, refuses a live one.
+   * `opts.fs` is the FileSystem (default node:fs); `opts.pid` / `opts.isPidAlive` the lock identity.
+   */
   static open(dirPath: string, opts: NodeStorageOptions = {}): DiskStorage {
-    const dd = DataDir.open(dirPath, { mode: 'write', create: true, nodeId: opts.nodeId, fsync: opts.fsync, createdAt: opts.createdAt });
+    const dd = DataDir.open(dirPath, {
+      mode: 'write',
+      create: true,
+      nodeId: opts.nodeId,
+      fsync: opts.fsync,
+      createdAt: opts.createdAt,
+      ...(opts.fs !== undefined ? { fs: opts.fs } : {}),
+      ...(opts.pid !== undefined ? { pid: opts.pid } : {}),
+      ...(opts.isPidAlive !== undefined ? { isPidAlive: opts.isPidAlive } : {}),
+    });
     return new DiskStorage(dd, opts);
   }
 
-  private check(): void {
+  /** A new, empty node state in memory: DiskStorage over its own MemFs, at MEMORY_DATA_DIR. */
+  static inMemory(opts: Omit<NodeStorageOptions, 'fs'> = {}): DiskStorage {
+    return DiskStorage.open(MEMORY_DATA_DIR, { ...opts, fs: new MemFs() });
+  }
+
+  get failure(): StorageError | null {
+    return this.failed;
+  }
+
+  /**
+   * Run one call: refused once stopped or closed; the first error it throws stops the storage
+   * (the error itself is rethrown as is), except INVALID: a call refused for its arguments before
+   * anything was written (a gap in `append`, snapshot bytes of another index) leaves it usable.
+   */
+  private guard<T>(call: () => T): T {
+    if (this.failed) throw stoppedError(this.failed);
     if (this.closed) throw new StorageError('INVALID', this.dir.path, 'storage is closed');
+    try {
+      return call();
+    } catch (e) {
+      if (!this.failed && !(e instanceof StorageError && e.code === 'INVALID')) {
+        this.failed = e instanceof StorageError ? e : new StorageError('IO', this.dir.path, `unexpected failure: ${e instanceof Error ? e.message : String(e)}`, undefined, e);
+        this.writer?.abandon();
+        this.closeReadFd();
+      }
+      throw e;
+    }
   }
 
   private ensureOpen(): WalWriter {
-    if (!this.writer) this.recover();
+    if (!this.writer) this.recoverNow();
     return this.writer!;
   }
 
   recover(): NodeRecovery {
-    this.check();
-    if (this.writer) {
-      this.writer.discardPending();
-      this.writer.close();
-    }
+    return this.guard(() => this.recoverNow());
+  }
+
+  private recoverNow(): NodeRecovery {
+    // A restart: what was buffered and not synced is gone, as after a crash.
+    this.writer?.abandon();
     this.writer = null;
+    this.closeReadFd();
     const r = this.dir.recover({ repair: true });
-    this.writer = new WalWriter(this.dir.walDir, r.segments, { hardState: r.hardState, lastIndex: r.lastIndex }, { fsync: this.sync_.fsync, segmentBytes: this.segmentBytes });
+    this.writer = new WalWriter(this.dir.walDir, r.segments, { hardState: r.hardState, lastIndex: r.lastIndex }, { ...this.sync_, segmentBytes: this.segmentBytes });
     this.lastIndex = r.lastIndex;
     this.refreshSnaps();
     this.recv = null;
@@ -203,37 +260,37 @@ export class DiskStorage implements NodeStorage {
   }
 
   append(entries: Entry[]): void {
-    this.check();
-    const w = this.ensureOpen();
-    checkAppend(entries, Math.max(this.lastIndex, this.newest()?.meta.index ?? 0), this.dir.path);
-    for (const e of entries) w.add({ type: 'entry', entry: e });
-    if (entries.length > 0) this.lastIndex = entries[entries.length - 1]!.index;
+    this.guard(() => {
+      const w = this.ensureOpen();
+      checkAppend(entries, Math.max(this.lastIndex, this.newest()?.meta.index ?? 0), this.dir.path);
+      for (const e of entries) w.add({ type: 'entry', entry: e });
+      if (entries.length > 0) this.lastIndex = entries[entries.length - 1]!.index;
+    });
   }
 
   setHardState(hs: HardState): void {
-    this.check();
-    this.ensureOpen().add({ type: 'hardState', hardState: { term: hs.term, votedFor: hs.votedFor, commit: hs.commit } });
+    this.guard(() => this.ensureOpen().add({ type: 'hardState', hardState: { term: hs.term, votedFor: hs.votedFor, commit: hs.commit } }));
   }
 
   sync(): void {
-    this.check();
-    this.ensureOpen().sync();
+    this.guard(() => this.ensureOpen().sync());
   }
 
   saveSnapshot(meta: SnapshotMeta, fileBytes: Uint8Array): void {
-    this.check();
-    const w = this.ensureOpen();
-    const h = verifySnapshotBytes(fileBytes, `snapshot ${meta.index}/${meta.term}`);
-    if (!sameSnap(h, meta)) {
-      throw new StorageError('INVALID', this.dir.snapDir, `snapshot bytes are for index ${h.index} term ${h.term}, not ${meta.index}/${meta.term}`);
-    }
-    // Checked once, above: write the file itself (writeSnapshotFile would verify the same bytes again).
-    const file = path.join(this.dir.snapDir, snapshotFileName(h));
-    writeFileAtomic(file, fileBytes, { fsync: this.sync_.fsync });
-    this.installed(h, file, fileBytes.length);
-    w.add({ type: 'snapshot', index: h.index, term: h.term, file: path.basename(file) });
-    w.sync();
-    this.pruneSnapshots();
+    this.guard(() => {
+      const w = this.ensureOpen();
+      const h = verifySnapshotBytes(fileBytes, `snapshot ${meta.index}/${meta.term}`);
+      if (!sameSnap(h, meta)) {
+        throw new StorageError('INVALID', this.dir.snapDir, `snapshot bytes are for index ${h.index} term ${h.term}, not ${meta.index}/${meta.term}`);
+      }
+      // Checked once, above: write the file itself (writeSnapshotFile would verify the same bytes again).
+      const file = path.join(this.dir.snapDir, snapshotFileName(h));
+      writeFileAtomic(file, fileBytes, this.sync_);
+      this.installed(h, file, fileBytes.length);
+      w.add({ type: 'snapshot', index: h.index, term: h.term, file: path.basename(file) });
+      w.sync();
+      this.prune(this.retain);
+    });
   }
 
   private installed(h: SnapshotHeader, file: string, size: number): void {
@@ -243,43 +300,48 @@ export class DiskStorage implements NodeStorage {
   }
 
   loadSnapshot(meta?: { index: number; term: number }): { meta: SnapshotMeta; header: SnapshotHeader; content: SnapshotContent } | null {
-    this.check();
-    const s = meta ? this.snaps.find((x) => sameSnap(x.meta, meta)) : this.newest();
-    if (!s) return null;
-    const { header, content } = readSnapshotFile(s.path);
-    return { meta: headerMeta(header), header, content };
+    return this.guard(() => {
+      const s = meta ? this.snaps.find((x) => sameSnap(x.meta, meta)) : this.newest();
+      if (!s) return null;
+      const { header, content } = readSnapshotFile(s.path, this.sync_);
+      return { meta: headerMeta(header), header, content };
+    });
   }
 
   compactLog(upToIndex: number): number {
-    this.check();
-    const w = this.ensureOpen();
-    w.sync();
-    const limit = compactionLimit(upToIndex, this.snaps);
-    if (limit <= 0) return 0;
-    const removed = w.deleteCovered(limit);
-    return removed.reduce((n, s) => n + s.entryRecords, 0);
+    return this.guard(() => {
+      const w = this.ensureOpen();
+      w.sync();
+      const limit = compactionLimit(upToIndex, this.snaps);
+      if (limit <= 0) return 0;
+      const removed = w.deleteCovered(limit);
+      return removed.reduce((n, s) => n + s.entryRecords, 0);
+    });
   }
 
   pruneSnapshots(retain = this.retain): void {
-    this.check();
+    this.guard(() => this.prune(retain));
+  }
+
+  private prune(retain: number): void {
     const keep = Math.max(1, retain);
     if (this.snaps.length <= keep) return;
     const drop = this.snaps.slice(0, this.snaps.length - keep);
     for (const s of drop) {
       if (this.readFd?.path === s.path) this.closeReadFd();
       try {
-        fs.unlinkSync(s.path);
+        this.fs.unlink(s.path);
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw fsError(e, s.path, 'delete old snapshot');
       }
+      this.snaps = this.snaps.filter((x) => x !== s);
     }
-    this.snaps = this.snaps.slice(this.snaps.length - keep);
     fsyncDir(this.dir.snapDir, this.sync_);
   }
 
   private closeReadFd(): void {
     if (this.readFd) {
-      fs.closeSync(this.readFd.fd);
+      closeQuietly(this.fs, this.readFd.fd);
       this.readFd = null;
     }
   }
@@ -290,38 +352,38 @@ export class DiskStorage implements NodeStorage {
     const self = this;
     this.store = {
       current() {
+        if (self.failed) throw stoppedError(self.failed);
         const s = self.newest();
         return s ? { meta: { ...s.meta, config: [...s.meta.config] }, size: s.size } : null;
       },
       read(offset: number, length: number): Uint8Array {
-        const s = self.newest();
-        if (!s) throw new StorageError('INVALID', self.dir.snapDir, 'no snapshot to read');
-        if (!self.readFd || self.readFd.path !== s.path) {
-          self.closeReadFd();
-          try {
-            self.readFd = { path: s.path, fd: fs.openSync(s.path, 'r') };
-          } catch (e) {
-            throw fsError(e, s.path, 'open snapshot');
-          }
-        }
-        const n = Math.max(0, Math.min(length, s.size - offset));
-        const buf = Buffer.allocUnsafe(n);
-        let off = 0;
-        while (off < n) {
-          const r = fs.readSync(self.readFd.fd, buf, off, n - off, offset + off);
-          if (r === 0) break;
-          off += r;
-        }
-        return buf.subarray(0, off);
+        return self.guard(() => self.readCurrent(offset, length));
       },
       receive(meta: SnapshotMeta, size: number, offset: number, data: Uint8Array): number {
-        return self.receive(meta, size, offset, data);
+        return self.guard(() => self.receive(meta, size, offset, data));
       },
       finish(meta: SnapshotMeta): boolean {
-        return self.finishReceive(meta);
+        return self.guard(() => self.finishReceive(meta));
       },
     };
     return this.store;
+  }
+
+  private readCurrent(offset: number, length: number): Uint8Array {
+    const s = this.newest();
+    if (!s) throw new StorageError('INVALID', this.dir.snapDir, 'no snapshot to read');
+    if (!this.readFd || this.readFd.path !== s.path) {
+      this.closeReadFd();
+      try {
+        this.readFd = { path: s.path, fd: this.fs.open(s.path, 'r') };
+      } catch (e) {
+        throw fsError(e, s.path, 'open snapshot');
+      }
+    }
+    const n = Math.max(0, Math.min(length, s.size - offset));
+    const buf = Buffer.allocUnsafe(n);
+    readAt(this.fs, this.readFd.fd, buf, offset, s.path);
+    return buf;
   }
 
   private recvPath(meta: SnapshotMeta): string {
@@ -330,22 +392,18 @@ export class DiskStorage implements NodeStorage {
 
   private discardRecv(): void {
     if (!this.recv) return;
-    try {
-      fs.unlinkSync(this.recvPath(this.recv.meta));
-    } catch {
-      // already gone
-    }
+    unlinkQuietly(this.fs, this.recvPath(this.recv.meta));
     this.recv = null;
   }
 
   private receive(meta: SnapshotMeta, size: number, offset: number, data: Uint8Array): number {
-    this.check();
     if (offset === 0) {
       this.discardRecv();
+      const p = this.recvPath(meta);
       try {
-        fs.writeFileSync(this.recvPath(meta), Buffer.alloc(0));
+        this.fs.close(this.fs.open(p, 'w', 0o644));
       } catch (e) {
-        throw fsError(e, this.recvPath(meta), 'create snapshot receive file');
+        throw fsError(e, p, 'create snapshot receive file');
       }
       this.recv = { meta: { ...meta, config: [...meta.config] }, size, received: 0 };
     }
@@ -355,21 +413,20 @@ export class DiskStorage implements NodeStorage {
     const p = this.recvPath(meta);
     let fd: number;
     try {
-      fd = fs.openSync(p, 'r+');
+      fd = this.fs.open(p, 'r+');
     } catch (e) {
       throw fsError(e, p, 'open snapshot receive file');
     }
     try {
-      fs.writeSync(fd, data, 0, data.length, offset);
+      writeAt(this.fs, fd, data, offset, p);
     } finally {
-      fs.closeSync(fd);
+      closeQuietly(this.fs, fd);
     }
     r.received += data.length;
     return r.received;
   }
 
   private finishReceive(meta: SnapshotMeta): boolean {
-    this.check();
     const r = this.recv;
     if (!r || !sameSnap(r.meta, meta) || r.received !== r.size) {
       this.discardRecv();
@@ -378,20 +435,25 @@ export class DiskStorage implements NodeStorage {
     const p = this.recvPath(meta);
     let h: SnapshotHeader;
     try {
-      const bytes = fs.readFileSync(p);
-      h = verifySnapshotBytes(bytes, p);
+      h = verifySnapshotBytes(readFile(this.fs, p, 'read received snapshot'), p);
       if (!sameSnap(h, meta)) throw new StorageError('INVALID', p, 'received snapshot header does not match its metadata');
     } catch (e) {
-      if (!(e instanceof StorageError)) throw e;
+      // Bad bytes from the leader (not a local failure): the transfer is dropped and retried.
+      if (!(e instanceof StorageError) || e.code === 'IO' || e.code === 'EACCES' || e.code === 'ENOENT') throw e;
       this.discardRecv();
       return false;
     }
-    if (this.sync_.fsync) {
-      const fd = fs.openSync(p, 'r+');
+    if (this.sync_.fsync !== false) {
+      let fd: number;
       try {
-        fs.fsyncSync(fd);
+        fd = this.fs.open(p, 'r+');
+      } catch (e) {
+        throw fsError(e, p, 'open received snapshot for fsync');
+      }
+      try {
+        fsyncFd(this.fs, fd, p, 'fsync received snapshot');
       } finally {
-        fs.closeSync(fd);
+        closeQuietly(this.fs, fd);
       }
     }
     const final = path.join(this.dir.snapDir, snapshotFileName(meta));
@@ -401,246 +463,65 @@ export class DiskStorage implements NodeStorage {
     const w = this.ensureOpen();
     w.add({ type: 'snapshot', index: h.index, term: h.term, file: path.basename(final) });
     w.sync();
-    this.pruneSnapshots();
+    this.prune(this.retain);
     return true;
   }
 
   stats(): StorageStats {
-    this.check();
-    const w = this.ensureOpen();
-    const newest = this.newest();
-    return {
-      logEntries: w.segments.reduce((n, s) => n + s.entryRecords, 0),
-      lastIndex: Math.max(this.lastIndex, newest?.meta.index ?? 0),
-      walSegments: w.segments.length,
-      walBytes: w.segments.reduce((n, s) => n + s.size, 0),
-      snapshots: this.snaps.length,
-      snapshotBytes: this.snaps.reduce((n, s) => n + s.size, 0),
-      snapshot: newest ? { ...newest.meta } : null,
-    };
+    return this.guard(() => {
+      const w = this.ensureOpen();
+      const newest = this.newest();
+      return {
+        logEntries: w.segments.reduce((n, s) => n + s.entryRecords, 0),
+        lastIndex: Math.max(this.lastIndex, newest?.meta.index ?? 0),
+        walSegments: w.segments.length,
+        walBytes: w.segments.reduce((n, s) => n + s.size, 0),
+        snapshots: this.snaps.length,
+        snapshotBytes: this.snaps.reduce((n, s) => n + s.size, 0),
+        snapshot: newest ? { ...newest.meta } : null,
+      };
+    });
   }
 
+  /** Release without writing anything: buffered records dropped, files closed, lock released. Never throws. */
   abandon(): void {
     if (this.closed) return;
-    this.writer?.discardPending();
-    this.close();
+    this.writer?.abandon();
+    this.release();
   }
 
   close(): void {
     if (this.closed) return;
     try {
-      this.writer?.close();
+      this.guard(() => {
+        this.writer?.close();
+        this.discardRecv();
+      });
     } finally {
-      this.closeReadFd();
-      this.discardRecv();
-      this.closed = true;
-      this.dir.close();
+      if (this.failed) this.writer?.abandon();
+      this.release();
     }
   }
-}
 
-// ------------------------------------------------------------------------------------------------
-// Memory
-
-interface MemSnap {
-  meta: SnapshotMeta;
-  header: SnapshotHeader;
-  bytes: Buffer;
-}
-
-/**
- * In-memory NodeStorage with the same behaviour as DiskStorage: records are kept as they would be
- * written, `sync` makes buffered records "durable", and `recover` replays durable records with the
- * same rules. Survives a simulated restart when the same object is reused.
- */
-export class MemoryStorage implements NodeStorage {
-  private records: Array<{ rec: WalRecord; size: number }> = [];
-  private pending: WalRecord[] = [];
-  private snaps: MemSnap[] = [];
-  private lastIndex = 0;
-  private recv: (Receiving & { chunks: Buffer[] }) | null = null;
-  private readonly retain: number;
-  private store: SnapshotStore | null = null;
-  private closed = false;
-
-  constructor(opts: Pick<NodeStorageOptions, 'retain'> = {}) {
-    this.retain = Math.max(1, opts.retain ?? DEFAULT_RETAIN);
-  }
-
-  private check(): void {
-    if (this.closed) throw new StorageError('INVALID', '<memory>', 'storage is closed');
-  }
-
-  private newest(): MemSnap | null {
-    return this.snaps.length > 0 ? this.snaps[this.snaps.length - 1]! : null;
-  }
-
-  recover(): NodeRecovery {
-    this.check();
-    this.pending = [];
+  private release(): void {
+    this.closeReadFd();
     this.recv = null;
-    const replay = new LogReplay();
-    for (const r of this.records) replay.apply(r.rec, { file: '<memory>' });
-    const s = this.newest();
-    const pos = s ? { index: s.meta.index, term: s.meta.term } : null;
-    const entries = replay.entriesAfter(pos, '<memory>');
-    this.lastIndex = entries.length > 0 ? entries[entries.length - 1]!.index : (pos?.index ?? 0);
-    let snapshot: NodeRecovery['snapshot'] = null;
-    if (s) {
-      const { header, content } = decodeSnapshot(s.bytes, '<memory>');
-      snapshot = { meta: headerMeta(header), header, content };
-    }
-    return { snapshot, hardState: replay.hardStateWith(pos), entries, warnings: [] };
-  }
-
-  append(entries: Entry[]): void {
-    this.check();
-    checkAppend(entries, Math.max(this.lastIndex, this.newest()?.meta.index ?? 0), '<memory>');
-    for (const e of entries) this.pending.push({ type: 'entry', entry: structuredClone(e) });
-    if (entries.length > 0) this.lastIndex = entries[entries.length - 1]!.index;
-  }
-
-  setHardState(hs: HardState): void {
-    this.check();
-    this.pending.push({ type: 'hardState', hardState: { term: hs.term, votedFor: hs.votedFor, commit: hs.commit } });
-  }
-
-  sync(): void {
-    this.check();
-    for (const rec of this.pending) this.records.push({ rec, size: 0 });
-    this.pending = [];
-  }
-
-  private install(h: SnapshotHeader, bytes: Buffer): void {
-    this.snaps = this.snaps.filter((s) => !sameSnap(s.meta, h));
-    this.snaps.push({ meta: headerMeta(h), header: h, bytes });
-    this.snaps.sort((a, b) => a.meta.index - b.meta.index || a.meta.term - b.meta.term);
-    this.pending.push({ type: 'snapshot', index: h.index, term: h.term, file: snapshotFileName(h) });
-    this.sync();
-    this.pruneSnapshots();
-  }
-
-  saveSnapshot(meta: SnapshotMeta, fileBytes: Uint8Array): void {
-    this.check();
-    const h = verifySnapshotBytes(fileBytes, `snapshot ${meta.index}/${meta.term}`);
-    if (!sameSnap(h, meta)) {
-      throw new StorageError('INVALID', '<memory>', `snapshot bytes are for index ${h.index} term ${h.term}, not ${meta.index}/${meta.term}`);
-    }
-    this.install(h, Buffer.from(fileBytes));
-  }
-
-  loadSnapshot(meta?: { index: number; term: number }): { meta: SnapshotMeta; header: SnapshotHeader; content: SnapshotContent } | null {
-    this.check();
-    const s = meta ? this.snaps.find((x) => sameSnap(x.meta, meta)) : this.newest();
-    if (!s) return null;
-    const { header, content } = decodeSnapshot(s.bytes, '<memory>');
-    return { meta: headerMeta(header), header, content };
-  }
-
-  compactLog(upToIndex: number): number {
-    this.check();
-    this.sync();
-    const limit = compactionLimit(upToIndex, this.snaps);
-    if (limit <= 0) return 0;
-    // Drop the longest prefix of records whose entries all lie at or below `limit`, keeping the
-    // last hard state of that prefix at the front (as a new disk segment starts with one).
-    let cut = 0;
-    let hs: WalRecord | null = null;
-    let dropped = 0;
-    while (cut < this.records.length) {
-      const r = this.records[cut]!.rec;
-      if (r.type === 'entry' && r.entry.index > limit) break;
-      if (r.type === 'hardState') hs = r;
-      if (r.type === 'entry') dropped++;
-      cut++;
-    }
-    if (cut === 0) return 0;
-    const rest = this.records.slice(cut);
-    this.records = hs ? [{ rec: hs, size: 0 }, ...rest] : rest;
-    return dropped;
-  }
-
-  pruneSnapshots(retain = this.retain): void {
-    this.check();
-    const keep = Math.max(1, retain);
-    if (this.snaps.length > keep) this.snaps = this.snaps.slice(this.snaps.length - keep);
-  }
-
-  snapshotStore(): SnapshotStore {
-    if (this.store) return this.store;
-    // eslint-disable-next-line @typescript-eslint/no-this-alias -- the store object's methods delegate here
-    const self = this;
-    this.store = {
-      current() {
-        const s = self.newest();
-        return s ? { meta: { ...s.meta, config: [...s.meta.config] }, size: s.bytes.length } : null;
-      },
-      read(offset: number, length: number): Uint8Array {
-        const s = self.newest();
-        if (!s) throw new StorageError('INVALID', '<memory>', 'no snapshot to read');
-        return s.bytes.subarray(offset, Math.min(s.bytes.length, offset + length));
-      },
-      receive(meta: SnapshotMeta, size: number, offset: number, data: Uint8Array): number {
-        self.check();
-        if (offset === 0) self.recv = { meta: { ...meta, config: [...meta.config] }, size, received: 0, chunks: [] };
-        const r = self.recv;
-        if (!r || !sameSnap(r.meta, meta) || r.size !== size) return 0;
-        if (offset !== r.received || offset + data.length > size) return r.received;
-        r.chunks.push(Buffer.from(data));
-        r.received += data.length;
-        return r.received;
-      },
-      finish(meta: SnapshotMeta): boolean {
-        self.check();
-        const r = self.recv;
-        self.recv = null;
-        if (!r || !sameSnap(r.meta, meta) || r.received !== r.size) return false;
-        const bytes = Buffer.concat(r.chunks, r.size);
-        let h: SnapshotHeader;
-        try {
-          h = verifySnapshotBytes(bytes, '<received snapshot>');
-        } catch (e) {
-          if (e instanceof StorageError) return false;
-          throw e;
-        }
-        if (!sameSnap(h, meta)) return false;
-        self.install(h, bytes);
-        return true;
-      },
-    };
-    return this.store;
-  }
-
-  stats(): StorageStats {
-    this.check();
-    const newest = this.newest();
-    let logEntries = 0;
-    for (const r of this.records) if (r.rec.type === 'entry') logEntries++;
-    return {
-      logEntries,
-      lastIndex: Math.max(this.lastIndex, newest?.meta.index ?? 0),
-      walSegments: 0,
-      walBytes: 0,
-      snapshots: this.snaps.length,
-      snapshotBytes: this.snaps.reduce((n, s) => n + s.bytes.length, 0),
-      snapshot: newest ? { ...newest.meta } : null,
-    };
-  }
-
-  close(): void {
-    if (this.closed) return;
-    this.sync();
     this.closed = true;
+    this.dir.close();
   }
+}
 
-  abandon(): void {
-    this.pending = [];
-    this.closed = true;
-  }
-
-  /** Reopen after `close` (a simulated restart keeps what was synced). */
-  reopen(): void {
-    this.closed = false;
-    this.pending = [];
+/** Write all of `data` at file position `pos` (a short write is continued). */
+function writeAt(fsys: FileSystem, fd: number, data: Uint8Array, pos: number, file: string): void {
+  let off = 0;
+  while (off < data.length) {
+    let n: number;
+    try {
+      n = fsys.write(fd, data, off, data.length - off, pos + off);
+    } catch (e) {
+      throw fsError(e, file, 'write');
+    }
+    if (n <= 0) throw fsError(new Error(`write returned ${n}`), file, 'write');
+    off += n;
   }
 }

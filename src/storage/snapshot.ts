@@ -12,7 +12,6 @@
  *                                             (written for n >= KEY_RUN_MIN)
  *       {"keyCount": n, "sessions"?: any}     end item
  */
-import fs from 'node:fs';
 import path from 'node:path';
 import type { Json, NodeId, SnapshotMeta } from '../raft/types.js';
 import {
@@ -29,7 +28,8 @@ import {
   zstdDecodeCborSequence,
 } from './codec.js';
 import { StorageError, fsError } from './errors.js';
-import { hex16, writeFileAtomic, type SyncOptions } from './fsutil.js';
+import type { FileSystem } from './fs.js';
+import { closeQuietly, fsOf, hex16, writeFileAtomic, type IoOptions, type SyncOptions } from './fsutil.js';
 
 export const SNAPSHOT_MAGIC = Buffer.from('RAFTSNAP', 'latin1');
 export const SNAPSHOT_FORMAT_VERSION = 1;
@@ -479,13 +479,21 @@ function keyRunOf(m: Map<unknown, unknown>, values: number, bad: (what: string) 
 // ------------------------------------------------------------------------------------------------
 // Files
 
-function openForRead(file: string): number {
+function openForRead(fsys: FileSystem, file: string): number {
   try {
-    const st = fs.statSync(file);
+    const st = fsys.stat(file);
     if (st.isDirectory()) throw new StorageError('ENOTDIR', file, 'is a directory, expected a snapshot file');
-    return fs.openSync(file, 'r');
+    return fsys.open(file, 'r');
   } catch (e) {
     throw fsError(e, file, 'open snapshot');
+  }
+}
+
+function fileSize(fsys: FileSystem, fd: number, file: string): number {
+  try {
+    return fsys.fstat(fd).size;
+  } catch (e) {
+    throw fsError(e, file, 'stat');
   }
 }
 
@@ -493,31 +501,33 @@ function openForRead(file: string): number {
  * Read and check only the preamble and header of a snapshot file (a few hundred bytes; the payload
  * is never read). Does not check that the payload is complete: see `verifySnapshotFile`.
  */
-export function readSnapshotHeader(file: string): SnapshotHeader & { fileSize: number } {
-  const fd = openForRead(file);
+export function readSnapshotHeader(file: string, opts: IoOptions = {}): SnapshotHeader & { fileSize: number } {
+  const fsys = fsOf(opts);
+  const fd = openForRead(fsys, file);
   try {
-    const size = fs.fstatSync(fd).size;
+    const size = fileSize(fsys, fd, file);
     let buf = Buffer.alloc(Math.min(size, 4096));
-    readAt(fd, buf, 0, file);
+    readAt(fsys, fd, buf, 0, file);
     let r = parseHeader(buf, size, file);
     if ('need' in r) {
       buf = Buffer.alloc(r.need);
-      readAt(fd, buf, 0, file);
+      readAt(fsys, fd, buf, 0, file);
       r = parseHeader(buf, size, file);
       if ('need' in r) throw new Error('unreachable');
     }
     return { ...r.header, fileSize: size };
   } finally {
-    fs.closeSync(fd);
+    closeQuietly(fsys, fd);
   }
 }
 
-function readAt(fd: number, buf: Buffer, pos: number, file: string): void {
+/** Fill `buf` from file position `pos` of `fd`. */
+export function readAt(fsys: FileSystem, fd: number, buf: Uint8Array, pos: number, file: string): void {
   let off = 0;
   while (off < buf.length) {
     let n: number;
     try {
-      n = fs.readSync(fd, buf, off, buf.length - off, pos + off);
+      n = fsys.read(fd, buf, off, buf.length - off, pos + off);
     } catch (e) {
       throw fsError(e, file, 'read');
     }
@@ -526,15 +536,15 @@ function readAt(fd: number, buf: Buffer, pos: number, file: string): void {
   }
 }
 
-function readWhole(file: string): Buffer {
-  const fd = openForRead(file);
+function readWhole(fsys: FileSystem, file: string): Buffer {
+  const fd = openForRead(fsys, file);
   try {
-    const size = fs.fstatSync(fd).size;
+    const size = fileSize(fsys, fd, file);
     const buf = Buffer.allocUnsafe(size);
-    readAt(fd, buf, 0, file);
+    readAt(fsys, fd, buf, 0, file);
     return buf;
   } finally {
-    fs.closeSync(fd);
+    closeQuietly(fsys, fd);
   }
 }
 
@@ -548,10 +558,10 @@ export interface SnapshotProblem {
  * Check every checksum of a snapshot file (header CRC, length, payload CRC) and that the payload
  * decodes. Returns the problems found (empty when the file is sound) and the header when readable.
  */
-export function verifySnapshotFile(file: string, opts: { decode?: boolean } = {}): { header: SnapshotHeader | null; problems: SnapshotProblem[] } {
+export function verifySnapshotFile(file: string, opts: IoOptions & { decode?: boolean } = {}): { header: SnapshotHeader | null; problems: SnapshotProblem[] } {
   let header: SnapshotHeader | null = null;
   try {
-    const bytes = readWhole(file);
+    const bytes = readWhole(fsOf(opts), file);
     header = decodeSnapshotHeader(bytes, file);
     if (opts.decode === false) verifySnapshotBytes(bytes, file);
     else decodeSnapshot(bytes, file);
@@ -565,8 +575,8 @@ export function verifySnapshotFile(file: string, opts: { decode?: boolean } = {}
 }
 
 /** Read, verify and decode a snapshot file. */
-export function readSnapshotFile(file: string): { header: SnapshotHeader; content: SnapshotContent } {
-  return decodeSnapshot(readWhole(file), file);
+export function readSnapshotFile(file: string, opts: IoOptions = {}): { header: SnapshotHeader; content: SnapshotContent } {
+  return decodeSnapshot(readWhole(fsOf(opts), file), file);
 }
 
 export interface WriteSnapshotOptions extends EncodeOptions, SyncOptions {

@@ -7,12 +7,11 @@
  *   records:           u32 BE length L (of type + payload), u32 BE CRC-32 of (type + payload),
  *                      u8 type, CBOR payload (L - 1 bytes)
  */
-import fs from 'node:fs';
 import path from 'node:path';
 import type { Entry, HardState, Json } from '../raft/types.js';
 import { NotJsonError, crc32, decodeCborRaw, encodeCbor, toJson } from './codec.js';
-import { StorageError, fsError } from './errors.js';
-import { fsyncDir, hex16, listDir, readFile, tempName, writeAll, type SyncOptions } from './fsutil.js';
+import { StorageError } from './errors.js';
+import { fsOf, hex16, listDir, readFile, type IoOptions } from './fsutil.js';
 
 export const WAL_MAGIC = Buffer.from('RSNAPWAL', 'latin1');
 export const WAL_FORMAT_VERSION = 1;
@@ -223,8 +222,8 @@ function validRecordAfter(buf: Buffer, from: number): boolean {
   return false;
 }
 
-export function scanSegmentFile(file: string): SegmentScan {
-  return scanSegmentBytes(readFile(file), file);
+export function scanSegmentFile(file: string, opts: IoOptions = {}): SegmentScan {
+  return scanSegmentBytes(readFile(fsOf(opts), file), file);
 }
 
 export interface SegmentFile {
@@ -236,9 +235,9 @@ export interface SegmentFile {
 }
 
 /** WAL segment files of a directory in sequence order (other files are ignored). */
-export function listSegmentFiles(walDir: string): SegmentFile[] {
+export function listSegmentFiles(walDir: string, opts: IoOptions = {}): SegmentFile[] {
   const out: SegmentFile[] = [];
-  for (const name of listDir(walDir)) {
+  for (const name of listDir(fsOf(opts), walDir)) {
     const p = parseSegmentFileName(name);
     if (p) out.push({ name, path: path.join(walDir, name), ...p });
   }
@@ -254,222 +253,12 @@ export type WalItem =
  * segment in memory at a time. A damaged record ends its segment with a `damage` item; reading
  * continues with the next segment. A damaged segment header throws StorageError.
  */
-export function* readWal(walDirOrFiles: string | string[]): Generator<WalItem> {
-  const files = typeof walDirOrFiles === 'string' ? listSegmentFiles(walDirOrFiles).map((s) => s.path) : walDirOrFiles;
+export function* readWal(walDirOrFiles: string | string[], opts: IoOptions = {}): Generator<WalItem> {
+  const files = typeof walDirOrFiles === 'string' ? listSegmentFiles(walDirOrFiles, opts).map((s) => s.path) : walDirOrFiles;
   for (let i = 0; i < files.length; i++) {
-    const scan = scanSegmentFile(files[i]!);
+    const scan = scanSegmentFile(files[i]!, opts);
     for (const r of scan.records) yield { ...r.record, file: scan.file, offset: r.offset, size: r.size };
     if (scan.damage) yield { type: 'damage', file: scan.file, ...scan.damage, lastSegment: i === files.length - 1 };
   }
 }
 
-// ------------------------------------------------------------------------------------------------
-// Writer
-
-export interface SegmentState {
-  name: string;
-  path: string;
-  seq: number;
-  firstIndex: number;
-  size: number;
-  /** Entry records in the segment. */
-  entryRecords: number;
-  /** Lowest and highest entry index recorded in the segment (0 when none). */
-  minIndex: number;
-  maxIndex: number;
-}
-
-export interface WalWriterOptions extends SyncOptions {
-  segmentBytes?: number;
-}
-
-interface Pending {
-  buf: Buffer;
-  entryIndex: number;
-  hardState: HardState | null;
-}
-
-/**
- * Appends records to the newest segment; `sync()` writes everything buffered and fsyncs once.
- * Rotates to a new segment (starting with the current hard state) when a segment reaches
- * `segmentBytes`.
- */
-export class WalWriter {
-  readonly segments: SegmentState[];
-  private fd: number | null = null;
-  private pending: Pending[] = [];
-  private hardState: HardState;
-  private lastIndex: number;
-  private readonly segmentBytes: number;
-
-  constructor(
-    readonly walDir: string,
-    segments: SegmentState[],
-    state: { hardState: HardState; lastIndex: number },
-    private readonly opts: WalWriterOptions = {},
-  ) {
-    this.segments = segments;
-    this.hardState = { ...state.hardState };
-    this.lastIndex = state.lastIndex;
-    this.segmentBytes = opts.segmentBytes ?? DEFAULT_SEGMENT_BYTES;
-  }
-
-  /** Buffer a record (written by the next `sync`). */
-  add(rec: WalRecord): void {
-    const buf = encodeRecord(rec);
-    this.pending.push({
-      buf,
-      entryIndex: rec.type === 'entry' ? rec.entry.index : 0,
-      hardState: rec.type === 'hardState' ? { ...rec.hardState } : null,
-    });
-  }
-
-  /** Drop buffered records (a simulated crash before sync). */
-  discardPending(): void {
-    this.pending = [];
-  }
-
-  get hasPending(): boolean {
-    return this.pending.length > 0;
-  }
-
-  /** Write all buffered records, rotating as needed, then fsync once. */
-  sync(): void {
-    if (this.pending.length === 0) return;
-    const batch = this.pending;
-    this.pending = [];
-    let chunks: Buffer[] = [];
-    let cur = this.current();
-    for (const p of batch) {
-      if (!cur || (cur.size >= this.segmentBytes && cur.size > SEGMENT_HEADER_BYTES)) {
-        if (cur && chunks.length > 0) this.writeOut(cur, chunks);
-        chunks = [];
-        if (cur) this.closeCurrent(true);
-        cur = this.rotate(p.entryIndex > 0 ? p.entryIndex : this.lastIndex + 1);
-      }
-      chunks.push(p.buf);
-      cur.size += p.buf.length;
-      if (p.entryIndex > 0) {
-        this.lastIndex = p.entryIndex;
-        cur.entryRecords += 1;
-        if (cur.minIndex === 0 || p.entryIndex < cur.minIndex) cur.minIndex = p.entryIndex;
-        if (p.entryIndex > cur.maxIndex) cur.maxIndex = p.entryIndex;
-      }
-      if (p.hardState) this.hardState = p.hardState;
-    }
-    if (cur && chunks.length > 0) this.writeOut(cur, chunks);
-    if (this.fd !== null && this.opts.fsync !== false) {
-      try {
-        fs.fsyncSync(this.fd);
-      } catch (e) {
-        throw fsError(e, cur!.path, 'fsync WAL segment');
-      }
-    }
-  }
-
-  private current(): SegmentState | null {
-    return this.segments.length > 0 ? this.segments[this.segments.length - 1]! : null;
-  }
-
-  private writeOut(seg: SegmentState, chunks: Buffer[]): void {
-    if (this.fd === null) {
-      try {
-        this.fd = fs.openSync(seg.path, 'a');
-      } catch (e) {
-        throw fsError(e, seg.path, 'open WAL segment');
-      }
-    }
-    writeAll(this.fd, chunks, seg.path);
-  }
-
-  private closeCurrent(sync: boolean): void {
-    if (this.fd === null) return;
-    const seg = this.current()!;
-    try {
-      if (sync && this.opts.fsync !== false) fs.fsyncSync(this.fd);
-    } catch (e) {
-      throw fsError(e, seg.path, 'fsync WAL segment');
-    } finally {
-      fs.closeSync(this.fd);
-      this.fd = null;
-    }
-  }
-
-  /** Start a new segment holding the header and the current hard state (created atomically). */
-  private rotate(firstIndex: number): SegmentState {
-    const prev = this.current();
-    const seq = prev ? prev.seq + 1 : 1;
-    const name = segmentFileName(seq, firstIndex);
-    const file = path.join(this.walDir, name);
-    const head = [encodeSegmentHeader(seq, firstIndex), encodeRecord({ type: 'hardState', hardState: this.hardState })];
-    const tmp = tempName(file);
-    let fd: number;
-    try {
-      fd = fs.openSync(tmp, 'wx', 0o644);
-    } catch (e) {
-      throw fsError(e, this.walDir, 'create WAL segment');
-    }
-    try {
-      writeAll(fd, head, tmp);
-      if (this.opts.fsync !== false) fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-    try {
-      fs.renameSync(tmp, file);
-    } catch (e) {
-      throw fsError(e, file, 'rename new WAL segment into place');
-    }
-    fsyncDir(this.walDir, this.opts);
-    const seg: SegmentState = {
-      name,
-      path: file,
-      seq,
-      firstIndex,
-      size: head[0]!.length + head[1]!.length,
-      entryRecords: 0,
-      minIndex: 0,
-      maxIndex: 0,
-    };
-    this.segments.push(seg);
-    return seg;
-  }
-
-  /** Force a new segment at the next write (e.g. so that a covered active segment can be dropped). */
-  forceRotate(): void {
-    this.sync();
-    this.closeCurrent(true);
-    this.rotate(this.lastIndex + 1);
-  }
-
-  /**
-   * Delete the oldest segments whose entries all lie at or below `upToIndex` (never the segment
-   * being written). Returns the deleted segments.
-   */
-  deleteCovered(upToIndex: number): SegmentState[] {
-    this.sync();
-    const removed: SegmentState[] = [];
-    while (this.segments.length > 1) {
-      const s = this.segments[0]!;
-      if (s.maxIndex > upToIndex) break;
-      try {
-        fs.unlinkSync(s.path);
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw fsError(e, s.path, 'delete WAL segment');
-      }
-      removed.push(s);
-      this.segments.shift();
-    }
-    if (removed.length > 0) fsyncDir(this.walDir, this.opts);
-    return removed;
-  }
-
-  close(): void {
-    this.sync();
-    this.closeCurrent(true);
-  }
-
-  get currentHardState(): HardState {
-    return this.hardState;
-  }
-}

@@ -57,13 +57,13 @@ async function startup(n) {
 async function snapshot(keys) {
   const { KvStore } = await import(path.join(ROOT, 'dist/kv/store.js'));
   const { StorageNodeStore } = await import(path.join(ROOT, 'dist/node/storage-adapter.js'));
-  const { MemoryStorage, DiskStorage } = await import(path.join(ROOT, 'dist/storage/node-storage.js'));
+  const { DiskStorage } = await import(path.join(ROOT, 'dist/storage/node-storage.js'));
   const { silentLogger } = await import(path.join(ROOT, 'dist/node/log.js'));
   const kv = new KvStore();
   for (let i = 0; i < keys; i++) kv.set(i, i % 5);
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'raftsnap-measure-'));
   const stores = {
-    memory: new StorageNodeStore(new MemoryStorage(), false, 'memory', silentLogger),
+    memory: new StorageNodeStore(DiskStorage.inMemory(), false, 'memory', silentLogger),
     disk: new StorageNodeStore(DiskStorage.open(path.join(tmp, 'n1'), { fsync: true }), true, tmp, silentLogger),
   };
   for (const [name, store] of Object.entries(stores)) {

@@ -3,7 +3,7 @@ import path from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { Entry, HardState, SnapshotMeta } from '../../src/raft/types.js';
-import { DiskStorage, MemoryStorage, encodeSnapshot, type NodeRecovery, type NodeStorage } from '../../src/storage/index.js';
+import { DiskStorage, MEMORY_DATA_DIR, MemFs, encodeSnapshot, nodeFs, type FileSystem, type NodeRecovery, type NodeStorage } from '../../src/storage/index.js';
 import { tmpDir } from './helpers.js';
 
 type Op =
@@ -111,13 +111,28 @@ function summary(r: NodeRecovery): unknown {
   };
 }
 
-describe('DiskStorage and MemoryStorage', () => {
-  it('behave the same under random operation sequences, and match what a node expects', () => {
+/** Every file under `dir` (relative name -> bytes), through `fsys`. */
+function treeOf(fsys: FileSystem, dir: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const walk = (d: string): void => {
+    for (const n of fsys.readdir(d).sort()) {
+      const p = path.join(d, n);
+      if (fsys.stat(p).isDirectory()) walk(p);
+      else out[path.relative(dir, p)] = fsys.readFile(p).toString('base64');
+    }
+  };
+  walk(dir);
+  return out;
+}
+
+describe('DiskStorage on node:fs and on the in-memory FileSystem', () => {
+  it('behave the same under random operation sequences, byte for byte, and match what a node expects', () => {
     fc.assert(
       fc.property(fc.array(opArb, { minLength: 1, maxLength: 40 }), (ops) => {
         const dir = path.join(tmpDir(), 'd');
-        const disk = DiskStorage.open(dir, { fsync: false, segmentBytes: 256, retain: 2 });
-        const mem = new MemoryStorage({ retain: 2 });
+        const memFs = new MemFs();
+        const disk = DiskStorage.open(dir, { fsync: false, segmentBytes: 256, retain: 2, createdAt: 1 });
+        const mem = DiskStorage.open(MEMORY_DATA_DIR, { fs: memFs, segmentBytes: 256, retain: 2, createdAt: 1 });
         try {
           const dd = new Driver(disk);
           const dm = new Driver(mem);
@@ -141,13 +156,21 @@ describe('DiskStorage and MemoryStorage', () => {
           expect(sd.snapshot).toEqual(sm.snapshot);
           expect(sd.lastIndex).toBe(sm.lastIndex);
           expect(sd.snapshots).toBeLessThanOrEqual(2);
+          // The same files with the same bytes on both file systems.
+          expect(treeOf(memFs, MEMORY_DATA_DIR)).toEqual(treeOf(nodeFs, dir));
           // And from a fresh process view of the directory.
           disk.close();
+          mem.close();
+          expect(memFs.openCount).toBe(0);
           const again = DiskStorage.open(dir, { fsync: false });
           expect(summary(again.recover())).toEqual(summary(rm));
           again.close();
+          const memAgain = DiskStorage.open(MEMORY_DATA_DIR, { fs: memFs });
+          expect(summary(memAgain.recover())).toEqual(summary(rm));
+          memAgain.close();
         } finally {
           disk.close();
+          mem.close();
         }
       }),
       { numRuns: 60 },
@@ -180,8 +203,7 @@ describe('SnapshotStore', () => {
 
   for (const kind of ['disk', 'memory'] as const) {
     const make = (): NodeStorage => {
-      if (kind === 'memory') return new MemoryStorage();
-      const s = DiskStorage.open(path.join(tmpDir(), 'd'), { fsync: false });
+      const s = kind === 'memory' ? DiskStorage.inMemory() : DiskStorage.open(path.join(tmpDir(), 'd'), { fsync: false });
       s.recover();
       return s;
     };
@@ -195,10 +217,8 @@ describe('SnapshotStore', () => {
       // A chunk at an unexpected offset stores nothing.
       expect(st.receive(meta, bytes.length, chunk * 2, bytes.subarray(chunk * 2, chunk * 3))).toBe(chunk);
       expect(st.receive(meta, bytes.length, 0 + 10, bytes.subarray(10, 20))).toBe(chunk);
-      if (kind === 'disk') {
-        const d = (s as DiskStorage).dir.snapDir;
-        expect(fs.readdirSync(d)).toEqual(['0000000000000004-0000000000000032.snap.recv']);
-      }
+      const ds = s as DiskStorage;
+      expect(ds.dir.fs.readdir(ds.dir.snapDir)).toEqual(['0000000000000004-0000000000000032.snap.recv']);
       for (let off = chunk; off < bytes.length; off += chunk) {
         expect(st.receive(meta, bytes.length, off, bytes.subarray(off, off + chunk))).toBe(Math.min(bytes.length, off + chunk));
       }
@@ -207,9 +227,7 @@ describe('SnapshotStore', () => {
       expect(Buffer.from(st.read(0, bytes.length)).equals(bytes)).toBe(true);
       expect(st.read(bytes.length - 5, 100).length).toBe(5);
       expect(s.loadSnapshot(meta)!.content.kv.length).toBe(2000);
-      if (kind === 'disk') {
-        expect(fs.readdirSync((s as DiskStorage).dir.snapDir)).toEqual(['0000000000000004-0000000000000032.snap']);
-      }
+      expect(ds.dir.fs.readdir(ds.dir.snapDir)).toEqual(['0000000000000004-0000000000000032.snap']);
       const r = s.recover();
       expect(r.snapshot!.meta).toEqual(meta);
       expect(r.hardState.commit).toBe(50);
@@ -231,7 +249,8 @@ describe('SnapshotStore', () => {
       expect(st.receive(meta, bytes.length, 0, bytes.subarray(0, 100))).toBe(100);
       expect(st.receive(meta, bytes.length, 0, bytes.subarray(0, 50))).toBe(50);
       expect(st.finish({ ...meta, index: 51 })).toBe(false);
-      if (kind === 'disk') expect(fs.readdirSync((s as DiskStorage).dir.snapDir)).toEqual([]);
+      const ds = s as DiskStorage;
+      expect(ds.dir.fs.readdir(ds.dir.snapDir)).toEqual([]);
       expect(st.current()).toBeNull();
       s.close();
     });
@@ -244,7 +263,9 @@ describe('hard state', () => {
     const r = s.recover();
     const hs: HardState = { term: 0, votedFor: null, commit: 0 };
     expect(r).toEqual({ snapshot: null, hardState: hs, entries: [], warnings: [] });
-    expect(new MemoryStorage().recover()).toEqual(r);
+    const mem = DiskStorage.inMemory();
+    expect(mem.recover()).toEqual(r);
+    mem.close();
     s.close();
   });
 });
@@ -252,13 +273,13 @@ describe('hard state', () => {
 describe('compaction keeps the entry at the oldest snapshot index', () => {
   // Found by the property test above (seed 873190844): entries 1..2 (term 1), then a snapshot at
   // index 1 with term 2 received from a leader (Figure 13 rule 7: the log must go), then
-  // compactLog(1). MemoryStorage dropped entry 1, so replay could no longer see that the marker's
+  // compactLog(1). The in-memory storage of the time dropped entry 1, so replay could no longer see that the marker's
   // term differs from entry 1's and kept entry 2; DiskStorage loses it too when a segment boundary
   // falls there. Compaction now deletes only entries below the oldest kept snapshot's index.
   for (const kind of ['disk', 'memory'] as const) {
     it(`${kind}: a rule-7 install followed by compaction recovers an empty log`, () => {
       const dir = path.join(tmpDir(), 'd');
-      const s: NodeStorage = kind === 'disk' ? DiskStorage.open(dir, { fsync: false, segmentBytes: 64, retain: 2 }) : new MemoryStorage({ retain: 2 });
+      const s: NodeStorage = kind === 'disk' ? DiskStorage.open(dir, { fsync: false, segmentBytes: 64, retain: 2 }) : DiskStorage.inMemory({ segmentBytes: 64, retain: 2 });
       try {
         s.recover();
         s.append([
