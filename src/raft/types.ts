@@ -215,11 +215,13 @@ export interface Ready {
    */
   entries: Entry[];
   /**
-   * A snapshot received from the leader (stored and reported through `snapshotStored` in an
-   * earlier Ready) that the driver must restore the state machine from. The stored log is REPLACED
-   * by it (the store recorded the snapshot when it installed the file; replay drops the entries it
-   * covers and those after it unless they match, Figure 13 rules 6-7); `entries` then holds the
-   * suffix the core kept (rule 6), empty when the whole log was discarded (rule 7).
+   * A snapshot received from the leader (its last chunk stored and reported with `snapshotStored`
+   * while an earlier Ready was handled) that the driver must restore the state machine from. The
+   * stored log is REPLACED by it: every stored entry is dropped, then `entries` (the suffix the
+   * core kept, Figure 13 rule 6; empty when the whole log was discarded, rule 7) is stored. The
+   * storage library does the dropping itself: the record it wrote when it installed the file makes
+   * replay drop the entries the snapshot covers, and those after it unless the entry at its index
+   * has its term.
    */
   snapshot: SnapshotMeta | null;
   /** A chunk from the leader to store in step 1 and report with `snapshotStored`. */
