@@ -253,6 +253,10 @@ export class SimFs implements FileSystem {
   }
 
   read(fd: number, buf: Uint8Array, offset: number, length: number, position: number | null): number {
+    if (length === 0 && this.haltedBy === null) {
+      checkRange(buf, offset, 0);
+      return 0; // as node:fs: a zero-length read asks the system nothing, not even whether fd is valid
+    }
     const fault = this.begin('read', this.fdPath(fd), { fd, abs: true });
     const f = this.fd(fd, 'read');
     if (fault !== null) throw fsFault(fault, 'read', f.path);
