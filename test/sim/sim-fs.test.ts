@@ -862,6 +862,43 @@ describe('SimFs crash-state enumeration', () => {
     expect(fs.crashStates({ limit: 50, rng: new Random(9) }).states.map((s) => s.label)).toEqual(labels);
   });
 
+  it('enumerating from onCall in one run gives the states of a crash armed after each call', () => {
+    const setup = () => {
+      const fs = new SimFs();
+      fs.mkdir('/d');
+      fsyncDir(fs, '/');
+      writeAtomic(fs, '/d/x', 'old');
+      return fs;
+    };
+    const key = (r: ReturnType<SimFs['crashStates']>) => r.states.map((s) => `${s.label} => ${JSON.stringify(text(s.fs.dump()))}`);
+    const oneRun = setup();
+    const first = oneRun.calls;
+    const viaHook: string[][] = [];
+    oneRun.onCall = () => viaHook.push(key(oneRun.crashStates()));
+    writeAtomic(oneRun, '/d/x', 'new');
+    oneRun.onCall = null;
+    viaHook.push(key(oneRun.crashStates())); // after the last call
+    const viaArm: string[][] = [];
+    for (let k = first; k <= oneRun.calls; k++) {
+      const fs = setup();
+      fs.armCrashAfter(k);
+      try {
+        writeAtomic(fs, '/d/x', 'new');
+      } catch (e) {
+        expect(e).toBeInstanceOf(SimCrash);
+      }
+      viaArm.push(key(fs.crashStates()));
+    }
+    expect(viaHook).toEqual(viaArm);
+    // Every state of every crash point holds the old or the new value, and the new one once the rename is durable.
+    const values = viaHook.flat().map((s) => JSON.parse(s.split(' => ')[1]!)['/d/x']);
+    expect(new Set(values)).toEqual(new Set(['old', 'new']));
+    // Before open: nothing pending. After open: tmp's name kept or not. After write: without the name, or
+    // with 0 or 1 piece or the piece garbled. After fsync: the name or not. After rename: neither
+    // operation, the create only, both. After the directory fsync: nothing pending.
+    expect(viaHook.map((states) => states.length)).toEqual([1, 2, 4, 2, 3, 1]);
+  });
+
   it('nothing pending: one state, the current one', () => {
     const fs = new SimFs();
     writeAtomic(fs, '/x', 'v');
