@@ -63,7 +63,7 @@ export async function runServe(opts: ServeOptions): Promise<void> {
     },
   });
   let stdinDone: (() => void) | null = null;
-  const splitter = new LineSplitter((line) => server.handleLine(line));
+  const splitter = new LineSplitter((line, tooLong) => server.handleLine(line, tooLong));
   process.stdin.setEncoding('utf8');
   await new Promise<void>((resolve) => {
     stdinDone = resolve;

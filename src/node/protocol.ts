@@ -3,6 +3,17 @@
  * writer that numbers every message it sends and never loses a line.
  */
 
+import {
+  EnvelopeScanner,
+  MAX_LINE_CHARS,
+  MAX_MESSAGE_DEPTH,
+  MAX_VALUE_CHARS,
+  clientValueProblem,
+  textNestsDeeper,
+  valueProblem,
+  type EnvelopeFields,
+} from './wire-limits.js';
+
 export type Body = { type: string; msg_id?: number; in_reply_to?: number; [k: string]: unknown };
 
 export interface Envelope {
@@ -38,36 +49,77 @@ export class ProtocolError extends Error {
 
 export type ParseResult =
   | { ok: true; msg: Envelope }
-  /** Not JSON, or no usable envelope: nobody to answer. */
+  /** Not JSON, no usable envelope, or a reply (never answered): nobody to answer. */
   | { ok: false; reply: null; reason: string }
   /** An envelope whose body is unusable but that names a sender and a msg_id: answer error 12. */
   | { ok: false; reply: { src: string; dest: string; msgId: number }; reason: string };
+
+/** A line longer than MAX_LINE_CHARS: never held whole; its length and what its envelope says. */
+export interface TooLongLine {
+  length: number;
+  envelope: EnvelopeFields;
+}
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
 }
 
-/** Parse one input line into an envelope, checking only the envelope itself and `body.type`. */
-export function parseLine(line: string): ParseResult {
+/** Requests whose keys and values go into the log (a forward carries one in `request`). */
+const CLIENT_REQUESTS = new Set(['read', 'write', 'cas']);
+
+/** Answer (error 12) from what an envelope scan found, when it names a sender and a msg_id and is no reply. */
+function fromEnvelope(e: EnvelopeFields, reason: string): ParseResult {
+  if (e.src === undefined || e.src === '' || e.msgId === undefined || e.reply) return { ok: false, reply: null, reason };
+  return { ok: false, reply: { src: e.src, dest: e.dest ?? '', msgId: e.msgId }, reason };
+}
+
+/**
+ * Parse one input line into an envelope: the envelope itself and `body.type`, then the limits of
+ * wire-limits.ts (nesting depth and finite numbers for every message; depth and size of the keys
+ * and values of a client request). `tooLong`: the line was longer than MAX_LINE_CHARS and `line`
+ * is not its text (the splitter kept none of it).
+ */
+export function parseLine(line: string, tooLong?: TooLongLine): ParseResult {
+  if (tooLong || line.length > MAX_LINE_CHARS) {
+    const reason = `line of ${tooLong ? tooLong.length : line.length} characters is longer than the limit of ${MAX_LINE_CHARS}`;
+    return fromEnvelope(tooLong ? tooLong.envelope : new EnvelopeScanner().push(line).result(), reason);
+  }
+  // A long line is checked for depth on its text first (a short one cannot nest deep enough to matter).
+  if (line.length > MAX_VALUE_CHARS && textNestsDeeper(line, MAX_MESSAGE_DEPTH)) {
+    return fromEnvelope(new EnvelopeScanner().push(line).result(), `message nested more than ${MAX_MESSAGE_DEPTH} levels deep`);
+  }
   let v: unknown;
   try {
     v = JSON.parse(line);
   } catch (e) {
-    return { ok: false, reply: null, reason: `not JSON: ${(e as Error).message}` };
+    const reason = `not JSON: ${(e as Error).message}`;
+    // An engine limit (RangeError: too deep, too big) on text that may well be an envelope.
+    if (e instanceof RangeError) return fromEnvelope(new EnvelopeScanner().push(line).result(), reason);
+    return { ok: false, reply: null, reason };
   }
   if (!isObject(v)) return { ok: false, reply: null, reason: 'not a JSON object' };
   const { src, dest, body } = v;
   if (typeof src !== 'string' || src === '') return { ok: false, reply: null, reason: 'missing or invalid "src"' };
   if (!isObject(body)) return { ok: false, reply: null, reason: 'missing or invalid "body"' };
   const msgId = body['msg_id'];
-  const canReply = Number.isSafeInteger(msgId);
+  // A reply (an error, or anything answering a msg_id) is never answered, even when malformed.
+  const isReply = body['type'] === 'error' || 'in_reply_to' in body;
+  const canReply = Number.isSafeInteger(msgId) && !isReply;
   const fail = (reason: string): ParseResult =>
     canReply
       ? { ok: false, reply: { src, dest: typeof dest === 'string' ? dest : '', msgId: msgId as number }, reason }
       : { ok: false, reply: null, reason };
+  const tooDeep = valueProblem(v, MAX_MESSAGE_DEPTH);
+  if (tooDeep) return fail(tooDeep.startsWith('nested') ? `message ${tooDeep}` : tooDeep);
   if (typeof dest !== 'string') return fail('missing or invalid "dest"');
   if (typeof body['type'] !== 'string') return fail('missing or invalid "body.type"');
-  if (msgId !== undefined && !canReply) return { ok: false, reply: null, reason: '"msg_id" is not an integer' };
+  if (msgId !== undefined && !Number.isSafeInteger(msgId)) return { ok: false, reply: null, reason: '"msg_id" is not an integer' };
+  const type = body['type'];
+  const request = CLIENT_REQUESTS.has(type) ? body : type === 'raft_forward' && isObject(body['request']) ? body['request'] : null;
+  if (request) {
+    const p = clientValueProblem(request);
+    if (p) return fail(p);
+  }
   return { ok: true, msg: { src, dest, body: body as Body } };
 }
 
@@ -237,30 +289,72 @@ export class Outbox {
 }
 
 /**
- * Splits a byte stream into lines (handles partial chunks and CRLF). Empty lines are skipped.
+ * Splits a byte stream into lines (handles partial chunks and CRLF). Empty lines are skipped. A
+ * line longer than `maxChars` is never assembled: from the moment it passes the limit its text is
+ * dropped as it arrives, an EnvelopeScanner reads whom it came from, and `onLine('', tooLong)`
+ * reports it when it ends. Work is linear in the input (no re-scanning of a growing buffer).
  */
 export class LineSplitter {
-  private buf = '';
-  constructor(private readonly onLine: (line: string) => void) {}
+  /** The current line's text so far, in pieces (joined once, when the line ends). */
+  private parts: string[] = [];
+  private partsLength = 0;
+  /** The current line passed the limit: its length so far and the scan of its text. */
+  private dropping: { length: number; scanner: EnvelopeScanner } | null = null;
+
+  constructor(
+    private readonly onLine: (line: string, tooLong?: TooLongLine) => void,
+    private readonly maxChars: number = MAX_LINE_CHARS,
+  ) {}
 
   push(chunk: string): void {
-    this.buf += chunk;
     let start = 0;
     for (;;) {
-      const nl = this.buf.indexOf('\n', start);
-      if (nl < 0) break;
-      let line = this.buf.slice(start, nl);
+      const nl = chunk.indexOf('\n', start);
+      const end = nl < 0 ? chunk.length : nl;
+      if (end > start) this.add(chunk.slice(start, end));
+      if (nl < 0) return;
+      this.finish();
       start = nl + 1;
-      if (line.endsWith('\r')) line = line.slice(0, -1);
-      if (line.trim() !== '') this.onLine(line);
     }
-    this.buf = this.buf.slice(start);
   }
 
   /** End of input: a last line without a newline still counts. */
   end(): void {
-    const rest = this.buf;
-    this.buf = '';
-    if (rest.trim() !== '') this.onLine(rest.endsWith('\r') ? rest.slice(0, -1) : rest);
+    this.finish();
+  }
+
+  private add(piece: string): void {
+    if (this.dropping) {
+      this.dropping.length += piece.length;
+      this.dropping.scanner.push(piece);
+      return;
+    }
+    if (this.partsLength + piece.length <= this.maxChars) {
+      this.parts.push(piece);
+      this.partsLength += piece.length;
+      return;
+    }
+    const scanner = new EnvelopeScanner();
+    for (const p of this.parts) scanner.push(p);
+    scanner.push(piece);
+    this.dropping = { length: this.partsLength + piece.length, scanner };
+    this.parts = [];
+    this.partsLength = 0;
+  }
+
+  private finish(): void {
+    if (this.dropping) {
+      const d = this.dropping;
+      this.dropping = null;
+      // A CR before the newline is not part of the line (it was counted; one character).
+      this.onLine('', { length: d.length, envelope: d.scanner.result() });
+      return;
+    }
+    if (this.parts.length === 0) return;
+    let line = this.parts.length === 1 ? this.parts[0]! : this.parts.join('');
+    this.parts = [];
+    this.partsLength = 0;
+    if (line.endsWith('\r')) line = line.slice(0, -1);
+    if (line.trim() !== '') this.onLine(line);
   }
 }

@@ -14,7 +14,7 @@ import { RAFT_MESSAGE_TYPES, type Entry, type Json, type NodeId, type RaftMessag
 import { CONTROL_TYPES, handleControl } from './control.js';
 import type { Logger } from './log.js';
 import { ticksOf, type ServeOptions } from './options.js';
-import { ErrorCode, ProtocolError, validate, type Body, type Envelope, type Outbox, parseLine } from './protocol.js';
+import { ErrorCode, ProtocolError, validate, type Body, type Envelope, type Outbox, type TooLongLine, parseLine } from './protocol.js';
 import { Snapshotter } from './snapshotter.js';
 import type { NodeStore, RecoveredState } from './store.js';
 import { realTimers, type Timers } from './timers.js';
@@ -198,15 +198,23 @@ export class RaftServer {
   // Input.
 
   /** One line from stdin. */
-  handleLine(line: string): void {
-    const p = parseLine(line);
+  handleLine(line: string, tooLong?: TooLongLine): void {
+    const p = parseLine(line, tooLong);
     if (!p.ok) {
-      this.log.warn(`ignoring input line (${p.reason}): ${line.length > 200 ? line.slice(0, 200) + '...' : line}`);
-      if (p.reply) {
+      // Only a prefix is logged (and nothing of the line is kept).
+      this.log.warn(`ignoring input line (${p.reason})${tooLong ? '' : `: ${line.length > 200 ? line.slice(0, 200) + '...' : line}`}`);
+      const r = p.reply;
+      if (r) {
+        const reason = p.reason;
         this.enqueue({
           kind: 'fn',
           fn: () => {
-            this.out.error(p.reply!.src, p.reply!.msgId, ErrorCode.MALFORMED_REQUEST, p.reason, p.reply!.dest);
+            // Decided when its turn comes: by then an `init` ahead of it has named this node.
+            if (this.nodeId !== null && r.dest !== '' && r.dest !== this.nodeId) {
+              this.log.warn(`not answering ${r.src}'s malformed message ${r.msgId}: addressed to ${r.dest}, not to this node (${this.nodeId})`);
+              return;
+            }
+            this.out.error(r.src, r.msgId, ErrorCode.MALFORMED_REQUEST, reason, r.dest);
           },
         });
       }
@@ -385,6 +393,17 @@ export class RaftServer {
   private onMessage(msg: Envelope): void | Promise<void> {
     const { src, body } = msg;
     const type = body.type;
+    // Once init has named this node, a message for another node id is not ours to act on or answer.
+    if (this.nodeId !== null && msg.dest !== this.nodeId) {
+      this.log.warn(`dropping ${type} from ${src}: addressed to ${msg.dest}, not to this node (${this.nodeId})`);
+      return;
+    }
+    // A reply to nothing this node waits for: the only replies it expects are raft_forward_reply
+    // (Raft's replies are messages of their own, without in_reply_to). Never answered.
+    if (type === 'error' || (body.in_reply_to !== undefined && type !== 'raft_forward_reply' && !RAFT_MESSAGE_TYPES.has(type))) {
+      this.log.warn(`dropping ${type} from ${src} (in reply to ${String(body.in_reply_to)}): a reply to nothing this node asked`);
+      return;
+    }
     if (type === 'init') return this.onInit(msg);
     if (!this.core) {
       if (RAFT_MESSAGE_TYPES.has(type) || type.startsWith('raft_')) return; // a peer ahead of us; it retries
