@@ -3,6 +3,11 @@
  * docs/SERVE.md for every edge case decided here). They act on this node alone and are meant
  * for single-node transcripts and tests; they go through the same core, store and Ready loop as
  * everything else, so their effects are persisted and survive restarts.
+ *
+ * The ones that replace the state machine or the log outside Raft (REPLACING_TYPES) are refused
+ * with error 10 on a node whose cluster has more than one member: on a leader they would break
+ * Log Matching (a local rule-7 restore shrinks its log below its followers' match indexes, and new
+ * proposals reuse those indexes), on a follower they would make its state differ from the others'.
  */
 import { canonicalJson } from '../kv/keys.js';
 import { KvStore, asKvCommand, type KvCommand, type KvResult } from '../kv/store.js';
@@ -19,6 +24,9 @@ export const CONTROL_TYPES: ReadonlySet<string> = new Set([
   'apply_entries',
   'seed_committed_log',
 ]);
+
+/** Control messages that rewrite the state machine or the log outside Raft: single-node clusters only. */
+export const REPLACING_TYPES: ReadonlySet<string> = new Set(['seed_state', 'install_snapshot', 'apply_entries', 'seed_committed_log']);
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
@@ -66,6 +74,14 @@ export function stateObject(kv: KvStore): Record<string, Json> {
 export async function handleControl(node: RaftServer, msg: Envelope): Promise<void> {
   const { src, body } = msg;
   const b = body as Record<string, unknown>;
+  if (REPLACING_TYPES.has(body.type) && node.nodeIds.length > 1) {
+    // Definite: nothing was changed.
+    throw new ProtocolError(
+      ErrorCode.NOT_SUPPORTED,
+      `${body.type} is a single-node grader message: it replaces this node's state or log outside Raft, which a cluster of ` +
+        `${node.nodeIds.length} members cannot allow (it would break the replicas' agreement); refused, nothing changed`,
+    );
+  }
   const core = node.core!;
   const store = node.store!;
   const out = node.outbox;
