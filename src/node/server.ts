@@ -441,9 +441,20 @@ export class RaftServer {
     const nodeId = body['node_id'] as string;
     const nodeIds = body['node_ids'] as string[];
     if (!nodeIds.includes(nodeId)) throw new ProtocolError(ErrorCode.MALFORMED_REQUEST, 'node_ids must include node_id');
+    const twice = nodeIds.find((id, i) => nodeIds.indexOf(id) !== i);
+    if (twice !== undefined) throw new ProtocolError(ErrorCode.MALFORMED_REQUEST, `node_ids names ${twice} twice`);
+    // Membership is fixed: the members of the first init (recorded in a data directory) are the
+    // cluster's for good. The same set in another order is the same membership.
+    const sameMembers = (a: readonly string[], b: readonly string[]): boolean => a.length === b.length && [...a].sort().join('\0') === [...b].sort().join('\0');
+    const list = (ids: readonly string[]): string => `[${ids.join(', ')}]`;
     if (this.core) {
       if (nodeId !== this.nodeId) {
         throw new ProtocolError(ErrorCode.PRECONDITION_FAILED, `already initialized as ${this.nodeId}`);
+      }
+      if (!sameMembers(nodeIds, this.nodeIds)) {
+        const text = `init lists the members ${list(nodeIds)}, but this node runs in the cluster ${list(this.nodeIds)} (membership is fixed at the first init); refused, nothing changed`;
+        this.log.warn(`${this.nodeId}: ${text}`);
+        throw new ProtocolError(ErrorCode.PRECONDITION_FAILED, text);
       }
       this.out.reply(src, body.msg_id, { type: 'init_ok' });
       return;
@@ -458,6 +469,8 @@ export class RaftServer {
     if (!durable) this.out.reply(src, body.msg_id, { type: 'init_ok' });
     let store: NodeStore;
     let rec: RecoveredState;
+    /** Why the directory refuses this init (it records other members), or null. */
+    let refusal: string | null = null;
     try {
       if (this.preloaded) {
         ({ store, rec } = await this.preloaded);
@@ -468,7 +481,15 @@ export class RaftServer {
       if (rec.nodeId !== null && rec.nodeId !== nodeId) {
         throw new Error(`data directory ${store.where} belongs to node ${rec.nodeId}, not ${nodeId}`);
       }
-      if (store.durable && rec.nodeId !== nodeId) await store.setNodeId(nodeId);
+      const recorded = rec.members ?? null;
+      if (recorded !== null && !sameMembers(recorded, nodeIds)) {
+        refusal =
+          `data directory ${store.where} records the members ${list(recorded)}, but init lists ${list(nodeIds)}: ` +
+          'refused; this node does not join a cluster of other members (restart it with the recorded node_ids, or build a directory for the new cluster with raftsnap restore --config)';
+      } else {
+        if (store.durable && rec.nodeId !== nodeId) await store.setNodeId(nodeId);
+        if (store.durable && recorded === null) await store.setMembers?.(nodeIds);
+      }
     } catch (e) {
       const err = e instanceof Error ? e : new Error(String(e));
       this.log.warn(`FATAL: cannot open this node's storage: ${err.message}`);
@@ -477,6 +498,22 @@ export class RaftServer {
       this.closed = true;
       this.queue = [];
       this.onFatal?.(err);
+      return;
+    }
+    if (refusal !== null) {
+      // A definite answer (nothing changed), then nothing more: no vote, no answer; the host exits 1.
+      this.log.warn(`FATAL: ${refusal}`);
+      this.out.error(src, body.msg_id, ErrorCode.PRECONDITION_FAILED, refusal);
+      this.out.seal();
+      this.nodeId = null;
+      this.closed = true;
+      this.queue = [];
+      try {
+        store.abandon();
+      } catch {
+        // releasing the lock is best effort; the process is about to exit
+      }
+      this.onFatal?.(new Error(refusal));
       return;
     }
     this.store = store;

@@ -51,12 +51,19 @@ export class StorageNodeStore implements NodeStore {
     const r = this.storage.recover();
     for (const w of r.warnings) this.log.warn(`recovery (${this.where}): ${w.message}`);
     const recordedId = this.storage instanceof DiskStorage ? this.storage.dir.meta.nodeId : null;
+    const members = this.storage instanceof DiskStorage ? this.storage.dir.meta.members : null;
     return Promise.resolve({
       hardState: r.hardState,
       snapshot: r.snapshot ? { meta: r.snapshot.meta, ...snapshotState(r.snapshot.content) } : null,
       entries: r.entries,
       nodeId: recordedId,
+      members,
     });
+  }
+
+  setMembers(ids: NodeId[]): Promise<void> {
+    if (this.storage instanceof DiskStorage) this.storage.dir.setMembers(ids);
+    return Promise.resolve();
   }
 
   setNodeId(id: NodeId): Promise<void> {

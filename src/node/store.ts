@@ -22,6 +22,8 @@ export interface RecoveredState {
   entries: Entry[];
   /** Node id recorded in the directory, if any. */
   nodeId: NodeId | null;
+  /** The cluster's members recorded in the directory (first init, or restore); null or absent: none. */
+  members?: NodeId[] | null;
 }
 
 export interface NodeStore {
@@ -33,6 +35,8 @@ export interface NodeStore {
   recover(): Promise<RecoveredState>;
   /** Record which node owns this directory (after `init`). */
   setNodeId(id: NodeId): Promise<void>;
+  /** Record the cluster's members (after the first `init` on a directory that has none); absent in memory. */
+  setMembers?(ids: NodeId[]): Promise<void>;
   /** Append entries; a first index at or below the last stored one replaces the suffix from there. */
   append(entries: Entry[]): void;
   setHardState(hs: HardState): void;

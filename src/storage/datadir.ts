@@ -1,7 +1,8 @@
 /**
  * Data directory: layout, lock, listings and recovery (see docs/FORMAT.md).
  *
- *   <dir>/meta.json     {"format": "raftsnap-data", "version": 1, "nodeId": "n1" | null, "created": <ms>}
+ *   <dir>/meta.json     {"format": "raftsnap-data", "version": 1, "nodeId": "n1" | null, "created": <ms>,
+ *                        "members": ["n1", "n2", "n3"] (once recorded)}
  *   <dir>/LOCK          decimal pid of the live node holding the directory
  *   <dir>/snap/*.snap   snapshot files `<term %016x>-<index %016x>.snap`
  *   <dir>/wal/*.wal     WAL segments `<seq %016x>-<firstIndex %016x>.wal`
@@ -48,6 +49,12 @@ export interface DataDirMeta {
   nodeId: NodeId | null;
   /** Creation time, ms since the epoch. */
   created: number;
+  /**
+   * The cluster's voting members, once recorded: by the node's first `init` (its node_ids), or by
+   * `raftsnap restore` (--config, else the snapshot's configuration). Null: not recorded yet
+   * (written only when set, so older directories read as null).
+   */
+  members: NodeId[] | null;
 }
 
 /**
@@ -145,11 +152,29 @@ function readMeta(fsys: FileSystem, dir: string): DataDirMeta {
     version: o.version,
     nodeId: typeof o.nodeId === 'string' ? o.nodeId : null,
     created: typeof o.created === 'number' ? o.created : 0,
+    members: readMembers(o.members, file),
   };
 }
 
+/** meta.json `members`: absent or null (not recorded), else a non-empty list of distinct node ids. */
+function readMembers(v: unknown, file: string): NodeId[] | null {
+  if (v === undefined || v === null) return null;
+  const problem = membersProblem(v);
+  if (problem) throw new StorageError('NOT_DATA_DIR', file, `meta.json "members" ${problem}`);
+  return [...(v as NodeId[])];
+}
+
+/** Why `v` is not a list of members (a non-empty array of distinct non-empty strings), or null. */
+function membersProblem(v: unknown): string | null {
+  if (!Array.isArray(v) || v.length === 0) return 'must be a non-empty list of node ids';
+  if (!v.every((x) => typeof x === 'string' && x !== '')) return 'must hold node ids (non-empty strings)';
+  if (new Set(v).size !== v.length) return 'names a node twice';
+  return null;
+}
+
 function metaBytes(meta: DataDirMeta): Buffer {
-  return Buffer.from(JSON.stringify(meta, null, 2) + '\n');
+  const { members, ...rest } = meta;
+  return Buffer.from(JSON.stringify(members === null ? rest : { ...rest, members }, null, 2) + '\n');
 }
 
 /** The pid in a LOCK file, or null when there is no lock file or it does not hold a pid. */
@@ -253,7 +278,7 @@ export class DataDir {
         const others = listDir(fsys, dir).filter((n) => n !== LOCK_FILE && !n.startsWith(`${LOCK_FILE}.tmp-`));
         if (!opts.create) throw new StorageError('NOT_DATA_DIR', dir, `not a raftsnap data directory (no ${META_FILE})`);
         if (others.length > 0) throw new StorageError('NOT_DATA_DIR', dir, `not a raftsnap data directory (no ${META_FILE}) and not empty`);
-        meta = { format: DATA_DIR_FORMAT, version: DATA_DIR_FORMAT_VERSION, nodeId: opts.nodeId ?? null, created: opts.createdAt ?? Date.now() };
+        meta = { format: DATA_DIR_FORMAT, version: DATA_DIR_FORMAT_VERSION, nodeId: opts.nodeId ?? null, created: opts.createdAt ?? Date.now(), members: null };
         mkdirDurable(path.join(dir, SNAP_DIR), sync);
         mkdirDurable(path.join(dir, WAL_DIR), sync);
         writeFileAtomic(metaPath, metaBytes(meta), sync);
@@ -289,6 +314,20 @@ export class DataDir {
     if (this.meta.nodeId === nodeId) return;
     if (this.meta.nodeId !== null) throw new StorageError('NODE_MISMATCH', this.path, `data directory belongs to node ${this.meta.nodeId}, not ${nodeId}`);
     this.meta = { ...this.meta, nodeId };
+    writeFileAtomic(path.join(this.path, META_FILE), metaBytes(this.meta), this.syncOpts);
+  }
+
+  /**
+   * Record the cluster's voting members in meta.json (write mode). Whether a new list may replace a
+   * recorded one is the caller's rule (the node refuses an `init` that differs; restore builds a
+   * fresh directory).
+   */
+  setMembers(members: NodeId[]): void {
+    this.requireWrite('record the members');
+    const problem = membersProblem(members);
+    if (problem) throw new StorageError('INVALID', this.path, `members ${problem}`);
+    if (this.meta.members !== null && this.meta.members.join('\0') === members.join('\0')) return;
+    this.meta = { ...this.meta, members: [...members] };
     writeFileAtomic(path.join(this.path, META_FILE), metaBytes(this.meta), this.syncOpts);
   }
 
