@@ -4,9 +4,10 @@
  * collects statistics, checks the history for linearizability and builds the report.
  */
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { prepareDataRoot } from './data-root.js';
 import { checkHistory, type CheckResult, type Verdict } from '../check/linearizability.js';
 import type { OpFn } from '../check/history.js';
 import { Nemesis, type Grudges, type NemesisEvent, type NemesisKind } from './nemesis.js';
@@ -15,8 +16,7 @@ import { NodeProcess, type ExitInfo } from './node-process.js';
 import { latencySampler, Random, type LatencyDist } from './random.js';
 import { Workload, type OpCounts } from './workload.js';
 
-/** The file that marks a data root as made by the runner (and so safe to clear). */
-export const DATA_ROOT_MARKER = '.raftsnap-cluster';
+export { DATA_ROOT_MARKER, prepareDataRoot } from './data-root.js';
 
 /** `bin/run.js` of this package, found relative to this module (src/cluster or dist/cluster). */
 export const DEFAULT_NODE_SCRIPT = fileURLToPath(new URL('../../bin/run.js', import.meta.url));
@@ -174,23 +174,6 @@ export function clusterExitCode(verdict: Verdict, crashed: boolean): number {
 /** The warning for a history without a single ok operation (see `ClusterReport.vacuous`). */
 export const VACUOUS_WARNING = 'no operation completed ok: the verdict is vacuous, there was nothing acknowledged to check';
 
-export async function prepareDataRoot(root: string): Promise<void> {
-  if (existsSync(root)) {
-    const entries = await readdir(root);
-    if (entries.length > 0) {
-      if (!entries.includes(DATA_ROOT_MARKER)) {
-        throw new Error(
-          `data root ${root} is not empty and was not made by raftsnap cluster (no ${DATA_ROOT_MARKER} file); refusing to clear it`,
-        );
-      }
-      for (const e of entries) await rm(join(root, e), { recursive: true, force: true });
-    }
-  } else {
-    await mkdir(root, { recursive: true });
-  }
-  await writeFile(join(root, DATA_ROOT_MARKER), JSON.stringify({ createdBy: 'raftsnap cluster', at: new Date().toISOString() }) + '\n');
-}
-
 export async function dirSize(path: string): Promise<number> {
   let total = 0;
   let entries;
@@ -274,7 +257,7 @@ export class ClusterRun {
     const resultsDir = resolve(o.results ?? join('raftsnap-results', timestamp()));
     const script = o.nodeScript ? resolve(o.nodeScript) : DEFAULT_NODE_SCRIPT;
     if (!existsSync(script)) throw new Error(`${script}: no such file (the node program to run)`);
-    await prepareDataRoot(dataRoot);
+    await prepareDataRoot(dataRoot, ids);
     await mkdir(resultsDir, { recursive: true });
     const rnd = new Random(o.seed);
     const problems: string[] = [];
@@ -307,7 +290,6 @@ export class ClusterRun {
     const pauses = new Map<string, number>();
     for (const id of ids) {
       const dataDir = join(dataRoot, id);
-      await mkdir(dataDir, { recursive: true });
       const node = new NodeProcess(
         {
           id,

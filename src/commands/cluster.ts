@@ -46,7 +46,7 @@ export default class Cluster extends Command {
     }),
     'nemesis-interval': number({ description: 'seconds per fault and per healthy period [default: 3, less when --time is short]' }),
     quiet: number({ description: 'seconds without faults at the end [default: time/4, at most 5]' }),
-    'data-root': Flags.string({ description: 'directory holding one data directory per node (cleared at start if a previous run made it)', default: DEFAULTS.dataRoot }),
+    'data-root': Flags.string({ description: 'directory holding one data directory per node; a run clears only the directories an earlier run recorded as its own', default: DEFAULTS.dataRoot }),
     results: Flags.string({ description: 'results directory [default: ./raftsnap-results/<timestamp>]' }),
     'snapshot-threshold': Flags.integer({ description: 'passed to serve', default: DEFAULTS.snapshotThreshold }),
     'trailing-logs': Flags.integer({ description: 'passed to serve', default: DEFAULTS.trailingLogs }),

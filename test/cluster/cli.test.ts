@@ -16,10 +16,13 @@ describe.skipIf(!built)('raftsnap cluster errors', () => {
     writeFileSync(join(cwd, 'bad.jsonl'), '{"bad\n');
     mkdirSync(join(cwd, 'precious'));
     writeFileSync(join(cwd, 'precious', 'x'), 'keep');
+    mkdirSync(join(cwd, 'theirs', 'n1'), { recursive: true });
+    writeFileSync(join(cwd, 'theirs', '.raftsnap-cluster'), JSON.stringify({ createdBy: 'raftsnap cluster', dirs: ['n9'] }));
     const cases: Array<[string[], RegExp]> = [
       [['--check', 'missing.jsonl'], /^raftsnap cluster: missing\.jsonl: no such file or directory$/],
       [['--check', 'bad.jsonl'], /^raftsnap cluster: bad\.jsonl: history line 1: not JSON$/],
-      [['--data-root', 'precious', '--time', '1'], /^raftsnap cluster: data root .*precious is not empty and was not made by raftsnap cluster .*refusing to clear it$/],
+      [['--data-root', 'precious', '--time', '1'], /^raftsnap cluster: data root .*precious is not empty and was not made by raftsnap cluster .*refusing to use it \(pass another --data-root\)$/],
+      [['--data-root', 'theirs', '--time', '1'], /^raftsnap cluster: data root .*theirs: n1 exists but no earlier run recorded it as its own .*refusing to clear it/],
     ];
     for (const [args, re] of cases) {
       const r = run(args, cwd);

@@ -142,18 +142,51 @@ describe('raftsnap cluster runner (fake nodes)', () => {
     expect(short).toBeGreaterThanOrEqual(0.5);
   });
 
-  it('refuses to clear a non-empty data root it did not make', async () => {
+  it('a second run keeps the files a user put in the data root (only recorded node directories are cleared)', async () => {
+    const root = join(tempDir('raftsnap-cluster-root-'), 'data');
+    await prepareDataRoot(root, ['n1', 'n2']);
+    mkdirSync(join(root, 'n1'), { recursive: true });
+    writeFileSync(join(root, 'n1', 'old'), 'from the first run');
+    writeFileSync(join(root, 'notes.txt'), 'a user file');
+    mkdirSync(join(root, 'mine'));
+    writeFileSync(join(root, 'mine', 'x'), 'keep');
+    await prepareDataRoot(root, ['n1', 'n2']);
+    expect(readFileSync(join(root, 'notes.txt'), 'utf8')).toBe('a user file');
+    expect(readFileSync(join(root, 'mine', 'x'), 'utf8')).toBe('keep');
+    expect(existsSync(join(root, 'n1', 'old'))).toBe(false);
+    expect(existsSync(join(root, 'n1'))).toBe(true);
+  });
+
+  it('refuses a non-empty data root it did not make, and a node directory no earlier run recorded', async () => {
     const dir = tempDir('raftsnap-cluster-root-');
     writeFileSync(join(dir, 'precious.txt'), 'keep me');
-    await expect(prepareDataRoot(dir)).rejects.toThrow(/refusing/);
+    await expect(prepareDataRoot(dir, ['n1'])).rejects.toThrow(/is not empty and was not made by raftsnap cluster .*refusing to use it/);
     expect(readFileSync(join(dir, 'precious.txt'), 'utf8')).toBe('keep me');
-    // One it made is cleared.
+    // One it made is cleared: only the directories it recorded.
     const mine = join(dir, 'mine');
-    await prepareDataRoot(mine);
-    mkdirSync(join(mine, 'n1'));
+    await prepareDataRoot(mine, ['n1']);
+    expect(JSON.parse(readFileSync(join(mine, DATA_ROOT_MARKER), 'utf8')).dirs).toEqual(['n1']);
     writeFileSync(join(mine, 'n1', 'x'), 'old');
-    await prepareDataRoot(mine);
-    expect(existsSync(join(mine, 'n1'))).toBe(false);
-    expect(existsSync(join(mine, DATA_ROOT_MARKER))).toBe(true);
+    // A user's own n2 next to it: a 2-node run would have to clear it, so it refuses, before touching n1.
+    mkdirSync(join(mine, 'n2'));
+    writeFileSync(join(mine, 'n2', 'y'), 'user data');
+    await expect(prepareDataRoot(mine, ['n1', 'n2'])).rejects.toThrow(/n2 exists but no earlier run recorded it as its own .*refusing to clear it/);
+    expect(readFileSync(join(mine, 'n1', 'x'), 'utf8')).toBe('old');
+    expect(readFileSync(join(mine, 'n2', 'y'), 'utf8')).toBe('user data');
+    // A 1-node run clears n1 and leaves n2 alone.
+    await prepareDataRoot(mine, ['n1']);
+    expect(existsSync(join(mine, 'n1', 'x'))).toBe(false);
+    expect(readFileSync(join(mine, 'n2', 'y'), 'utf8')).toBe('user data');
+    // A marker from a version that did not record its directories owns none of them.
+    writeFileSync(join(mine, DATA_ROOT_MARKER), JSON.stringify({ createdBy: 'raftsnap cluster', at: 'then' }));
+    await expect(prepareDataRoot(mine, ['n1'])).rejects.toThrow(/n1 exists but no earlier run recorded it/);
+    // A tampered marker cannot make it remove anything outside the root.
+    writeFileSync(join(mine, DATA_ROOT_MARKER), JSON.stringify({ createdBy: 'raftsnap cluster', dirs: ['../precious.txt'] }));
+    await expect(prepareDataRoot(mine, ['n3'])).rejects.toThrow(/malformed "dirs" list/);
+    writeFileSync(join(mine, DATA_ROOT_MARKER), '{');
+    await expect(prepareDataRoot(mine, ['n3'])).rejects.toThrow(/cannot be read \(not JSON\)/);
+    expect(readFileSync(join(dir, 'precious.txt'), 'utf8')).toBe('keep me');
+    await expect(prepareDataRoot(join(dir, 'precious.txt'), ['n1'])).rejects.toThrow(/is not a directory/);
   });
+
 });
