@@ -5,7 +5,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { runScenario } from '../../src/sim/scenarios.js';
+import { replayCommand, runScenario } from '../../src/sim/scenarios.js';
+import { type SimResult, Simulation, defaultConfig } from '../../src/sim/sim.js';
+import type { SimNode } from '../../src/sim/node.js';
 import { DiskStorage } from '../../src/storage/node-storage.js';
 import { encodeSnapshot } from '../../src/storage/snapshot.js';
 import type { Entry } from '../../src/raft/types.js';
@@ -70,3 +72,175 @@ describe('bug dup-forward (src/node/server.ts): a duplicated raft_forward was ex
     expect(r.failure).toBeNull();
   });
 });
+
+// -------------------------------------------------------------------------------------------------
+// The 11 scenario goals missed in 32,000 runs (`npm run sim -- --seeds 4000 --first 5000`).
+
+describe('install-snapshot-lossy seed 6436: the goal was stated too tightly (fixed in the scenario)', () => {
+  // The scenario heals once the leader compacted past the isolated node's log, but the network
+  // checks partitions at delivery: an append the leader had sent 14 ms before that compaction
+  // (entries 9..22, all the node lacked) arrived 3 ms after the heal, and the node caught up by log.
+  // Correct Raft, but not the InstallSnapshot the scenario is there to test. Lines sent to or by
+  // the isolated node are now lost at send (Simulation.sendFilters).
+  it('passes, and the lagging node catches up by InstallSnapshot', async () => {
+    const r = await runScenario('install-snapshot-lossy', 6436);
+    expect(r.failure).toBeNull();
+    expect(r.stats.snapshotsInstalled).toBeGreaterThan(0);
+  });
+});
+
+/**
+ * A seed that misses a scenario goal only because of a node bug that is not fixed yet: the run
+ * must pass, or fail with exactly that goal (and a linearizable history, which the simulator
+ * checks even after a missed goal). Any other failure fails the test. Once the bug is fixed, the
+ * reproduction `it.fails` next to it fails: turn both into plain tests (`expectSeedPasses`).
+ */
+async function expectPassOrKnownGoalMiss(scenario: string, seed: number, known: RegExp): Promise<SimResult> {
+  const r = await runScenario(scenario, seed);
+  if (r.failure !== null) {
+    expect(r.failure.invariant, `${r.failure.message}\nreplay: ${replayCommand(scenario, seed)}`).toBe('scenario');
+    expect(r.failure.message).toMatch(known);
+  }
+  expect(r.stats.linearizability).toBe('linearizable');
+  return r;
+}
+
+describe('known bug wal-after-install (src/node/server.ts installSnapshot): a follower that catches up by InstallSnapshot never deletes WAL segments', () => {
+  // healthy-trim seeds 5362, 6165, 7783, 8668, 8837 ("n2 keeps 4/5 WAL segments after
+  // compaction"): with --trailing-logs 0 and one append in flight, a slow follower is always a
+  // little behind the leader's compaction point and catches up by InstallSnapshot again and again
+  // (seed 8668: n2 installed 43 snapshots, took 3 of its own). Segments are deleted only in
+  // Snapshotter.commit, after a snapshot of the node's own; installSnapshot never calls
+  // store.compact, and each install resets the snapshotter's count, so such a follower keeps every
+  // segment since its last own snapshot (seed 8668: segments from index 1 to 242, snapshot 240).
+  // Adding `await this.store!.compact(this.core!.status().firstIndex - 1, this.opts.retain)` after
+  // the install passes all 4,000 healthy-trim seeds 5000-8999 (checked on a patched build).
+  it.each([5362, 6165, 7783, 8668, 8837])('healthy-trim seed %i: passes or misses only the WAL-segment goal', async (seed) => {
+    await expectPassOrKnownGoalMiss('healthy-trim', seed, /keeps \d+ WAL segments after compaction/);
+  });
+
+  it.fails.each([1, 2, 3])('reproduction, seed %i: a follower behind a slow link keeps at most 3 segments (fails until fixed)', async (seed) => {
+    const r = await slowLinkFollower(seed);
+    expect(r.installs, 'precondition: the follower caught up by InstallSnapshot again and again').toBeGreaterThanOrEqual(20);
+    // Unfixed: 7-9 segments on seeds 1-8 (the other nodes 1-2); with the compaction after an
+    // install: 1.
+    expect(r.segments, `the follower installed ${r.installs} snapshots and took ${r.own} of its own`).toBeLessThanOrEqual(3);
+  });
+});
+
+describe('known bug vote-resets-timer (src/raft/core.ts step): a rejected RequestVote of a higher term restarts the election timer', () => {
+  // lagging-restart seeds 5123, 6285, 6370, 6895, 6914 ("had not installed a snapshot by 2900 ms"),
+  // all with pre-vote off. The isolated node comes back with a high term and a stale log; it
+  // cannot win, but each of its RequestVotes makes the others adopt its term through
+  // becomeFollower, which calls resetTimers: their election timers start again with a new random
+  // timeout. Raft's Figure 2 restarts it only on an append from the current leader or a granted
+  // vote. So a node that cannot win keeps the nodes that can from timing out; they lead only when
+  // one of them draws a shorter timeout than the stale node's next one (about one round in two or
+  // three): seed 5123 lost five rounds in a row. With the timer kept on a rejected vote, leaders
+  // came 240 ms (median) / 395 ms (max) after the heal instead of 355 / 1080 ms (471 seeds without
+  // pre-vote), and all 4,000 lagging-restart seeds 5000-8999 pass (patched build).
+  it.each([5123, 6285, 6370, 6895, 6914])('lagging-restart seed %i: passes or misses only the install deadline', async (seed) => {
+    await expectPassOrKnownGoalMiss('lagging-restart', seed, /had not installed a snapshot by \d+ ms/);
+  });
+
+  // The same weakness made deterministic by clock-rate skew: the node that alone can win (the
+  // longer log) runs 3x slow, so its timeout (450-870 ms) is always longer than the gap between
+  // the other node's RequestVotes (150-290 ms), and with the timer restarted by each of them it
+  // never campaigns: no leader for as long as the skew lasts (scenario clock-skew, episode 4, with
+  // pre-vote off: 8 of its first 100 seeds).
+  it.fails.each([7, 22, 31])('reproduction, seed %i: a leader within 1500 ms although the up-to-date voter runs 3x slow (fails until fixed)', async (seed) => {
+    const r = await slowVoterAfterLeaderCrash(seed);
+    expect(r.longerLog, 'precondition: the slow node holds the longer log').toBe(true);
+    expect(r.electedAfterMs, 'no leader within 1500 ms of the crash').not.toBeNull();
+  });
+});
+
+/**
+ * Three nodes, pre-vote and check-quorum off. Crash follower A, let the leader L and follower B
+ * commit for 300 ms, then skew B's clock 3x slow, crash L and restart A: A (shorter log, normal
+ * clock) cannot win, B (longer log) can. Returns how long after the crash a leader came (within
+ * 1500 ms) or null.
+ */
+async function slowVoterAfterLeaderCrash(seed: number): Promise<{ electedAfterMs: number | null; longerLog: boolean }> {
+  const cfg = defaultConfig(seed, 'slow-voter');
+  cfg.node.preVote = false;
+  cfg.node.checkQuorum = false;
+  cfg.durationMs = 3000;
+  cfg.quietMs = 1000;
+  const sim = new Simulation(cfg);
+  let electedAfterMs: number | null = null;
+  let longerLog = false;
+  const r = await sim.run((s) => {
+    const begin = (): void => {
+      const leader = s.leader();
+      if (!leader) {
+        s.at(20, 'wait for a leader', begin);
+        return;
+      }
+      const [a, b] = s.nodes.filter((n) => n !== leader) as [SimNode, SimNode];
+      s.crash(a, false, false, 'test');
+      s.at(300, 'crash the leader, restart the stale follower', async () => {
+        s.setClockRate(b, 3);
+        s.crash(leader, false, false, 'test');
+        await s.restart(a);
+        longerLog = b.status()!.lastIndex > a.status()!.lastIndex;
+        const t0 = s.time;
+        const poll = (): void => {
+          if (s.leader()) electedAfterMs = s.time - t0;
+          else if (s.time - t0 < 1500) s.at(10, 'wait for a new leader', poll);
+        };
+        poll();
+        s.at(1500, 'restore', async () => {
+          s.setClockRate(b, 1);
+          await s.restart(leader);
+        });
+      });
+    };
+    s.at(300, 'begin', begin);
+  });
+  expect(r.failure).toBeNull();
+  return { electedAfterMs, longerLog };
+}
+
+/**
+ * Three nodes, --trailing-logs 0, snapshots every 5 entries, one append of one entry in flight;
+ * every line to one follower arrives 10 ms late (a slow link): it stays just behind the leader's
+ * compaction point and catches up by InstallSnapshot again and again, receiving entries by log in
+ * between (what healthy-trim's failing seeds did by chance). Returns its WAL segment count near
+ * the end of the main phase.
+ */
+async function slowLinkFollower(seed: number): Promise<{ segments: number; installs: number; own: number }> {
+  const cfg = defaultConfig(seed, 'slow-link');
+  cfg.node.trailingLogs = 0;
+  cfg.node.snapshotThreshold = 5;
+  cfg.node.maxInflight = 1;
+  cfg.node.maxEntriesPerAppend = 1;
+  cfg.durationMs = 4000;
+  cfg.quietMs = 500;
+  const sim = new Simulation(cfg);
+  const out = { segments: -1, installs: 0, own: 0 };
+  const r = await sim.run((s) => {
+    let f: SimNode | null = null;
+    s.sendFilters.push((from, to, line) => {
+      if (f === null || to !== f || !s.mainPhase) return true;
+      s.inject(from.id, to, line, 10);
+      return false;
+    });
+    const begin = (): void => {
+      const leader = s.leader();
+      if (!leader) {
+        s.at(20, 'wait for a leader', begin);
+        return;
+      }
+      f = s.nodes.find((n) => n !== leader)!;
+    };
+    s.at(300, 'begin', begin);
+    s.at(3900, 'measure', () => {
+      out.segments = f!.disk.segmentCount;
+      out.installs = f!.stats.snapshotsInstalled;
+      out.own = f!.stats.snapshotsTaken;
+    });
+  });
+  expect(r.failure).toBeNull();
+  return out;
+}
