@@ -1,7 +1,7 @@
 /**
- * One node of the cluster as an operating-system process: `node bin/run.js serve --data-dir ...`.
- * Parses its stdout into messages, appends its stderr to a log file that lasts across restarts,
- * and carries out the nemesis's kill / pause / resume.
+ * One node of the cluster as an operating-system process: `node bin/run.js serve --data-dir ...`,
+ * or any program given with `--bin`. Parses its stdout into messages, appends its stderr to a log
+ * file that lasts across restarts, and carries out the nemesis's kill / pause / resume.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
@@ -9,10 +9,12 @@ import { createWriteStream, type WriteStream } from 'node:fs';
 
 export interface NodeSpec {
   id: string;
-  /** Script run with `process.execPath`. */
-  script: string;
-  /** Arguments after the script (`serve --data-dir ...`). */
+  /** The program (an absolute path): `process.execPath` for raftsnap's own node, or `--bin`. */
+  command: string;
+  /** Its arguments (`<bin/run.js> serve --data-dir ...`, or what followed `--bin PATH --`). */
   args: string[];
+  /** Working directory (default: the runner's). */
+  cwd?: string;
   env: Record<string, string>;
   logPath: string;
 }
@@ -63,8 +65,9 @@ export class NodeProcess extends EventEmitter {
     this.incarnation++;
     this.expectExit = false;
     this.log.write(`--- raftsnap cluster: starting ${this.id} (incarnation ${this.incarnation}) at ${this.clock().toFixed(0)} ms\n`);
-    const child = spawn(process.execPath, [this.spec.script, ...this.spec.args], {
+    const child = spawn(this.spec.command, this.spec.args, {
       stdio: ['pipe', 'pipe', 'pipe'],
+      ...(this.spec.cwd ? { cwd: this.spec.cwd } : {}),
       env: { ...process.env, ...this.spec.env },
     });
     this.child = child;

@@ -19,15 +19,17 @@ export function renderReport(r: ClusterReport, opts: { color: boolean }): string
   for (const e of r.nemesis) if (e.kind !== 'heal') nem.set(e.kind, (nem.get(e.kind) ?? 0) + 1);
   const lat = r.latencyMs;
   const t = r.totals;
+  const noStats = 'n/a (no get_stats)';
   summary.push(
     { verdict: r.verdict },
+    { 'node program': r.nodeProgram },
     {
       operations: `${r.ops.total} (ok ${r.ops.ok}, failed ${r.ops.fail}, indeterminate ${r.ops.info})`,
     },
     { throughput: `${r.throughput} ok/s` },
     { 'latency ms': `p50 ${dash(lat.p50)}  p95 ${dash(lat.p95)}  p99 ${dash(lat.p99)}  max ${dash(lat.max)}` },
-    { elections: `${t.elections} (leader changes ${t.leaderChanges})` },
-    { snapshots: `taken ${t.snapshotsTaken}, installed ${t.snapshotsInstalled}, transfers sent ${t.snapshotTransfers}` },
+    { elections: r.nodeStats ? `${t.elections} (leader changes ${t.leaderChanges})` : noStats },
+    { snapshots: r.nodeStats ? `taken ${t.snapshotsTaken}, installed ${t.snapshotsInstalled}, transfers sent ${t.snapshotTransfers}` : noStats },
     { 'largest log': t.maxLogEntries === null ? '-' : `${t.maxLogEntries} entries` },
     { 'data on disk': formatBytes(t.dataDirBytes) },
     { nemesis: nem.size ? [...nem].map(([k, n]) => `${k} x${n}`).join(', ') : 'none' },
@@ -56,7 +58,7 @@ export function renderReport(r: ClusterReport, opts: { color: boolean }): string
       n.statsAvailable ? n.snapshotsInstalled : '-',
       n.statsAvailable ? n.snapshotTransfersSent : '-',
       dash(n.maxLogEntries),
-      formatBytes(n.dataDirBytes),
+      n.dataDirBytes === null ? '-' : formatBytes(n.dataDirBytes),
       n.exitSignal ?? dash(n.exitCode),
     ]);
   }

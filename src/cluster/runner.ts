@@ -3,23 +3,21 @@
  * their messages with Maelstrom's semantics, runs the lin-kv workload under a nemesis, then
  * collects statistics, checks the history for linearizability and builds the report.
  */
-import { existsSync } from 'node:fs';
 import { mkdir, readdir, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { prepareDataRoot } from './data-root.js';
 import { checkHistory, type CheckResult, type Verdict } from '../check/linearizability.js';
 import type { OpFn } from '../check/history.js';
 import { Nemesis, type Grudges, type NemesisEvent, type NemesisKind } from './nemesis.js';
 import { Network, type NetStats } from './network.js';
 import { NodeProcess, type ExitInfo } from './node-process.js';
+import { resolveNodeProgram } from './node-program.js';
 import { latencySampler, Random, type LatencyDist } from './random.js';
 import { Workload, type OpCounts } from './workload.js';
 
 export { DATA_ROOT_MARKER, prepareDataRoot } from './data-root.js';
 
-/** `bin/run.js` of this package, found relative to this module (src/cluster or dist/cluster). */
-export const DEFAULT_NODE_SCRIPT = fileURLToPath(new URL('../../bin/run.js', import.meta.url));
+export { DEFAULT_NODE_SCRIPT } from './node-program.js';
 
 export interface ClusterOptions {
   nodes: number;
@@ -45,6 +43,12 @@ export interface ClusterOptions {
   seed: number;
   /** Seconds for the linearizability check before the verdict is `unknown`. */
   checkBudget: number;
+  /**
+   * Any program speaking Maelstrom's lin-kv protocol (Maelstrom's `--bin`), started with exactly
+   * `binArgs`, every node in `<dataRoot>/shared`; default: raftsnap's own `serve`.
+   */
+  bin?: string;
+  binArgs?: string[];
   /** Test-only: the script run instead of bin/run.js, extra node arguments and environment. */
   nodeScript?: string;
   nodeArgs?: string[];
@@ -110,7 +114,8 @@ export interface NodeReport {
   /** Largest log length seen by any `get_stats` during the run. */
   maxLogEntries: number | null;
   lastStats: Record<string, unknown> | null;
-  dataDirBytes: number;
+  /** Size of the node's data directory after the run; null for `--bin` nodes (one shared directory). */
+  dataDirBytes: number | null;
   exitCode: number | null;
   exitSignal: string | null;
 }
@@ -134,6 +139,10 @@ export interface ClusterReport {
   config: Omit<ClusterOptions, 'onProgress' | 'onLog' | 'nodeEnv'> & { nodeEnv?: string[] };
   resultsDir: string;
   dataRoot: string;
+  /** The node program and its arguments. */
+  nodeProgram: string;
+  /** Whether the nodes were asked for `get_stats` (raftsnap's own; not for `--bin` programs). */
+  nodeStats: boolean;
   durationS: number;
   ops: { total: number; ok: number; fail: number; info: number; byF: Record<OpFn, OpCounts> };
   /** Successful operations per second of workload. */
@@ -255,9 +264,17 @@ export class ClusterRun {
     const ids = Array.from({ length: o.nodes }, (_, i) => `n${i + 1}`);
     const dataRoot = resolve(o.dataRoot);
     const resultsDir = resolve(o.results ?? join('raftsnap-results', timestamp()));
-    const script = o.nodeScript ? resolve(o.nodeScript) : DEFAULT_NODE_SCRIPT;
-    if (!existsSync(script)) throw new Error(`${script}: no such file (the node program to run)`);
-    await prepareDataRoot(dataRoot, ids);
+    const serveArgs: string[] = [];
+    if (o.snapshotThreshold !== undefined) serveArgs.push('--snapshot-threshold', String(o.snapshotThreshold));
+    if (o.trailingLogs !== undefined) serveArgs.push('--trailing-logs', String(o.trailingLogs));
+    if (o.chunkSize !== undefined) serveArgs.push('--chunk-size', String(o.chunkSize));
+    serveArgs.push(...(o.nodeArgs ?? []));
+    const program = resolveNodeProgram({
+      ...(o.bin !== undefined ? { bin: o.bin, binArgs: o.binArgs ?? [] } : {}),
+      ...(o.nodeScript ? { nodeScript: o.nodeScript } : {}),
+      serveArgs,
+    });
+    await prepareDataRoot(dataRoot, program.dirs(ids));
     await mkdir(resultsDir, { recursive: true });
     const rnd = new Random(o.seed);
     const problems: string[] = [];
@@ -281,20 +298,17 @@ export class ClusterRun {
     this.net = new Network(latencySampler(o.latencyDist, o.latency, new Random(o.seed ^ 0x5bd1e995)), this.clock);
     const net = this.net;
     const control = net.client('c0');
-    const passThrough: string[] = [];
-    if (o.snapshotThreshold !== undefined) passThrough.push('--snapshot-threshold', String(o.snapshotThreshold));
-    if (o.trailingLogs !== undefined) passThrough.push('--trailing-logs', String(o.trailingLogs));
-    if (o.chunkSize !== undefined) passThrough.push('--chunk-size', String(o.chunkSize));
     let shuttingDown = false;
     const kills = new Map<string, number>();
     const pauses = new Map<string, number>();
     for (const id of ids) {
-      const dataDir = join(dataRoot, id);
+      const cwd = program.cwd(dataRoot);
       const node = new NodeProcess(
         {
           id,
-          script,
-          args: ['serve', '--data-dir', dataDir, ...passThrough, ...(o.nodeArgs ?? [])],
+          command: program.command,
+          args: program.args(join(dataRoot, id)),
+          ...(cwd ? { cwd } : {}),
           env: o.nodeEnv ?? {},
           logPath: join(resultsDir, `${id}.log`),
         },
@@ -320,7 +334,7 @@ export class ClusterRun {
     /** Role each node gave in its latest `get_stats` answer. */
     const roles = new Map<string, string>();
     const queryStats = async (node: NodeProcess, timeoutMs: number): Promise<void> => {
-      if (node.state !== 'up') return;
+      if (node.state !== 'up' || !program.stats) return;
       const inc = node.incarnation;
       const r = await control.request(node.id, { type: 'get_stats' }, timeoutMs);
       if (r.reply?.type !== 'get_stats_ok') return;
@@ -486,13 +500,13 @@ export class ClusterRun {
         snapshotTransfersSent: sum('snapshot_transfers_sent'),
         maxLogEntries: maxLog.get(n.id) ?? null,
         lastStats: last,
-        dataDirBytes: await dirSize(join(dataRoot, n.id)),
+        dataDirBytes: program.kind === 'serve' ? await dirSize(program.dataDir(dataRoot, n.id)) : null,
         exitCode: lastExit.get(n.id)?.code ?? null,
         exitSignal: lastExit.get(n.id)?.signal ?? null,
       });
     }
     for (const n of nodeReports) {
-      if (!n.statsAvailable) warnings.push(`${n.id} never answered get_stats; its statistics are missing`);
+      if (program.stats && !n.statsAvailable) warnings.push(`${n.id} never answered get_stats; its statistics are missing`);
     }
     const byF = {
       read: { ok: 0, fail: 0, info: 0 },
@@ -526,6 +540,8 @@ export class ClusterRun {
       config: { ...config, ...(nodeEnv ? { nodeEnv: Object.keys(nodeEnv) } : {}) },
       resultsDir,
       dataRoot,
+      nodeProgram: program.describe,
+      nodeStats: program.stats,
       durationS: Math.round(this.clock() / 100) / 10,
       ops: { total: workload.total, ...workload.counts, byF },
       throughput: Math.round((workload.counts.ok / workS) * 10) / 10,
@@ -537,7 +553,8 @@ export class ClusterRun {
         snapshotsInstalled: nodeReports.reduce((a, n) => a + n.snapshotsInstalled, 0),
         snapshotTransfers: nodeReports.reduce((a, n) => a + n.snapshotTransfersSent, 0),
         maxLogEntries: maxes.length ? Math.max(...maxes) : null,
-        dataDirBytes: nodeReports.reduce((a, n) => a + n.dataDirBytes, 0),
+        dataDirBytes:
+          program.kind === 'serve' ? nodeReports.reduce((a, n) => a + (n.dataDirBytes ?? 0), 0) : await dirSize(program.dataDir(dataRoot, '')),
       },
       nodes: nodeReports,
       crashes,

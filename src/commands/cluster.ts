@@ -28,11 +28,19 @@ export default class Cluster extends Command {
   static override examples = [
     '<%= config.bin %> cluster',
     '<%= config.bin %> cluster --nodes 5 --time 60 --nemesis partition,kill,pause --latency 20',
+    '<%= config.bin %> cluster --bin ./my-node.py --nemesis partition',
+    '<%= config.bin %> cluster --bin ./my-node --node-count 5 --time-limit 30 -- --verbose',
     '<%= config.bin %> cluster --json > report.json',
     '<%= config.bin %> cluster --check raftsnap-results/<run>/history.jsonl',
   ];
 
+  /** `--bin PATH -- ARGS...`: what follows `--` goes to the node program, as Maelstrom's. */
+  static override strict = false;
+
   static override flags = {
+    bin: Flags.string({
+      description: "a node program speaking Maelstrom's lin-kv protocol on stdin/stdout, as Maelstrom's --bin; arguments for it follow `--` [default: raftsnap serve]",
+    }),
     nodes: Flags.integer({ description: 'number of nodes (n1..nN)', default: DEFAULTS.nodes, min: 1, max: 9 }),
     time: number({ description: 'seconds of workload', default: DEFAULTS.time }),
     rate: number({ description: 'operations per second, all clients together', default: DEFAULTS.rate }),
@@ -78,7 +86,13 @@ export default class Cluster extends Command {
   }
 
   async run(): Promise<void> {
-    const { flags } = await this.parse(Cluster);
+    const { flags, argv } = await this.parse(Cluster);
+    // Only what follows `--` is for the node program; anything else left over is a mistake.
+    const dashDash = process.argv.indexOf('--');
+    const after = dashDash >= 0 ? process.argv.slice(dashDash + 1) : [];
+    const stray = (argv as string[]).slice(0, argv.length - after.length);
+    if (stray.length > 0) this.error(`unexpected argument ${stray[0]} (arguments for a --bin node program go after --)`);
+    if (after.length > 0 && !flags.bin) this.error('arguments after -- are for a --bin node program; give --bin PATH');
     if (flags.check) {
       await this.checkOnly(flags.check, flags['check-budget'], flags.json);
       return;
@@ -116,6 +130,7 @@ export default class Cluster extends Command {
       ...(flags['chunk-size'] !== undefined ? { chunkSize: flags['chunk-size'] } : {}),
       seed: flags.seed ?? Math.floor(Math.random() * 2 ** 31),
       checkBudget: flags['check-budget'],
+      ...(flags.bin ? { bin: flags.bin, binArgs: after } : {}),
       ...(flags['node-script'] ? { nodeScript: flags['node-script'] } : {}),
       ...(flags['node-arg'] ? { nodeArgs: flags['node-arg'] } : {}),
       ...(Object.keys(nodeEnv).length ? { nodeEnv } : {}),

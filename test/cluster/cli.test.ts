@@ -45,7 +45,12 @@ describe.skipIf(!built)('raftsnap cluster errors', () => {
       [['--time', 'abc'], /--time.*expected a non-negative number, got abc/],
       [['--nemesis', 'bogus', '--time', '1'], /unknown nemesis bogus/],
       [['--time', '1', '--node-script', 'missing.js'], /missing\.js: no such file/],
+      [['--time', '1', '--bin', 'missing-node'], /^raftsnap cluster: missing-node: no such file \(the --bin node program\)$/m],
+      [['--time', '1', '--bin', 'plain.txt'], /^raftsnap cluster: plain\.txt: not executable/m],
+      [['--time', '1', '--', '--durable'], /arguments after -- are for a --bin node program/],
+      [['--time', '1', 'stray'], /unexpected argument stray/],
     ];
+    writeFileSync(join(cwd, 'plain.txt'), 'not a program');
     for (const [args, re] of cases) {
       const r = run(args, cwd);
       expect(r.status, r.stderr).toBe(2);
