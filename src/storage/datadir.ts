@@ -14,13 +14,13 @@ import type { FileSystem } from './fs.js';
 import {
   TEMP_NAME_RE,
   closeQuietly,
+  createTemp,
   fsOf,
   fsyncDir,
   fsyncFd,
   isPidAlive,
   listDir,
   statOrNull,
-  tempName,
   unlinkQuietly,
   writeAll,
   writeFileAtomic,
@@ -248,12 +248,15 @@ export class DataDir {
     const st = statOrNull(fsys, dir);
     if (!st) {
       if (!(opts.create && mode === 'write')) throw new StorageError('ENOENT', dir, 'no such data directory');
+      // Like mkdir -p, but durable: each directory created is a new name in its parent, so every
+      // parent is fsynced, not only the last one's.
+      const created = missingDirs(fsys, dir);
       try {
         fsys.mkdir(dir, { recursive: true });
       } catch (e) {
         throw fsError(e, dir, 'create data directory');
       }
-      fsyncDir(path.dirname(path.resolve(dir)), sync);
+      for (const d of created) fsyncDir(path.dirname(d), sync);
     } else if (!st.isDirectory()) {
       throw new StorageError('ENOTDIR', dir, 'not a directory (expected a raftsnap data directory)');
     }
@@ -266,7 +269,7 @@ export class DataDir {
     if (mode === 'read') {
       const meta = readMeta(fsys, dir);
       const pid = readLockPid(dir, sync);
-      const alive = pid !== null && lock.isPidAlive(pid);
+      const alive = pid !== null && lockHolderAlive(fsys, dir, pid, lock);
       return new DataDir(dir, 'read', meta, alive ? pid : null, pid !== null && !alive ? pid : null, sync, lock.pid);
     }
 
@@ -275,7 +278,7 @@ export class DataDir {
       let meta: DataDirMeta;
       const metaPath = path.join(dir, META_FILE);
       if (!statOrNull(fsys, metaPath)) {
-        const others = listDir(fsys, dir).filter((n) => n !== LOCK_FILE && !n.startsWith(`${LOCK_FILE}.tmp-`));
+        const others = listDir(fsys, dir).filter((n) => !leftByFirstStart(fsys, dir, n));
         if (!opts.create) throw new StorageError('NOT_DATA_DIR', dir, `not a raftsnap data directory (no ${META_FILE})`);
         if (others.length > 0) throw new StorageError('NOT_DATA_DIR', dir, `not a raftsnap data directory (no ${META_FILE}) and not empty`);
         meta = { format: DATA_DIR_FORMAT, version: DATA_DIR_FORMAT_VERSION, nodeId: opts.nodeId ?? null, created: opts.createdAt ?? Date.now(), members: null };
@@ -438,6 +441,31 @@ function summarise(scan: SegmentScan, into: SegmentListing): void {
   }
 }
 
+/** The directories `mkdir -p dir` would create, outermost first. */
+function missingDirs(fsys: FileSystem, dir: string): string[] {
+  const out: string[] = [];
+  for (let d = path.resolve(dir); !statOrNull(fsys, d); d = path.dirname(d)) {
+    out.unshift(d);
+    if (path.dirname(d) === d) break;
+  }
+  return out;
+}
+
+/**
+ * In a directory without meta.json: is `name` something a first start leaves before its meta.json
+ * is durable (the lock, lock and meta.json temporaries, the empty snap/ and wal/ made just before
+ * meta.json)? A directory holding only those is one a crashed first start half created: creating
+ * it again is safe. Anything else is foreign, and the directory is refused.
+ */
+function leftByFirstStart(fsys: FileSystem, dir: string, name: string): boolean {
+  if (name === LOCK_FILE) return true;
+  const tmp = TEMP_NAME_RE.exec(name);
+  if (tmp) return name.slice(0, tmp.index) === LOCK_FILE || name.slice(0, tmp.index) === META_FILE;
+  if (name !== SNAP_DIR && name !== WAL_DIR) return false;
+  const p = path.join(dir, name);
+  return statOrNull(fsys, p)?.isDirectory() === true && listDir(fsys, p).length === 0;
+}
+
 function mkdirDurable(dir: string, sync: SyncOptions): void {
   const fsys = fsOf(sync);
   if (statOrNull(fsys, dir)) return;
@@ -454,18 +482,37 @@ interface Lock {
   isPidAlive: (pid: number) => boolean;
 }
 
+/**
+ * Locks this process holds, per FileSystem, as `<pid>:<absolute dir>`. A LOCK holding the pid of
+ * the opener is live only if the opener took it (it is in here): otherwise it was left by an
+ * earlier process that had the same pid, which is gone since the pid is ours now (a node running
+ * as pid 1 in a container has that pid at every restart). The simulator, which runs several
+ * "processes" in one, gives each incarnation its own pid or a fresh FileSystem object.
+ */
+const heldLocks = new WeakMap<FileSystem, Set<string>>();
+
+function lockKey(dir: string, pid: number): string {
+  return `${pid}:${path.resolve(dir)}`;
+}
+
+/** Is the pid found in `dir`'s LOCK a live holder, for an opener with identity `lock`? */
+function lockHolderAlive(fsys: FileSystem, dir: string, pid: number, lock: Lock): boolean {
+  if (pid === lock.pid) return heldLocks.get(fsys)?.has(lockKey(dir, pid)) === true;
+  return lock.isPidAlive(pid);
+}
+
+function noteHeld(fsys: FileSystem, dir: string, pid: number): void {
+  let set = heldLocks.get(fsys);
+  if (!set) heldLocks.set(fsys, (set = new Set()));
+  set.add(lockKey(dir, pid));
+}
+
 /** Take `<dir>/LOCK` for `lock.pid`. Returns the pid of a stale lock that was taken over, if any. */
 function acquireLock(dir: string, sync: SyncOptions, lock: Lock): number | null {
   const fsys = fsOf(sync);
   const lockPath = path.join(dir, LOCK_FILE);
   for (let attempt = 0; attempt < 3; attempt++) {
-    const tmp = tempName(lockPath, fsys);
-    let fd: number;
-    try {
-      fd = fsys.open(tmp, 'wx', 0o644);
-    } catch (e) {
-      throw fsError(e, dir, 'create lock file');
-    }
+    const { tmp, fd } = createTemp(lockPath, fsys, 'create lock file');
     try {
       try {
         writeAll(fsys, fd, [Buffer.from(`${lock.pid}\n`)], tmp);
@@ -476,12 +523,13 @@ function acquireLock(dir: string, sync: SyncOptions, lock: Lock): number | null 
       try {
         fsys.link(tmp, lockPath);
         fsyncDir(dir, sync);
+        noteHeld(fsys, dir, lock.pid);
         return null;
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw fsError(e, lockPath, 'create lock file');
       }
       const pid = readLockPid(dir, sync);
-      if (pid !== null && lock.isPidAlive(pid)) {
+      if (pid !== null && lockHolderAlive(fsys, dir, pid, lock)) {
         const who = pid === lock.pid ? 'this process' : `live process ${pid}`;
         throw new StorageError('LOCKED', dir, `data directory is locked by ${who} (${LOCK_FILE}); stop that node first or use a read-only command`);
       }
@@ -492,7 +540,10 @@ function acquireLock(dir: string, sync: SyncOptions, lock: Lock): number | null 
         throw fsError(e, lockPath, 'take over stale lock file');
       }
       fsyncDir(dir, sync);
-      if (readLockPid(dir, sync) === lock.pid) return pid ?? 0;
+      if (readLockPid(dir, sync) === lock.pid) {
+        noteHeld(fsys, dir, lock.pid);
+        return pid ?? 0;
+      }
     } finally {
       unlinkQuietly(fsys, tmp); // linked or renamed away already, usually
     }
@@ -501,6 +552,7 @@ function acquireLock(dir: string, sync: SyncOptions, lock: Lock): number | null 
 }
 
 function releaseLock(dir: string, sync: SyncOptions, pid: number): void {
+  heldLocks.get(fsOf(sync))?.delete(lockKey(dir, pid));
   try {
     if (readLockPid(dir, sync) === pid) fsOf(sync).unlink(path.join(dir, LOCK_FILE));
   } catch {

@@ -37,6 +37,27 @@ export function tempName(file: string, fsys: FileSystem = nodeFs): string {
   return `${file}.tmp-${process.pid}-${n}`;
 }
 
+/** Existing names skipped by `createTemp` before it gives up. */
+const TEMP_ATTEMPTS = 1000;
+
+/**
+ * Create a fresh temporary file next to `file` (`tempName`, opened 'wx' for writing). A name that
+ * exists already is a leftover of a crashed process that had this pid and got as far in its
+ * counter (a node running as pid 1 in a container has the same pid every time): it is skipped,
+ * never reused or removed here (recovery removes leftovers once the lock is held). `what` names
+ * the action in the error.
+ */
+export function createTemp(file: string, fsys: FileSystem, what: string): { tmp: string; fd: number } {
+  for (let attempt = 1; ; attempt++) {
+    const tmp = tempName(file, fsys);
+    try {
+      return { tmp, fd: fsys.open(tmp, 'wx', 0o644) };
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST' || attempt >= TEMP_ATTEMPTS) throw fsError(e, path.dirname(file), what);
+    }
+  }
+}
+
 /** fsync a directory so that renames and creations inside it are durable. */
 export function fsyncDir(dir: string, opts: SyncOptions = {}): void {
   if (opts.fsync === false) return;
@@ -102,14 +123,8 @@ export function fsyncFd(fsys: FileSystem, fd: number, file: string, what = 'fsyn
  */
 export function writeFileAtomic(file: string, data: Uint8Array | readonly Uint8Array[], opts: SyncOptions = {}): void {
   const fsys = fsOf(opts);
-  const tmp = tempName(file, fsys);
   const chunks = data instanceof Uint8Array ? [data] : data;
-  let fd: number;
-  try {
-    fd = fsys.open(tmp, 'wx', 0o644);
-  } catch (e) {
-    throw fsError(e, path.dirname(file), 'create temporary file');
-  }
+  const { tmp, fd } = createTemp(file, fsys, 'create temporary file');
   try {
     try {
       writeAll(fsys, fd, chunks, tmp);
