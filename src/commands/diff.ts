@@ -10,10 +10,12 @@ export default class Diff extends RaftsnapCommand {
   static override summary = 'Compare two snapshots or data directories (exit 0 equal, 1 different, 2 error).';
   static override description = prose(`Each side is a snapshot file or a data directory; a directory stands for the state it would
 recover (newest good snapshot plus the committed log), read without changing anything.
-Prints header differences (index, term, configuration; for two files also creation time, codec
-and sizes, which do not count as a difference), then how many keys were added (only in B),
-removed (only in A) and changed. --keys lists them. Exit status as diff(1): 0 when the states
-are equal, 1 when they differ, 2 on error.`);
+Prints header differences (index, term; for two files also creation time, codec and sizes, which
+do not count as a difference), then how many keys were added (only in B), removed (only in A) and
+changed. --keys lists them. Membership (a file's configuration, a directory's recorded members)
+is reported on a line of its own when it differs, and does not count as a state difference: a
+backup restored with --config onto other members holds the same state. Exit status as diff(1): 0
+when the states are equal, 1 when they differ, 2 on error.`);
   static override examples = [
     '<%= config.bin %> diff backup.snap ./raftsnap-data/n1',
     '<%= config.bin %> diff ./raftsnap-data/n1 ./raftsnap-data/n2 --keys',
@@ -56,6 +58,11 @@ export function renderDiff(r: DiffResult): string {
   }
   const c = r.counts;
   out.push(`Keys: ${c.added} added, ${c.removed} removed, ${c.changed} changed, ${c.unchanged} unchanged`);
+  const m = r.membership;
+  if (!m.equal) {
+    const show = (ids: string[]) => (ids.length > 0 ? ids.join(', ') : '(none recorded)');
+    out.push(`Membership differs (not counted as a state difference): A ${show(m.a)}; B ${show(m.b)}`);
+  }
   if (r.dedup && !r.dedup.equal) {
     out.push(`Client de-duplication tables differ${r.dedup.counts ? '' : ' (not counted: a directory carries its base snapshot\'s table)'}`);
   }

@@ -14,10 +14,12 @@ snapshot's state, and renames it into place. A non-empty target is refused witho
 held by a live node is always refused. The node id is --node-id, else the target's old one, else
 the one recorded in the snapshot.
 
-The restored node keeps the snapshot's cluster configuration (its voting members), so a backup of a
-3-node cluster is restored onto three nodes (one restore per node, each with its --node-id).
---config n1[,n2...] records other members instead, as etcdutl's --initial-cluster does; to bring
-a backup up on a single node use --config with just that node.`);
+The new directory records the cluster's members: the snapshot's configuration, or --config
+n1[,n2...] instead (as etcdutl's --initial-cluster does; the snapshot is then rewritten with it).
+The node takes its members from there: its init must list exactly them, or it is refused (error
+22, exit 1). So a backup of a 3-node cluster is restored onto three nodes (one restore per node,
+each with its --node-id, which must be a member); to bring it up on a single node use --config
+with just that node.`);
   static override examples = [
     '<%= config.bin %> restore backup.snap --data-dir ./restored/n1',
     '<%= config.bin %> restore backup.snap --data-dir ./raftsnap-data/n2 --node-id n2 --force',
@@ -31,7 +33,7 @@ a backup up on a single node use --config with just that node.`);
     'data-dir': Flags.string({ char: 'd', description: 'data directory to create', required: true }),
     'node-id': Flags.string({ description: 'node id to record in the new directory' }),
     force: Flags.boolean({ description: 'replace a non-empty target directory' }),
-    config: Flags.string({ description: "voting members to record instead of the snapshot's, comma separated (must include the node id)" }),
+    config: Flags.string({ description: "the cluster's members to record instead of the snapshot's configuration, comma separated (must include the node id)" }),
   };
 
   async run(): Promise<RestoreResult> {
@@ -49,7 +51,7 @@ export function renderRestore(r: RestoreResult): string {
       ['node', r.nodeId ?? '(not set; recorded at first start)'],
       ['index', r.index],
       ['term', r.term],
-      ['configuration', r.config.length > 0 ? r.config.join(', ') : '(none)'],
+      ['members', r.config.length > 0 ? `${r.config.join(', ')} (init must list exactly these)` : '(none; recorded at first start)'],
       ['keys', r.keys],
       ['hard state', `term ${r.hardState.term}, voted for (nobody), commit ${r.hardState.commit}`],
       ['created', r.createdAt],

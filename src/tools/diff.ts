@@ -1,4 +1,4 @@
-import type { Json } from '../raft/types.js';
+import type { Json, NodeId } from '../raft/types.js';
 import { canonicalJson } from '../kv/keys.js';
 import { compareKeys, type StateHeader, type ToolState } from './state.js';
 
@@ -7,9 +7,9 @@ export interface HeaderDifference {
   a: Json;
   b: Json;
   /**
-   * True for fields that are part of the state (index, term, configuration): a difference there
-   * makes the states different. Fields of the file (creation time, sizes, codec) are reported but
-   * do not count.
+   * True for fields that are part of the state (index, term): a difference there makes the
+   * states different. Fields of the file (creation time, sizes, codec) are reported but do not
+   * count. Membership is reported on its own (`DiffResult.membership`).
    */
   state: boolean;
 }
@@ -32,6 +32,12 @@ export interface DiffResult {
   header: HeaderDifference[];
   counts: { added: number; removed: number; changed: number; unchanged: number };
   /**
+   * The voting members of each side (sorted): a snapshot's configuration, a directory's recorded
+   * members (else its snapshot's). Reported on its own and not counted in `equal`: the same state
+   * restored with another membership (`restore --config`) is the same state.
+   */
+  membership: { equal: boolean; a: NodeId[]; b: NodeId[] };
+  /**
    * null when neither side has a de-duplication table. `counts` is false when a side is a data
    * directory: its table is the base snapshot's (the log replay does not rebuild it), so a
    * difference there is reported but does not make the states different.
@@ -41,13 +47,12 @@ export interface DiffResult {
   keys?: { added: KeyValue[]; removed: KeyValue[]; changed: KeyChange[] };
 }
 
-const STATE_FIELDS: Array<keyof StateHeader> = ['index', 'term', 'config'];
+const STATE_FIELDS: Array<keyof StateHeader> = ['index', 'term'];
 const FILE_FIELDS: Array<keyof StateHeader> = ['formatVersion', 'codec', 'createdAt', 'rawSize', 'compressedSize'];
 
 function fieldJson(h: StateHeader, f: keyof StateHeader): Json {
   const v = h[f];
   if (v === undefined) return null;
-  if (f === 'config') return [...(v as string[])].sort();
   return v as Json;
 }
 
@@ -110,12 +115,15 @@ export function diffStates(a: ToolState, b: ToolState, opts: { keys?: boolean } 
   const equal =
     nAdded === 0 && nRemoved === 0 && nChanged === 0 && !header.some((h) => h.state) && (dedup === null || dedup.equal || !dedup.counts);
   const side = (s: ToolState) => ({ source: s.source, kind: s.kind, index: s.header.index, term: s.header.term, keys: s.pairs.length });
+  const ma = [...a.header.config].sort();
+  const mb = [...b.header.config].sort();
   const result: DiffResult = {
     a: side(a),
     b: side(b),
     equal,
     header,
     counts: { added: nAdded, removed: nRemoved, changed: nChanged, unchanged },
+    membership: { equal: ma.join('\0') === mb.join('\0'), a: ma, b: mb },
     dedup,
   };
   if (opts.keys) {

@@ -157,7 +157,8 @@ export function buildDirState(dir: string, dd: DataDir, rec: Recovery, warnings:
   }
   const store = KvStore.fromEntries(content ? content.kv : [], content?.sessions);
   const replayed = applyEntries(store, entries, at);
-  const config: NodeId[] = header ? [...header.config] : [];
+  // The members the directory records (first init, or restore); else its snapshot's configuration.
+  const config: NodeId[] = dd.meta.members ? [...dd.meta.members] : header ? [...header.config] : [];
   return {
     state: {
       source: dir,

@@ -64,9 +64,10 @@ export interface RestoreOptions {
   nodeId?: string;
   force?: boolean;
   /**
-   * The voting members to record in the restored snapshot instead of the file's own
-   * configuration (as `etcdutl snapshot restore --initial-cluster` does): restoring a backup of a
-   * 3-node cluster onto a single node needs `[that node]`, or it waits forever for a majority.
+   * The voting members to record instead of the file's own configuration (as `etcdutl snapshot
+   * restore --initial-cluster` does), in the restored snapshot and as the directory's members
+   * (meta.json), which the node's `init` must then list exactly: restoring a backup of a 3-node
+   * cluster onto a single node needs `[that node]`.
    */
   config?: NodeId[];
 }
@@ -112,6 +113,13 @@ export function restoreSnapshot(file: string, dataDir: string, opts: RestoreOpti
       throw new ToolError('BAD_ARGS', null, `--config ${config.join(',')} does not include this node, ${nodeId} (nothing was changed)`);
     }
   }
+  if (!opts.config && nodeId !== null && config.length > 0 && !config.includes(nodeId)) {
+    throw new ToolError(
+      'BAD_ARGS',
+      null,
+      `node ${nodeId} is not a member of the snapshot's configuration (${config.join(', ')}); give --config with the members of the cluster it will run in (nothing was changed)`,
+    );
+  }
   const rewrite = opts.config !== undefined && config.join('\0') !== header.config.join('\0');
 
   // 3. Build the new directory next to the target.
@@ -124,6 +132,8 @@ export function restoreSnapshot(file: string, dataDir: string, opts: RestoreOpti
   try {
     const dd = guard(() => DataDir.create(tmp, { nodeId: nodeId ?? undefined, createdAt }), tmp);
     try {
+      // The members the node will have to be started with (its `init` must list exactly these).
+      if (config.length > 0) guard(() => dd.setMembers(config), tmp);
       if (rewrite) {
         // Same index, term and state; a new configuration means a new header, so a new file.
         guard(
@@ -142,7 +152,7 @@ export function restoreSnapshot(file: string, dataDir: string, opts: RestoreOpti
     // 4. It must recover exactly the snapshot's state.
     const back = loadDirState(tmp);
     const d = diffStates({ ...snapState, kind: 'dir' }, back.state);
-    if (!d.equal || back.state.header.index !== header.index) {
+    if (!d.equal || !d.membership.equal || back.state.header.index !== header.index) {
       throw new ToolError('INTERNAL', dataDir, 'the restored directory does not recover the snapshot state; nothing was changed');
     }
   } catch (e) {
