@@ -152,7 +152,7 @@ function main() {
   const healthy = path.join(out, 'healthy');
   makeHealthy(healthy, log);
 
-  // torn-tail: the last record of the last segment is cut short (a crash mid-append).
+  // torn-tail: the last write of the last segment is cut short (a crash mid-append).
   copyDir(healthy, path.join(out, 'torn-tail'));
   const torn = lastSegment(path.join(out, 'torn-tail'));
   fs.truncateSync(torn, fs.statSync(torn).size - 7);
@@ -208,14 +208,15 @@ Formats: docs/FORMAT.md.
 
 All hold node n1's state after 300 log entries of lin-kv commands (\`{op: 'write'|'cas'|'read', ...}\`,
 a no-op \`null\` opening each of terms 1, 2, 3), with snapshots at indexes 100, 200 and 250, WAL
-segments of about 2 KB (segment 1, entries 1..57, was deleted by log compaction after the snapshot
-at 200, so wal/ starts with segment 2), and a last hard state of term 3, voted for n1, commit 290.
+segments of about 2 KB written 10 entries per sync (segments 1 to 3, entries 1..90, were deleted by
+log compaction after the snapshot at 200, so wal/ starts with segment 4), and a last hard state of
+term 3, voted for n1, commit 290.
 
 | directory | what is wrong | recovery |
 |---|---|---|
 | healthy/ | nothing | snapshot 250 + entries 251..300, commit 290 |
-| torn-tail/ | the last record of the last WAL segment is 7 bytes short (crash mid-append) | warning; with repair the tail is cut after copying the segment to \`*.torn-<ms>\` |
-| corrupt-mid-wal/ | one bit flipped in an entry record in the middle of the last segment, valid records after it | CORRUPT_WAL naming the segment and offset |
+| torn-tail/ | the last WAL segment lost its last 7 bytes (a crash during the last write: its commit record is incomplete) | warnings (torn tail, unsealed records); with repair the tail is cut after copying the segment to \`*.torn-<ms>\`, and the complete records of that write are kept and sealed with a commit record |
+| corrupt-mid-wal/ | one bit flipped in an entry record in the middle of the last segment, valid records and commit records after it | CORRUPT_WAL naming the segment and offset |
 | leftovers/ | orphaned temporary files (\`*.tmp-4242-N\`) in the directory, snap/ and wal/, and a partial receive \`snap/*.snap.recv\` | warnings; removed with repair |
 | locked/ | \`LOCK\` holds pid 1, a live process | write mode refused (LOCKED); read mode reads it and reports the lock |
 | broken-snapshot/ | the newest snapshot (index 250) has a flipped payload bit | falls back to snapshot 200 (renamed \`*.broken\` with repair) |

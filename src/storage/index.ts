@@ -43,6 +43,12 @@ export {
 export {
   WAL_MAGIC,
   WAL_FORMAT_VERSION,
+  WAL_READ_VERSIONS,
+  WAL_SECTOR_BYTES,
+  RECORD_COMMIT,
+  encodeCommit,
+  sealBatch,
+  type CommitRecord,
   SEGMENT_HEADER_BYTES,
   RECORD_HEADER_BYTES,
   DEFAULT_SEGMENT_BYTES,
@@ -64,7 +70,7 @@ export {
   type SegmentDamage,
   type SegmentFile,
 } from './wal.js';
-export { WalWriter, type SegmentState, type WalWriterOptions } from './wal-writer.js';
+export { WalWriter, newSegmentBytes, type SegmentState, type WalWriterOptions } from './wal-writer.js';
 export { LogReplay } from './replay.js';
 export * from './datadir.js';
 export * from './node-storage.js';

@@ -13,12 +13,12 @@ import type { FileSystem } from './fs.js';
 import { closeQuietly, fsyncDir, fsyncFd, readFile, renameDurable, statOrNull, writeAll, type SyncOptions } from './fsutil.js';
 import { LogReplay } from './replay.js';
 import { decodeSnapshot, verifySnapshotBytes, type SnapshotContent, type SnapshotHeader } from './snapshot.js';
-import { SEGMENT_HEADER_BYTES, listSegmentFiles, scanSegmentFile } from './wal.js';
+import { SEGMENT_HEADER_BYTES, listSegmentFiles, scanSegmentFile, sealBatch } from './wal.js';
 import type { SegmentState } from './wal-writer.js';
 
 export const BROKEN_SUFFIX = '.broken';
 
-export type RecoveryWarningKind = 'broken-snapshot' | 'torn-tail' | 'temp-file' | 'partial-receive' | 'stale-lock' | 'snapshot-name';
+export type RecoveryWarningKind = 'broken-snapshot' | 'torn-tail' | 'unsealed-tail' | 'temp-file' | 'partial-receive' | 'stale-lock' | 'snapshot-name';
 
 export interface RecoveryWarning {
   kind: RecoveryWarningKind;
@@ -132,7 +132,6 @@ export function recoverDir(dd: DataDir, repair: boolean, loadContent: boolean, n
   const segments: SegmentState[] = [];
   const replay = new LogReplay();
 
-
   for (let i = 0; i < files.length; i++) {
     const f = files[i]!;
     const isLast = i === files.length - 1;
@@ -140,8 +139,12 @@ export function recoverDir(dd: DataDir, repair: boolean, loadContent: boolean, n
     if (scan.damage) {
       const d = scan.damage;
       if (!isLast || !d.tailOnly) {
-        const where = isLast ? 'valid records follow it' : 'it is not in the last segment';
-        throw new StorageError('CORRUPT_WAL', f.path, `WAL corrupt in the middle of the log: ${d.reason}; ${where}, so this is not a torn write`, d.offset);
+        const why = !isLast
+          ? 'it is not in the last segment'
+          : scan.version >= 2
+            ? 'those bytes had been synced (a commit record after them, or covering them)'
+            : 'valid records follow it, or the record is complete';
+        throw new StorageError('CORRUPT_WAL', f.path, `WAL corrupt: ${d.reason}; ${why}, so this is not a torn write`, d.offset);
       }
       const tornName = `${f.name}.torn-${now}`;
       const lost = scan.size - scan.validEnd;
@@ -169,12 +172,27 @@ export function recoverDir(dd: DataDir, repair: boolean, loadContent: boolean, n
       }
       if (scan.header === null) continue;
     }
+    let size = repair && scan.damage ? scan.validEnd : scan.size;
+    if (isLast && scan.version >= 2 && scan.validEnd > scan.sealedEnd) {
+      // Records a sync wrote but never confirmed (no commit record covers them): kept, as a crash
+      // after the write and before the fsync may leave them; with repair sealed by a commit record,
+      // so that what follows them is appended after a commit again.
+      const what = `records at offsets ${scan.sealedEnd}..${scan.validEnd} were written by a sync that never completed (no commit record covers them)`;
+      if (repair) {
+        size = sealTail(fsys, f.path, scan.sealedEnd, scan.validEnd, sync);
+        repaired = true;
+        warnings.push({ kind: 'unsealed-tail', file: f.path, offset: scan.sealedEnd, message: `${f.path}: ${what}; kept and sealed with a commit record` });
+      } else {
+        warnings.push({ kind: 'unsealed-tail', file: f.path, offset: scan.sealedEnd, message: `${f.path}: ${what}; recovery would keep them and seal them with a commit record` });
+      }
+    }
     const seg: SegmentState = {
       name: f.name,
       path: f.path,
       seq: f.seq,
       firstIndex: f.firstIndex,
-      size: repair && scan.damage ? scan.validEnd : scan.size,
+      version: scan.version,
+      size,
       entryRecords: 0,
       minIndex: 0,
       maxIndex: 0,
@@ -198,16 +216,64 @@ export function recoverDir(dd: DataDir, repair: boolean, loadContent: boolean, n
   const hardState = replay.hardStateWith(snapPos);
   const markers = replay.markers;
   const si = snapPos ? snapPos.index : 0;
+  const lastIndex = entries.length > 0 ? entries[entries.length - 1]!.index : si;
+  if (hardState.commit > lastIndex) {
+    // Committed entries are gone (or the hard state is damaged): the node would otherwise restart
+    // believing entries committed that it cannot apply or send.
+    const at = replay.hardStateAt;
+    throw new StorageError(
+      'COMMIT_BEYOND_LOG',
+      at?.file ?? dd.walDir,
+      `hard state commit index ${hardState.commit} is beyond what recovery holds (last index ${lastIndex}${snapPos ? `, snapshot at ${si}` : ', no snapshot'}): committed entries are missing`,
+      at?.offset,
+    );
+  }
   return {
     snapshot,
     hardState,
     entries,
-    lastIndex: entries.length > 0 ? entries[entries.length - 1]!.index : si,
+    lastIndex,
     markers,
     warnings,
     repaired,
     segments,
   };
+}
+
+/**
+ * Append zero padding and a commit record covering [sealedEnd, validEnd) to the last segment (which
+ * is `validEnd` bytes long after any cut), fsync it; returns its new size.
+ */
+function sealTail(fsys: FileSystem, file: string, sealedEnd: number, validEnd: number, sync: SyncOptions): number {
+  const bytes = readFile(fsys, file, 'read the segment to seal').subarray(sealedEnd, validEnd);
+  const tail = sealBatch(sealedEnd, [bytes]);
+  let fd: number;
+  try {
+    fd = fsys.open(file, 'r+');
+  } catch (e) {
+    throw fsError(e, file, 'seal the segment');
+  }
+  let pos = validEnd;
+  try {
+    for (const t of tail) {
+      let off = 0;
+      while (off < t.length) {
+        let n: number;
+        try {
+          n = fsys.write(fd, t, off, t.length - off, pos);
+        } catch (e) {
+          throw fsError(e, file, 'seal the segment');
+        }
+        if (n <= 0) throw fsError(new Error(`write returned ${n}`), file, 'seal the segment');
+        off += n;
+        pos += n;
+      }
+    }
+    if (sync.fsync !== false) fsyncFd(fsys, fd, file, 'fsync the sealed segment');
+  } finally {
+    closeQuietly(fsys, fd);
+  }
+  return pos;
 }
 
 /** Keep a copy of the segment at `copyPath`, then cut it to `validEnd` bytes. */

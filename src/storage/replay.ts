@@ -2,9 +2,12 @@
  * Replay of WAL records into a log (shared by disk recovery and MemoryStorage, so that both follow
  * the same rules):
  *  - an entry at index last+1 is appended; an entry at or below the last index replaces the log
- *    from that index on (a conflicting suffix was truncated); an entry beyond last+1 is a gap;
+ *    from that index on (a conflicting suffix was truncated); an entry beyond last+1 is a gap: the
+ *    log starts again at that entry (segments deleted by compaction may be missing in any order,
+ *    when a crash came before the directory fsync), and the gap is remembered;
  *  - the first entry seen, or the first after a marker emptied the log, starts the log (older
- *    segments may have been deleted); `entriesAfter` checks the log reaches the chosen snapshot;
+ *    segments may have been deleted); `entriesAfter` checks the log reaches the chosen snapshot,
+ *    so that a gap below it is harmless and a gap above it is LOG_GAP;
  *  - a snapshot marker (index S, term T) keeps the log when it holds entry S with term T, and
  *    otherwise discards it (Raft Figure 13 rules 6-7): the log then continues from S+1;
  *  - the hard state is the last one recorded.
@@ -18,7 +21,11 @@ export class LogReplay {
   /** Index just before log[0]. */
   base = 0;
   hardState: HardState = { ...EMPTY_HARD_STATE };
+  /** Where the last hard state was read (null: none yet). */
+  hardStateAt: { file: string; offset?: number } | null = null;
   markers: Array<{ index: number; term: number; file: string }> = [];
+  /** The last gap: entries `from`..`to` missing before the entry at `file`/`offset`. */
+  gap: { from: number; to: number; file: string; offset?: number } | null = null;
 
   get lastIndex(): number {
     return this.base + this.log.length;
@@ -28,6 +35,7 @@ export class LogReplay {
   apply(rec: WalRecord, where: { file: string; offset?: number }): void {
     if (rec.type === 'hardState') {
       this.hardState = rec.hardState;
+      this.hardStateAt = { ...where };
       return;
     }
     if (rec.type === 'snapshot') {
@@ -58,7 +66,10 @@ export class LogReplay {
         this.log.push(e);
       }
     } else {
-      throw new StorageError('LOG_GAP', where.file, `log entry ${e.index} follows entry ${last}: entries ${last + 1}..${e.index - 1} are missing`, where.offset);
+      // A gap: harmless if a snapshot covers it, which `entriesAfter` checks.
+      this.gap = { from: last + 1, to: e.index - 1, file: where.file, ...(where.offset !== undefined ? { offset: where.offset } : {}) };
+      this.base = e.index - 1;
+      this.log = [e];
     }
   }
 
@@ -80,6 +91,15 @@ export class LogReplay {
     }
     if (si >= last) return [];
     if (si === this.base) return this.log.slice();
+    const g = this.gap;
+    if (g && g.to === this.base) {
+      throw new StorageError(
+        'LOG_GAP',
+        g.file,
+        `log entries ${g.from}..${g.to} are missing: the WAL goes from entry ${g.from - 1} to entry ${g.to + 1} here, above the ${snap ? `snapshot at index ${si}` : 'start of the log (no usable snapshot)'}`,
+        g.offset,
+      );
+    }
     throw new StorageError(
       'LOG_GAP',
       dir,

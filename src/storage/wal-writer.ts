@@ -9,14 +9,16 @@ import path from 'node:path';
 import type { HardState } from '../raft/types.js';
 import { StorageError, fsError, stoppedError } from './errors.js';
 import type { FileSystem } from './fs.js';
-import { closeQuietly, fsOf, fsyncDir, fsyncFd, tempName, unlinkQuietly, writeAll, type SyncOptions } from './fsutil.js';
-import { DEFAULT_SEGMENT_BYTES, SEGMENT_HEADER_BYTES, encodeRecord, encodeSegmentHeader, segmentFileName, type WalRecord } from './wal.js';
+import { closeQuietly, createTemp, fsOf, fsyncDir, fsyncFd, unlinkQuietly, writeAll, type SyncOptions } from './fsutil.js';
+import { DEFAULT_SEGMENT_BYTES, SEGMENT_HEADER_BYTES, WAL_FORMAT_VERSION, encodeRecord, encodeSegmentHeader, sealBatch, segmentFileName, type WalRecord } from './wal.js';
 
 export interface SegmentState {
   name: string;
   path: string;
   seq: number;
   firstIndex: number;
+  /** Format version of the segment (the writer appends only to the current one, else it starts a new segment). */
+  version: number;
   size: number;
   /** Entry records in the segment. */
   entryRecords: number;
@@ -37,8 +39,9 @@ interface Pending {
 
 /**
  * Appends records to the newest segment; `sync()` writes everything buffered and fsyncs once.
- * Rotates to a new segment (starting with the current hard state) when a segment reaches
- * `segmentBytes`.
+ * Each write to a segment ends with zero padding to a 512-byte boundary and a commit record there
+ * (format version 2). Rotates to a new segment (starting with the current hard state) when a
+ * segment reaches `segmentBytes`, and before appending to a segment of an older version.
  */
 export class WalWriter {
   readonly segments: SegmentState[];
@@ -182,7 +185,8 @@ export class WalWriter {
     let run: Pending[] = [];
     let runSize = 0;
     for (const p of batch) {
-      if (!cur || (cur.size + runSize >= this.segmentBytes && cur.size + runSize > SEGMENT_HEADER_BYTES)) {
+      const full = cur !== null && cur.size + runSize >= this.segmentBytes && (run.length > 0 || cur.entryRecords > 0);
+      if (!cur || cur.version !== WAL_FORMAT_VERSION || full) {
         if (cur && run.length > 0) this.writeRun(cur, chunks, run);
         chunks = [];
         run = [];
@@ -199,7 +203,10 @@ export class WalWriter {
     this.pending = [];
   }
 
-  /** Write one run of records to `seg` and fsync it; the segment's figures change only after. */
+  /**
+   * Write one run of records to `seg`, sealed (padding and commit record), in one write, and fsync
+   * it; the segment's figures change only after.
+   */
   private writeRun(seg: SegmentState, chunks: Buffer[], run: Pending[]): void {
     if (this.fd === null) {
       try {
@@ -208,7 +215,8 @@ export class WalWriter {
         throw fsError(e, seg.path, 'open WAL segment');
       }
     }
-    const n = writeAll(this.fs, this.fd, chunks, seg.path);
+    const sealed = [...chunks, ...sealBatch(seg.size, chunks)];
+    const n = writeAll(this.fs, this.fd, [sealed.length === 1 ? sealed[0]! : Buffer.concat(sealed)], seg.path);
     if (this.opts.fsync !== false) fsyncFd(this.fs, this.fd, seg.path, 'fsync WAL segment');
     seg.size += n;
     for (const p of run) {
@@ -240,14 +248,9 @@ export class WalWriter {
     const seq = prev ? prev.seq + 1 : 1;
     const name = segmentFileName(seq, firstIndex);
     const file = path.join(this.walDir, name);
-    const head = [encodeSegmentHeader(seq, firstIndex), encodeRecord({ type: 'hardState', hardState: this.hardState })];
-    const tmp = tempName(file, this.fs);
-    let fd: number;
-    try {
-      fd = this.fs.open(tmp, 'wx', 0o644);
-    } catch (e) {
-      throw fsError(e, this.walDir, 'create WAL segment');
-    }
+    const head0 = [encodeSegmentHeader(seq, firstIndex), encodeRecord({ type: 'hardState', hardState: this.hardState })];
+    const head = [...head0, ...sealBatch(SEGMENT_HEADER_BYTES, head0.slice(1))];
+    const { tmp, fd } = createTemp(file, this.fs, 'create WAL segment');
     try {
       try {
         writeAll(this.fs, fd, head, tmp);
@@ -271,7 +274,8 @@ export class WalWriter {
       path: file,
       seq,
       firstIndex,
-      size: head[0]!.length + head[1]!.length,
+      version: WAL_FORMAT_VERSION,
+      size: head.reduce((n, b) => n + b.length, 0),
       entryRecords: 0,
       minIndex: 0,
       maxIndex: 0,
@@ -281,3 +285,15 @@ export class WalWriter {
   }
 }
 
+/**
+ * Size of a new segment as the writer makes it (`forceRotate`, then `records` in one sync):
+ * header and hard state, sealed, then the records, sealed. Lets a tool say what it will write.
+ */
+export function newSegmentBytes(hardState: HardState, records: readonly WalRecord[]): number {
+  const sum = (bs: readonly Buffer[]): number => bs.reduce((n, b) => n + b.length, 0);
+  const head = [encodeRecord({ type: 'hardState', hardState })];
+  const size = SEGMENT_HEADER_BYTES + sum(head) + sum(sealBatch(SEGMENT_HEADER_BYTES, head));
+  if (records.length === 0) return size;
+  const body = records.map(encodeRecord);
+  return size + sum(body) + sum(sealBatch(size, body));
+}

@@ -14,11 +14,10 @@ import path from 'node:path';
 import type { Entry, HardState } from '../raft/types.js';
 import {
   DataDir,
-  SEGMENT_HEADER_BYTES,
   WalWriter,
-  encodeRecord,
   encodeSnapshot,
   fsyncDir,
+  newSegmentBytes,
   segmentFileName,
   snapshotFileName,
   writeSnapshotFile,
@@ -134,8 +133,7 @@ function run(dd: DataDir, dir: string, retain: number, trailing: number, dry: bo
   const nextSeq = oldSegments.length > 0 ? oldSegments[oldSegments.length - 1]!.seq + 1 : 1;
   const firstIndex = keep.length > 0 ? keep[0]!.index : commit + 1;
   const segName = segmentFileName(nextSeq, firstIndex);
-  let segSize = SEGMENT_HEADER_BYTES + encodeRecord({ type: 'hardState', hardState: hs }).length;
-  for (const r of records) segSize += encodeRecord(r).length;
+  const segSize = newSegmentBytes(hs, records);
   const wal: CompactResult['wal'] = {
     segment: path.join(dd.walDir, segName),
     firstIndex: keep.length > 0 ? keep[0]!.index : null,

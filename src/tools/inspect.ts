@@ -372,7 +372,7 @@ export function readLog(dir: string, opts: { from?: number; to?: number } = {}):
           warnings.push(`${item.file}: torn tail at offset ${item.offset} (${item.reason}); the listing stops there`);
           break;
         }
-        throw new StorageError('CORRUPT_WAL', item.file, `WAL corrupt in the middle of the log: ${item.reason}`, item.offset);
+        throw new StorageError('CORRUPT_WAL', item.file, `WAL corrupt (not a torn tail): ${item.reason}`, item.offset);
       }
       replay.apply(item, { file: item.file, offset: item.offset });
     }

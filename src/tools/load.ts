@@ -201,7 +201,7 @@ function olderBase(
     for (const item of readWal(dd.walDir)) {
       if (item.type === 'damage') {
         if (item.lastSegment && item.tailOnly) break;
-        throw new StorageError('CORRUPT_WAL', item.file, `WAL corrupt in the middle of the log: ${item.reason}`, item.offset);
+        throw new StorageError('CORRUPT_WAL', item.file, `WAL corrupt (not a torn tail): ${item.reason}`, item.offset);
       }
       replay.apply(item, { file: item.file, offset: item.offset });
     }

@@ -116,7 +116,7 @@ describe('compact', () => {
     const j = JSON.parse(r.stdout);
     expect(j.dryRun).toBe(true);
     expect(j.newSnapshot.index).toBe(290);
-    expect(j.removed.segments).toHaveLength(5);
+    expect(j.removed.segments).toHaveLength(8);
     expect(treeHash(dir)).toBe(before);
     // The estimate is what the real run gives.
     const real = JSON.parse((await inproc(['compact', dir, '--json'])).stdout);

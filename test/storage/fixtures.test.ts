@@ -96,7 +96,7 @@ describe('fixtures', () => {
     expect(DataDir.open(d('healthy')).listSnapshots().length).toBe(3);
     expect(DataDir.open(d('healthy')).listSegments().length).toBeGreaterThan(2);
 
-    expect(DataDir.open(d('torn-tail')).recover().warnings.map((w) => w.kind)).toEqual(['torn-tail']);
+    expect(DataDir.open(d('torn-tail')).recover().warnings.map((w) => w.kind)).toEqual(['torn-tail', 'unsealed-tail']);
     expect(code(() => DataDir.open(d('corrupt-mid-wal')).recover())).toBe('CORRUPT_WAL');
     expect(DataDir.open(d('leftovers')).recover().warnings.map((w) => w.kind).sort()).toEqual(['partial-receive', 'temp-file', 'temp-file', 'temp-file']);
     const locked = DataDir.open(d('locked'));

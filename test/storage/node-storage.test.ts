@@ -30,6 +30,8 @@ class Driver {
   log: Entry[] = [];
   snap: SnapshotMeta | null = null;
   term = 1;
+  /** Commit index told to storage: as in Raft, never beyond the log, never truncated away. */
+  commit = 0;
   constructor(readonly s: NodeStorage) {}
   get last(): number {
     return this.log.length > 0 ? this.log[this.log.length - 1]!.index : (this.snap?.index ?? 0);
@@ -41,12 +43,13 @@ class Driver {
   load(r: NodeRecovery): void {
     this.snap = r.snapshot?.meta ?? null;
     this.log = r.entries;
+    this.commit = r.hardState.commit;
     this.term = Math.max(this.term, ...r.entries.map((e) => e.term), this.snap?.term ?? 0);
   }
   run(op: Op): void {
     switch (op.kind) {
       case 'append': {
-        const first = Math.max((this.snap?.index ?? 0) + 1, this.last + 1 + op.from);
+        const first = Math.max((this.snap?.index ?? 0) + 1, this.commit + 1, this.last + 1 + op.from);
         this.term += op.term;
         const es: Entry[] = [];
         for (let i = 0; i < op.count; i++) es.push({ index: first + i, term: this.term, data: { op: 'write', key: first + i, value: this.term } });
@@ -55,7 +58,8 @@ class Driver {
         break;
       }
       case 'hs':
-        this.s.setHardState({ term: op.term, votedFor: op.term % 2 ? 'n1' : null, commit: op.commit });
+        this.commit = Math.max(this.commit, Math.min(op.commit, this.last));
+        this.s.setHardState({ term: op.term, votedFor: op.term % 2 ? 'n1' : null, commit: this.commit });
         break;
       case 'sync':
         this.s.sync();
@@ -82,7 +86,8 @@ class Driver {
         const idx = this.last + op.ahead;
         if (idx <= (this.snap?.index ?? 0)) break;
         const have = this.termAt(idx);
-        const t = op.matchTerm && have !== undefined ? have : this.term + 1;
+        // A leader's snapshot never conflicts with committed entries.
+        const t = (op.matchTerm || idx <= this.commit) && have !== undefined ? have : this.term + 1;
         this.term = Math.max(this.term, t);
         const meta = { index: idx, term: t, config: ['n1', 'n2'] };
         const bytes = encodeSnapshot(meta, { kv: [['i', idx]], sessions: { t } }, { createdAt: 0 });

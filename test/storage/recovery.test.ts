@@ -7,6 +7,7 @@ import {
   DataDir,
   DiskStorage,
   StorageError,
+  RECORD_COMMIT,
   encodeSnapshot,
   listSegmentFiles,
   readWal,
@@ -105,20 +106,29 @@ describe('recovery', () => {
     const dir = populated();
     const seg = lastSegment(dir);
     const full = fs.readFileSync(seg);
-    fs.truncateSync(seg, full.length - 5); // last record (hard state) torn
+    const hs = [...readWal([seg])].filter((x) => x.type === 'hardState').at(-1)!;
+    const cut = hs.offset + hs.size - 5;
+    fs.truncateSync(seg, cut); // the last write cut short in its last record (the hard state)
     const before = listAll(dir);
     const ro = DataDir.open(dir).recover();
     expect(listAll(dir)).toEqual(before);
-    expect(ro.warnings.map((w) => w.kind)).toEqual(['torn-tail']);
+    expect(ro.warnings.map((w) => w.kind)).toEqual(['torn-tail', 'unsealed-tail']);
+    expect(ro.warnings[0]!.offset).toBe(hs.offset);
     expect(ro.warnings[0]!.message).toMatch(/torn tail at offset \d+ .*recovery would cut \d+ bytes/);
+    expect(ro.warnings[1]!.message).toMatch(/were written by a sync that never completed .*recovery would keep them and seal them/);
     expect(ro.hardState.commit).toBe(40); // the torn hard state is not used
 
     const dd = DataDir.open(dir, { mode: 'write' });
     const rw = dd.recover({ repair: true, now: 1234 });
     dd.close();
     expect(rw.entries.length).toBe(20);
-    expect(fs.readFileSync(seg + '.torn-1234').equals(full.subarray(0, full.length - 5))).toBe(true);
-    expect(fs.statSync(seg).size).toBe(ro.warnings[0]!.offset);
+    expect(fs.readFileSync(seg + '.torn-1234').equals(full.subarray(0, cut))).toBe(true);
+    // Cut at the torn record, then sealed: padding and a commit record on the next 512-byte boundary.
+    expect(fs.readFileSync(seg).subarray(0, hs.offset).equals(full.subarray(0, hs.offset))).toBe(true);
+    const sealed = fs.readFileSync(seg);
+    const boundary = sealed.length - (sealed.length % 512);
+    expect(sealed.readUInt32BE(boundary) + 8).toBe(sealed.length - boundary); // one record, from the boundary to the end
+    expect(sealed[boundary + 8]).toBe(RECORD_COMMIT);
     const again = DataDir.open(dir).recover();
     expect(again.warnings).toEqual([]);
     // Appending after the cut works.
@@ -130,13 +140,27 @@ describe('recovery', () => {
     expect(DataDir.open(dir).recover().entries.at(-1)!.index).toBe(62);
   });
 
-  it('a garbled last record (bit flip, nothing valid after) is a torn tail', () => {
+  it('a bit flip in the last commit record costs nothing: it is cut, the records it covered kept and sealed again', () => {
     const dir = populated();
     const seg = lastSegment(dir);
     const size = fs.statSync(seg).size;
     flipBit(seg, size - 2);
     const r = DataDir.open(dir).recover();
-    expect(r.warnings.map((w) => w.kind)).toEqual(['torn-tail']);
+    expect(r.warnings.map((w) => w.kind)).toEqual(['torn-tail', 'unsealed-tail']);
+    expect(r.entries.length).toBe(20);
+    expect(r.hardState.commit).toBe(55);
+    const dd = DataDir.open(dir, { mode: 'write' });
+    dd.recover({ repair: true });
+    dd.close();
+    expect(DataDir.open(dir).recover().warnings).toEqual([]);
+  });
+
+  it('a bit flip in the last record before the commit (synced, acknowledged) is CORRUPT_WAL', () => {
+    const dir = populated();
+    const seg = lastSegment(dir);
+    const hs = [...readWal([seg])].filter((x) => x.type === 'hardState').at(-1)!;
+    flipBit(seg, hs.offset + hs.size - 1);
+    expect(err(() => DataDir.open(dir).recover())).toMatchObject({ code: 'CORRUPT_WAL', offset: hs.offset });
   });
 
   it('a checksum failure in the middle of the log is CORRUPT_WAL naming file and offset, with or without repair', () => {
@@ -282,7 +306,7 @@ describe('data directory', () => {
     const segs = dd.listSegments();
     expect(segs.length).toBeGreaterThan(1);
     expect(segs[0]!.minIndex).toBe(1);
-    expect(segs.at(-1)!.maxIndex).toBe(60);
+    expect(Math.max(...segs.map((s) => s.maxIndex))).toBe(60);
     expect(segs.reduce((n, s) => n + s.entryCount, 0)).toBe(60);
     expect(segs.at(-1)!.hardState).toEqual({ term: 1, votedFor: 'n1', commit: 55 });
   });

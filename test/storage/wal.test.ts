@@ -9,6 +9,8 @@ import {
   encodeSnapshot,
   encodeSegmentHeader,
   listSegmentFiles,
+  sealBatch,
+  WAL_SECTOR_BYTES,
   parseSegmentFileName,
   readWal,
   scanSegmentBytes,
@@ -33,13 +35,23 @@ describe('WAL records and segments', () => {
       { type: 'snapshot', index: 2, term: 2, file: 'x.snap' },
       { type: 'hardState', hardState: { term: 3, votedFor: null, commit: 2 } },
     ];
-    const buf = Buffer.concat([encodeSegmentHeader(1, 1), ...recs.map(encodeRecord)]);
+    const body = recs.map(encodeRecord);
+    const buf = Buffer.concat([encodeSegmentHeader(1, 1), ...body, ...sealBatch(SEGMENT_HEADER_BYTES, body)]);
     const scan = scanSegmentBytes(buf, 'seg');
     expect(scan.damage).toBeNull();
-    expect(scan.header).toEqual({ version: 1, seq: 1, firstIndex: 1 });
+    expect(scan.header).toEqual({ version: 2, seq: 1, firstIndex: 1 });
     expect(scan.records.map((r) => r.record)).toEqual(recs);
     expect(scan.records[0]!.offset).toBe(SEGMENT_HEADER_BYTES);
     expect(scan.validEnd).toBe(buf.length);
+    expect(scan.sealedEnd).toBe(buf.length);
+    // The commit record sits on a 512-byte boundary, after zero padding.
+    const boundary = buf.length - (buf.length % WAL_SECTOR_BYTES);
+    expect(buf.readUInt32BE(boundary) + 8).toBe(buf.length - boundary);
+    // Version 1 (no commit records) is read too.
+    const v1 = scanSegmentBytes(Buffer.concat([encodeSegmentHeader(1, 1, 1), ...body]), 'seg');
+    expect(v1.header!.version).toBe(1);
+    expect(v1.records.map((r) => r.record)).toEqual(recs);
+    expect(v1.damage).toBeNull();
   });
 
   it('names segments <seq>-<firstIndex>.wal', () => {
@@ -47,9 +59,34 @@ describe('WAL records and segments', () => {
     expect(parseSegmentFileName('0000000000000003-0000000000001001.wal')).toEqual({ seq: 3, firstIndex: 4097 });
   });
 
-  it('tells a torn tail (nothing valid after) from mid-log damage (valid records after)', () => {
+  it('version 2: damage with a commit record after it is corruption, without one a torn tail', () => {
     const recs = [1, 2, 3].map((i) => encodeRecord({ type: 'entry', entry: { index: i, term: 1, data: cmd(i) } }));
-    const whole = Buffer.concat([encodeSegmentHeader(1, 1), ...recs]);
+    const first = Buffer.concat([encodeSegmentHeader(1, 1), recs[0]!, ...sealBatch(SEGMENT_HEADER_BYTES, [recs[0]!])]);
+    const second = [recs[1]!, recs[2]!];
+    const whole = Buffer.concat([first, ...second, ...sealBatch(first.length, second)]);
+    expect(scanSegmentBytes(whole, 'seg').damage).toBeNull();
+    // Garbage in the second write, not sealed (a crash before its commit reached the disk): torn.
+    const torn = Buffer.from(whole.subarray(0, first.length + recs[1]!.length + 5));
+    torn[torn.length - 2] ^= 0xff;
+    expect(scanSegmentBytes(torn, 'seg').damage).toMatchObject({ tailOnly: true, offset: first.length + recs[1]!.length });
+    // The same bytes sealed by their commit: they had been synced, so this is bit rot.
+    const rot = Buffer.from(whole);
+    rot[first.length + recs[1]!.length + 12] ^= 0x01;
+    expect(scanSegmentBytes(rot, 'seg').damage).toMatchObject({ tailOnly: false, offset: first.length + recs[1]!.length });
+    // Bit rot in the first write (its commit follows), likewise.
+    const early = Buffer.from(whole);
+    early[SEGMENT_HEADER_BYTES + 12] ^= 0x01;
+    expect(scanSegmentBytes(early, 'seg').damage).toMatchObject({ tailOnly: false, offset: SEGMENT_HEADER_BYTES });
+    // The zero padding changed: the commit's own checksum covers it.
+    const pad = Buffer.from(whole);
+    expect(first.readUInt32BE(WAL_SECTOR_BYTES) + 8).toBe(first.length - WAL_SECTOR_BYTES); // the first commit, at 512
+    pad[WAL_SECTOR_BYTES - 3] = 7;
+    expect(scanSegmentBytes(pad, 'seg').damage).toMatchObject({ tailOnly: false, offset: SEGMENT_HEADER_BYTES + recs[0]!.length });
+  });
+
+  it('version 1: tells a torn tail (cut short, nothing valid after) from damage (valid records after, or a complete record)', () => {
+    const recs = [1, 2, 3].map((i) => encodeRecord({ type: 'entry', entry: { index: i, term: 1, data: cmd(i) } }));
+    const whole = Buffer.concat([encodeSegmentHeader(1, 1, 1), ...recs]);
     const torn = whole.subarray(0, whole.length - 3);
     const t = scanSegmentBytes(torn, 'seg');
     expect(t.records.length).toBe(2);
@@ -64,6 +101,10 @@ describe('WAL records and segments', () => {
 
     const zeros = Buffer.concat([whole, Buffer.alloc(100)]);
     expect(scanSegmentBytes(zeros, 'seg').damage).toMatchObject({ tailOnly: true, offset: whole.length });
+
+    const lastBad = Buffer.from(whole);
+    lastBad[lastBad.length - 2] ^= 0x01; // complete last record, checksum fails: not a torn write
+    expect(scanSegmentBytes(lastBad, 'seg').damage).toMatchObject({ tailOnly: false, offset: whole.length - recs[2]!.length });
   });
 });
 
