@@ -1,6 +1,6 @@
 /**
- * Replay of WAL records into a log (shared by disk recovery and MemoryStorage, so that both follow
- * the same rules):
+ * Replay of WAL records into a log (shared by recovery and the offline tools' log listings, so
+ * that both follow the same rules):
  *  - an entry at index last+1 is appended; an entry at or below the last index replaces the log
  *    from that index on (a conflicting suffix was truncated); an entry beyond last+1 is a gap: the
  *    log starts again at that entry (segments deleted by compaction may be missing in any order,
