@@ -321,7 +321,10 @@ function dupForwardScript(sim: Simulation): void {
     }
     // The senders keep running (only the leader was restarted), so a stale answer matches nothing.
     const copies = recorded.filter((x) => x.from !== crashed && x.from !== ldr);
-    for (const [i, x] of copies.entries()) sim.inject(x.from.id, ldr, x.line, i * 2);
+    // Addressed to the leader of the moment, as a network would deliver it (a node drops a
+    // message whose dest is another node id).
+    const to = (line: string): string => line.replace(/"dest":"[^"]*"/, `"dest":${JSON.stringify(ldr.id)}`);
+    for (const [i, x] of copies.entries()) sim.inject(x.from.id, ldr, to(x.line), i * 2);
     replayed = copies.length;
     // Clients stay with the node that answers them, so sometimes every recorded forward came from
     // the node that now leads (or from the restarted one): nothing can be delivered again, and the
