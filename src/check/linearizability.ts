@@ -36,6 +36,8 @@ export interface Violation {
   ops: Operation[];
   /** The last operations of the longest linearizable prefix found by the search. */
   prefix: Operation[];
+  /** That whole prefix, in its linearization order, as operation ids (`Operation.id`). */
+  order: number[];
   /** The register's value after that prefix (`undefined` when the key was absent). */
   stateAfterPrefix?: Json;
   /** The operation that had to take effect next but could not. */
@@ -419,6 +421,7 @@ function explain(key: Json, ops: Operation[], out: SearchOutcome, deadline: numb
     message: lines.join('\n'),
     ops: involved,
     prefix,
+    order: out.best.map((i) => ops[i]!.id),
     ...(sv !== undefined ? { stateAfterPrefix: sv } : {}),
     ...(stuck ? { stuck } : {}),
   };

@@ -1,5 +1,5 @@
 /**
- * Faults: partitions of Jepsen's shapes, SIGKILL + restart on the same data directory with a new
+ * Faults: partitions of Jepsen's shapes (Maelstrom's partition nemesis), SIGKILL + restart on the same data directory with a new
  * `init`, and SIGSTOP / SIGCONT. Faults alternate with healthy periods of the same length; kinds
  * are taken in turn, the first being a partition that isolates one node — a follower when the
  * runner knows the roles — long enough, with the runner's defaults, for the leader to compact past
@@ -10,8 +10,9 @@ import type { Random } from './random.js';
 export type NemesisKind = 'partition' | 'kill' | 'pause';
 export const NEMESIS_KINDS: readonly NemesisKind[] = ['partition', 'kill', 'pause'];
 
-export type PartitionShape = 'isolate-one' | 'majority-minority' | 'majorities-ring';
-export const PARTITION_SHAPES: readonly PartitionShape[] = ['isolate-one', 'majority-minority', 'majorities-ring'];
+/** Jepsen's partition specs (jepsen.nemesis.combined), which Maelstrom's partition nemesis draws from. */
+export type PartitionShape = 'one' | 'minority-third' | 'majority' | 'majorities-ring';
+export const PARTITION_SHAPES: readonly PartitionShape[] = ['one', 'minority-third', 'majority', 'majorities-ring'];
 
 /** grudges.get(dest) = the set of nodes whose messages dest drops. */
 export type Grudges = Map<string, Set<string>>;
@@ -30,7 +31,21 @@ function cut(a: readonly string[], b: readonly string[], g: Grudges = new Map())
   return g;
 }
 
-/** `isolate`: the node that `isolate-one` cuts off (default: a random one). */
+/** The largest number of nodes strictly below a third of `n` (Jepsen's `minority-third`). */
+export function minorityThird(n: number): number {
+  return Math.floor((n - 1) / 3);
+}
+
+/**
+ * The grudges of one partition, as Jepsen computes them:
+ * - `one`: a single node cut off from the others (`isolate`, when given, else a random one);
+ * - `minority-third`: fewer than a third of the nodes cut off (none of 3 nodes: a fault that
+ *   drops nothing, as in Jepsen);
+ * - `majority`: a clean split, the smaller half (floor(n/2) nodes) against the rest;
+ * - `majorities-ring`: the nodes on a shuffled ring, each hearing only the majority of
+ *   consecutive nodes it stands in the middle of; every node hears a majority, no two the same
+ *   one, and links can be one-way.
+ */
 export function partitionGrudges(
   shape: PartitionShape,
   nodes: readonly string[],
@@ -39,32 +54,34 @@ export function partitionGrudges(
 ): { grudges: Grudges; detail: string } {
   const shuffled = rnd.shuffle(nodes);
   const n = nodes.length;
-  if (shape === 'isolate-one' || (shape === 'majority-minority' && n <= 3)) {
-    if (shape === 'isolate-one' && isolate !== undefined && nodes.includes(isolate)) {
+  const split = (k: number): { grudges: Grudges; detail: string } => {
+    const side = shuffled.slice(0, k);
+    const rest = shuffled.slice(k);
+    if (side.length === 0) return { grudges: new Map(), detail: `no node cut off (${shape} of ${n} nodes is none)` };
+    return { grudges: cut(side, rest), detail: `${side.join(',')} | ${rest.join(',')}` };
+  };
+  if (shape === 'one') {
+    if (isolate !== undefined && nodes.includes(isolate)) {
       shuffled.splice(shuffled.indexOf(isolate), 1);
       shuffled.unshift(isolate);
     }
     const [x, ...rest] = shuffled;
     return { grudges: cut([x!], rest), detail: `isolated ${x} from ${rest.join(',')}` };
   }
-  if (shape === 'majority-minority') {
-    const minority = shuffled.slice(0, Math.floor(n / 2));
-    const majority = shuffled.slice(Math.floor(n / 2));
-    return { grudges: cut(minority, majority), detail: `${minority.join(',')} | ${majority.join(',')}` };
-  }
-  // Majorities ring: each node hears a majority (itself and the next ones on a shuffled ring), and
-  // no two nodes hear the same majority. Links can be one-way.
+  if (shape === 'minority-third') return split(minorityThird(n));
+  if (shape === 'majority') return split(Math.floor(n / 2));
   const m = Math.floor(n / 2) + 1;
   const g: Grudges = new Map();
   const views: string[] = [];
-  shuffled.forEach((dest, i) => {
-    const view = new Set<string>();
-    for (let k = 0; k < m; k++) view.add(shuffled[(i + k) % n]!);
+  for (let i = 0; i < n; i++) {
+    const window = Array.from({ length: m }, (_, k) => shuffled[(i + k) % n]!);
+    const dest = window[Math.floor(m / 2)]!;
+    const view = new Set(window);
     const drop = new Set(nodes.filter((x) => !view.has(x)));
     if (drop.size > 0) g.set(dest, drop);
-    views.push(`${dest} hears ${[...view].join(',')}`);
-  });
-  return { grudges: g, detail: `majorities ring: ${views.join('; ')}` };
+    views.push(`${dest} hears ${window.join(',')}`);
+  }
+  return { grudges: g, detail: views.join('; ') };
 }
 
 export interface NemesisTarget {
@@ -148,7 +165,7 @@ export class Nemesis {
     this.turn++;
     const ids = this.target.nodeIds;
     if (kind === 'partition') {
-      const shape: PartitionShape = first ? 'isolate-one' : this.rnd.pick(PARTITION_SHAPES);
+      const shape: PartitionShape = first ? 'one' : this.rnd.pick(PARTITION_SHAPES);
       // The first one cuts off a follower: the leader goes on committing and compacting, so the
       // follower falls behind the leader's snapshot and must catch up by InstallSnapshot.
       const followers = first ? (this.target.followers?.() ?? []).filter((f) => ids.includes(f)) : [];

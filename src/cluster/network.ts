@@ -1,8 +1,12 @@
 /**
  * The message router, with Maelstrom's semantics: node-to-node messages are delayed by a latency
- * drawn per message and dropped by partitions; messages between clients and nodes are never
- * delayed nor dropped (but a node that is down loses what is sent to it); a message to an unknown
- * destination is an error, reported and counted.
+ * drawn per message and dropped by the partition in force when they are due (so a partition also
+ * cuts messages in flight); messages between clients and nodes are never delayed nor dropped (but
+ * a node that is down loses what is sent to it); a message to an unknown destination is an error,
+ * reported and counted. Traffic is counted as Maelstrom's net checker counts it: sends and
+ * receives, of all messages, of those to or from a client, and of those between nodes. The
+ * runner's own control client (`c0`: init, get_stats) is left out of the counts.
+ * Every message can be handed to a `tap` (the message diagram's journal).
  */
 import type { NodeProcess } from './node-process.js';
 
@@ -12,17 +16,53 @@ export interface Message {
   body: Record<string, unknown> & { type?: unknown; msg_id?: unknown; in_reply_to?: unknown };
 }
 
+/** Maelstrom's net checker's counts for one class of messages. */
+export interface Traffic {
+  /** Messages sent (each has its own id, so this is also Maelstrom's msg-count). */
+  sends: number;
+  /** Messages received by their destination. */
+  receives: number;
+}
+
 export interface NetStats {
-  /** Node-to-node messages sent. */
-  nodeMessages: number;
-  delivered: number;
-  droppedPartition: number;
-  droppedDown: number;
-  clientMessages: number;
-  unknownDest: number;
+  all: Traffic;
+  /** Messages from or to a workload client. */
+  clients: Traffic;
+  /** Messages between nodes. */
+  servers: Traffic;
+  /** Messages sent and never received, by cause. */
+  dropped: {
+    /** A node-to-node message the partition in force dropped when it was due. */
+    partition: number;
+    /** The destination node was down (killed) when the message was due. */
+    nodeDown: number;
+    /** The destination is no node nor client of the run. */
+    unknownDest: number;
+  };
+  /** Lines that are not a JSON object, messages without dest or body, or with a wrong src. */
   badMessages: number;
+  /** Replies a client no longer waited for (it timed out). */
   lateReplies: number;
 }
+
+/** What the tap sees of a message: when it was sent, and when (and whether) it was received. */
+export interface TapEvent {
+  kind: 'send' | 'recv' | 'drop';
+  /** Milliseconds since the run started. */
+  time: number;
+  /** The router's own message number, unique in the run. */
+  id: number;
+  src: string;
+  dest: string;
+  body: Message['body'];
+  /** For `drop`: why. */
+  cause?: 'partition' | 'node-down' | 'unknown-dest';
+}
+
+/** The runner's own client (init, get_stats): not part of the workload's traffic. */
+export const CONTROL_CLIENT = 'c0';
+
+const traffic = (): Traffic => ({ sends: 0, receives: 0 });
 
 export interface RequestResult {
   reply?: Message['body'];
@@ -64,7 +104,7 @@ export class Client {
     const id = msg.body.in_reply_to;
     const p = typeof id === 'number' ? this.pending.get(id) : undefined;
     if (!p) {
-      this.net.stats.lateReplies++;
+      if (this.id !== CONTROL_CLIENT) this.net.stats.lateReplies++;
       return;
     }
     clearTimeout(p.timer);
@@ -79,15 +119,16 @@ export class Client {
 
 export class Network {
   readonly stats: NetStats = {
-    nodeMessages: 0,
-    delivered: 0,
-    droppedPartition: 0,
-    droppedDown: 0,
-    clientMessages: 0,
-    unknownDest: 0,
+    all: traffic(),
+    clients: traffic(),
+    servers: traffic(),
+    dropped: { partition: 0, nodeDown: 0, unknownDest: 0 },
     badMessages: 0,
     lateReplies: 0,
   };
+  /** Sees every message sent, received or dropped (for the message diagram). */
+  tap: ((e: TapEvent) => void) | null = null;
+  private nextId = 0;
   /** The first problems seen (unknown destinations, malformed messages), for the report. */
   readonly errors: string[] = [];
   /** grudges.get(dest) = the nodes whose messages `dest` does not receive. */
@@ -127,13 +168,50 @@ export class Network {
   }
 
   sendFromClient(msg: Message): boolean {
-    this.stats.clientMessages++;
+    const id = this.sent(msg, 'clients');
     const node = this.nodes.get(msg.dest);
     if (!node) {
       this.error(`client ${msg.src} sent to unknown node ${msg.dest}`);
+      this.dropped(msg, id, 'unknown-dest');
       return false;
     }
-    return node.send(msg);
+    if (!node.send(msg)) {
+      this.dropped(msg, id, 'node-down');
+      return false;
+    }
+    this.received(msg, id, 'clients');
+    return true;
+  }
+
+  private counted(msg: Message): boolean {
+    return msg.src !== CONTROL_CLIENT && msg.dest !== CONTROL_CLIENT;
+  }
+
+  private sent(msg: Message, kind: 'clients' | 'servers'): number {
+    const id = this.nextId++;
+    if (this.counted(msg)) {
+      this.stats.all.sends++;
+      this.stats[kind].sends++;
+    }
+    this.tap?.({ kind: 'send', time: this.clock(), id, src: msg.src, dest: msg.dest, body: msg.body });
+    return id;
+  }
+
+  private received(msg: Message, id: number, kind: 'clients' | 'servers'): void {
+    if (this.counted(msg)) {
+      this.stats.all.receives++;
+      this.stats[kind].receives++;
+    }
+    this.tap?.({ kind: 'recv', time: this.clock(), id, src: msg.src, dest: msg.dest, body: msg.body });
+  }
+
+  private dropped(msg: Message, id: number, cause: NonNullable<TapEvent['cause']>): void {
+    if (this.counted(msg)) {
+      if (cause === 'partition') this.stats.dropped.partition++;
+      else if (cause === 'node-down') this.stats.dropped.nodeDown++;
+      else this.stats.dropped.unknownDest++;
+    }
+    this.tap?.({ kind: 'drop', time: this.clock(), id, src: msg.src, dest: msg.dest, body: msg.body, cause });
   }
 
   /** Stops delivering delayed messages (end of run). */
@@ -160,23 +238,25 @@ export class Network {
     const msg: Message = { src: from, dest, body: body as Message['body'] };
     const client = this.clients.get(dest);
     if (client) {
+      const id = this.sent(msg, 'clients');
+      this.received(msg, id, 'clients');
       client.receive(msg);
       return;
     }
     const node = this.nodes.get(dest);
+    // Maelstrom tells a client by its id's first letter; so does the count of a bad destination.
+    const id = this.sent(msg, node || !dest.startsWith('c') ? 'servers' : 'clients');
     if (!node) {
-      this.stats.unknownDest++;
       this.error(`${from} sent ${JSON.stringify((body as Record<string, unknown>).type)} to unknown destination ${JSON.stringify(dest)}`);
-      return;
-    }
-    this.stats.nodeMessages++;
-    if (this.grudges.get(dest)?.has(from)) {
-      this.stats.droppedPartition++;
+      this.dropped(msg, id, 'unknown-dest');
       return;
     }
     const deliver = (): void => {
-      if (node.send(msg)) this.stats.delivered++;
-      else this.stats.droppedDown++;
+      // The partition in force when the message is due decides, as in Maelstrom (which checks it
+      // when the receiver takes the message off its queue).
+      if (this.grudges.get(dest)?.has(from)) this.dropped(msg, id, 'partition');
+      else if (node.send(msg)) this.received(msg, id, 'servers');
+      else this.dropped(msg, id, 'node-down');
     };
     const d = this.delay();
     if (d <= 0) {

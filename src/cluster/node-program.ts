@@ -80,7 +80,7 @@ export function resolveNodeProgram(o: NodeProgramOptions): NodeProgram {
   }
   return {
     kind: 'serve',
-    describe: `${script} serve --data-dir <data-root>/<id> ${o.serveArgs.join(' ')}`.trim(),
+    describe: `${o.nodeScript ? script : 'raftsnap'} serve --data-dir <data-root>/<id> ${o.serveArgs.join(' ')}`.trim(),
     dirs: (ids) => [...ids],
     command: process.execPath,
     args: (dataDir) => [script, 'serve', '--data-dir', dataDir, ...o.serveArgs],

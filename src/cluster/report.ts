@@ -1,6 +1,6 @@
 /** The cluster report as text for people (cli-table3). */
 import Table from 'cli-table3';
-import type { ClusterReport } from './runner.js';
+import type { ClusterReport } from './summary.js';
 
 export function formatBytes(n: number): string {
   if (n < 1024) return `${n} B`;
@@ -19,6 +19,7 @@ export function renderReport(r: ClusterReport, opts: { color: boolean }): string
   for (const e of r.nemesis) if (e.kind !== 'heal') nem.set(e.kind, (nem.get(e.kind) ?? 0) + 1);
   const lat = r.latencyMs;
   const t = r.totals;
+  const net = r.network;
   const noStats = 'n/a (no get_stats)';
   summary.push(
     { verdict: r.verdict },
@@ -26,19 +27,32 @@ export function renderReport(r: ClusterReport, opts: { color: boolean }): string
     {
       operations: `${r.ops.total} (ok ${r.ops.ok}, failed ${r.ops.fail}, indeterminate ${r.ops.info})`,
     },
+    {
+      availability: `${(r.availability.okFraction * 100).toFixed(1)}% ok${r.availability.required !== null ? ` (required: ${r.availability.required}${r.availability.valid ? '' : ', NOT met'})` : ''}`,
+    },
     { throughput: `${r.throughput} ok/s` },
     { 'latency ms': `p50 ${dash(lat.p50)}  p95 ${dash(lat.p95)}  p99 ${dash(lat.p99)}  max ${dash(lat.max)}` },
+    {
+      'failures by code': r.failures.length
+        ? r.failures
+            .slice(0, 8)
+            .map((f) => `${f.f} ${f.type} ${f.code ?? ''} ${f.name}: ${f.count}`.replace('  ', ' '))
+            .join('\n')
+        : 'none',
+    },
     { elections: r.nodeStats ? `${t.elections} (leader changes ${t.leaderChanges})` : noStats },
     { snapshots: r.nodeStats ? `taken ${t.snapshotsTaken}, installed ${t.snapshotsInstalled}, transfers sent ${t.snapshotTransfers}` : noStats },
     { 'largest log': t.maxLogEntries === null ? '-' : `${t.maxLogEntries} entries` },
     { 'data on disk': formatBytes(t.dataDirBytes) },
     { nemesis: nem.size ? [...nem].map(([k, n]) => `${k} x${n}`).join(', ') : 'none' },
     {
-      'node messages': `${r.network.nodeMessages} (dropped: ${r.network.droppedPartition} partition, ${r.network.droppedDown} node down; unknown dest ${r.network.unknownDest})`,
+      network: `sent ${net.all.sends}, received ${net.all.receives} (clients ${net.clients.sends} / ${net.clients.receives}, between nodes ${net.servers.sends} / ${net.servers.receives})`,
     },
+    { 'msgs per op': `all ${dash(net.msgsPerOp.all)}, clients ${dash(net.msgsPerOp.clients)}, between nodes ${dash(net.msgsPerOp.servers)}` },
+    { dropped: `partition ${net.dropped.partition}, node down ${net.dropped.nodeDown}, unknown destination ${net.dropped.unknownDest}` },
     { crashes: r.crashes.length ? r.crashes.map((c) => c.id).join(', ') : 'none' },
     { check: `${r.check.ops} ops over ${r.check.keys.length} keys in ${r.check.elapsedMs} ms` },
-    { results: r.resultsDir },
+    { results: `${r.resultsDir}${r.files.includes('index.html') ? '/index.html' : ''}` },
     { 'data root': r.dataRoot },
   );
   out.push(summary.toString());
@@ -81,13 +95,13 @@ export function renderReport(r: ClusterReport, opts: { color: boolean }): string
     out.push('', 'network errors (first ones):');
     for (const e of r.network.errors.slice(0, 10)) out.push(`  - ${e}`);
   }
-  out.push(
-    '',
+  const verdict =
     r.verdict === 'linearizable'
-      ? `Linearizable${r.vacuous ? ', but vacuously: no operation completed ok.' : '.'} ${r.crashes.length ? 'But a node crashed.' : ''}`.trim()
+      ? `Linearizable${r.vacuous ? ', but vacuously: no operation completed ok.' : '.'}${r.crashes.length ? ' But a node crashed.' : ''}`
       : r.verdict === 'unknown'
         ? 'The check did not finish within its budget: verdict unknown.'
-        : 'NOT linearizable.',
-  );
+        : 'NOT linearizable.';
+  const availability = r.availability.valid ? '' : ' Availability below what --availability requires.';
+  out.push('', `${r.aborted ? 'Interrupted: ' : ''}${verdict}${availability}`);
   return out.join('\n');
 }

@@ -1,23 +1,37 @@
 /**
- * The cluster runner behind `raftsnap cluster`: starts N real `raftsnap serve` processes, routes
- * their messages with Maelstrom's semantics, runs the lin-kv workload under a nemesis, then
- * collects statistics, checks the history for linearizability and builds the report.
+ * The cluster runner behind `raftsnap cluster`: starts N node processes (raftsnap's own `serve`,
+ * or any `--bin` program), routes their messages with Maelstrom's semantics, runs the lin-kv
+ * workload under a nemesis, then collects statistics, checks the history for linearizability,
+ * builds the report (src/cluster/summary.ts) and writes the results directory
+ * (src/cluster/results/). Ctrl-C (`abort`) ends the run early and still checks and writes what ran.
  */
-import { mkdir, readdir, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { prepareDataRoot } from './data-root.js';
-import { checkHistory, type CheckResult, type Verdict } from '../check/linearizability.js';
+import { checkHistory, type CheckResult } from '../check/linearizability.js';
 import type { OpFn } from '../check/history.js';
-import { Nemesis, type Grudges, type NemesisEvent, type NemesisKind } from './nemesis.js';
-import { Network, type NetStats } from './network.js';
+import { prepareDataRoot } from './data-root.js';
+import { MessageJournal } from './journal.js';
+import { Nemesis, type Grudges, type NemesisKind } from './nemesis.js';
+import { Network } from './network.js';
 import { NodeProcess, type ExitInfo } from './node-process.js';
 import { resolveNodeProgram } from './node-program.js';
 import { latencySampler, Random, type LatencyDist } from './random.js';
+import { writeResults } from './results/index.js';
+import {
+  availability,
+  clusterExitCode,
+  failuresByCode,
+  faultWindows,
+  percentile,
+  VACUOUS_WARNING,
+  type ClusterReport,
+  type NodeReport,
+} from './summary.js';
 import { Workload, type OpCounts } from './workload.js';
 
 export { DATA_ROOT_MARKER, prepareDataRoot } from './data-root.js';
-
 export { DEFAULT_NODE_SCRIPT } from './node-program.js';
+export { clusterExitCode, VACUOUS_WARNING, type ClusterReport, type NodeReport } from './summary.js';
 
 export interface ClusterOptions {
   nodes: number;
@@ -43,6 +57,8 @@ export interface ClusterOptions {
   seed: number;
   /** Seconds for the linearizability check before the verdict is `unknown`. */
   checkBudget: number;
+  /** Maelstrom's `--availability`: the fraction of operations that must succeed, or 'total'. */
+  availability?: number | 'total';
   /**
    * Any program speaking Maelstrom's lin-kv protocol (Maelstrom's `--bin`), started with exactly
    * `binArgs`, every node in `<dataRoot>/shared`; default: raftsnap's own `serve`.
@@ -92,96 +108,8 @@ export interface Progress {
   fail: number;
   info: number;
   nemesis: string;
-  phase: 'starting' | 'running' | 'draining' | 'stopping' | 'checking';
+  phase: 'starting' | 'running' | 'draining' | 'stopping' | 'checking' | 'writing';
 }
-
-export interface NodeReport {
-  id: string;
-  /** Times the node was started (1 + restarts). */
-  starts: number;
-  kills: number;
-  pauses: number;
-  /** `get_stats` answered at least once. */
-  statsAvailable: boolean;
-  role: string | null;
-  term: number | null;
-  /** Counters summed over the node's incarnations. */
-  elections: number;
-  leaderChanges: number;
-  snapshotsTaken: number;
-  snapshotsInstalled: number;
-  snapshotTransfersSent: number;
-  /** Largest log length seen by any `get_stats` during the run. */
-  maxLogEntries: number | null;
-  lastStats: Record<string, unknown> | null;
-  /** Size of the node's data directory after the run; null for `--bin` nodes (one shared directory). */
-  dataDirBytes: number | null;
-  exitCode: number | null;
-  exitSignal: string | null;
-}
-
-export interface ClusterReport {
-  verdict: Verdict;
-  /**
-   * The process exit code, as Maelstrom's: 0 when linearizable and no node crashed; 1 when not
-   * linearizable or a node exited on its own; 2 when the check ran out of its budget (`unknown`).
-   * (`raftsnap cluster` also exits 2 when the run cannot be made: bad flags, a node that does not
-   * start.) See `clusterExitCode`.
-   */
-  exitCode: number;
-  /**
-   * No operation completed ok: nothing acknowledged was there to check, so "linearizable" says
-   * nothing about the cluster (every node down, no leader, a broken node answering only errors).
-   */
-  vacuous: boolean;
-  problems: string[];
-  warnings: string[];
-  config: Omit<ClusterOptions, 'onProgress' | 'onLog' | 'nodeEnv'> & { nodeEnv?: string[] };
-  resultsDir: string;
-  dataRoot: string;
-  /** The node program and its arguments. */
-  nodeProgram: string;
-  /** Whether the nodes were asked for `get_stats` (raftsnap's own; not for `--bin` programs). */
-  nodeStats: boolean;
-  durationS: number;
-  ops: { total: number; ok: number; fail: number; info: number; byF: Record<OpFn, OpCounts> };
-  /** Successful operations per second of workload. */
-  throughput: number;
-  latencyMs: { p50: number | null; p95: number | null; p99: number | null; max: number | null };
-  totals: {
-    elections: number;
-    leaderChanges: number;
-    snapshotsTaken: number;
-    snapshotsInstalled: number;
-    snapshotTransfers: number;
-    maxLogEntries: number | null;
-    dataDirBytes: number;
-  };
-  nodes: NodeReport[];
-  crashes: ExitInfo[];
-  nemesis: NemesisEvent[];
-  network: NetStats & { errors: string[] };
-  check: {
-    verdict: Verdict;
-    elapsedMs: number;
-    ops: number;
-    dropped: number;
-    keys: Array<{ key: unknown; verdict: Verdict; ops: number }>;
-    violations: Array<{ key: unknown; message: string; ops: unknown[] }>;
-  };
-}
-
-// ---------------------------------------------------------------------------------------------
-
-/** The exit code of a run: a definite failure (1) outranks an unknown verdict (2). */
-export function clusterExitCode(verdict: Verdict, crashed: boolean): number {
-  if (verdict === 'not-linearizable' || crashed) return 1;
-  if (verdict === 'unknown') return 2;
-  return 0;
-}
-
-/** The warning for a history without a single ok operation (see `ClusterReport.vacuous`). */
-export const VACUOUS_WARNING = 'no operation completed ok: the verdict is vacuous, there was nothing acknowledged to check';
 
 export async function dirSize(path: string): Promise<number> {
   let total = 0;
@@ -205,15 +133,11 @@ export async function dirSize(path: string): Promise<number> {
   return total;
 }
 
-export function percentile(sorted: number[], p: number): number | null {
-  if (sorted.length === 0) return null;
-  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
-  return Math.round(sorted[i]! * 10) / 10;
-}
-
 function timestamp(): string {
   return new Date().toISOString().replace(/[:.]/g, '-').replace('Z', '');
 }
+
+const perOp = (n: number, ops: number): number | null => (ops === 0 ? null : Math.round((n / ops) * 100) / 100);
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -233,14 +157,23 @@ export class ClusterRun {
   private readonly t0 = performance.now();
   readonly clock = (): number => performance.now() - this.t0;
   private nodes: NodeProcess[] = [];
-  private net!: Network;
   private aborted = false;
+  private wakeMain: (() => void) | null = null;
 
   constructor(private readonly opts: ClusterOptions) {}
 
-  /** Kills every node at once (Ctrl-C). */
+  /**
+   * Ends the run early (Ctrl-C): no new operations or faults, the nodes are killed, and the
+   * history of what ran is still checked and written with the report and the pictures.
+   */
   abort(): void {
+    if (this.aborted) return;
     this.aborted = true;
+    this.wakeMain?.();
+  }
+
+  /** Kills every node at once (a stopped one would otherwise stay stopped forever). */
+  private killNodes(): void {
     for (const n of this.nodes) {
       n.resume();
       n.kill();
@@ -248,8 +181,8 @@ export class ClusterRun {
   }
 
   async run(): Promise<ClusterReport> {
-    // If the runner dies, leave no node behind (a stopped one would stay stopped forever).
-    const killAll = (): void => this.abort();
+    // If the runner dies, leave no node behind.
+    const killAll = (): void => this.killNodes();
     process.once('exit', killAll);
     try {
       return await this.runInner();
@@ -263,6 +196,7 @@ export class ClusterRun {
     if (o.nodes < 1) throw new Error('--nodes must be at least 1');
     const ids = Array.from({ length: o.nodes }, (_, i) => `n${i + 1}`);
     const dataRoot = resolve(o.dataRoot);
+    const defaultResults = o.results === undefined;
     const resultsDir = resolve(o.results ?? join('raftsnap-results', timestamp()));
     const serveArgs: string[] = [];
     if (o.snapshotThreshold !== undefined) serveArgs.push('--snapshot-threshold', String(o.snapshotThreshold));
@@ -295,8 +229,9 @@ export class ClusterRun {
         phase,
       });
 
-    this.net = new Network(latencySampler(o.latencyDist, o.latency, new Random(o.seed ^ 0x5bd1e995)), this.clock);
-    const net = this.net;
+    const net = new Network(latencySampler(o.latencyDist, o.latency, new Random(o.seed ^ 0x5bd1e995)), this.clock);
+    const journal = new MessageJournal();
+    net.tap = journal.tap;
     const control = net.client('c0');
     let shuttingDown = false;
     const kills = new Map<string, number>();
@@ -354,11 +289,12 @@ export class ClusterRun {
     for (const n of this.nodes) n.start();
     const inited = await Promise.all(this.nodes.map((n) => init(n, 10_000)));
     const notInited = ids.filter((_, i) => !inited[i]);
-    if (notInited.length > 0) {
-      this.abort();
+    if (notInited.length > 0 || this.aborted) {
+      this.killNodes();
       await Promise.all(this.nodes.map((n) => n.waitExit(5000)));
       await Promise.all(this.nodes.map((n) => n.closeLog()));
       net.close();
+      if (notInited.length === 0) throw new Error('interrupted while the nodes were starting');
       throw new Error(
         `node${notInited.length > 1 ? 's' : ''} ${notInited.join(', ')} did not answer init within 10 s; see the logs in ${resultsDir}`,
       );
@@ -402,7 +338,7 @@ export class ClusterRun {
           started.forEach((n, i) => {
             if (!ok[i]) warnings.push(`${n.id} did not answer init within 5 s after its restart`);
           });
-          log(`restarted ${victims.join(',')} in ${(this.clock() - t).toFixed(0)} ms`);
+          if (started.length > 0) log(`restarted ${started.map((n) => n.id).join(',')} in ${(this.clock() - t).toFixed(0)} ms`);
         },
         pause: (victims) => {
           for (const v of victims) {
@@ -434,7 +370,20 @@ export class ClusterRun {
       }
     })();
     const ticker = setInterval(() => progress('running', nemesis.current), 250);
-    while (this.clock() < endAt && !this.aborted) await sleep(Math.min(200, endAt - this.clock()));
+    while (this.clock() < endAt && !this.aborted) {
+      await new Promise<void>((wake) => {
+        const t = setTimeout(wake, Math.min(200, endAt - this.clock()));
+        this.wakeMain = () => {
+          clearTimeout(t);
+          wake();
+        };
+      });
+      this.wakeMain = null;
+    }
+    if (this.aborted) {
+      log('interrupted: stopping the nodes, then checking and writing what ran');
+      this.killNodes();
+    }
     nemesis.stop();
     await nemesisDone;
     workload.stop();
@@ -460,18 +409,16 @@ export class ClusterRun {
     await Promise.all(this.nodes.map((n) => n.waitExit(5000)));
     for (const n of this.nodes) {
       const e = lastExit.get(n.id);
-      if (e && (e.code !== 0 || e.signal !== null) && exited[this.nodes.indexOf(n)]) {
+      if (!this.aborted && e && (e.code !== 0 || e.signal !== null) && exited[this.nodes.indexOf(n)]) {
         warnings.push(`${n.id} exited with ${e.signal ? 'signal ' + e.signal : 'code ' + e.code} after its stdin was closed`);
       }
     }
     net.close();
     await Promise.all(this.nodes.map((n) => n.closeLog()));
-    if (this.aborted) throw new Error('aborted');
 
     // Check.
     progress('checking');
     const history = workload.history;
-    await writeFile(join(resultsDir, 'history.jsonl'), history.map((e) => JSON.stringify(e)).join('\n') + (history.length ? '\n' : ''));
     const check: CheckResult = checkHistory(history, { timeBudgetMs: o.checkBudget * 1000 });
     for (const w of check.warnings) warnings.push(`history: ${w}`);
 
@@ -520,21 +467,29 @@ export class ClusterRun {
       problems.unshift(`history is not linearizable (keys ${check.violations.map((v) => JSON.stringify(v.key)).join(', ')})`);
     }
     if (check.verdict === 'unknown') warnings.push(`the linearizability check did not finish within ${o.checkBudget} s`);
-    if (net.stats.unknownDest > 0) warnings.push(`${net.stats.unknownDest} messages to unknown destinations`);
+    if (net.stats.dropped.unknownDest > 0) warnings.push(`${net.stats.dropped.unknownDest} messages to unknown destinations`);
     const vacuous = workload.counts.ok === 0;
     if (vacuous) warnings.unshift(VACUOUS_WARNING);
-    if (o.nemesis.length > 0 && nemesis.events.length === 0) {
+    if (this.aborted) warnings.unshift(`interrupted at ${(workloadEnd / 1000).toFixed(1)} s: the report covers what ran until then`);
+    if (!this.aborted && o.nemesis.length > 0 && nemesis.events.length === 0) {
       warnings.push(
         `no fault was injected: a fault needs ${o.nemesisInterval} s of health then ${o.nemesisInterval} s of fault before the last ${o.quiet} s; lower --nemesis-interval or raise --time`,
       );
     }
     if (workload.unexpectedReplies > 0) warnings.push(`${workload.unexpectedReplies} replies of an unexpected type`);
+    const avail = availability(history, o.availability ?? null);
+    if (!avail.valid) {
+      problems.push(
+        `availability ${(avail.okFraction * 100).toFixed(1)}% of operations ok, below the required ${avail.required === 'total' ? 'total (100%)' : `${(Number(avail.required) * 100).toFixed(1)}%`}`,
+      );
+    }
     const maxes = nodeReports.map((n) => n.maxLogEntries).filter((x): x is number => x !== null);
     const { onProgress: _p, onLog: _l, nodeEnv, ...config } = o;
     const report: ClusterReport = {
       verdict: check.verdict,
-      exitCode: clusterExitCode(check.verdict, crashes.length > 0),
+      exitCode: clusterExitCode(check.verdict, crashes.length > 0, avail.valid, this.aborted),
       vacuous,
+      aborted: this.aborted,
       problems,
       warnings,
       config: { ...config, ...(nodeEnv ? { nodeEnv: Object.keys(nodeEnv) } : {}) },
@@ -546,6 +501,8 @@ export class ClusterRun {
       ops: { total: workload.total, ...workload.counts, byF },
       throughput: Math.round((workload.counts.ok / workS) * 10) / 10,
       latencyMs: { p50: percentile(lat, 50), p95: percentile(lat, 95), p99: percentile(lat, 99), max: percentile(lat, 100) },
+      availability: avail,
+      failures: failuresByCode(history),
       totals: {
         elections: nodeReports.reduce((a, n) => a + n.elections, 0),
         leaderChanges: nodeReports.reduce((a, n) => a + n.leaderChanges, 0),
@@ -559,7 +516,16 @@ export class ClusterRun {
       nodes: nodeReports,
       crashes,
       nemesis: nemesis.events,
-      network: { ...net.stats, errors: net.errors },
+      faults: faultWindows(nemesis.events, workloadEnd),
+      network: {
+        ...net.stats,
+        msgsPerOp: {
+          all: perOp(net.stats.all.sends, workload.total),
+          clients: perOp(net.stats.clients.sends, workload.total),
+          servers: perOp(net.stats.servers.sends, workload.total),
+        },
+        errors: net.errors,
+      },
       check: {
         verdict: check.verdict,
         elapsedMs: check.elapsedMs,
@@ -568,8 +534,10 @@ export class ClusterRun {
         keys: check.keys.map((k) => ({ key: k.key, verdict: k.verdict, ops: k.ops })),
         violations: check.violations.map((v) => ({ key: v.key, message: v.message, ops: v.ops })),
       },
+      files: [],
     };
-    await writeFile(join(resultsDir, 'report.json'), JSON.stringify(report, null, 2) + '\n');
+    progress('writing');
+    await writeResults({ dir: resultsDir, linkLatest: defaultResults, report, history, check, journal, ids });
     return report;
   }
 }

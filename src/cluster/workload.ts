@@ -4,9 +4,11 @@
  * Jepsen (and so Maelstrom), client i is bound to node i mod N for the whole run, also after it
  * continues as a new process: a fault on one node slows only the clients bound to it, so the rest
  * of the cluster keeps committing (which is what makes a lagging node need a snapshot).
- * Every operation is recorded in the history (see src/check/history.ts).
- * After an indeterminate outcome a client continues as a new process with a new client id, as
- * Jepsen does, so late replies can never be mistaken for answers to later requests.
+ * Every operation is recorded in the history (see src/check/history.ts). Outcomes as Maelstrom's
+ * client records them: a read is idempotent, so a read that times out or gets any error `fail`s; a
+ * write or cas that times out, or gets an indefinite error, is `info` (it may still take effect).
+ * After an `info` a client continues as a new process with a new client id, as Jepsen does, so
+ * late replies can never be mistaken for answers to later requests.
  */
 import type { HistoryEvent, OpFn } from '../check/history.js';
 import { DEFINITE_ERROR_CODES } from '../check/history.js';
@@ -121,14 +123,14 @@ export class Workload {
         // The node was down: the request certainly did not reach it.
         ev = { type: 'fail', process, f, key, value, time: end, node, code: 11, error: 'node down (not delivered)' };
       } else if (res.timeout) {
-        ev = { type: 'info', process, f, key, value, time: end, node, code: 0, error: 'timeout' };
+        ev = { type: f === 'read' ? 'fail' : 'info', process, f, key, value, time: end, node, code: 0, error: 'timeout' };
       } else {
         const r = res.reply!;
         const t = r.type;
         if (t === 'error') {
           const code = typeof r.code === 'number' ? r.code : undefined;
           const text = typeof r.text === 'string' ? r.text : '';
-          const definite = code !== undefined && DEFINITE_ERROR_CODES.has(code);
+          const definite = f === 'read' || (code !== undefined && DEFINITE_ERROR_CODES.has(code));
           ev = { type: definite ? 'fail' : 'info', process, f, key, value, time: end, node, error: text };
           if (code !== undefined) ev.code = code;
         } else if (t === `${f}_ok`) {

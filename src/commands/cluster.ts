@@ -41,10 +41,10 @@ export default class Cluster extends Command {
     bin: Flags.string({
       description: "a node program speaking Maelstrom's lin-kv protocol on stdin/stdout, as Maelstrom's --bin; arguments for it follow `--` [default: raftsnap serve]",
     }),
-    nodes: Flags.integer({ description: 'number of nodes (n1..nN)', default: DEFAULTS.nodes, min: 1, max: 9 }),
-    time: number({ description: 'seconds of workload', default: DEFAULTS.time }),
+    nodes: Flags.integer({ description: 'number of nodes (n1..nN); also --node-count, as Maelstrom', default: DEFAULTS.nodes, min: 1, max: 9, aliases: ['node-count'] }),
+    time: number({ description: 'seconds of workload; also --time-limit, as Maelstrom', default: DEFAULTS.time, aliases: ['time-limit'] }),
     rate: number({ description: 'operations per second, all clients together', default: DEFAULTS.rate }),
-    concurrency: Flags.integer({ description: 'number of clients [default: 2 x nodes]', min: 1 }),
+    concurrency: Flags.string({ description: 'number of clients, or Kn for K x nodes as Maelstrom (2n) [default: 2n]' }),
     keys: Flags.integer({ description: 'number of keys (0..keys-1)', default: DEFAULTS.keys, min: 1 }),
     latency: number({ description: 'mean node-to-node latency in ms', default: DEFAULTS.latency }),
     'latency-dist': Flags.string({ description: 'latency distribution', options: [...LATENCY_DISTS], default: DEFAULTS.latencyDist }),
@@ -61,6 +61,10 @@ export default class Cluster extends Command {
     'chunk-size': Flags.integer({ description: 'passed to serve when given' }),
     seed: Flags.integer({ description: 'seed of the workload, nemesis and latency choices [default: random]' }),
     'check-budget': number({ description: 'seconds for the linearizability check before "unknown"', default: DEFAULTS.checkBudget }),
+    availability: Flags.string({
+      description: "as Maelstrom's: the fraction of operations (0..1) that must complete ok, or total; below it the run fails (exit 1)",
+    }),
+    workload: Flags.string({ char: 'w', description: "Maelstrom's workload; only lin-kv", options: ['lin-kv'], default: 'lin-kv' }),
     check: Flags.string({ description: 'only check an existing history.jsonl and print the verdict' }),
     json: Flags.boolean({ description: 'print the report as JSON' }),
     // Test-only switches.
@@ -110,13 +114,23 @@ export default class Cluster extends Command {
       if (i <= 0) this.error(`--node-env expects KEY=VALUE, got ${kv}`);
       nodeEnv[kv.slice(0, i)] = kv.slice(i + 1);
     }
+    const concurrency = parseConcurrency(flags.concurrency ?? '2n', flags.nodes);
+    if (concurrency === null) this.error(`--concurrency expects a positive integer or Kn (K x nodes, as Maelstrom's 2n), got ${flags.concurrency}`);
+    let availability: number | 'total' | undefined;
+    if (flags.availability !== undefined) {
+      const a = Number(flags.availability);
+      if (flags.availability === 'total') availability = 'total';
+      else if (flags.availability.trim() !== '' && Number.isFinite(a) && a >= 0 && a <= 1) availability = a;
+      else this.error(`--availability expects a number from 0 to 1 or total, got ${flags.availability}`);
+    }
     const tty = Boolean(process.stderr.isTTY) && !flags.json;
     let bar: cliProgress.SingleBar | null = null;
     const opts: ClusterOptions = {
       nodes: flags.nodes,
       time: flags.time,
       rate: flags.rate,
-      concurrency: flags.concurrency ?? 2 * flags.nodes,
+      concurrency,
+      ...(availability !== undefined ? { availability } : {}),
       keys: flags.keys,
       latency: flags.latency,
       latencyDist: flags['latency-dist'] as LatencyDist,
@@ -163,10 +177,15 @@ export default class Cluster extends Command {
     };
     if (!flags.json) process.stderr.write(`raftsnap cluster: seed ${opts.seed}\n`);
     const run = new ClusterRun(opts);
+    // Ctrl-C: stop the run and still check and write what ran; a second Ctrl-C quits at once.
+    let interrupts = 0;
     const onSigint = (): void => {
+      interrupts++;
+      if (interrupts > 1) process.exit(130);
+      process.stderr.write('\nraftsnap cluster: interrupted; writing the history, the report and the pictures (Ctrl-C again to quit now)\n');
       run.abort();
     };
-    process.once('SIGINT', onSigint);
+    process.on('SIGINT', onSigint);
     let report;
     try {
       report = await run.run();
@@ -203,4 +222,12 @@ export default class Cluster extends Command {
     const exit = clusterExitCode(r.verdict, false);
     if (exit !== 0) process.exitCode = exit;
   }
+}
+
+/** `6` or Maelstrom's `2n` (2 x nodes); null when it is neither. */
+export function parseConcurrency(s: string, nodes: number): number | null {
+  const m = /^\s*(\d+)(n?)\s*$/.exec(s);
+  if (!m) return null;
+  const n = Number(m[1]) * (m[2] ? nodes : 1);
+  return n >= 1 ? n : null;
 }

@@ -7,19 +7,36 @@ const hears = (g: Map<string, Set<string>>, dest: string, src: string): boolean 
 describe('partition shapes', () => {
   const five = ['n1', 'n2', 'n3', 'n4', 'n5'];
 
-  it('isolate-one cuts one node off in both directions', () => {
-    const { grudges } = partitionGrudges('isolate-one', five, new Random(1));
+  it('one cuts one node off in both directions', () => {
+    const { grudges } = partitionGrudges('one', five, new Random(1));
     const isolated = five.filter((n) => five.every((m) => m === n || (!hears(grudges, n, m) && !hears(grudges, m, n))));
     expect(isolated).toHaveLength(1);
     const rest = five.filter((n) => n !== isolated[0]);
     for (const a of rest) for (const b of rest) expect(hears(grudges, a, b)).toBe(true);
   });
 
-  it('majority-minority splits 5 nodes into 2 and 3', () => {
-    const { grudges } = partitionGrudges('majority-minority', five, new Random(2));
+  it('majority splits 5 nodes into 2 and 3, 3 nodes into 1 and 2', () => {
+    const { grudges } = partitionGrudges('majority', five, new Random(2));
     const side = (n: string): string[] => five.filter((m) => hears(grudges, n, m));
     const sizes = five.map((n) => side(n).length).sort();
     expect(sizes).toEqual([2, 2, 3, 3, 3]);
+    const three = ['n1', 'n2', 'n3'];
+    const g3 = partitionGrudges('majority', three, new Random(2)).grudges;
+    expect(three.map((n) => three.filter((m) => hears(g3, n, m)).length).sort()).toEqual([1, 2, 2]);
+  });
+
+  it('minority-third cuts off fewer than a third of the nodes (none of 3, 1 of 5, 2 of 7), cleanly', () => {
+    for (const [n, k] of [[3, 0], [4, 1], [5, 1], [7, 2], [9, 2], [10, 3]] as const) {
+      const nodes = Array.from({ length: n }, (_, i) => `n${i + 1}`);
+      const { grudges, detail } = partitionGrudges('minority-third', nodes, new Random(n));
+      const side = (x: string): string[] => nodes.filter((m) => hears(grudges, x, m));
+      const sizes = nodes.map((x) => side(x).length);
+      expect(sizes.filter((s) => s === k).length, `${n} nodes`).toBe(k);
+      expect(sizes.filter((s) => s === n - k).length).toBe(n - k);
+      if (k === 0) expect(detail).toMatch(/no node cut off/);
+      // clean: two sides, everyone hears all of its own side
+      for (const a of nodes) for (const b of side(a)) expect(hears(grudges, b, a)).toBe(true);
+    }
   });
 
   it('majorities-ring: every node hears a majority, no two the same one', () => {

@@ -94,8 +94,25 @@ describe.skipIf(!built)('raftsnap cluster with real serve processes', () => {
     }
     // The results directory and the data directories.
     const results = readdirSync(join(cwd, 'raftsnap-results'));
-    expect(results).toHaveLength(1);
-    expect(readdirSync(join(cwd, 'raftsnap-results', results[0]!)).sort()).toEqual(['history.jsonl', 'n1.log', 'n2.log', 'n3.log', 'report.json']);
+    expect(results).toHaveLength(2);
+    expect(results.sort()).toEqual([expect.stringMatching(/^\d{4}-/), 'latest']);
+    expect(readdirSync(join(cwd, 'raftsnap-results', 'latest')).sort()).toEqual([
+      'history.jsonl',
+      'index.html',
+      'latency-quantiles.svg',
+      'latency-raw.svg',
+      'messages.svg',
+      'n1.log',
+      'n2.log',
+      'n3.log',
+      'rate.svg',
+      'report.json',
+      'timeline.html',
+    ]);
+    expect(rep.files).toEqual(['latency-raw.svg', 'latency-quantiles.svg', 'rate.svg', 'timeline.html', 'messages.svg', 'index.html']);
+    expect(rep.network.msgsPerOp.clients).toBeGreaterThan(1.5);
+    expect(rep.network.msgsPerOp.clients).toBeLessThanOrEqual(2.1);
+    expect(rep.availability.okFraction).toBeGreaterThan(0.3);
     expect(JSON.parse(readFileSync(join(cwd, 'raftsnap-results', results[0]!, 'report.json'), 'utf8')).verdict).toBe('linearizable');
     for (const id of ['n1', 'n2', 'n3']) {
       const v = run(['inspect', `raftsnap-data/${id}`, '--verify']);
