@@ -52,6 +52,10 @@ export function linearHtml(keyOps: readonly Operation[], v: Violation): string {
     ]),
     points,
     stuck: stuck ?? null,
+    // Where the violation is: the end of the stuck operation or of the last one of the prefix.
+    focus: Math.max(
+      ...[v.stuck, ...v.order.map((id) => byId.get(id))].map((o) => (o ? (o.ret === Infinity ? o.call : o.ret) : start)),
+    ),
   };
   const recent = v.order.slice(-12).map((id) => byId.get(id)).filter((o): o is Operation => o !== undefined);
   const body = `<h1>key ${esc(JSON.stringify(v.key))}: not linearizable</h1>
@@ -91,7 +95,9 @@ svg.points { position: absolute; left: 0; top: 0; pointer-events: none; }
 const D = JSON.parse(document.getElementById('data').textContent);
 const lin = document.getElementById('lin');
 const RH = 26;
-let scale = Math.max(0.05, (Math.max(800, window.innerWidth - 120)) / (D.end - D.start));
+// Open on the violation: the prefix and the stuck operation, and as much again after them.
+const focusEnd = Math.min(D.end, D.start + 2 * Math.max(1, D.focus - D.start));
+let scale = Math.max(0.001, (Math.max(800, window.innerWidth - 120)) / (focusEnd - D.start));
 const X = (t) => (t - D.start) * scale;
 function draw() {
   const f = document.createDocumentFragment();
