@@ -1,6 +1,6 @@
 // `raftsnap cluster` as a real process: its errors are one line naming the problem (JSON with --json).
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -87,5 +87,42 @@ describe.skipIf(!built)('raftsnap cluster errors', () => {
     }
     const j = run(['--check', 'none.jsonl', '--json'], cwd);
     expect(JSON.parse(j.stdout)).toMatchObject({ verdict: 'linearizable', vacuous: true });
+  });
+});
+
+describe.skipIf(!built)('raftsnap cluster interrupted', () => {
+  it('Ctrl-C stops the run and still writes the history, the report and the pictures (exit 130)', async () => {
+    const cwd = tempDir('raftsnap-cluster-sigint-');
+    const fake = fileURLToPath(new URL('./fixtures/fake-node.mjs', import.meta.url));
+    const child = spawn(process.execPath, [RUN, 'cluster', '--time', '30', '--node-script', fake, '--nemesis', 'partition', '--nemesis-interval', '0.5'], {
+      cwd,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    let stdout = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    await new Promise<void>((resolve) => {
+      const poll = setInterval(() => {
+        if (stderr.includes('started n1')) {
+          clearInterval(poll);
+          setTimeout(resolve, 2500);
+        }
+      }, 100);
+    });
+    const t0 = Date.now();
+    child.kill('SIGINT');
+    const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+    expect(code, stderr).toBe(130);
+    expect(Date.now() - t0).toBeLessThan(15_000);
+    const dir = join(cwd, 'raftsnap-results', 'latest');
+    for (const f of ['history.jsonl', 'report.json', 'index.html', 'timeline.html', 'latency-raw.svg', 'rate.svg', 'messages.svg']) {
+      expect(existsSync(join(dir, f)), f).toBe(true);
+    }
+    const rep = JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8'));
+    expect(rep).toMatchObject({ aborted: true, exitCode: 130, verdict: 'linearizable' });
+    expect(rep.ops.total).toBeGreaterThan(20);
+    expect(rep.durationS).toBeLessThan(15);
+    expect(stdout).toMatch(/Interrupted: Linearizable\./);
   });
 });
