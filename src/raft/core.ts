@@ -231,7 +231,10 @@ export class RaftCore {
       if (m.type === 'raft_request_vote') {
         // Leader stickiness: a node that heard from a live leader recently ignores (pre)votes.
         if (this.inLease()) return;
-        if (!m.preVote) this.becomeFollower(m.term, null);
+        // Adopt the term, but keep the election timer: only an append from the leader or a granted
+        // vote restarts it (Figure 2). A candidate with a stale log would otherwise hold back, vote
+        // after vote, the node that can win (lagging-restart seeds 5123, 6285, 6370, 6895, 6914).
+        if (!m.preVote) this.becomeFollower(m.term, null, false);
       } else if (m.type === 'raft_request_vote_reply' && m.preVote && m.granted) {
         // A granted pre-vote carries the proposed term; nobody changes term for it.
       } else {
@@ -553,7 +556,7 @@ export class RaftCore {
     this.randomizedTimeout = e + Math.min(e - 1, Math.floor(this.cfg.random() * e));
   }
 
-  private becomeFollower(term: number, lead: NodeId | null): void {
+  private becomeFollower(term: number, lead: NodeId | null, resetTimer = true): void {
     if (term !== this.term) {
       this.term = term;
       this.votedFor = null;
@@ -563,7 +566,8 @@ export class RaftCore {
     this.votes.clear();
     this.progress.clear();
     this.proposalsPending = false;
-    this.resetTimers();
+    if (resetTimer) this.resetTimers();
+    else this.heartbeatElapsed = 0;
   }
 
   private becomePreCandidate(): void {

@@ -219,3 +219,43 @@ describe('determinism', () => {
     expect(scenario(43)).not.toBe(a);
   });
 });
+
+describe('a rejected RequestVote of a higher term', () => {
+  it('adopts the term but keeps the election timer running (Figure 2: only a leader append or a granted vote restarts it)', () => {
+    // n1 holds a log entry of term 1; n2 asks for votes in term 9 with an empty log: rejected.
+    const core = new RaftCore(cfg('n1', ids3, new MemSnapshots(), { preVote: false, checkQuorum: false }, 3), {
+      hardState: { term: 1, votedFor: 'n1', commit: 0 }, snapshot: null, entries: [{ index: 1, term: 1, data: null }], applied: 0,
+    });
+    // Ticks until n1 would campaign on its own, measured on an identical core.
+    const twin = new RaftCore(cfg('n1', ids3, new MemSnapshots(), { preVote: false, checkQuorum: false }, 3), {
+      hardState: { term: 1, votedFor: 'n1', commit: 0 }, snapshot: null, entries: [{ index: 1, term: 1, data: null }], applied: 0,
+    });
+    let timeout = 0;
+    while (twin.status().role === 'follower') {
+      twin.tick();
+      timeout++;
+    }
+    for (let i = 0; i < timeout - 1; i++) core.tick();
+    const vote: RequestVote = { type: 'raft_request_vote', from: 'n2', to: 'n1', term: 9, lastLogIndex: 0, lastLogTerm: 0, preVote: false };
+    core.step(vote);
+    drain(core);
+    expect(core.status().term).toBe(9);
+    expect(core.status().votedFor).toBeNull();
+    // The next tick is the one at which n1 campaigns, as if the stale vote had not come.
+    core.tick();
+    expect(core.status().role).toBe('candidate');
+    expect(core.status().term).toBe(10);
+  });
+
+  it('a granted vote restarts the timer', () => {
+    const core = new RaftCore(cfg('n1', ids3, new MemSnapshots(), { preVote: false, checkQuorum: false }, 3), {
+      hardState: { term: 1, votedFor: null, commit: 0 }, snapshot: null, entries: [], applied: 0,
+    });
+    for (let i = 0; i < 9; i++) core.tick();
+    core.step({ type: 'raft_request_vote', from: 'n2', to: 'n1', term: 2, lastLogIndex: 0, lastLogTerm: 0, preVote: false } as RequestVote);
+    drain(core);
+    expect(core.status().votedFor).toBe('n2');
+    for (let i = 0; i < 9; i++) core.tick();
+    expect(core.status().role).toBe('follower');
+  });
+});
