@@ -52,13 +52,17 @@
  *    one, or a leader that restarted its transfer at 0) is answered with that count and the leader
  *    resumes there.
  *
- * Reads: there is no read-index or lease read. The driver makes reads linearizable by proposing a
- * read command through the log and answering when the entry is applied (and only if the entry at
- * that index still has the term it was proposed in).
+ * Reads: ReadIndex (read-index.ts), never a lease or a clock. `readIndex(ctx)` on the leader queues
+ * a read; reads queued between two Readys form one round, whose read index is the commit index
+ * when it starts (only once the leader committed an entry of its term, its no-op); every append
+ * sent from then on carries the round's number, followers echo it, and a round answered by a
+ * majority in the leader's term comes out in `Ready.readStates`. Leaving the leader role drops the
+ * unconfirmed reads into `Ready.readsLost`.
  */
 import { Buffer } from 'node:buffer';
 import { RaftLog } from './log.js';
 import { Progress } from './progress.js';
+import { ReadIndex, type ReadState } from './read-index.js';
 import { compareMeta, sameMeta } from './snapshot.js';
 import type {
   AppendEntries,
@@ -159,6 +163,12 @@ export class RaftCore {
   private readyApplied: number | null = null;
   /** A proposal was appended since the last flush of appends to followers. */
   private proposalsPending = false;
+  /** Leader: ReadIndex rounds and the reads waiting for them. */
+  private readonly reads = new ReadIndex();
+  /** A read round started: followers that get no append carrying its number get a heartbeat. */
+  private readRoundStarted = false;
+  private readStates: ReadState[] = [];
+  private readsLost: number[] = [];
 
   private readonly counters: RaftStats = {
     preVotesStarted: 0,
@@ -247,7 +257,7 @@ export class RaftCore {
         case 'raft_append_entries':
           this.send<AppendEntriesReply>({
             type: 'raft_append_entries_reply', from: this.id, to: m.from, term: this.term,
-            success: false, matchIndex: 0, rejectHint: 0, rejectedIndex: m.prevLogIndex,
+            success: false, matchIndex: 0, rejectHint: 0, rejectedIndex: m.prevLogIndex, readSeq: m.readSeq ?? 0,
           });
           break;
         case 'raft_install_snapshot':
@@ -295,6 +305,21 @@ export class RaftCore {
     return { index: e.index, term: e.term };
   }
 
+  /**
+   * A linearizable read named `ctx` (ReadIndex, read-index.ts): if this node is leader, it comes out
+   * of a later Ready's `readStates` once a majority confirmed the leadership after this call (with
+   * the index to apply first), or in `readsLost` if the node stops being leader before. Returns
+   * false (nothing queued) when this node is not the leader.
+   */
+  readIndex(ctx: number): boolean {
+    if (this.role !== 'leader') return false;
+    const own = this.log.termAt(this.commit) === this.term;
+    this.reads.add(ctx, own);
+    // No entry of this term in the log (a local restore replaced it): the read needs one committed.
+    if (!own && this.log.lastTerm !== this.term) this.propose(null);
+    return true;
+  }
+
   /** Start an election now (tests, single-node start). Goes through pre-vote when enabled. */
   campaign(): void {
     if (this.role === 'leader' || !this.promotable()) return;
@@ -306,9 +331,11 @@ export class RaftCore {
   // Ready loop
 
   hasReady(): boolean {
-    this.flushProposals();
+    this.flush();
     return (
       this.msgs.length > 0 ||
+      this.readStates.length > 0 ||
+      this.readsLost.length > 0 ||
       this.sends.length > 0 ||
       (this.storing !== null && !this.storing.handedOut) ||
       this.pendingSnapshot !== null ||
@@ -320,7 +347,7 @@ export class RaftCore {
 
   /** Collect what the driver must persist, send and apply. Call `advance()` once it is done. */
   ready(): Ready {
-    this.flushProposals();
+    this.flush();
     const hardState = this.hardStateChanged() ? this.hardState() : null;
     if (hardState) this.lastHardState = hardState;
     const entries = this.log.handOut();
@@ -338,7 +365,11 @@ export class RaftCore {
     const committed = this.commit > this.applyCursor ? this.log.slice(this.applyCursor + 1, this.commit) : [];
     this.applyCursor = Math.max(this.applyCursor, this.commit);
     this.readyApplied = Math.max(this.readyApplied ?? 0, snapshot ? snapshot.index : 0, committed.length ? committed[committed.length - 1]!.index : 0);
-    return { hardState, entries, snapshot, snapshotChunk, messages, snapshotSends, committed };
+    const readStates = this.readStates;
+    this.readStates = [];
+    const readsLost = this.readsLost;
+    this.readsLost = [];
+    return { hardState, entries, snapshot, snapshotChunk, messages, snapshotSends, committed, readStates, readsLost };
   }
 
   /** The driver handled the last Ready: persisted, sent, restored and applied it. */
@@ -557,6 +588,7 @@ export class RaftCore {
   }
 
   private becomeFollower(term: number, lead: NodeId | null, resetTimer = true): void {
+    this.loseReads();
     if (term !== this.term) {
       this.term = term;
       this.votedFor = null;
@@ -571,6 +603,7 @@ export class RaftCore {
   }
 
   private becomePreCandidate(): void {
+    this.loseReads();
     this.role = 'pre-candidate';
     this.leaderId = null;
     this.votes.clear();
@@ -583,6 +616,7 @@ export class RaftCore {
   }
 
   private becomeCandidate(): void {
+    this.loseReads();
     this.role = 'candidate';
     this.term += 1;
     this.votedFor = this.id;
@@ -607,6 +641,7 @@ export class RaftCore {
   }
 
   private becomeLeader(): void {
+    this.loseReads();
     this.role = 'leader';
     this.leaderId = this.id;
     this.votes.clear();
@@ -713,15 +748,17 @@ export class RaftCore {
   private onAppend(m: AppendEntries): void {
     if (this.role === 'leader') return; // two leaders in one term cannot happen
     this.heardFromLeader(m.from);
+    // The append's read round number goes back with the answer (ReadIndex, read-index.ts).
+    const readSeq = m.readSeq ?? 0;
     const reject = (hint: number) =>
       this.send<AppendEntriesReply>({
         type: 'raft_append_entries_reply', from: this.id, to: m.from, term: this.term,
-        success: false, matchIndex: 0, rejectHint: hint, rejectedIndex: m.prevLogIndex,
+        success: false, matchIndex: 0, rejectHint: hint, rejectedIndex: m.prevLogIndex, readSeq,
       });
     const accept = (matchIndex: number) =>
       this.send<AppendEntriesReply>({
         type: 'raft_append_entries_reply', from: this.id, to: m.from, term: this.term,
-        success: true, matchIndex, rejectHint: 0, rejectedIndex: 0,
+        success: true, matchIndex, rejectHint: 0, rejectedIndex: 0, readSeq,
       });
 
     let prev = m.prevLogIndex;
@@ -837,9 +874,59 @@ export class RaftCore {
     // Figure 8: only entries of the current term are committed by counting replicas.
     if (n > this.commit && this.log.termAt(n) === this.term) {
       this.commit = n;
+      this.reads.ownTermCommitted();
       return true;
     }
     return false;
+  }
+
+  /** Before a Ready: start a read round for the reads queued, then send the batched proposals. */
+  private flush(): void {
+    this.flushReads();
+    this.flushProposals();
+    if (this.readRoundStarted) {
+      this.readRoundStarted = false;
+      // Followers that got no append carrying the new round's number get a heartbeat with it.
+      const seq = this.reads.seq;
+      for (const [p, pr] of this.progress) if (pr.sentReadSeq < seq) this.readHeartbeat(p, pr);
+    }
+  }
+
+  private flushReads(): void {
+    if (this.role !== 'leader' || !this.reads.hasQueued) return;
+    this.reads.startRound(this.commit);
+    this.readRoundStarted = true;
+    this.collectReads(); // a single voter confirms at once
+  }
+
+  private collectReads(): void {
+    for (const rs of this.reads.confirmed(this.others(), this.quorum())) this.readStates.push(rs);
+  }
+
+  /** The leadership ended (or a new one begins): reads not yet confirmed are lost. */
+  private loseReads(): void {
+    for (const c of this.reads.drop()) this.readsLost.push(c);
+    this.readRoundStarted = false;
+  }
+
+  /**
+   * An empty append that only asks the follower to answer (and so to confirm a read round),
+   * anchored where it cannot disturb replication: the match index (a refusal there is stale and
+   * ignored), or our compaction point while a snapshot is on its way. Not counted as a heartbeat.
+   */
+  private readHeartbeat(p: NodeId, pr: Progress): void {
+    const atMatch = pr.state !== 'snapshot' ? this.log.termAt(pr.match) : undefined;
+    const prev = atMatch !== undefined ? pr.match : this.log.offset;
+    this.sendAppendMessage(p, pr, prev, this.log.termAt(prev)!, []);
+  }
+
+  private sendAppendMessage(p: NodeId, pr: Progress, prev: number, prevTerm: number, entries: Entry[]): void {
+    const readSeq = this.reads.seq;
+    pr.sentReadSeq = readSeq;
+    this.send<AppendEntries>({
+      type: 'raft_append_entries', from: this.id, to: p, term: this.term,
+      prevLogIndex: prev, prevLogTerm: prevTerm, entries, leaderCommit: this.commit, readSeq,
+    });
   }
 
   private flushProposals(): void {
@@ -870,10 +957,7 @@ export class RaftCore {
     if (prevTerm === undefined) return this.startSnapshot(p, pr);
     const ents = this.log.slice(pr.next, Math.min(this.log.lastIndex, prev + this.cfg.maxEntriesPerAppend));
     if (ents.length === 0 && !allowEmpty) return false;
-    this.send<AppendEntries>({
-      type: 'raft_append_entries', from: this.id, to: p, term: this.term,
-      prevLogIndex: prev, prevLogTerm: prevTerm, entries: ents, leaderCommit: this.commit,
-    });
+    this.sendAppendMessage(p, pr, prev, prevTerm, ents);
     if (pr.state === 'replicate') {
       if (ents.length > 0) {
         const last = ents[ents.length - 1]!.index;
@@ -900,10 +984,7 @@ export class RaftCore {
             // Keep the follower's election timer quiet while a (large) chunk is on its way. Anchored at
             // our compaction point: the follower refuses it (ignored) or, if it turns out to hold
             // everything through there already, answers with its commit index and the transfer ends.
-            this.send<AppendEntries>({
-              type: 'raft_append_entries', from: this.id, to: p, term: this.term,
-              prevLogIndex: this.log.offset, prevLogTerm: this.log.termAt(this.log.offset)!, entries: [], leaderCommit: this.commit,
-            });
+            this.sendAppendMessage(p, pr, this.log.offset, this.log.termAt(this.log.offset)!, []);
           }
           break;
         }
@@ -924,10 +1005,7 @@ export class RaftCore {
           // Anchor the heartbeat at the match point so that reordering never makes it fail.
           const t = this.log.termAt(pr.match);
           if (t !== undefined) {
-            this.send<AppendEntries>({
-              type: 'raft_append_entries', from: this.id, to: p, term: this.term,
-              prevLogIndex: pr.match, prevLogTerm: t, entries: [], leaderCommit: this.commit,
-            });
+            this.sendAppendMessage(p, pr, pr.match, t, []);
           } else {
             pr.becomeProbe(pr.match + 1);
             this.sendAppend(p, pr, true);
@@ -943,6 +1021,11 @@ export class RaftCore {
     const pr = this.progress.get(m.from);
     if (!pr) return;
     pr.recentActive = true;
+    // Any answer in our term (success or refusal) says the follower still follows us.
+    if (m.readSeq) {
+      this.reads.ack(m.from, m.readSeq);
+      this.collectReads();
+    }
     if (m.success) {
       const updated = pr.updateMatch(m.matchIndex);
       if (pr.state === 'probe') {

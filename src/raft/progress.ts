@@ -35,6 +35,8 @@ export class Progress {
   stalledHeartbeats = 0;
   matchAtHeartbeat = 0;
   snapshot: SnapshotTransfer | null = null;
+  /** ReadIndex: the read round number carried by the last append sent to this follower. */
+  sentReadSeq = 0;
 
   constructor(next: number) {
     this.next = next;

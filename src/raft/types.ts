@@ -5,6 +5,9 @@
  * chunks to send go out in the Ready (`snapshotChunk`, `snapshotSends`), the driver does the I/O
  * and reports back (`snapshotStored`, `snapshotAvailable`).
  */
+import type { ReadState } from './read-index.js';
+
+export type { ReadState };
 
 export type NodeId = string;
 
@@ -67,6 +70,11 @@ export interface AppendEntries {
   prevLogTerm: number;
   entries: Entry[];
   leaderCommit: number;
+  /**
+   * ReadIndex: the number of the leader's last read round started before this append was sent
+   * (read-index.ts); absent or 0 when none. The follower echoes it in its reply.
+   */
+  readSeq?: number;
 }
 
 export interface AppendEntriesReply {
@@ -81,6 +89,8 @@ export interface AppendEntriesReply {
   rejectHint: number;
   /** On failure: the prevLogIndex of the refused append (lets the leader drop stale refusals); 0 on success. */
   rejectedIndex: number;
+  /** The `readSeq` of the append answered (absent or 0: none): confirms the leader's read rounds up to it. */
+  readSeq?: number;
 }
 
 /** Raft paper Figure 13, chunked, with the last configuration on every chunk. */
@@ -232,6 +242,16 @@ export interface Ready {
   snapshotSends: SnapshotSend[];
   /** Newly committed entries to apply, in index order, after `snapshot` if any. */
   committed: Entry[];
+  /**
+   * Reads (`RaftCore.readIndex`) whose leadership round a majority confirmed: answer each from the
+   * state machine once it has applied `index` (after this Ready's `committed`, or later ones).
+   */
+  readStates: ReadState[];
+  /**
+   * Reads that will never be confirmed: this node stopped being leader before their round was.
+   * Nothing of them took effect; the driver answers them as failed (or asks the new leader).
+   */
+  readsLost: number[];
 }
 
 export type Role = 'follower' | 'pre-candidate' | 'candidate' | 'leader';

@@ -8,7 +8,7 @@
 import { Random } from '../../src/cluster/random.js';
 import { RaftCore } from '../../src/raft/core.js';
 import { installSnapshotMessage } from '../../src/raft/snapshot.js';
-import type { Entry, HardState, InstallSnapshot, Json, NodeId, RaftConfig, RaftMessage, Ready, SnapshotMeta, SnapshotStore } from '../../src/raft/types.js';
+import type { Entry, HardState, InstallSnapshot, Json, NodeId, RaftConfig, RaftMessage, ReadState, Ready, SnapshotMeta, SnapshotStore } from '../../src/raft/types.js';
 
 /** The cluster runner's seeded generator (mulberry32) as a plain function. */
 export function mulberry32(seed: number): () => number {
@@ -111,6 +111,9 @@ export interface SimNode {
   stored: { hs: HardState; snapshot: SnapshotMeta | null; entries: Entry[] };
   sm: SmState;
   readies: Ready[];
+  /** ReadIndex reads confirmed (Ready.readStates) and lost (Ready.readsLost), in order. */
+  readStates: ReadState[];
+  readsLost: number[];
 }
 
 export const defaultConfig = {
@@ -166,7 +169,7 @@ export class Cluster {
       { hardState: hs ?? { term: 0, votedFor: null, commit: 0 }, snapshot: snapshot ?? null, entries: entries ?? [], applied: sm.index },
     );
     return {
-      id, core, snaps, sm, readies: [],
+      id, core, snaps, sm, readies: [], readStates: [], readsLost: [],
       stored: { hs: hs ?? { term: 0, votedFor: null, commit: 0 }, snapshot: snapshot ?? null, entries: (entries ?? []).slice() },
     };
   }
@@ -212,6 +215,8 @@ export class Cluster {
         if (n.sm.index !== rd.snapshot.index) throw new Error('snapshot content index mismatch');
       }
       for (const e of rd.committed) this.apply(n, e);
+      for (const r of rd.readStates) n.readStates.push(r);
+      for (const c of rd.readsLost) n.readsLost.push(c);
       n.core.advance();
     }
     const st = n.core.status();
