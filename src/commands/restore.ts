@@ -40,6 +40,7 @@ with just that node.`);
     const { args, flags } = await this.parse(Restore);
     const config = flags.config !== undefined ? parseConfig(flags.config) : undefined;
     const r = restoreSnapshot(args.file, flags['data-dir'], { nodeId: flags['node-id'], force: flags.force, ...(config ? { config } : {}) });
+    for (const w of r.warnings) this.warnLine(w);
     return this.emit(r, renderRestore);
   }
 }

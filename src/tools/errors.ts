@@ -15,6 +15,7 @@ export type ToolErrorCode =
   | 'EXISTS' // refusing to overwrite
   | 'NOT_EMPTY' // restore target is not empty
   | 'BAD_INDEX' // --index outside what the directory can produce
+  | 'REFUSED' // an output path inside a data directory, a directory that is not raftsnap's
   | 'BAD_ARGS'
   | 'INTERNAL';
 

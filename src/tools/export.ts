@@ -5,8 +5,9 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { encodeSnapshot, readSnapshotFile, snapshotFileName, writeSnapshotFile } from '../storage/index.js';
+import { SNAPSHOT_MAGIC, encodeSnapshot, readSnapshotFile, snapshotFileName, writeSnapshotFile } from '../storage/index.js';
 import { ToolError } from './errors.js';
+import { insideDataDir } from './files.js';
 import { guard, isoTime, loadDirState, pathKind, toolNow } from './load.js';
 import { canonicalJson } from '../kv/keys.js';
 
@@ -33,9 +34,14 @@ export function exportSnapshot(dir: string, opts: { out?: string; index?: number
   const st = d.state;
   const name = snapshotFileName({ index: st.header.index, term: st.header.term });
   const out = opts.out ?? (opts.cwd ? path.join(opts.cwd, name) : name);
+  const inside = insideDataDir(out);
+  if (inside) throw new ToolError('REFUSED', out, `${inside} (nothing was changed)`);
   const existing = fs.existsSync(out) ? fs.statSync(out) : null;
   if (existing?.isDirectory()) throw new ToolError('EXISTS', out, 'is a directory; give a file name with --out');
   if (existing && !opts.force) throw new ToolError('EXISTS', out, 'already exists; use --force to overwrite');
+  if (existing && !isSnapshotFile(out)) {
+    throw new ToolError('EXISTS', out, 'already exists and is not a raftsnap snapshot file; --force overwrites only a snapshot file (nothing was changed)');
+  }
   const createdAt = toolNow();
   const content = d.state.dedup === null ? { kv: st.pairs } : { kv: st.pairs, sessions: st.dedup! };
   const bytes = encodeSnapshot({ index: st.header.index, term: st.header.term, config: st.header.config }, content, { createdAt, nodeId: d.nodeId });
@@ -62,4 +68,18 @@ export function exportSnapshot(dir: string, opts: { out?: string; index?: number
     verified: true,
     warnings: d.warnings,
   };
+}
+
+/** Does the file start with the snapshot magic? (What --force may overwrite.) */
+function isSnapshotFile(file: string): boolean {
+  let fd: number | null = null;
+  try {
+    fd = fs.openSync(file, 'r');
+    const b = Buffer.alloc(SNAPSHOT_MAGIC.length);
+    return fs.readSync(fd, b, 0, b.length, 0) === b.length && b.equals(SNAPSHOT_MAGIC);
+  } catch {
+    return false;
+  } finally {
+    if (fd !== null) fs.closeSync(fd);
+  }
 }

@@ -12,6 +12,7 @@ import {
   StorageError,
   readSnapshotFile,
   readWal,
+  type FileSystem,
   type Recovery,
   type SnapshotContent,
   type SnapshotHeader,
@@ -73,8 +74,8 @@ export function snapshotState(source: string, header: SnapshotHeader, content: S
 }
 
 /** Open a data directory read-only; a live lock only gives a warning. */
-export function openReadOnly(dir: string, warnings: string[]): DataDir {
-  const dd = guard(() => DataDir.open(dir, { mode: 'read' }), dir);
+export function openReadOnly(dir: string, warnings: string[], fsys?: FileSystem): DataDir {
+  const dd = guard(() => DataDir.open(dir, { mode: 'read', ...(fsys ? { fs: fsys } : {}) }), dir);
   if (dd.lockedBy !== null) warnings.push(`${dir}: directory is in use by pid ${dd.lockedBy}; reading anyway`);
   return dd;
 }
@@ -120,9 +121,9 @@ function termAt(index: number, snap: { index: number; term: number } | null, ent
  * The state of a data directory at its commit index (what a node would serve after recovery), or
  * at `at` when given. Read-only. Recovery warnings are returned as lines.
  */
-export function loadDirState(dir: string, opts: { at?: number } = {}): DirState {
+export function loadDirState(dir: string, opts: { at?: number; fs?: FileSystem } = {}): DirState {
   const warnings: string[] = [];
-  const dd = openReadOnly(dir, warnings);
+  const dd = openReadOnly(dir, warnings, opts.fs);
   const rec = guard(() => dd.recover({ repair: false }), dir);
   return buildDirState(dir, dd, rec, warnings, opts.at);
 }
@@ -189,7 +190,7 @@ function olderBase(
   let file: string | null = null;
   for (const s of snaps.reverse()) {
     try {
-      ({ header, content } = readSnapshotFile(s.path));
+      ({ header, content } = readSnapshotFile(s.path, { fs: dd.fs }));
       file = s.path;
       break;
     } catch (e) {
@@ -198,7 +199,7 @@ function olderBase(
   }
   const replay = new LogReplay();
   guard(() => {
-    for (const item of readWal(dd.walDir)) {
+    for (const item of readWal(dd.walDir, { fs: dd.fs })) {
       if (item.type === 'damage') {
         if (item.lastSegment && item.tailOnly) break;
         throw new StorageError('CORRUPT_WAL', item.file, `WAL corrupt (not a torn tail): ${item.reason}`, item.offset);

@@ -1,10 +1,11 @@
 /**
  * `restore`: build a complete fresh data directory from a snapshot file. The file is verified
  * first; the directory is built next to the target under a temporary name and renamed into place,
- * so that the target is either untouched or complete. With --force an existing target is moved
- * aside first and deleted only once the new one is in place.
+ * so that the target is either untouched or complete. With --force an existing data directory is
+ * moved aside first and deleted only once the new one is in place; nothing else is ever replaced
+ * (a directory that is not a raftsnap data directory, or one holding files raftsnap did not write,
+ * is refused). Every failure removes what restore created and puts back what it moved.
  */
-import fs from 'node:fs';
 import path from 'node:path';
 import {
   DataDir,
@@ -12,17 +13,20 @@ import {
   decodeSnapshot,
   fsyncDir,
   isPidAlive,
+  nodeFs,
   readLockPid,
-  renameDurable,
   snapshotFileName,
   writeSnapshotFile,
+  type FileSystem,
   type SnapshotContent,
   type SnapshotHeader,
+  type SyncOptions,
 } from '../storage/index.js';
 import type { NodeId } from '../raft/types.js';
 import { ToolError, toToolError } from './errors.js';
 import { diffStates } from './diff.js';
-import { guard, isoTime, loadDirState, pathKind, snapshotState, toolNow } from './load.js';
+import { foreignEntries, freshSibling, holdsCwd, isDataDir, removeTree, statOrNull } from './files.js';
+import { guard, isoTime, loadDirState, snapshotState, toolNow } from './load.js';
 
 export interface RestoreResult {
   file: string;
@@ -38,12 +42,14 @@ export interface RestoreResult {
   /** The new directory recovers exactly the snapshot's state. */
   verified: boolean;
   createdAt: string;
+  warnings: string[];
 }
 
 /** Read a snapshot file once: its bytes (copied as they are when the configuration stays) and its verified, decoded contents. */
-function readSnapshotFully(file: string): { header: SnapshotHeader; content: SnapshotContent; bytes: Buffer } {
-  if (pathKind(file) === 'dir') throw new ToolError('ENOTDIR', file, 'is a directory, expected a snapshot file');
-  const bytes = guard(() => fs.readFileSync(file), file);
+function readSnapshotFully(fsys: FileSystem, file: string): { header: SnapshotHeader; content: SnapshotContent; bytes: Buffer } {
+  const st = guard(() => fsys.stat(file), file);
+  if (st.isDirectory()) throw new ToolError('ENOTDIR', file, 'is a directory, expected a snapshot file');
+  const bytes = guard(() => fsys.readFile(file), file);
   const { header, content } = guard(() => decodeSnapshot(bytes, file), file);
   return { header, content, bytes };
 }
@@ -70,50 +76,110 @@ export interface RestoreOptions {
    * cluster onto a single node needs `[that node]`.
    */
   config?: NodeId[];
+  /** File system (default node:fs) and fsync (default true). */
+  fs?: FileSystem;
+  fsync?: boolean;
+}
+
+interface Target {
+  exists: boolean;
+  nonEmpty: boolean;
+  oldNodeId: NodeId | null;
+}
+
+/** What is at the target, and whether restore may replace it; throws (nothing changed) when not. */
+function checkTarget(fsys: FileSystem, dataDir: string, force: boolean): Target {
+  const st = guard(() => statOrNull(fsys, dataDir), dataDir);
+  if (!st) return { exists: false, nonEmpty: false, oldNodeId: null };
+  if (!st.isDirectory()) throw new ToolError('ENOTDIR', dataDir, 'exists and is not a directory (nothing was changed)');
+  if (holdsCwd(dataDir)) {
+    throw new ToolError('BAD_ARGS', dataDir, 'is the current directory (or holds it); run restore from another directory (nothing was changed)');
+  }
+  const entries = guard(() => fsys.readdir(dataDir), dataDir);
+  const pid = guard(() => readLockPid(dataDir, { fs: fsys }), dataDir);
+  if (pid !== null && isPidAlive(pid)) {
+    throw new ToolError('LOCKED', dataDir, `directory is in use by pid ${pid}; stop that node before restoring into it (nothing was changed)`);
+  }
+  if (entries.length === 0) return { exists: true, nonEmpty: false, oldNodeId: null };
+  if (!force) {
+    throw new ToolError('NOT_EMPTY', dataDir, `directory is not empty (${entries.length} ${entries.length === 1 ? 'entry' : 'entries'}); use --force to replace it (nothing was changed)`);
+  }
+  if (!isDataDir(dataDir, fsys)) {
+    throw new ToolError(
+      'NOT_DATA_DIR',
+      dataDir,
+      'is not a raftsnap data directory (no meta.json of one); --force replaces only a data directory, so nothing was changed (give an empty or new directory)',
+    );
+  }
+  const foreign = guard(() => foreignEntries(dataDir, fsys), dataDir);
+  if (foreign.length > 0) {
+    const shown = foreign.slice(0, 5).join(', ') + (foreign.length > 5 ? `, and ${foreign.length - 5} more` : '');
+    throw new ToolError(
+      'NOT_DATA_DIR',
+      dataDir,
+      `holds files raftsnap did not write (${shown}); move them out first: --force replaces only raftsnap's own files (nothing was changed)`,
+    );
+  }
+  let oldNodeId: NodeId | null = null;
+  try {
+    oldNodeId = DataDir.open(dataDir, { mode: 'read', fs: fsys }).meta.nodeId;
+  } catch {
+    oldNodeId = null;
+  }
+  return { exists: true, nonEmpty: true, oldNodeId };
+}
+
+/** Undo steps, run newest first on failure. */
+class Undo {
+  private steps: Array<{ what: string; run: () => void }> = [];
+  push(what: string, run: () => void): void {
+    this.steps.push({ what, run });
+  }
+  /** Run every step; returns what could not be undone. */
+  runAll(): string[] {
+    const failed: string[] = [];
+    while (this.steps.length > 0) {
+      const s = this.steps.pop()!;
+      try {
+        s.run();
+      } catch (e) {
+        failed.push(`${s.what} (${(e as Error).message})`);
+      }
+    }
+    return failed;
+  }
+  clear(): void {
+    this.steps = [];
+  }
 }
 
 export function restoreSnapshot(file: string, dataDir: string, opts: RestoreOptions = {}): RestoreResult {
+  const fsys = opts.fs ?? nodeFs;
+  const sync: SyncOptions = { fs: fsys, fsync: opts.fsync !== false };
+  const warnings: string[] = [];
+
   // 1. The snapshot must be sound before anything is touched.
-  const { header, content, bytes } = readSnapshotFully(file);
+  const { header, content, bytes } = readSnapshotFully(fsys, file);
   const config = opts.config ? [...opts.config] : [...header.config];
+  if (config.length === 0) {
+    throw new ToolError(
+      'BAD_ARGS',
+      file,
+      'the snapshot records no configuration (no cluster members); give --config with the members of the cluster it will run in (nothing was changed)',
+    );
+  }
   const snapState = snapshotState(file, { ...header, config }, content);
 
-  // 2. The target: absent, an empty directory, or (with --force) anything not held by a live node.
-  let exists = false;
-  let nonEmpty = false;
-  let oldNodeId: string | null = null;
-  let st: fs.Stats | null = null;
-  try {
-    st = fs.statSync(dataDir);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw toToolError(e, dataDir);
-  }
-  if (st) {
-    exists = true;
-    if (!st.isDirectory()) throw new ToolError('ENOTDIR', dataDir, 'exists and is not a directory');
-    const entries = guard(() => fs.readdirSync(dataDir), dataDir);
-    nonEmpty = entries.length > 0;
-    const pid = guard(() => readLockPid(dataDir), dataDir);
-    if (pid !== null && isPidAlive(pid)) {
-      throw new ToolError('LOCKED', dataDir, `directory is in use by pid ${pid}; stop that node before restoring into it (nothing was changed)`);
-    }
-    if (nonEmpty && !opts.force) {
-      throw new ToolError('NOT_EMPTY', dataDir, `directory is not empty (${entries.length} entries); use --force to replace it (nothing was changed)`);
-    }
-    try {
-      oldNodeId = DataDir.open(dataDir, { mode: 'read' }).meta.nodeId;
-    } catch {
-      oldNodeId = null;
-    }
-  }
-  const nodeId = opts.nodeId ?? oldNodeId ?? header.nodeId ?? null;
+  // 2. The target: absent, an empty directory, or (with --force) a data directory not held by a live node.
+  const target = checkTarget(fsys, dataDir, opts.force === true);
+  const nodeId = opts.nodeId ?? target.oldNodeId ?? header.nodeId ?? null;
   if (opts.config) {
     if (nodeId === null) throw new ToolError('BAD_ARGS', null, '--config needs a node id: give --node-id too');
     if (!config.includes(nodeId)) {
       throw new ToolError('BAD_ARGS', null, `--config ${config.join(',')} does not include this node, ${nodeId} (nothing was changed)`);
     }
   }
-  if (!opts.config && nodeId !== null && config.length > 0 && !config.includes(nodeId)) {
+  if (!opts.config && nodeId !== null && !config.includes(nodeId)) {
     throw new ToolError(
       'BAD_ARGS',
       null,
@@ -122,64 +188,81 @@ export function restoreSnapshot(file: string, dataDir: string, opts: RestoreOpti
   }
   const rewrite = opts.config !== undefined && config.join('\0') !== header.config.join('\0');
 
-  // 3. Build the new directory next to the target.
-  const parent = path.dirname(path.resolve(dataDir));
-  guard(() => fs.mkdirSync(parent, { recursive: true }), path.dirname(dataDir));
-  const tmp = path.join(path.dirname(dataDir), `.${path.basename(dataDir)}.restore-${process.pid}`);
-  guard(() => fs.rmSync(tmp, { recursive: true, force: true }), tmp);
+  const abs = path.resolve(dataDir);
+  const parent = path.dirname(abs);
+  const undo = new Undo();
   const createdAt = toolNow();
   const hardState = { term: header.term, votedFor: null, commit: header.index };
+  let aside: string | null = null;
+  const missing: string[] = [];
   try {
-    const dd = guard(() => DataDir.create(tmp, { nodeId: nodeId ?? undefined, createdAt }), tmp);
+    // 3. Build the new directory next to the target (its missing parents are created, and removed again on failure).
+    for (let d = parent; !statOrNull(fsys, d); d = path.dirname(d)) {
+      missing.unshift(d);
+      if (path.dirname(d) === d) break;
+    }
+    for (const d of missing) {
+      fsys.mkdir(d);
+      undo.push(`remove ${d}`, () => fsys.rmdir(d));
+    }
+    const tmp = freshSibling(fsys, abs, 'restore');
+    fsys.mkdir(tmp);
+    undo.push(`remove ${tmp}`, () => removeTree(fsys, tmp));
+    const dd = DataDir.create(tmp, { nodeId: nodeId ?? undefined, createdAt, ...sync });
     try {
       // The members the node will have to be started with (its `init` must list exactly these).
-      if (config.length > 0) guard(() => dd.setMembers(config), tmp);
+      dd.setMembers(config);
       if (rewrite) {
         // Same index, term and state; a new configuration means a new header, so a new file.
-        guard(
-          () => writeSnapshotFile(dd.snapDir, { index: header.index, term: header.term, config }, content, { createdAt, nodeId }),
-          dd.snapDir,
-        );
-      } else guard(() => writeSnapshotFile(dd.snapDir, bytes), dd.snapDir);
-      guard(() => {
-        const w = new WalWriter(dd.walDir, [], { hardState, lastIndex: header.index });
-        w.add({ type: 'snapshot', index: header.index, term: header.term, file: snapshotFileName(header) });
-        w.close();
-      }, dd.walDir);
+        writeSnapshotFile(dd.snapDir, { index: header.index, term: header.term, config }, content, { createdAt, nodeId, ...sync });
+      } else writeSnapshotFile(dd.snapDir, bytes, sync);
+      const w = new WalWriter(dd.walDir, [], { hardState, lastIndex: header.index }, sync);
+      w.add({ type: 'snapshot', index: header.index, term: header.term, file: snapshotFileName(header) });
+      w.close();
     } finally {
       dd.close();
     }
     // 4. It must recover exactly the snapshot's state.
-    const back = loadDirState(tmp);
+    const back = loadDirState(tmp, { fs: fsys });
     const d = diffStates({ ...snapState, kind: 'dir' }, back.state);
     if (!d.equal || !d.membership.equal || back.state.header.index !== header.index) {
       throw new ToolError('INTERNAL', dataDir, 'the restored directory does not recover the snapshot state; nothing was changed');
     }
-  } catch (e) {
-    fs.rmSync(tmp, { recursive: true, force: true });
-    throw e;
-  }
 
-  // 5. Into place.
-  let aside: string | null = null;
-  if (exists) {
-    if (nonEmpty) {
-      aside = path.join(path.dirname(dataDir), `.${path.basename(dataDir)}.old-${process.pid}`);
-      guard(() => fs.rmSync(aside!, { recursive: true, force: true }), aside);
-      guard(() => renameDurable(dataDir, aside!), dataDir);
-    } else {
-      guard(() => fs.rmdirSync(dataDir), dataDir);
+    // 5. Into place: the old directory aside (or the empty one removed), the new one renamed in.
+    if (target.nonEmpty) {
+      const a = freshSibling(fsys, abs, 'old');
+      fsys.rename(abs, a);
+      aside = a;
+      undo.push(`move ${a} back to ${abs}`, () => fsys.rename(a, abs));
+    } else if (target.exists) {
+      fsys.rmdir(abs);
+      undo.push(`re-create the empty directory ${abs}`, () => fsys.mkdir(abs));
+    }
+    fsys.rename(tmp, abs);
+    undo.push(`move the new directory ${abs} back to ${tmp}`, () => fsys.rename(abs, tmp));
+    // Durable: the renames in the parent, and each directory created above it in its own parent.
+    fsyncDir(parent, sync);
+    for (const d of missing) fsyncDir(path.dirname(d), sync);
+  } catch (e) {
+    const failed = undo.runAll();
+    const t = toToolError(e, dataDir);
+    if (failed.length > 0) {
+      // Could not put everything back: say where things are, never leave the user guessing.
+      throw new ToolError(t.code, t.file, `${t.problem}; could not undo: ${failed.join('; ')}${aside ? `; the previous contents may be in ${aside}` : ''}`);
+    }
+    if (t.problem.includes('nothing was changed')) throw t;
+    throw new ToolError(t.code, t.file, `${t.problem} (nothing was changed)`);
+  }
+  undo.clear();
+  // 6. The new directory is in place and durable: the old contents go.
+  if (aside) {
+    try {
+      removeTree(fsys, aside);
+    } catch (e) {
+      warnings.push(`${aside}: the previous contents could not be removed (${toToolError(e, aside).problem}); remove that directory by hand`);
     }
   }
-  try {
-    guard(() => renameDurable(tmp, dataDir), dataDir);
-  } catch (e) {
-    if (aside) fs.renameSync(aside, dataDir);
-    fs.rmSync(tmp, { recursive: true, force: true });
-    throw e;
-  }
-  if (aside) guard(() => fs.rmSync(aside!, { recursive: true, force: true }), aside);
-  guard(() => fsyncDir(path.dirname(path.resolve(dataDir))), dataDir);
   return {
     file,
     dataDir,
@@ -189,8 +272,9 @@ export function restoreSnapshot(file: string, dataDir: string, opts: RestoreOpti
     config,
     keys: snapState.pairs.length,
     hardState,
-    replaced: nonEmpty,
+    replaced: target.nonEmpty,
     verified: true,
     createdAt: isoTime(createdAt),
+    warnings,
   };
 }
