@@ -3,6 +3,7 @@
  * and links to the timeline, the message diagram, the pictures of keys that are not
  * linearizable, the history, report.json and the node logs.
  */
+import { basename } from 'node:path';
 import { formatBytes } from '../report.js';
 import type { ClusterReport } from '../summary.js';
 import { esc, page } from './html.js';
@@ -76,7 +77,7 @@ export function indexHtml(r: ClusterReport, svgs: Array<{ file: string; svg: str
     .map((s) => `<figure class="plot" id="${esc(s.file)}">${s.svg ?? `<p>${esc(s.file)} could not be drawn (see the warnings)</p>`}<figcaption><a href="${esc(s.file)}">${esc(s.file)}</a></figcaption></figure>`)
     .join('\n');
   const body = `<h1>raftsnap cluster: <span class="verdict ${cls}" id="verdict">${esc(verdictText)}</span></h1>
-<p class="mono">${esc(r.resultsDir)}</p>
+<p class="mono">${esc(basename(r.resultsDir))}${r.aborted ? ' (interrupted)' : ''}</p>
 <nav><ul>${links.map(([f, what]) => `<li><a href="${esc(f!)}">${esc(f!)}</a>: ${esc(what!)}</li>`).join('')}</ul></nav>
 ${list('Problems', r.problems)}
 ${list('Warnings', r.warnings)}
