@@ -149,7 +149,7 @@ function draw() {
   f.appendChild(svg);
   lin.replaceChildren(f);
   const s = lin.querySelector('.op.stuck');
-  if (s) s.scrollIntoView({ block: 'nearest', inline: 'center' });
+  if (s) s.scrollIntoView({ block: 'nearest', inline: 'nearest' });
 }
 document.getElementById('zoomIn').onclick = () => { scale *= 2; draw(); };
 document.getElementById('zoomOut').onclick = () => { scale /= 2; draw(); };
