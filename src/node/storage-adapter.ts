@@ -43,6 +43,8 @@ export class StorageNodeStore implements NodeStore {
     private nodeId: NodeId | null = null,
     /** How to let the event loop run between chunks of a snapshot (the server's timers). */
     private readonly yieldFn: () => Promise<void> = yieldToLoop,
+    /** Clock for the snapshot header's createdAt (the simulator's, so that runs replay byte for byte). */
+    private readonly clock: () => number = Date.now,
   ) {
     this.snapshots = storage.snapshotStore();
   }
@@ -85,7 +87,7 @@ export class StorageNodeStore implements NodeStore {
   }
 
   async saveSnapshot(meta: SnapshotMeta, view: FrozenView, chunkKeys = SNAPSHOT_CHUNK_KEYS): Promise<{ size: number }> {
-    const enc = new SnapshotEncoder(meta, { nodeId: this.nodeId });
+    const enc = new SnapshotEncoder(meta, { nodeId: this.nodeId, createdAt: Math.floor(this.clock()) });
     // Yield between chunks only: a state of at most one chunk is saved without leaving the caller's
     // turn of the event loop, so that small states snapshot as soon as the threshold is reached.
     let first = true;
@@ -131,6 +133,10 @@ export class StorageNodeStore implements NodeStore {
 
   abandon(): void {
     this.storage.abandon();
+  }
+
+  get failure(): Error | null {
+    return this.storage.failure;
   }
 }
 

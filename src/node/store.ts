@@ -69,4 +69,6 @@ export interface NodeStore {
   close(): Promise<void>;
   /** Release without writing anything more (the node stopped after a failure). */
   abandon(): void;
+  /** The storage's first failure once it has stopped (fail-stop), null while it works; absent: not known. */
+  readonly failure?: Error | null;
 }

@@ -1,6 +1,6 @@
 /**
  * `npm run sim -- [--seeds N] [--seed S] [--first F] [--scenario X] [--steps M] [--check-budget MS]
- *                 [--broken ack-before-persist] [--trace [K]] [--json] [--fail-fast]`
+ *                 [--broken ack-before-persist|no-wal-fsync|no-snapshot-dir-fsync] [--trace [K]] [--json] [--fail-fast]`
  *
  * Runs seeds × scenarios of the deterministic simulator, prints one summary line per scenario and,
  * for every failing seed, the invariant, the step and the one-line command that replays it.
@@ -15,7 +15,7 @@
  */
 import { pathToFileURL } from 'node:url';
 import { type RunOptions, SCENARIOS, findScenario, replayCommand, runScenario } from './scenarios.js';
-import { type Broken, LIN_UNKNOWN, type SimResult } from './sim.js';
+import { BROKEN, type Broken, LIN_UNKNOWN, type SimResult } from './sim.js';
 
 interface Args {
   seeds: number;
@@ -27,7 +27,6 @@ interface Args {
   trace: number;
   json: boolean;
   failFast: boolean;
-  assumeFixed: string[];
   checkBudgetMs?: number;
 }
 
@@ -42,14 +41,14 @@ function usage(msg?: string): never {
   if (msg) process.stderr.write(`sim: ${msg}\n`);
   process.stderr.write(
     'usage: npm run sim -- [--seeds N] [--first F] [--seed S] [--scenario NAME[,NAME]] [--steps M] [--check-budget MS]\n' +
-      '                      [--broken ack-before-persist] [--assume-fixed wal-gap] [--trace [K]] [--json] [--fail-fast]\n' +
+      '                      [--broken ack-before-persist|no-wal-fsync|no-snapshot-dir-fsync] [--trace [K]] [--json] [--fail-fast]\n' +
       `scenarios: ${SCENARIOS.map((s) => s.name).join(', ')}\n`,
   );
   process.exit(2);
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { seeds: 20, first: 1, seed: null, scenarios: SCENARIOS.map((s) => s.name), trace: 0, json: false, failFast: false, assumeFixed: [] };
+  const a: Args = { seeds: 20, first: 1, seed: null, scenarios: SCENARIOS.map((s) => s.name), trace: 0, json: false, failFast: false };
   const int = (v: string | undefined, flag: string): number => {
     if (v === undefined || !/^\d+$/.test(v)) usage(`${flag} needs a non-negative integer`);
     return Number(v);
@@ -88,8 +87,9 @@ function parseArgs(argv: string[]): Args {
         break;
       case '--broken': {
         const v = argv[++i];
-        if (v !== 'ack-before-persist') usage('--broken takes ack-before-persist');
-        a.broken = v;
+        const b = BROKEN.find((x) => x === v);
+        if (!b) usage(`--broken takes one of ${BROKEN.join(', ')}`);
+        a.broken = b;
         break;
       }
       case '--trace': {
@@ -98,13 +98,6 @@ function parseArgs(argv: string[]): Args {
           a.trace = Number(v);
           i++;
         } else a.trace = 60;
-        break;
-      }
-      case '--assume-fixed': {
-        const v = argv[++i];
-        if (!v) usage('--assume-fixed needs a list of known bugs (wal-gap)');
-        a.assumeFixed = v.split(',');
-        for (const b of a.assumeFixed) if (b !== 'wal-gap') usage(`unknown bug ${b} (known: wal-gap)`);
         break;
       }
       case '--json':
@@ -130,7 +123,6 @@ async function main(): Promise<void> {
   const opts: RunOptions = {
     ...(args.steps !== undefined ? { maxSteps: args.steps } : {}),
     ...(args.broken ? { broken: args.broken } : {}),
-    ...(args.assumeFixed.length > 0 ? { assumeFixed: args.assumeFixed } : {}),
     ...(args.checkBudgetMs !== undefined ? { checkBudgetMs: args.checkBudgetMs } : {}),
   };
   const runOpts: RunOptions = { ...opts, traceKeep: args.trace > 0 ? args.trace : 0 };

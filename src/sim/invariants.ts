@@ -14,13 +14,14 @@
  *  - state machine safety: no two nodes apply different commands at one index, and snapshots at
  *    one index hold the same state;
  *  - durability: a node restarting after a crash still holds every committed entry it had
- *    persisted, and its durable snapshot never moves backwards; snapshot indexes never regress
- *    within a process either.
+ *    persisted (a sync returned) and its last persisted term and vote, and its durable snapshot
+ *    never moves backwards; snapshot indexes never regress within a process either;
+ *  - fail-stop: once a node's storage failed, it sends nothing but answers with error 11 or 13.
  * A violated invariant throws InvariantViolation, which the simulator turns into a failure report.
  */
 import { canonicalJson } from '../kv/keys.js';
+import type { RecoveredState } from '../node/store.js';
 import type { Entry, HardState, Json, NodeId, RaftStatus, SnapshotMeta } from '../raft/types.js';
-import type { Recovered } from './disk.js';
 import type { NodeObserver, SimNode } from './node.js';
 
 export class InvariantViolation extends Error {
@@ -43,14 +44,6 @@ function stateDigest(pairs: Iterable<readonly [Json, Json]>): string {
   return items.join(';');
 }
 
-interface PreCrash {
-  /** Log terms the node believed durable: terms[i] is the term of entry offset + 1 + i. */
-  offset: number;
-  terms: number[];
-  snapshotIndex: number;
-  diskSnapshotIndex: number;
-}
-
 export class Invariants implements NodeObserver {
   /** term -> leader */
   readonly leaders = new Map<number, NodeId>();
@@ -68,7 +61,6 @@ export class Invariants implements NodeObserver {
   private readonly snapshotState = new Map<number, string>();
   private readonly snapIndex = new Map<NodeId, number>();
   private readonly diskSnapIndex = new Map<NodeId, number>();
-  private readonly preCrash = new Map<NodeId, PreCrash>();
   private readonly leaderOf = new Map<NodeId, number>();
   /** Checks done, for the report. */
   checks = 0;
@@ -82,60 +74,73 @@ export class Invariants implements NodeObserver {
   // -------------------------------------------------------------------------------------------
   // Hooks from the nodes
 
-  onRecovered(node: SimNode, rec: Recovered): void {
-    const pre = this.preCrash.get(node.id);
+  /**
+   * The node recovered `rec` from its disk. Held against what it had made durable before it went
+   * down (`node.acked`, its newest stored snapshot, the core's compaction point): every committed
+   * entry it had persisted above the recovered snapshot, its term and its vote must be back, and
+   * no snapshot older than one it had made durable.
+   */
+  onRecovered(node: SimNode, rec: RecoveredState): void {
     const recSnap = rec.snapshot ? rec.snapshot.meta.index : 0;
-    if (pre) {
-      this.preCrash.delete(node.id);
-      if (recSnap < pre.diskSnapshotIndex) {
-        this.fail('snapshot-regressed', `${node.id} restarted from snapshot ${recSnap}, but snapshot ${pre.diskSnapshotIndex} was durable before the crash`);
-      }
-      if (recSnap < pre.snapshotIndex) {
-        this.fail('snapshot-regressed', `${node.id} restarted from snapshot ${recSnap}, but its log was compacted through snapshot ${pre.snapshotIndex} before the crash`);
-      }
-      const recTerm = new Map<number, number>();
-      for (const e of rec.entries) recTerm.set(e.index, e.term);
-      for (let i = 0; i < pre.terms.length; i++) {
-        const idx = pre.offset + 1 + i;
-        if (idx <= recSnap) continue;
-        const c = this.committed.get(idx);
-        if (!c || c.term !== pre.terms[i]) continue;
-        if (recTerm.get(idx) !== c.term) {
-          this.fail(
-            'committed-entry-lost',
-            `${node.id} persisted committed entry ${idx} (term ${c.term}) before crashing, but recovered ${recTerm.has(idx) ? `term ${recTerm.get(idx)}` : 'nothing'} at that index (snapshot ${recSnap}, log ${rec.entries.length > 0 ? `${rec.entries[0]!.index}..${rec.entries[rec.entries.length - 1]!.index}` : 'empty'})`,
-          );
-        }
+    const durable = this.diskSnapIndex.get(node.id) ?? 0;
+    if (recSnap < durable) {
+      this.fail('snapshot-regressed', `${node.id} restarted from snapshot ${recSnap}, but snapshot ${durable} was durable before`);
+    }
+    const compacted = this.snapIndex.get(node.id) ?? 0;
+    if (recSnap < compacted) {
+      this.fail('snapshot-regressed', `${node.id} restarted from snapshot ${recSnap}, but its log was compacted through snapshot ${compacted} before`);
+    }
+    const a = node.acked;
+    const hs = rec.hardState;
+    if (hs.term < a.term || (hs.term === a.term && a.votedFor !== null && hs.votedFor !== a.votedFor)) {
+      this.fail(
+        'hard-state-lost',
+        `${node.id} had persisted term ${a.term} (vote ${a.votedFor ?? 'none'}), but recovered term ${hs.term} (vote ${hs.votedFor ?? 'none'})`,
+      );
+    }
+    const recTerm = new Map<number, number>();
+    for (const e of rec.entries) recTerm.set(e.index, e.term);
+    for (let i = 0; i < a.terms.length; i++) {
+      const idx = a.offset + 1 + i;
+      if (idx <= recSnap) continue;
+      const c = this.committed.get(idx);
+      if (!c || c.term !== a.terms[i]) continue;
+      if (recTerm.get(idx) !== c.term) {
+        this.fail(
+          'committed-entry-lost',
+          `${node.id} persisted committed entry ${idx} (term ${c.term}) before it went down, but recovered ${recTerm.has(idx) ? `term ${recTerm.get(idx)}` : 'nothing'} at that index (snapshot ${recSnap}, log ${rec.entries.length > 0 ? `${rec.entries[0]!.index}..${rec.entries[rec.entries.length - 1]!.index}` : 'empty'})`,
+        );
       }
     }
     this.snapIndex.set(node.id, recSnap);
-    this.diskSnapIndex.set(node.id, Math.max(this.diskSnapIndex.get(node.id) ?? 0, recSnap));
+    this.diskSnapIndex.set(node.id, Math.max(durable, recSnap));
     this.leaderOf.delete(node.id);
     // What the node restarts with must agree with what the cluster committed.
     for (const e of rec.entries) this.checkEntry(node, e, undefined);
     if (rec.snapshot) this.checkSnapshotMeta(node, rec.snapshot.meta);
   }
 
-  /** Called by the simulator right before a node's process dies (state as of its last sync). */
-  beforeCrash(node: SimNode, rd: { unpersisted: boolean }): void {
-    const st = node.status();
-    if (!st) return;
-    const core = node.core!;
-    const terms: number[] = [];
-    let offset = st.firstIndex - 1;
-    if (!rd.unpersisted) {
-      for (const e of core.entries(st.firstIndex, st.lastIndex)) terms.push(e.term);
-    } else {
-      offset = st.lastIndex; // the last Ready was not persisted: expect nothing of the log
-    }
-    const disk = node.disk.newestSnapshot();
-    this.preCrash.set(node.id, {
-      offset,
-      terms,
-      snapshotIndex: rd.unpersisted ? 0 : st.snapshot ? st.snapshot.index : 0,
-      diskSnapshotIndex: disk ? disk.meta.index : 0,
-    });
+  /** Called by the simulator right before a node's process dies: note how far it had compacted. */
+  beforeCrash(node: SimNode): void {
+    if (node.core) this.noteSnapshot(node);
     this.leaderOf.delete(node.id);
+  }
+
+  /**
+   * A line a node wrote after its storage failed. It must stop (fail-stop): no Raft message, no
+   * forward, no answer but the errors 11 (nothing entered a log) and 13 (it may have).
+   */
+  onOutputAfterFailure(node: SimNode, line: string, failure: Error): void {
+    let m: { dest?: string; body?: { type?: string; code?: number; outcome?: { kind?: string; code?: number } } };
+    try {
+      m = JSON.parse(line) as typeof m;
+    } catch {
+      m = {};
+    }
+    const b = m.body ?? {};
+    const code = b.type === 'error' ? b.code : b.type === 'raft_forward_reply' && b.outcome?.kind === 'error' ? b.outcome.code : undefined;
+    if (code === 11 || code === 13) return;
+    this.fail('fail-stop', `${node.id} sent ${b.type ?? '?'} to ${m.dest ?? '?'} after its storage failed (${failure.message}): ${line.length > 160 ? line.slice(0, 160) + '...' : line}`);
   }
 
   /** Entries and hard state of a Ready were synced (the core still holds them). */
@@ -177,7 +182,7 @@ export class Invariants implements NodeObserver {
     this.checkSnapshotMeta(node, meta);
     this.checkSnapshotState(node, meta.index, stateDigest(pairs));
     const d = this.diskSnapIndex.get(node.id) ?? 0;
-    const now = node.disk.newestSnapshot()?.meta.index ?? 0;
+    const now = node.storedSnapshotIndex;
     if (now < d) this.fail('snapshot-regressed', `${node.id}: newest durable snapshot went from ${d} to ${now}`);
     this.diskSnapIndex.set(node.id, now);
   }
@@ -349,7 +354,7 @@ export class Invariants implements NodeObserver {
     const before = this.snapIndex.get(node.id) ?? 0;
     if (now < before) this.fail('snapshot-regressed', `${node.id}: snapshot index went from ${before} to ${now}`);
     this.snapIndex.set(node.id, now);
-    const d = node.disk.newestSnapshot()?.meta.index ?? 0;
+    const d = node.storedSnapshotIndex;
     const dBefore = this.diskSnapIndex.get(node.id) ?? 0;
     if (d < dBefore) this.fail('snapshot-regressed', `${node.id}: newest durable snapshot went from ${dBefore} to ${d}`);
     this.diskSnapIndex.set(node.id, d);

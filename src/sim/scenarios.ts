@@ -5,29 +5,13 @@
  * networks, restart of the lagging node from its own snapshot, five full-cluster crashes, restarts
  * around single operations with a snapshot after every entry).
  */
-import { InvariantViolation } from './invariants.js';
 import { LOSSY, RELIABLE } from './network.js';
 import type { SimNode } from './node.js';
-import { Random } from './random.js';
-import { type Broken, type SimConfig, type SimResult, Simulation, defaultConfig } from './sim.js';
+import { type Scenario, pickFollower, randomized, scenarioFail } from './scenario-kit.js';
+import { FAULT_SCENARIOS } from './scenarios-faults.js';
+import { type Broken, type SimConfig, type SimResult, Simulation } from './sim.js';
 
-export interface Scenario {
-  name: string;
-  description: string;
-  configure(seed: number): SimConfig;
-  script?(sim: Simulation): void;
-}
-
-function scenarioFail(message: string): never {
-  throw new InvariantViolation('scenario', message);
-}
-
-/** A follower (not the current leader), chosen by the simulation's random source. */
-function pickFollower(sim: Simulation): SimNode {
-  const ldr = sim.leader();
-  const cands = sim.nodes.filter((n) => n.up && n !== ldr);
-  return sim.rng.pick(cands.length > 0 ? cands : sim.nodes);
-}
+export type { Scenario } from './scenario-kit.js';
 
 /** Isolate a follower while the others keep committing, then heal; it must catch up by InstallSnapshot. */
 function laggingScript(sim: Simulation, opts: { restartAfter: boolean }): void {
@@ -72,7 +56,7 @@ function laggingScript(sim: Simulation, opts: { restartAfter: boolean }): void {
         sim.at(50, 'crash the lagging node (retry)', crashWhenInstalled);
         return;
       }
-      sim.crash(n, sim.rng.chance(0.5), false, 'scenario');
+      sim.crash(n, sim.rng.chance(0.5), 'scenario');
       sim.at(100, 'restart the lagging node', async () => {
         await sim.restart(n);
         const st = n.status()!;
@@ -85,23 +69,10 @@ function laggingScript(sim: Simulation, opts: { restartAfter: boolean }): void {
   }
   sim.endChecks.push(() => {
     const n = lagging!;
-    if (n.stats.snapshotsInstalled === 0 && n.disk.stats.snapshotsReceived === 0) {
+    if (n.stats.snapshotsInstalled === 0 && n.stats.snapshotsReceived === 0) {
       scenarioFail(`${n.id} was cut off but never caught up by InstallSnapshot (leader compacted through ${sim.leader()?.status()?.snapshot?.index ?? '?'})`);
     }
   });
-}
-
-function randomized(seed: number, name: string): { cfg: SimConfig; r: Random } {
-  const r = new Random(seed ^ 0x5eed);
-  const cfg = defaultConfig(seed, name);
-  cfg.node.preVote = r.chance(0.7);
-  cfg.node.checkQuorum = r.chance(0.7);
-  cfg.node.maxEntriesPerAppend = r.pick([1, 4, 16]);
-  cfg.node.maxInflight = r.pick([1, 4, 16]);
-  cfg.node.snapshotChunkSize = r.pick([64, 256, 4096]);
-  cfg.node.trailingLogs = r.pick([0, 1, 3, 8]);
-  cfg.node.snapshotDelay = r.chance(0.5) ? [0, 0] : [5, 60];
-  return { cfg, r };
 }
 
 export const SCENARIOS: Scenario[] = [
@@ -116,7 +87,7 @@ export const SCENARIOS: Scenario[] = [
       cfg.link = r.chance(0.5) ? RELIABLE : LOSSY;
       cfg.node.snapshotJitter = r.pick([0, 0.2, 0.5]);
       cfg.node.leaderWaitMs = r.pick([0, 150]);
-      cfg.nemesis = { partitions: true, crashes: true, crashAll: true, pauses: true, crashPoints: true, flakyLinks: true, clockSkew: true, interval: [100, 500] };
+      cfg.nemesis = { partitions: true, crashes: true, crashAll: true, pauses: true, crashPoints: true, diskFaults: true, flakyLinks: true, clockSkew: true, interval: [100, 500] };
       cfg.durationMs = 2500;
       cfg.quietMs = 2500;
       return cfg;
@@ -137,10 +108,14 @@ export const SCENARIOS: Scenario[] = [
       sim.endChecks.push(() => {
         const c = sim.cfg.node;
         const bound = c.snapshotThreshold + c.trailingLogs + 2 * sim.cfg.clients + 4;
+        // Compaction deletes the segments below the oldest retained snapshot: the WAL holds about
+        // `retain` snapshots' worth of entries (counted by the real storage, whatever the segment size).
+        const walBound = sim.cfg.disk.retain * c.snapshotThreshold + c.trailingLogs + 2 * sim.cfg.clients + 4;
         for (const n of sim.nodes) {
           if (n.stats.snapshotsTaken === 0) scenarioFail(`${n.id} never took a snapshot`);
           if (n.stats.maxLogLength > bound) scenarioFail(`${n.id}'s log reached ${n.stats.maxLogLength} entries (bound ${bound})`);
-          if (n.disk.segmentCount > 3) scenarioFail(`${n.id} keeps ${n.disk.segmentCount} WAL segments after compaction`);
+          const w = n.walStats();
+          if (w.entries > walBound) scenarioFail(`${n.id}'s WAL holds ${w.entries} entry records in ${w.segments} segments after compaction (bound ${walBound})`);
         }
       });
     },
@@ -199,7 +174,7 @@ export const SCENARIOS: Scenario[] = [
       for (let i = 0; i < 5; i++) {
         sim.at(400 + i * 550, `crash all (${i + 1})`, () => {
           rounds++;
-          for (const n of sim.nodes) sim.crash(n, sim.rng.chance(0.5), false, `crash all ${rounds}`);
+          for (const n of sim.nodes) sim.crash(n, sim.rng.chance(0.5), `crash all ${rounds}`);
           for (const n of sim.nodes) sim.scheduleRestart(n, sim.rng.range(10, 150));
         });
       }
@@ -226,7 +201,7 @@ export const SCENARIOS: Scenario[] = [
       const recovered: Array<Map<string, number>> = [];
       for (let i = 0; i < 3; i++) {
         sim.at(600 + i * 600, `restart all (${i + 1})`, async () => {
-          for (const n of sim.nodes) sim.crash(n, false, false, `restart ${i + 1}`);
+          for (const n of sim.nodes) sim.crash(n, false, `restart ${i + 1}`);
           const m = new Map<string, number>();
           for (const n of sim.nodes) {
             await sim.restart(n);
@@ -282,6 +257,8 @@ export const SCENARIOS: Scenario[] = [
       dupForwardScript(sim);
     },
   },
+  // Crashes at every storage step, disk faults, control messages, a restart with other members.
+  ...FAULT_SCENARIOS,
 ];
 
 /**
@@ -305,7 +282,7 @@ function dupForwardScript(sim: Simulation): void {
     }
     recording = false;
     crashed = ldr;
-    sim.crash(ldr, false, false, 'scenario');
+    sim.crash(ldr, false, 'scenario');
     sim.at(50, 'restart the old leader', async () => {
       await sim.restart(ldr);
     });
@@ -415,7 +392,7 @@ function clockSkewScript(sim: Simulation): void {
       return;
     }
     sim.at(100, 'clock skew: crash the leader', () => {
-      sim.crash(ldr, false, false, 'scenario');
+      sim.crash(ldr, false, 'scenario');
       const crashedAt = sim.time;
       const poll = (): void => {
         const now = sim.leader();
@@ -450,8 +427,6 @@ export function findScenario(name: string): Scenario {
 
 export interface RunOptions {
   maxSteps?: number;
-  /** Known bugs to assume fixed (so that a run can get past them): 'wal-gap'. */
-  assumeFixed?: string[];
   broken?: Broken;
   traceKeep?: number;
   /** Time budget of the linearizability check, ms (default 5000). */
@@ -467,7 +442,6 @@ export function runScenario(name: string, seed: number, opts: RunOptions = {}): 
   if (opts.broken) cfg.broken = opts.broken;
   if (opts.traceKeep !== undefined) cfg.traceKeep = opts.traceKeep;
   if (opts.checkBudgetMs !== undefined) cfg.checkBudgetMs = opts.checkBudgetMs;
-  if (opts.assumeFixed?.includes('wal-gap')) cfg.disk.assumeGapFix = true;
   opts.tweak?.(cfg);
   const sim = new Simulation(cfg);
   return sim.run(sc.script ? (s) => sc.script!(s) : undefined);
@@ -477,7 +451,6 @@ export function replayCommand(name: string, seed: number, opts: RunOptions = {})
   let c = `npm run sim -- --seed ${seed} --scenario ${name}`;
   if (opts.maxSteps !== undefined) c += ` --steps ${opts.maxSteps}`;
   if (opts.broken) c += ` --broken ${opts.broken}`;
-  if (opts.assumeFixed && opts.assumeFixed.length > 0) c += ` --assume-fixed ${opts.assumeFixed.join(',')}`;
   if (opts.checkBudgetMs !== undefined) c += ` --check-budget ${opts.checkBudgetMs}`;
   return c;
 }

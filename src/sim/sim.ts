@@ -1,5 +1,6 @@
 /**
- * The deterministic simulator: N SimNodes (the real serve driver, RaftServer, over a SimDisk), a
+ * The deterministic simulator: N SimNodes (the real serve driver, RaftServer, over the real
+ * storage on a simulated file system, SimFs, per node), a
  * SimNetwork carrying Maelstrom lines, lin-kv clients speaking the real protocol and recording a
  * history, and a nemesis, all driven by one event queue on a simulated clock and one seeded
  * Random. After every event the servers' async work runs to completion (`settle`, microtasks
@@ -10,14 +11,21 @@ import { createHash } from 'node:crypto';
 import { checkHistory, type HistoryEvent } from '../check/index.js';
 import { canonicalJson } from '../kv/keys.js';
 import type { Entry, HardState, Json, NodeId, SnapshotMeta } from '../raft/types.js';
-import { DEFAULT_DISK_OPTIONS, type DiskOptions, type Recovered, SimDisk, StorageGap } from './disk.js';
+import type { RecoveredState } from '../node/store.js';
+import type { BrokenStorage } from './broken-fs.js';
 import { InvariantViolation, Invariants } from './invariants.js';
-import { CRASH_POINTS, type CrashPoint, type NodeConfig, type NodeHost, type NodeObserver, SimNode, serveOptions } from './node.js';
+import { type DiskConfig, type DiskFault, type NodeConfig, type NodeHost, type NodeObserver, SimNode, injectedErrno, serveOptions } from './node.js';
 import { type LinkConfig, LOSSY, RELIABLE, SimNetwork } from './network.js';
 import { EventQueue } from './queue.js';
 import { Random } from './random.js';
+import { SimFs } from './sim-fs.js';
 
-export type Broken = 'ack-before-persist';
+/**
+ * The deliberately broken nodes (node n1 only): the driver acknowledges before persisting
+ * (ServerEnv.unsafeAckBeforePersist), or the storage leaves out one fsync (broken-fs.ts).
+ */
+export type Broken = 'ack-before-persist' | BrokenStorage;
+export const BROKEN: readonly Broken[] = ['ack-before-persist', 'no-wal-fsync', 'no-snapshot-dir-fsync'];
 
 /** The failure of a run whose linearizability check ran out of its budget (no verdict). */
 export const LIN_UNKNOWN = 'linearizability-unknown';
@@ -27,8 +35,17 @@ export interface NemesisConfig {
   crashes: boolean;
   crashAll: boolean;
   pauses: boolean;
-  /** Crash inside a Ready (before persist, mid-sync, ...) as well as between steps. */
+  /** Crash at a file-system call (one of the node's next `crashPointCalls` mutating calls) as well as between steps. */
   crashPoints: boolean;
+  /** The window a crash point is drawn from (default 40 calls). */
+  crashPointCalls?: number;
+  /**
+   * Storage steps (node.ts storageStep) crash points are also aimed at: half of them then crash
+   * at one of the first 3 calls of a step drawn from this list, whenever it comes.
+   */
+  crashPointSteps?: readonly string[];
+  /** Disk faults (EIO, disk full, read-only) on a leader or a follower: it must stop; restarted later with the fault cleared. */
+  diskFaults: boolean;
   /** Switch the links between reliable and lossy now and then. */
   flakyLinks: boolean;
   /** Run one node's clock 3x slower or 3x faster for a while (its ticks and sleeps). */
@@ -38,7 +55,7 @@ export interface NemesisConfig {
 }
 
 export const NO_NEMESIS: NemesisConfig = {
-  partitions: false, crashes: false, crashAll: false, pauses: false, crashPoints: false, flakyLinks: false, clockSkew: false, interval: [200, 600],
+  partitions: false, crashes: false, crashAll: false, pauses: false, crashPoints: false, diskFaults: false, flakyLinks: false, clockSkew: false, interval: [200, 600],
 };
 
 export interface SimConfig {
@@ -59,7 +76,11 @@ export interface SimConfig {
   thinkMs: [number, number];
   node: NodeConfig;
   link: LinkConfig;
-  disk: DiskOptions;
+  disk: DiskConfig;
+  /** Probability that a restart arms a crash at one of its first file-system calls (recovery, lock, meta.json). */
+  restartCrash: number;
+  /** A node that stopped after a disk fault is restarted this many ms later ([min, max]). */
+  faultRestartMs: [number, number];
   nemesis: NemesisConfig;
   broken?: Broken;
   /** Keep the last `traceKeep` trace lines (0: none). */
@@ -96,9 +117,15 @@ export interface SimResult {
     crashes: number;
     restarts: number;
     crashPointsFired: number;
+    /** Crash points fired, by the storage step the call belonged to (node.ts storageStep). */
+    crashSteps: Record<string, number>;
+    /** Disk faults that stopped a node (fail-stop) / injected. */
+    diskFaultStops: number;
+    diskFaults: number;
     /** Clock-rate skew episodes started (nemesis or script). */
     clockSkews: number;
-    tornCrashes: number;
+    /** Recoveries that cut a torn WAL tail. */
+    tornTails: number;
     snapshotsTaken: number;
     snapshotsInstalled: number;
     maxLogLength: number;
@@ -126,7 +153,7 @@ type Ev =
   | { k: 'fn'; label: string; fn: () => void | Promise<void> };
 
 /** A reply body as a node wrote it. */
-interface Reply {
+export interface Reply {
   type: string;
   in_reply_to?: number;
   value?: Json;
@@ -171,7 +198,7 @@ export class Simulation implements NodeHost {
   step = 0;
   /** Main phase: faults and new client operations. */
   mainPhase = true;
-  readonly counters = { crashes: 0, crashPointsFired: 0, clockSkews: 0 };
+  readonly counters = { crashes: 0, crashPointsFired: 0, clockSkews: 0, diskFaults: 0, diskFaultStops: 0 };
   /**
    * Clock rate per node: how many ms of simulated (real) time one ms of the node's own clock takes.
    * 3 = its clock runs 3x slower (ticks and sleeps take 3x as long), 1/3 = 3x faster. Absent: 1.
@@ -189,6 +216,8 @@ export class Simulation implements NodeHost {
   readonly endChecks: Array<() => void> = [];
   /** Scenario hooks: see every node-to-node line as it is sent (before the network decides its fate). */
   readonly taps: Array<(from: SimNode, to: SimNode, line: string) => void> = [];
+  /** Scenario hooks: see every reply a node sends to a client (`dest` cN) as it arrives there. */
+  readonly replyTaps: Array<(from: NodeId, dest: string, body: Reply) => void> = [];
   /**
    * Scenario hooks: a line for which one returns false is lost when it is sent (counted as a
    * partition drop), even if it would arrive after the link is back. The network draws its fate
@@ -210,11 +239,13 @@ export class Simulation implements NodeHost {
     this.net = new SimNetwork(ids, netRng, cfg.link);
     this.invariants = new Invariants(() => this.nodes);
     this.observer = this.guardedObserver(this.invariants);
-    const opts = serveOptions(cfg.node, cfg.tickMs, Math.max(4096, cfg.disk.segmentBytes), cfg.disk.retain);
+    const opts = serveOptions(cfg.node, cfg.tickMs, cfg.disk);
     for (const id of ids) {
-      const broken = cfg.broken === 'ack-before-persist' && id === 'n1';
-      const disk = new SimDisk({ ...cfg.disk, ackBeforePersist: broken }, () => Math.floor(this.time), id);
-      this.nodes.push(new SimNode(id, ids, disk, cfg.node, this, opts));
+      const b = id === 'n1' ? cfg.broken : undefined;
+      const broken = b === undefined ? {} : b === 'ack-before-persist' ? { ackBeforePersist: true } : { storage: b };
+      // Each node's disk: its own draws (failed fsyncs, short writes), mtimes in simulated time, no trace (speed).
+      const fs = new SimFs({ rng: this.faultRng.fork(), now: () => Math.floor(this.time), trace: false, crash: cfg.disk.crash });
+      this.nodes.push(new SimNode(id, ids, fs, cfg.node, cfg.disk, this, opts, broken));
     }
   }
 
@@ -232,12 +263,13 @@ export class Simulation implements NodeHost {
       }
     };
     return {
-      onRecovered: g((n: SimNode, r: Recovered) => inv.onRecovered(n, r)),
+      onRecovered: g((n: SimNode, r: RecoveredState) => inv.onRecovered(n, r)),
       onPersisted: g((n: SimNode, rd: { entries: Entry[]; hardState: HardState | null }) => inv.onPersisted(n, rd)),
       onApplied: g((n: SimNode, e: Entry) => inv.onApplied(n, e)),
       onSnapshotReceived: g((n: SimNode, m: SnapshotMeta) => inv.onSnapshotReceived(n, m)),
       onSnapshotRestored: g((n: SimNode, m: SnapshotMeta, p: Iterable<readonly [Json, Json]>) => inv.onSnapshotRestored(n, m, p)),
       onSnapshotTaken: g((n: SimNode, m: SnapshotMeta, p: Array<[Json, Json]>) => inv.onSnapshotTaken(n, m, p)),
+      onOutputAfterFailure: g((n: SimNode, line: string, f: Error) => inv.onOutputAfterFailure(n, line, f)),
     };
   }
 
@@ -254,6 +286,15 @@ export class Simulation implements NodeHost {
   /** Deliver `line` from `from` to `to` after `delay` ms, as the network would (a scenario's extra copy). */
   inject(from: NodeId, to: SimNode, line: string, delay = 0): void {
     this.queue.push(this.time + Math.max(0, delay), { k: 'msg', to, from, line });
+  }
+
+  /**
+   * A scenario's own request to `node` from client `src` (not one of the simulated clients, whose
+   * operations go into the history): delivered after a client delay; the reply reaches `replyTaps`.
+   */
+  request(node: SimNode, src: string, body: Record<string, Json>): void {
+    const line = JSON.stringify({ src, dest: node.id, body });
+    this.queue.push(this.time + this.net.clientFate(), { k: 'req', node, client: Number(src.slice(1)), line });
   }
 
   at(delay: number, label: string, fn: () => void | Promise<void>): void {
@@ -282,7 +323,8 @@ export class Simulation implements NodeHost {
       this.queue.push(this.time + this.net.clientFate(), { k: 'resp', node: node.id, client: Number(m.dest.slice(1)), line, body: m.body });
       return;
     }
-    if (m.dest === 'sim' && m.body.type !== 'init_ok') node.errors.push(new Error(`${node.id}: init answered ${line}`));
+    // The answer to `init`: judged after the step (checkErrors), with the node's FATAL if it stopped.
+    if (m.dest === 'sim') node.initReply = m.body;
   }
 
   every(node: SimNode, ms: number, fn: () => void): () => void {
@@ -304,12 +346,6 @@ export class Simulation implements NodeHost {
     });
   }
 
-  crashAt(node: SimNode, point: CrashPoint): void {
-    this.counters.crashPointsFired++;
-    this.crash(node, point === 'mid-sync', point === 'before-persist' || point === 'mid-sync', `crash point ${point}`);
-    this.scheduleRestart(node, this.faultRng.range(20, 300));
-  }
-
   // -------------------------------------------------------------------------------------------
   // Running the servers' async work
 
@@ -320,37 +356,86 @@ export class Simulation implements NodeHost {
 
   /**
    * Run the servers' queued async work to completion. Everything they await resolves in
-   * microtasks (the store never does real I/O; a background snapshot waiting for simulated time
-   * counts as quiescent), so this depends on the seed alone.
+   * microtasks (SimFs calls are synchronous; a background snapshot waiting for simulated time
+   * counts as quiescent), so this depends on the seed alone. Then the processes that died are
+   * taken down: at a crash point (their disk crashes), or stopped by themselves (fail-stop).
    */
   async settle(): Promise<void> {
     for (let i = 0; this.anyBusy(); i++) {
       if (i > 1_000_000) throw new Error('a node did not settle');
       await null;
     }
+    this.reap();
     this.checkErrors();
+  }
+
+  /** Take down the processes that died while their work ran. */
+  private reap(): void {
+    for (const n of this.nodes) {
+      if (!n.up) continue;
+      if (n.dying) {
+        const at = n.dying;
+        this.counters.crashPointsFired++;
+        this.crash(n, true, `crash point: file-system call ${at.call}, ${at.kind} ${at.path}`);
+        this.scheduleRestart(n, this.faultRng.range(20, 300));
+      } else if (n.fatal && this.fatalExpected(n, n.fatal)) {
+        this.stopped(n, n.fatal);
+      }
+    }
+  }
+
+  /** A FATAL is expected when an injected disk fault caused it, or when the scenario said so. */
+  private fatalExpected(n: SimNode, err: Error): boolean {
+    if (n.expectFatal && n.expectFatal.test(err.message)) return true;
+    return n.fault !== null && injectedErrno(err) !== null;
+  }
+
+  /**
+   * A node stopped itself after an injected fault (or a refusal the scenario expects): the process
+   * exits. The disk keeps its page cache (a process exit is no machine crash), or now and then the
+   * machine crashes too; either way it is restarted later with the fault cleared.
+   */
+  private stopped(n: SimNode, err: Error): void {
+    const r = this.faultRng;
+    this.invariants.beforeCrash(n);
+    const crashToo = r.chance(0.3);
+    if (crashToo) n.crash(r);
+    else n.exit();
+    if (n.fault) this.counters.diskFaultStops++;
+    this.note(`${n.id} STOPPED (${err.message.split('\n')[0]})${crashToo ? ', machine crash too' : ''}`);
+    if (n.expectFatal) return; // the scenario restarts it
+    this.scheduleRestart(n, r.range(this.cfg.faultRestartMs[0], this.cfg.faultRestartMs[1]));
   }
 
   private checkErrors(): void {
     if (this.violation) throw this.violation;
     for (const n of this.nodes) {
-      if (n.errors.length === 0 && !n.fatal) continue;
-      const gap = n.errors.find((e) => e instanceof StorageGap);
-      if (gap) throw gap;
-      if (n.fatal) throw new InvariantViolation('recovery', `${n.id}: ${n.fatal.message}`);
-      throw new InvariantViolation('driver-error', n.errors[0]!.message);
+      if (n.errors.length > 0) throw new InvariantViolation('driver-error', n.errors[0]!.message);
+      if (n.up && !n.fatal && n.initReply && n.initReply.type !== 'init_ok') throw new InvariantViolation('driver-error', `${n.id}: init answered ${JSON.stringify(n.initReply)}`);
+      if (n.fatal && n.up) {
+        // An unexpected stop: storage that cannot be opened or recovered, or any other failure.
+        const why = n.fatalLines[0] ?? n.fatal.message;
+        throw new InvariantViolation(n.core ? 'fatal' : 'recovery', `${n.id}: ${why}`);
+      }
+      const f = n.storage?.failure;
+      if (f && n.up && !n.fatal) throw new InvariantViolation('fail-stop', `${n.id}: its storage failed (${f.message}) but it did not stop`);
     }
   }
 
   // -------------------------------------------------------------------------------------------
   // Node lifecycle
 
-  crash(node: SimNode, tear: boolean, unpersisted = false, why = 'crash'): void {
+  /**
+   * The node's machine crashes: its process dies and its disk keeps what a crash leaves (`tear`:
+   * a drawn prefix of every file's and directory's unsynced changes, the last kept sector of a
+   * file possibly garbled; otherwise exactly what was durable).
+   */
+  crash(node: SimNode, tear: boolean, why = 'crash'): void {
     if (!node.up) return;
-    this.invariants.beforeCrash(node, { unpersisted });
-    node.crash(tear);
+    this.invariants.beforeCrash(node);
+    node.crash(tear ? this.faultRng : 'clean');
     this.counters.crashes++;
-    this.note(`${node.id} CRASH (${why}${tear ? ', torn write' : ''})`);
+    this.note(`${node.id} CRASH (${why}${tear ? ', torn' : ''})`);
   }
 
   scheduleRestart(node: SimNode, delay: number): void {
@@ -361,12 +446,68 @@ export class Simulation implements NodeHost {
     });
   }
 
-  /** Start a new process on the node's disk, send it `init` and let it recover. */
-  async restart(node: SimNode): Promise<void> {
+  /**
+   * Start a new process on the node's disk (the fault that stopped it cleared), send it `init`
+   * (with `nodeIds`, default the cluster's members) and let it recover. In the main phase it may
+   * be armed to crash at one of its first file-system calls (`restartCrash`).
+   */
+  async restart(node: SimNode, nodeIds?: readonly NodeId[]): Promise<void> {
     if (node.up) return;
-    node.start();
+    this.clearFault(node);
+    if (this.mainPhase && this.cfg.restartCrash > 0 && this.faultRng.chance(this.cfg.restartCrash)) {
+      // At one of its first calls (lock, meta.json, recovery's repairs), or aimed at the repairs
+      // themselves (cutting a torn tail, keeping its copy), which only some starts make. Armed
+      // before the start: the directory is opened as soon as `init` arrives.
+      const r = this.faultRng;
+      if (r.chance(0.5)) node.armCrash(1 + r.int(12));
+      else node.aimCrash('recovery', 1 + r.int(3));
+    }
+    node.start(nodeIds);
     this.note(`${node.id} START (incarnation ${node.incarnation})`);
     await this.settle();
+  }
+
+  /**
+   * Inject a disk fault into `node`'s SimFs: `EIO` on one of its next mutating calls (of a kind
+   * drawn), a disk that fills up a few KiB from now (`ENOSPC`, short writes first), or a read-only
+   * file system (`EROFS` on every mutating call from now). The node must stop at the first storage
+   * call that fails; it is restarted later with the fault cleared.
+   */
+  injectFault(node: SimNode, code: 'EIO' | 'ENOSPC' | 'EROFS', r: Random = this.faultRng): DiskFault {
+    this.clearFault(node);
+    const fs = node.fs;
+    let f: DiskFault;
+    if (code === 'EIO') {
+      const kind = r.pick(['write', 'fsync', 'rename', 'open', undefined] as const);
+      const nth = 1 + r.int(12);
+      const h = fs.addFault(kind ? { kind, error: 'EIO', nth } : { error: 'EIO', nth });
+      f = { what: `EIO at the ${nth}th ${kind ?? 'mutating call'}`, clear: () => h.remove() };
+    } else if (code === 'ENOSPC') {
+      // Less room than the WAL grows between two compactions (which free space), so it fills up.
+      const room = r.int(1024);
+      if (r.chance(0.5)) {
+        fs.setCapacity({ bytes: fs.usedBytes + room, shortWrites: r.chance(0.7) });
+        f = { what: `disk full ${room} bytes from now`, clear: () => fs.setCapacity(null) };
+      } else {
+        const nth = 1 + r.int(8);
+        const h = fs.addFault({ kind: 'write', error: 'ENOSPC', nth });
+        f = { what: `ENOSPC at the ${nth}th write`, clear: () => h.remove() };
+      }
+    } else {
+      fs.setReadOnly(true);
+      f = { what: 'read-only', clear: () => fs.setReadOnly(false) };
+    }
+    node.fault = f;
+    this.counters.diskFaults++;
+    this.note(`${node.id} FAULT ${f.what}`);
+    return f;
+  }
+
+  clearFault(node: SimNode): void {
+    if (!node.fault) return;
+    node.fault.clear();
+    this.note(`${node.id} FAULT cleared (${node.fault.what})`);
+    node.fault = null;
   }
 
   /** How many ms of simulated time one ms of `node`'s clock takes (see `clockRates`). */
@@ -519,6 +660,7 @@ export class Simulation implements NodeHost {
     if (n.pauses) acts.push('pause');
     if (n.flakyLinks) acts.push('links');
     if (n.clockSkew) acts.push('skew');
+    if (n.diskFaults) acts.push('disk-fault');
     const act = r.pick(acts);
     const live = this.nodes.filter((x) => x.up);
     switch (act) {
@@ -536,9 +678,17 @@ export class Simulation implements NodeHost {
         const ldr = this.leader();
         const node = ldr && r.chance(0.5) ? ldr : r.pick(live);
         if (n.crashPoints && r.chance(0.6)) {
-          const p: CrashPoint = r.pick(CRASH_POINTS);
-          node.crashPoint = p;
-          this.note(`${node.id} ARM crash point ${p}`);
+          // (Re)arm: an aim at a step that does not come soon is replaced.
+          if (n.crashPointSteps && n.crashPointSteps.length > 0 && r.chance(0.5)) {
+            const step = r.pick(n.crashPointSteps);
+            const k = 1 + r.int(3);
+            node.aimCrash(step, k);
+            this.note(`${node.id} ARM crash at ${step} call ${k}`);
+            break;
+          }
+          const k = 1 + r.int(n.crashPointCalls ?? 40);
+          node.armCrash(k);
+          this.note(`${node.id} ARM crash at file-system call ${node.fs.calls + k}`);
         } else {
           this.crash(node, r.chance(0.5));
           this.scheduleRestart(node, r.range(20, 400));
@@ -562,6 +712,14 @@ export class Simulation implements NodeHost {
         this.net.link = this.net.link === RELIABLE ? LOSSY : RELIABLE;
         this.note(`LINKS ${this.net.link === RELIABLE ? 'reliable' : 'lossy'}`);
         break;
+      case 'disk-fault': {
+        // On the leader half the time (it writes for every client request), else any live node.
+        const ldr = this.leader();
+        const node = ldr && r.chance(0.5) ? ldr : r.pick(live.length > 0 ? live : this.nodes);
+        if (!node.up || node.fault) break;
+        this.injectFault(node, r.pick(['EIO', 'ENOSPC', 'EROFS'] as const), r);
+        break;
+      }
       case 'skew': {
         // One node's clock 3x slower or faster for a while (the leader now and then).
         const ldr = this.leader();
@@ -581,7 +739,8 @@ export class Simulation implements NodeHost {
     this.net.link = RELIABLE;
     for (const n of this.nodes) {
       this.setClockRate(n, 1);
-      n.crashPoint = null;
+      n.disarmCrash();
+      this.clearFault(n);
       if (!n.up) await this.restart(n);
       else if (n.paused) this.resume(n);
     }
@@ -633,6 +792,7 @@ export class Simulation implements NodeHost {
       }
       case 'resp':
         this.note(`${ev.node}>c${ev.client} ${ev.line}`);
+        for (const t of this.replyTaps) t(ev.node, `c${ev.client}`, ev.body);
         this.clientResponse(ev.node, ev.client, ev.body);
         return;
       case 'timeout':
@@ -691,7 +851,6 @@ export class Simulation implements NodeHost {
       for (const c of this.endChecks) c();
     } catch (e) {
       if (e instanceof InvariantViolation) fail(e.invariant, e.message);
-      else if (e instanceof StorageGap) fail('storage-gap', e.message);
       else if (e === END) {
         /* stopped */
       } else fail('exception', (e as Error).stack ?? String(e));
@@ -750,12 +909,14 @@ export class Simulation implements NodeHost {
     let maxLog = 0;
     let restarts = 0;
     let torn = 0;
+    const crashSteps: Record<string, number> = {};
     for (const n of this.nodes) {
+      for (const [k, v] of n.crashSteps) crashSteps[k] = (crashSteps[k] ?? 0) + v;
       snapshotsTaken += n.stats.snapshotsTaken;
       snapshotsInstalled += n.stats.snapshotsInstalled;
       maxLog = Math.max(maxLog, n.stats.maxLogLength);
       restarts += n.stats.restarts;
-      torn += n.disk.stats.tornCrashes;
+      torn += n.tornTails;
       elections += n.stats.elections;
     }
     return {
@@ -777,8 +938,11 @@ export class Simulation implements NodeHost {
         crashes: this.counters.crashes,
         restarts,
         crashPointsFired: this.counters.crashPointsFired,
+        crashSteps,
+        diskFaultStops: this.counters.diskFaultStops,
+        diskFaults: this.counters.diskFaults,
         clockSkews: this.counters.clockSkews,
-        tornCrashes: torn,
+        tornTails: torn,
         snapshotsTaken,
         snapshotsInstalled,
         maxLogLength: maxLog,
@@ -796,6 +960,12 @@ export class Simulation implements NodeHost {
 function fmtRate(x: number): string {
   return Number.isInteger(x) ? String(x) : x.toFixed(2);
 }
+
+/**
+ * How a torn crash garbles the last sector it keeps of a file (docs/SIMULATION.md, "Crashes and
+ * the torn-tail rule").
+ */
+export const DEFAULT_CRASH = { garble: 0.25, garbage: 'zeros' as const };
 
 export function defaultConfig(seed: number, scenario = 'random'): SimConfig {
   return {
@@ -825,7 +995,9 @@ export function defaultConfig(seed: number, scenario = 'random'): SimConfig {
       leaderWaitMs: 150,
     },
     link: RELIABLE,
-    disk: { ...DEFAULT_DISK_OPTIONS },
+    disk: { segmentBytes: 2048, retain: 2, crash: { ...DEFAULT_CRASH } },
+    restartCrash: 0,
+    faultRestartMs: [50, 400],
     nemesis: { ...NO_NEMESIS },
     traceKeep: 0,
     checkLinearizability: true,

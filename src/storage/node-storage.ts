@@ -50,6 +50,8 @@ export interface NodeStorageOptions extends LockIdentity {
   nodeId?: NodeId;
   /** Creation time recorded in a new directory's meta.json. */
   createdAt?: number;
+  /** Clock for the `.torn-<ms>` names recovery gives copies of torn segments (default Date.now; the simulator's clock there). */
+  now?: () => number;
 }
 
 export interface NodeRecovery {
@@ -157,6 +159,7 @@ export class DiskStorage implements NodeStorage {
   private readonly sync_: SyncOptions;
   private readonly retain: number;
   private readonly segmentBytes: number;
+  private readonly now: () => number;
   private writer: WalWriter | null = null;
   private lastIndex = 0;
   private snaps: SnapFile[] = [];
@@ -172,6 +175,7 @@ export class DiskStorage implements NodeStorage {
     this.sync_ = dir.sync;
     this.retain = Math.max(1, opts.retain ?? DEFAULT_RETAIN);
     this.segmentBytes = opts.segmentBytes ?? DEFAULT_SEGMENT_BYTES;
+    this.now = opts.now ?? Date.now;
   }
 
   /**
@@ -235,7 +239,7 @@ export class DiskStorage implements NodeStorage {
     this.writer?.abandon();
     this.writer = null;
     this.closeReadFd();
-    const r = this.dir.recover({ repair: true });
+    const r = this.dir.recover({ repair: true, now: Math.floor(this.now()) });
     this.writer = new WalWriter(this.dir.walDir, r.segments, { hardState: r.hardState, lastIndex: r.lastIndex }, { ...this.sync_, segmentBytes: this.segmentBytes });
     this.lastIndex = r.lastIndex;
     this.refreshSnaps();
