@@ -288,7 +288,7 @@ export class RaftServer {
         for (const w of batch) {
           // A message that is neither a client request nor Raft traffic (control messages, init,
           // get_stats) observes the effects of everything before it: finish the pending Ready first.
-          if (this.stopped) break;
+          if (this.stopped || this.storeFailed()) break;
           if (w.kind === 'msg' && this.core && !ORDER_FREE.has(w.msg.body.type) && this.core.hasReady()) {
             try {
               await this.processReady();
@@ -347,6 +347,18 @@ export class RaftServer {
   /** True once the node has stopped (fail-stop): it handles no input and sends nothing more. */
   get stopped(): boolean {
     return this.fatal !== null;
+  }
+
+  /**
+   * Stop now if the store has failed. A background snapshot save fails inside the storage at once,
+   * but its rejected promise reaches `stop` only some microtasks later, and queued input or the
+   * next Ready could send in between (a heartbeat answer, a relayed reply). Checked before every
+   * input and every Ready, and after each await inside one. True once stopped.
+   */
+  private storeFailed(): boolean {
+    const f = this.store?.failure ?? null;
+    if (f && !this.stopped) this.stop('a storage call', f);
+    return this.stopped;
   }
 
   /**
@@ -763,6 +775,7 @@ export class RaftServer {
     const core = this.core!;
     const store = this.store!;
     while (core.hasReady()) {
+      if (this.storeFailed()) return;
       const rd = core.ready();
       // 1. persist + sync
       if (rd.entries.length > 0 || rd.hardState) {
@@ -771,6 +784,7 @@ export class RaftServer {
           if (rd.hardState) store.setHardState(rd.hardState);
           const s = store.sync();
           if (s) await s;
+          if (this.storeFailed()) return;
         }
       }
       // ... then a chunk of a snapshot from the leader: written, and on the last one verified,
@@ -804,6 +818,7 @@ export class RaftServer {
       }
       // 3. apply snapshot, then committed entries
       if (rd.snapshot) await this.installSnapshot(rd.snapshot);
+      if (this.storeFailed()) return;
       for (const e of rd.committed) this.applyEntry(e);
       // 4. advance
       core.appliedTo(this.applied);
