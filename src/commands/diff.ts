@@ -64,7 +64,7 @@ export function renderDiff(r: DiffResult): string {
     out.push(`Membership differs (not counted as a state difference): A ${show(m.a)}; B ${show(m.b)}`);
   }
   if (r.dedup && !r.dedup.equal) {
-    out.push(`Client de-duplication tables differ${r.dedup.counts ? '' : ' (not counted: a directory carries its base snapshot\'s table)'}`);
+    out.push('Client session tables differ (forwarded requests already applied)');
   }
   if (r.keys) {
     const rows: string[][] = [];

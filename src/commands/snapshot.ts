@@ -41,12 +41,25 @@ export function renderExport(r: ExportResult): string {
     renderFields([
       ['index', r.index],
       ['term', r.term],
-      ['configuration', r.config.length > 0 ? r.config.join(', ') : '(none)'],
+      ['configuration', configText(r)],
       ['keys', r.keys],
+      ['client sessions', r.sessions === null ? 'none' : `${r.sessions} ${r.sessions === 1 ? 'origin' : 'origins'}`],
       ['built from', `${r.base.snapshot ?? 'no snapshot (log from index 1)'} + ${r.base.replayed} log entries replayed`],
       ['created', r.createdAt],
       ['size', `${formatBytes(r.size)} (${formatBytes(r.rawSize)} raw, ${formatBytes(r.compressedSize)} compressed)`],
       ['verified', r.verified ? 'yes (read back: checksums and contents)' : 'no'],
     ]),
   ].join('\n');
+}
+
+const SOURCE_TEXT: Record<ExportResult['configSource'], string> = {
+  'meta.json': 'the members recorded in meta.json',
+  snapshot: "the base snapshot's configuration",
+  'newer snapshot': "a newer snapshot's configuration (membership is fixed at the first init)",
+  none: '',
+};
+
+function configText(r: ExportResult): string {
+  if (r.config.length === 0) return '(none known: no members recorded in meta.json and no snapshot; restore will need --config)';
+  return `${r.config.join(', ')} (${SOURCE_TEXT[r.configSource]})`;
 }

@@ -26,6 +26,7 @@ import {
 } from '../storage/index.js';
 import { diffStates } from './diff.js';
 import { ToolError } from './errors.js';
+import { retype, underBase } from './files.js';
 import { buildDirState, guard, pathKind, toolNow } from './load.js';
 
 export interface DirSizes {
@@ -105,7 +106,7 @@ function run(dd: DataDir, dir: string, retain: number, trailing: number, dry: bo
   const before = sizesOf(dd, dir);
   const leftoversBefore = guard(() => dd.leftovers(), dir);
   const rec: Recovery = guard(() => dd.recover({ repair: !dry, now: toolNow() }), dir);
-  const repairs = rec.warnings.map((w) => w.message);
+  const repairs = rec.warnings.map((w) => retype(dir, w.message));
   const st = buildDirState(dir, dd, rec, [], undefined);
   const commit = st.state.header.index;
   const term = st.state.header.term;
@@ -119,7 +120,7 @@ function run(dd: DataDir, dir: string, retain: number, trailing: number, dry: bo
     const content = st.state.dedup === null ? { kv: st.state.pairs } : { kv: st.state.pairs, sessions: st.state.dedup };
     snapBytes = encodeSnapshot({ index: commit, term, config: st.state.header.config }, content, { createdAt: toolNow(), nodeId: dd.meta.nodeId });
     const name = snapshotFileName({ index: commit, term });
-    newSnapshot = { file: path.join(dd.snapDir, name), index: commit, term, keys: st.state.pairs.length, size: snapBytes.length };
+    newSnapshot = { file: underBase(dir, path.join(dd.snapDir, name)), index: commit, term, keys: st.state.pairs.length, size: snapBytes.length };
     newestSnap = { index: commit, term, file: name };
   }
 
@@ -135,7 +136,7 @@ function run(dd: DataDir, dir: string, retain: number, trailing: number, dry: bo
   const segName = segmentFileName(nextSeq, firstIndex);
   const segSize = newSegmentBytes(hs, records);
   const wal: CompactResult['wal'] = {
-    segment: path.join(dd.walDir, segName),
+    segment: underBase(dir, path.join(dd.walDir, segName)),
     firstIndex: keep.length > 0 ? keep[0]!.index : null,
     lastIndex: keep.length > 0 ? keep[keep.length - 1]!.index : null,
     entries: keep.length,
@@ -145,7 +146,8 @@ function run(dd: DataDir, dir: string, retain: number, trailing: number, dry: bo
   // (5) snapshots beyond --retain (the new one counts)
   const existing = guard(() => dd.listSnapshots(), dir).filter((s) => s.header !== null && !(rec.warnings.some((w) => w.kind === 'broken-snapshot' && w.file === s.path)));
   const names = existing.map((s) => ({ path: s.path, index: s.index, size: s.size }));
-  if (newSnapshot && !names.some((n) => n.path === newSnapshot!.file)) names.push({ path: newSnapshot.file, index: commit, size: newSnapshot.size });
+  const newPath = newSnapshot ? path.join(dd.snapDir, path.basename(newSnapshot.file)) : null;
+  if (newSnapshot && !names.some((n) => n.path === newPath)) names.push({ path: newPath!, index: commit, size: newSnapshot.size });
   names.sort((a, b) => a.index - b.index);
   const dropSnaps = names.slice(0, Math.max(0, names.length - retain));
 
@@ -167,7 +169,7 @@ function run(dd: DataDir, dir: string, retain: number, trailing: number, dry: bo
       commit,
       newSnapshot,
       wal,
-      removed: { snapshots: dropSnaps.map((s) => s.path), segments: oldSegments.map((s) => s.path), leftovers: leftoversRemoved },
+      removed: shownRemoved(dir, dropSnaps, oldSegments, leftoversRemoved),
       repairs,
       before,
       after,
@@ -177,7 +179,7 @@ function run(dd: DataDir, dir: string, retain: number, trailing: number, dry: bo
   }
 
   // Carry out (2)-(5).
-  if (snapBytes) guard(() => writeSnapshotFile(dd.snapDir, snapBytes!), newSnapshot!.file);
+  if (snapBytes) guard(() => writeSnapshotFile(dd.snapDir, snapBytes!, dd.sync), newSnapshot!.file);
   guard(() => {
     const w = new WalWriter(dd.walDir, oldSegments.map((s) => ({ ...s })), { hardState: hs, lastIndex: firstIndex - 1 }, { fsync: dd.fsync });
     w.forceRotate();
@@ -205,13 +207,18 @@ function run(dd: DataDir, dir: string, retain: number, trailing: number, dry: bo
     commit,
     newSnapshot,
     wal,
-    removed: { snapshots: dropSnaps.map((s) => s.path), segments: oldSegments.map((s) => s.path), leftovers: leftoversRemoved },
+    removed: shownRemoved(dir, dropSnaps, oldSegments, leftoversRemoved),
     repairs,
     before,
     after,
     verified: true,
     warnings,
   };
+}
+
+function shownRemoved(dir: string, snaps: Array<{ path: string }>, segs: Array<{ path: string }>, left: string[]): CompactResult['removed'] {
+  const show = (p: string) => underBase(dir, p);
+  return { snapshots: snaps.map((s) => show(s.path)), segments: segs.map((s) => show(s.path)), leftovers: left.map(show) };
 }
 
 function countBroken(rec: Recovery): number {

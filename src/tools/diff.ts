@@ -1,5 +1,6 @@
 import type { Json, NodeId } from '../raft/types.js';
 import { canonicalJson } from '../kv/keys.js';
+import { SessionTable } from '../kv/sessions.js';
 import { compareKeys, type StateHeader, type ToolState } from './state.js';
 
 export interface HeaderDifference {
@@ -38,9 +39,9 @@ export interface DiffResult {
    */
   membership: { equal: boolean; a: NodeId[]; b: NodeId[] };
   /**
-   * null when neither side has a de-duplication table. `counts` is false when a side is a data
-   * directory: its table is the base snapshot's (the log replay does not rebuild it), so a
-   * difference there is reported but does not make the states different.
+   * null when neither side has a client session table. Tables compare as the node loads them (a
+   * directory's is rebuilt by the replay exactly as the node does); `counts` is always true (kept
+   * for readers of older output).
    */
   dedup: { equal: boolean; counts: boolean } | null;
   /** Present with `keys: true`: the keys themselves, sorted (numbers, strings, then the rest). */
@@ -54,6 +55,15 @@ function fieldJson(h: StateHeader, f: keyof StateHeader): Json {
   const v = h[f];
   if (v === undefined) return null;
   return v as Json;
+}
+
+/**
+ * A client session table as the node loads it (src/kv/sessions.ts), in canonical text: what the
+ * node would do with it, whatever form or key order the file has (a form it cannot read is no table).
+ */
+function sessionsText(j: Json | null): string {
+  const t = SessionTable.fromJson(j);
+  return t.size === 0 ? '' : canonicalJson(t.toJson());
 }
 
 /** Header differences of two states; file fields only when both sides are snapshot files. */
@@ -109,9 +119,7 @@ export function diffStates(a: ToolState, b: ToolState, opts: { keys?: boolean } 
   }
   const header = diffHeaders(a, b);
   const bothNull = a.dedup === null && b.dedup === null;
-  const dedup = bothNull
-    ? null
-    : { equal: canonicalJson(a.dedup) === canonicalJson(b.dedup), counts: a.kind === 'snapshot' && b.kind === 'snapshot' };
+  const dedup = bothNull ? null : { equal: sessionsText(a.dedup) === sessionsText(b.dedup), counts: true };
   const equal =
     nAdded === 0 && nRemoved === 0 && nChanged === 0 && !header.some((h) => h.state) && (dedup === null || dedup.equal || !dedup.counts);
   const side = (s: ToolState) => ({ source: s.source, kind: s.kind, index: s.header.index, term: s.header.term, keys: s.pairs.length });

@@ -7,8 +7,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { SNAPSHOT_MAGIC, encodeSnapshot, readSnapshotFile, snapshotFileName, writeSnapshotFile } from '../storage/index.js';
 import { ToolError } from './errors.js';
-import { insideDataDir } from './files.js';
-import { guard, isoTime, loadDirState, pathKind, toolNow } from './load.js';
+import { insideDataDir, retype, underBase } from './files.js';
+import { guard, isoTime, loadDirState, pathKind, toolNow, type ConfigSource } from './load.js';
+import { countSessions } from './state.js';
 import { canonicalJson } from '../kv/keys.js';
 
 export interface ExportResult {
@@ -17,7 +18,11 @@ export interface ExportResult {
   index: number;
   term: number;
   config: string[];
+  /** Where the configuration came from: meta.json's members, the base snapshot, a newer snapshot (membership is fixed), or none known. */
+  configSource: ConfigSource;
   keys: number;
+  /** Client-session origins in the file's table (null: no table). */
+  sessions: number | null;
   /** The snapshot the state was built from and how many log entries were replayed on it. */
   base: { snapshot: string | null; index: number; replayed: number };
   createdAt: string;
@@ -59,14 +64,16 @@ export function exportSnapshot(dir: string, opts: { out?: string; index?: number
     index: st.header.index,
     term: st.header.term,
     config: st.header.config,
+    configSource: d.configSource,
     keys: st.pairs.length,
-    base: { snapshot: d.base.file, index: d.base.index, replayed: d.replayed },
+    sessions: countSessions(st.dedup),
+    base: { snapshot: d.base.file === null ? null : underBase(dir, d.base.file), index: d.base.index, replayed: d.replayed },
     createdAt: isoTime(createdAt),
     size: bytes.length,
     rawSize: back.header.rawSize,
     compressedSize: back.header.compressedSize,
     verified: true,
-    warnings: d.warnings,
+    warnings: d.warnings.map((w) => retype(dir, w)),
   };
 }
 

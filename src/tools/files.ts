@@ -146,3 +146,22 @@ export function insideDataDir(out: string, fsys: FileSystem = nodeFs): string | 
   }
   return null;
 }
+
+const DIR_NAMES = ['snap/', 'wal/', 'meta.json', 'LOCK'];
+
+/**
+ * A message of the storage library for people, with the paths in it as the user typed `base`:
+ * the library joins names onto the directory (`path.join`), which normalises `./raftsnap-data/n1`
+ * to `raftsnap-data/n1` and `.` to nothing.
+ */
+export function retype(base: string, text: string): string {
+  const typed = base.length > 1 ? base.replace(/\/+$/, '') : base;
+  const norm = path.normalize(typed);
+  if (norm === typed && norm !== '.') return text;
+  if (norm === '.') {
+    const names = DIR_NAMES.map((n) => n.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|');
+    return text.replace(new RegExp(`(^|[\\s("'])(${names})`, 'g'), `$1${typed}/$2`);
+  }
+  const esc = norm.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return text.replace(new RegExp(`(^|[\\s("'])${esc}(?=/|$|[\\s:;,)"'])`, 'g'), `$1${typed}`);
+}

@@ -15,9 +15,10 @@ import {
   type SnapshotHeader,
 } from '../storage/index.js';
 import { startProgress } from '../cli/progress.js';
-import { ToolError, toToolError } from './errors.js';
+import { ToolError, retypeError, toToolError } from './errors.js';
+import { retype, underBase } from './files.js';
 import { guard, isoTime, openReadOnly, pathKind } from './load.js';
-import { compareKeys } from './state.js';
+import { compareKeys, countSessions } from './state.js';
 import fs from 'node:fs';
 
 export interface HeaderInfo {
@@ -94,17 +95,29 @@ export function topKeys(pairs: Array<[Json, Json]>, n: number): TopKey[] {
   return all.slice(0, n);
 }
 
-function countSessions(s: Json | undefined): number | null {
-  if (s === undefined || s === null) return null;
-  if (Array.isArray(s)) return s.length;
-  if (typeof s === 'object') return Object.keys(s).length;
-  return 1;
+/**
+ * The file's length against what its header records (the check a full read makes; `--header`
+ * does not read the payload, but it must not call a cut file fine).
+ */
+function checkHeaderLength(h: SnapshotHeader & { fileSize: number }, file: string): void {
+  const expected = h.payloadOffset + h.compressedSize;
+  if (h.fileSize < expected) {
+    throw new ToolError(
+      'TRUNCATED',
+      file,
+      `truncated snapshot: header announces ${h.compressedSize} payload bytes but the file ends after ${h.fileSize - h.payloadOffset} (file ${h.fileSize} bytes, expected ${expected}) (at offset ${h.fileSize})`,
+    );
+  }
+  if (h.fileSize > expected) {
+    throw new ToolError('BAD_PAYLOAD', file, `${h.fileSize - expected} unexpected bytes after the snapshot payload (expected ${expected} bytes) (at offset ${expected})`);
+  }
 }
 
 /** Header only (a few hundred bytes are read; the payload is never touched) or the whole file. */
 export function inspectSnapshot(file: string, opts: { top?: number; headerOnly?: boolean } = {}): InspectSnapshotResult {
   if (opts.headerOnly) {
     const h = guard(() => readSnapshotHeader(file), file);
+    checkHeaderLength(h, file);
     return { kind: 'snapshot', file, fileSize: h.fileSize, header: headerInfo(h, false), keys: null, sessions: null, top: [] };
   }
   const fileSize = guard(() => fs.statSync(file).size, file);
@@ -176,10 +189,8 @@ export interface InspectDirResult {
   warnings: string[];
 }
 
-function rel(dir: string, p: string): string {
-  // Paths as the user gave them: the storage library joins onto `dir`, keep that form.
-  return p.startsWith(dir) ? p : path.join(dir, p);
-}
+/** A path of the library (joined onto `dir`) as the user typed `dir`. */
+const rel = underBase;
 
 export function inspectDir(dir: string): InspectDirResult {
   const warnings: string[] = [];
@@ -192,7 +203,7 @@ export function inspectDir(dir: string): InspectDirResult {
     createdAt: s.header ? isoTime(s.header.createdAt) : null,
     keys: s.header ? s.header.keyCount : null,
     status: s.error ? 'broken' : 'ok',
-    problem: s.error ? s.error.message : null,
+    problem: s.error ? retype(dir, s.error.message) : null,
   }));
   const segs = guard(() => dd.listSegments(), dir);
   const wal: DirSegmentInfo[] = segs.map((s, i) => {
@@ -200,7 +211,7 @@ export function inspectDir(dir: string): InspectDirResult {
     let problem: string | null = null;
     if (s.error) {
       status = 'unreadable';
-      problem = s.error.message;
+      problem = retype(dir, s.error.message);
     } else if (s.damage) {
       status = i === segs.length - 1 && s.damage.tailOnly ? 'torn tail' : 'damaged';
       problem = `${s.damage.reason} at offset ${s.damage.offset}`;
@@ -225,13 +236,13 @@ export function inspectDir(dir: string): InspectDirResult {
   try {
     const r = dd.recover({ repair: false, loadContent: false });
     for (const w of r.warnings) {
-      warnings.push(w.message);
+      warnings.push(retype(dir, w.message));
       if (w.kind !== 'broken-snapshot') continue;
       // The listing checked only headers; recovery checked the payload too.
-      const s = snapshots.find((x) => path.resolve(x.file) === path.resolve(rel(dir, w.file)));
+      const s = snapshots.find((x) => path.resolve(x.file) === path.resolve(w.file));
       if (s) {
         s.status = 'broken';
-        s.problem = w.message;
+        s.problem = retype(dir, w.message);
       }
     }
     if (r.snapshot) {
@@ -247,7 +258,7 @@ export function inspectDir(dir: string): InspectDirResult {
     recovery.uncommitted = r.entries.filter((e) => e.index > commit).length;
     hardState = r.hardState;
   } catch (e) {
-    const t = toToolError(e, dir);
+    const t = retypeError(dir, toToolError(e, dir));
     recovery.lastIndex = null;
     recovery.commit = null;
     recovery.uncommitted = null;
@@ -297,14 +308,14 @@ export interface VerifyResult {
   warnings: string[];
 }
 
-function verifySnap(file: string): VerifyCheck {
+function verifySnap(file: string, shown = file): VerifyCheck {
   const r = verifySnapshotFile(file);
   if (r.problems.length === 0) {
     const h = r.header!;
-    return { file, check: 'snapshot', ok: true, detail: `header and payload checksums ok, ${h.keyCount} keys decoded (index ${h.index}, term ${h.term})` };
+    return { file: shown, check: 'snapshot', ok: true, detail: `header and payload checksums ok, ${h.keyCount} ${h.keyCount === 1 ? 'key' : 'keys'} decoded (index ${h.index}, term ${h.term})` };
   }
   const p = r.problems[0]!;
-  return { file, check: 'snapshot', ok: false, detail: stripFile(p.message, file) };
+  return { file: shown, check: 'snapshot', ok: false, detail: stripFile(p.message, file) };
 }
 
 function stripFile(msg: string, file: string): string {
@@ -319,19 +330,19 @@ export function verifyPath(p: string): VerifyResult {
     checks.push(verifySnap(p));
   } else {
     const dd: DataDir = openReadOnly(p, warnings);
-    checks.push({ file: path.join(p, 'meta.json'), check: 'meta', ok: true, detail: `data directory version ${dd.meta.version}, node ${dd.meta.nodeId ?? '(none)'}` });
-    for (const s of guard(() => dd.listSnapshots(), p)) checks.push(verifySnap(s.path));
+    checks.push({ file: underBase(p, path.join(p, 'meta.json')), check: 'meta', ok: true, detail: `data directory version ${dd.meta.version}, node ${dd.meta.nodeId ?? '(none)'}` });
+    for (const s of guard(() => dd.listSnapshots(), p)) checks.push(verifySnap(s.path, underBase(p, s.path)));
     const segs = guard(() => dd.listSegments(), p);
     segs.forEach((s, i) => {
       if (s.error) {
-        checks.push({ file: s.path, check: 'wal segment', ok: false, detail: stripFile(s.error.message, s.path) });
+        checks.push({ file: underBase(p, s.path), check: 'wal segment', ok: false, detail: stripFile(s.error.message, s.path) });
         return;
       }
       // listSegments already scanned every record checksum: its counts are used, the file is not read again.
       if (s.damage) {
         const torn = i === segs.length - 1 && s.damage.tailOnly;
         checks.push({
-          file: s.path,
+          file: underBase(p, s.path),
           check: 'wal segment',
           ok: false,
           detail: `${torn ? 'torn tail' : 'corrupt record'} at offset ${s.damage.offset}: ${s.damage.reason}`,
@@ -339,9 +350,9 @@ export function verifyPath(p: string): VerifyResult {
         return;
       }
       const range = s.entryCount > 0 ? `entries ${s.minIndex}..${s.maxIndex}` : 'no entries';
-      checks.push({ file: s.path, check: 'wal segment', ok: true, detail: `header and ${s.recordCount} record checksums ok, ${range}` });
+      checks.push({ file: underBase(p, s.path), check: 'wal segment', ok: true, detail: `header and ${s.recordCount} record checksums ok, ${range}` });
     });
-    for (const l of guard(() => dd.leftovers(), p)) warnings.push(`${l.path}: leftover ${l.kind} file (${l.size} bytes), not checked`);
+    for (const l of guard(() => dd.leftovers(), p)) warnings.push(`${underBase(p, l.path)}: leftover ${l.kind} file (${l.size} bytes), not checked`);
   }
   const failed = checks.filter((c) => !c.ok).length;
   return { path: p, ok: failed === 0, checked: checks.length, failed, checks, warnings };

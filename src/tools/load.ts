@@ -5,7 +5,7 @@
  */
 import fs from 'node:fs';
 import { KvStore } from '../kv/store.js';
-import type { Entry, NodeId } from '../raft/types.js';
+import type { Entry, Json, NodeId } from '../raft/types.js';
 import {
   DataDir,
   LogReplay,
@@ -99,8 +99,12 @@ export function applyEntries(store: KvStore, entries: Entry[], upTo: number, lab
   return n;
 }
 
+/** Where a directory's configuration came from. */
+export type ConfigSource = 'meta.json' | 'snapshot' | 'newer snapshot' | 'none';
+
 export interface DirState {
   state: ToolState;
+  configSource: ConfigSource;
   recovery: Recovery;
   nodeId: NodeId | null;
   /** The snapshot the state was built from (null: the log from index 1) and the entries replayed on it. */
@@ -158,16 +162,39 @@ export function buildDirState(dir: string, dd: DataDir, rec: Recovery, warnings:
   }
   const store = KvStore.fromEntries(content ? content.kv : [], content?.sessions);
   const replayed = applyEntries(store, entries, at);
-  // The members the directory records (first init, or restore); else its snapshot's configuration.
-  const config: NodeId[] = dd.meta.members ? [...dd.meta.members] : header ? [...header.config] : [];
+  // The members the directory records (first init, or restore); else its snapshot's configuration;
+  // else (a state before the first snapshot) any snapshot's: membership is fixed at the first init.
+  let config: NodeId[] = [];
+  let configSource: ConfigSource = 'none';
+  if (dd.meta.members) {
+    config = [...dd.meta.members];
+    configSource = 'meta.json';
+  } else if (header) {
+    config = [...header.config];
+    configSource = 'snapshot';
+  } else {
+    const any = guard(() => dd.listSnapshots(), dir).find((s) => s.header && s.header.config.length > 0);
+    if (any) {
+      config = [...any.header!.config];
+      configSource = 'newer snapshot';
+    }
+  }
+  if (config.length === 0) {
+    configSource = 'none';
+    warnings.push(`${dir}: the state at index ${at} has no configuration: no members are recorded in meta.json and no snapshot names them; the file records none (restore will need --config)`);
+  }
+  // The client session table as the node rebuilds it: the base snapshot's, with the replayed
+  // entries applied. A table the node cannot read (an older form) is carried as it is.
+  const dedup: Json | null = store.sessions.size > 0 ? store.sessions.toJson() : (content?.sessions ?? null);
   return {
     state: {
       source: dir,
       kind: 'dir',
       header: { index: at, term, config },
       pairs: [...store.entries()],
-      dedup: content?.sessions ?? null,
+      dedup,
     },
+    configSource,
     recovery: rec,
     nodeId: dd.meta.nodeId,
     base: { file: baseFile, index: header ? header.index : 0 },
@@ -194,7 +221,7 @@ function olderBase(
       file = s.path;
       break;
     } catch (e) {
-      if (!(e instanceof StorageError)) throw e;
+      if (!(e instanceof StorageError) || e.code === 'LIMIT') throw e;
     }
   }
   const replay = new LogReplay();

@@ -55,3 +55,18 @@ export function showJson(v: Json, max = 60): string {
   const s = canonicalJson(v);
   return s.length > max ? s.slice(0, max - 1) + '…' : s;
 }
+
+/**
+ * How many client-session origins a table holds (src/kv/sessions.ts: `{forwards: [...]}`, one per
+ * forwarding process); an older form counts its entries. Null when there is no table.
+ */
+export function countSessions(s: Json | undefined | null): number | null {
+  if (s === undefined || s === null) return null;
+  if (Array.isArray(s)) return s.length;
+  if (typeof s === 'object') {
+    const fw = s['forwards'];
+    if (Array.isArray(fw)) return fw.length;
+    return Object.keys(s).length;
+  }
+  return 1;
+}
