@@ -1,5 +1,6 @@
 import { format } from 'node:util';
-import { Command, Errors } from '@oclif/core';
+import { Command, Errors, type Interfaces } from '@oclif/core';
+import { applyLimitFlags } from './limits.js';
 import { oneLine, toToolError, ToolError } from '../tools/errors.js';
 
 /** Exit codes shared by the offline commands (diff follows diff(1): 0 same, 1 different, 2 trouble). */
@@ -25,6 +26,16 @@ function exitCodeOf(err: unknown): number {
  */
 export abstract class RaftsnapCommand extends Command {
   static override enableJsonFlag = true;
+
+  /** Parse, then set the file limits from the flags (src/cli/limits.ts) or the environment. */
+  protected override async parse<F extends Record<string, unknown>, B extends Record<string, unknown>, A extends Record<string, unknown>>(
+    options?: Interfaces.Input<F, B, A>,
+    argv?: string[],
+  ): Promise<Interfaces.ParserOutput<F, B, A>> {
+    const out = await super.parse(options, argv);
+    applyLimitFlags(out.flags as Record<string, unknown>);
+    return out;
+  }
 
   protected override toErrorJson(err: unknown): unknown {
     if (err instanceof ToolError) {

@@ -13,6 +13,7 @@ import { canonicalJson } from '../kv/keys.js';
 import { KvStore, asKvCommand, type KvCommand, type KvResult } from '../kv/store.js';
 import type { Entry, Json, SnapshotMeta } from '../raft/types.js';
 import { ErrorCode, ProtocolError, validate, type Envelope } from './protocol.js';
+import { clientValueProblem } from './wire-limits.js';
 import type { RaftServer } from './server.js';
 
 export const CONTROL_TYPES: ReadonlySet<string> = new Set([
@@ -43,7 +44,24 @@ export function controlCommand(v: unknown, where: string): KvCommand {
   if (v['op'] === 'get') return { op: 'read', key: v['key'] as Json };
   const c = asKvCommand(v as Json);
   if (!c) throw new ProtocolError(ErrorCode.MALFORMED_REQUEST, `${where}: op must be put, get, read, write or cas`);
+  const p = clientValueProblem(v);
+  if (p) throw new ProtocolError(ErrorCode.MALFORMED_REQUEST, `${where}: ${p}`);
   return c;
+}
+
+/**
+ * The pairs of a control message's `state`, each within the limits of a client request (key and
+ * value at most MAX_VALUE_DEPTH deep and MAX_VALUE_CHARS as JSON): what the node could not have
+ * taken from a client, it does not take from a control message either, and every snapshot it
+ * writes can be read back under the same limits (docs/FORMAT.md, "Limits").
+ */
+function statePairs(state: Record<string, Json>): Array<[Json, Json]> {
+  const pairs = Object.entries(state);
+  for (const [k, v] of pairs) {
+    const p = clientValueProblem({ key: k, value: v });
+    if (p) throw new ProtocolError(ErrorCode.MALFORMED_REQUEST, `state key ${JSON.stringify(k).slice(0, 40)}: ${p}`);
+  }
+  return pairs;
 }
 
 /** Validate `entries: [{index, term, command}]`: indexes consecutive, terms never decreasing. */
@@ -109,7 +127,8 @@ export async function handleControl(node: RaftServer, msg: Envelope): Promise<vo
       if (index < node.applied) {
         throw new ProtocolError(ErrorCode.PRECONDITION_FAILED, `node has already applied through ${node.applied}; cannot seed at ${index}`);
       }
-      await resetTo({ index, term, config: [...node.nodeIds] }, Object.entries(b['state'] as Record<string, Json>));
+      const pairs = statePairs(b['state'] as Record<string, Json>);
+      await resetTo({ index, term, config: [...node.nodeIds] }, pairs);
       reply({ type: 'seed_state_ok' });
       return;
     }
@@ -122,7 +141,8 @@ export async function handleControl(node: RaftServer, msg: Envelope): Promise<vo
         reply({ type: 'install_snapshot_ok', applied: false, new_last_applied: node.applied });
         return;
       }
-      await resetTo({ index, term, config: [...node.nodeIds] }, Object.entries(b['state'] as Record<string, Json>));
+      const pairs = statePairs(b['state'] as Record<string, Json>);
+      await resetTo({ index, term, config: [...node.nodeIds] }, pairs);
       node.stats.snapshotsInstalled++;
       reply({ type: 'install_snapshot_ok', applied: true, new_last_applied: node.applied });
       return;

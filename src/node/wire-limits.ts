@@ -16,14 +16,9 @@
  * (--max-append-entries) of at most 64 KiB each stay well under the line limit.
  */
 
-/** Characters in one input line (a UTF-16 code unit each; bytes, for ASCII JSON). */
-export const MAX_LINE_CHARS = 32 * 1024 * 1024;
-/** Nesting depth of a whole message: the envelope is 1, its body 2. */
-export const MAX_MESSAGE_DEPTH = 128;
-/** Nesting depth of a client key or value (a scalar is 0, `[1]` is 1). */
-export const MAX_VALUE_DEPTH = 64;
-/** Characters of a client request's key and values together, as JSON (as the log stores them). */
-export const MAX_VALUE_CHARS = 64 * 1024;
+// The numbers live in src/limits.ts, shared with the file decoders of the storage library.
+import { MAX_LINE_CHARS, MAX_MESSAGE_DEPTH, MAX_VALUE_CHARS, MAX_VALUE_DEPTH, VALUE_FIELDS } from '../limits.js';
+export { MAX_LINE_CHARS, MAX_MESSAGE_DEPTH, MAX_VALUE_CHARS, MAX_VALUE_DEPTH };
 
 /**
  * The first reason `v` (a parsed JSON value) is not acceptable: nested deeper than `maxDepth`, or a
@@ -78,8 +73,6 @@ export function textNestsDeeper(text: string, max: number): boolean {
   return false;
 }
 
-/** The fields of a lin-kv request that carry keys and values. */
-const VALUE_FIELDS = ['key', 'value', 'from', 'to'] as const;
 
 /**
  * The first reason the keys and values of a client request `req` (a read/write/cas body, or the

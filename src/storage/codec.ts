@@ -407,32 +407,293 @@ export function cborItemEnd(buf: Uint8Array, pos: number, end: number): number {
   }
 }
 
+// ------------------------------------------------------------------------------------------------
+// Reading untrusted CBOR: a scan of the heads, with limits, before cbor-x allocates anything.
+
 /**
- * Decompress one zstd frame of a CBOR sequence whose decompressed size is known and decode it a
- * window at a time, calling `each` per top-level item in order (as `decodeCborSequence` does).
- * Never holds the whole decompressed payload: the window grows only to fit the largest item.
- * Errors: ZstdStreamError for a frame that cannot be decompressed or has the wrong size; anything
- * else thrown comes from the CBOR decoding or from `each`.
+ * What `cborScan` refuses: `limit` for a size or depth beyond a limit (or a length beyond the
+ * bytes that remain), `damage` for bytes that are not CBOR of this format. `offset` is relative to
+ * the buffer scanned.
  */
-export function zstdDecodeCborSequence(src: Uint8Array, rawSize: number, each: (item: unknown) => void, windowBytes = 8 << 20): void {
-  if (rawSize <= windowBytes) {
-    // Small enough for one buffer: one-shot decompression is cheaper than streaming (no window
-    // buffers inside zstd, no copy through them, no scan for item boundaries).
+export class CborScanError extends Error {
+  override readonly name = 'CborScanError';
+  constructor(
+    readonly kind: 'limit' | 'damage',
+    message: string,
+    readonly offset: number,
+    /** Which limit (kind 'limit'): nesting depth, string length, element count, or a length beyond the bytes that remain. */
+    readonly which: 'depth' | 'string' | 'count' | 'length' | null = null,
+    /** The length or count declared (or the depth reached) that broke the limit. */
+    readonly declared = 0,
+  ) {
+    super(message);
+  }
+}
+
+export interface CborScanLimits {
+  /** Nesting of arrays and maps: a scalar is 0, `[1]` is 1. */
+  maxDepth: number;
+  /** Length of one text or byte string. */
+  maxStringBytes: number;
+  /** Elements of an array (or pairs of a map) at depth `countAt` (the only level checked). */
+  maxCount?: number;
+  countAt?: number;
+}
+
+/**
+ * End offset of the CBOR item at `pos` in `buf[0, end)`, having checked every head against
+ * `lim` before anything would be allocated: string lengths, element counts (each element takes at
+ * least one byte, so a count beyond the bytes that remain is refused), nesting depth. Indefinite
+ * lengths, tags and simple values other than false/true/null/undefined are refused (the formats
+ * never write them). `avail` is the number of bytes that will ever be there (>= end; more when the
+ * caller is still filling the buffer): returns -1 when the item is complete only within `avail`.
+ * With `sizes`, the size of every element at depth `sizesAt` is appended to it (the keys and the
+ * values of a snapshot chunk are elements at depth 2). Throws CborScanError.
+ */
+export function cborScan(
+  buf: Uint8Array,
+  pos: number,
+  end: number,
+  avail: number,
+  lim: CborScanLimits,
+  sizes?: number[],
+  sizesAt = -1,
+): number {
+  const stack: number[] = []; // elements still to read in each open container
+  const starts: number[] = []; // where each open container started
+  let remaining = 1;
+  const limit = (what: string, at: number, which: 'depth' | 'string' | 'count' | 'length', declared: number): never => {
+    throw new CborScanError('limit', what, at, which, declared);
+  };
+  const damage = (what: string, at: number): never => {
+    throw new CborScanError('damage', what, at);
+  };
+  for (;;) {
+    while (remaining === 0) {
+      if (stack.length === 0) return pos;
+      remaining = stack.pop()!;
+      const s = starts.pop()!;
+      if (sizes !== undefined && stack.length === sizesAt) sizes.push(pos - s);
+    }
+    if (pos >= end) return avail > end ? -1 : damage('the data ends inside a CBOR item', pos);
+    const at = pos;
+    const ib = buf[pos++]!;
+    const major = ib >> 5;
+    const ai = ib & 31;
+    remaining--;
+    let arg = ai;
+    if (ai >= 24 && ai <= 27) {
+      const n = 1 << (ai - 24);
+      if (pos + n > end) return avail >= pos + n ? -1 : damage('the data ends inside a CBOR head', at);
+      arg = 0;
+      for (let i = 0; i < n; i++) arg = arg * 256 + buf[pos + i]!;
+      pos += n;
+    } else if (ai >= 28) {
+      return ai === 31 && major !== 0 && major !== 1 && major !== 6
+        ? damage(ib === 0xff ? 'a CBOR break outside an indefinite-length item' : 'an indefinite-length CBOR item (never written by this format)', at)
+        : damage(`invalid CBOR initial byte 0x${ib.toString(16)}`, at);
+    }
+    switch (major) {
+      case 2:
+      case 3:
+        if (arg > lim.maxStringBytes) limit(`a string of ${arg} bytes, more than the limit of ${lim.maxStringBytes}`, at, 'string', arg);
+        if (arg > avail - pos) limit(`a string declares ${arg} bytes but only ${avail - pos} remain`, at, 'length', arg);
+        if (arg > end - pos) return -1;
+        pos += arg;
+        break;
+      case 4:
+      case 5: {
+        const items = major === 5 ? arg * 2 : arg;
+        if (items > avail - pos) limit(`${major === 5 ? 'a map' : 'an array'} declares ${arg} elements but only ${avail - pos} bytes remain`, at, 'length', arg);
+        if (lim.maxCount !== undefined && stack.length === lim.countAt && arg > lim.maxCount) {
+          limit(`${major === 5 ? 'a map' : 'an array'} of ${arg} elements, more than the limit of ${lim.maxCount}`, at, 'count', arg);
+        }
+        if (stack.length + 1 > lim.maxDepth) limit(`nested more than ${lim.maxDepth} levels deep`, at, 'depth', stack.length + 1);
+        if (items > 0) {
+          stack.push(remaining);
+          starts.push(at);
+          remaining = items;
+          continue;
+        }
+        break;
+      }
+      case 6:
+        damage('a CBOR tag (never written by this format)', at);
+        break;
+      case 7:
+        if (ai < 20 || ai === 24) damage(`CBOR simple value ${arg} (only false, true and null are written)`, at);
+        break;
+      default: // 0, 1: integers, argument already skipped
+        break;
+    }
+    if (sizes !== undefined && stack.length === sizesAt) sizes.push(pos - at);
+  }
+}
+
+/**
+ * Finds the end of one top-level item of a sequence in `buf[pos, end)`, as `cborScan` does (with
+ * the limits the caller chooses for that item); -1 when it is not complete yet.
+ */
+export type ItemScanner = (buf: Uint8Array, pos: number, end: number, avail: number) => number;
+
+export class ZstdStreamError extends Error {
+  /** The frame holds (or asks for) more than the header allows: more content than declared, or a larger window. */
+  readonly overrun: boolean;
+  constructor(message: string, overrun = false) {
+    super(message);
+    this.overrun = overrun;
+  }
+}
+
+function zstdError(e: unknown): ZstdStreamError {
+  const msg = (e as Error).message;
+  return new ZstdStreamError(msg, /too much memory|too small|window/i.test(msg));
+}
+
+/** zstd's window is at most 2^25 bytes (32 MiB): a frame asking for more is refused before zstd allocates it. */
+export const ZSTD_WINDOW_LOG_MAX = 25;
+
+/** One top-level item of a decompressed CBOR sequence: its bytes (a view, valid until the next item) and its offset in the raw payload. */
+export interface RawItem {
+  bytes: Uint8Array;
+  offset: number;
+}
+
+/** Compressed input: the whole frame, or a function giving the next piece of it (null at the end of the file). */
+export type ZstdInput = Uint8Array | (() => Uint8Array | null);
+
+/**
+ * Decompress one zstd frame of a CBOR sequence whose decompressed size `rawSize` is known (from a
+ * header that has passed its checksum) and yield its top-level items one at a time, each found by
+ * `scan` before it is decoded. Never holds the whole decompressed payload and never trusts the
+ * frame: zstd writes into a window of at most `windowBytes` that grows only to fit the largest item
+ * (which `scan` bounds), the frame's own content size must equal `rawSize`, its window may not need
+ * more than 2^ZSTD_WINDOW_LOG_MAX bytes, and decompressing more or fewer than `rawSize` bytes is an
+ * error. Throws ZstdStreamError for a frame that cannot be decompressed (`overrun` when it holds
+ * more than declared), CborScanError from `scan`.
+ */
+export function* zstdCborItems(input: ZstdInput, rawSize: number, scan: ItemScanner, windowBytes = 8 << 20): Generator<RawItem> {
+  let first: Uint8Array | null = input instanceof Uint8Array ? input : input();
+  if (first === null) first = new Uint8Array(0);
+  let declared: number | null = null;
+  try {
+    declared = zstdBinding.getFrameContentSize(first);
+  } catch {
+    declared = null; // not a frame header zstd can read: decompression below says so
+  }
+  if (declared !== null && declared !== rawSize) {
+    throw new ZstdStreamError(`the zstd frame declares ${declared} bytes of content, the header ${rawSize}`, declared > rawSize);
+  }
+  if (input instanceof Uint8Array && rawSize <= windowBytes) {
+    // Small enough for one buffer of exactly rawSize bytes: zstd cannot write beyond it.
     let raw: Buffer;
     try {
-      raw = zstdDecompressExact(src, rawSize);
+      raw = zstdDecompressExact(input, rawSize);
     } catch (e) {
-      throw new ZstdStreamError((e as Error).message);
+      throw zstdError(e);
     }
-    decodeCborSequence(raw, each);
+    let p = 0;
+    while (p < raw.length) {
+      const e = scan(raw, p, raw.length, raw.length);
+      if (e < 0) throw new CborScanError('damage', 'the data ends inside a CBOR item', p);
+      yield { bytes: raw.subarray(p, e), offset: p };
+      p = e;
+    }
     return;
   }
+  const next = input instanceof Uint8Array ? () => null : input;
   const dctx = takeDctx();
   try {
-    streamDecode(dctx, src, rawSize, each, windowBytes);
+    yield* streamItems(dctx, first, next, rawSize, scan, windowBytes);
   } finally {
     giveDctx(dctx);
   }
+}
+
+function* streamItems(
+  dctx: InstanceType<typeof zstdBinding.DCtx>,
+  first: Uint8Array,
+  next: () => Uint8Array | null,
+  rawSize: number,
+  scan: ItemScanner,
+  windowBytes: number,
+): Generator<RawItem> {
+  let win = Buffer.allocUnsafe(Math.max(1, Math.min(rawSize + 1, windowBytes)));
+  let filled = 0; // bytes in win
+  let base = 0; // raw offset of win[0]
+  let total = 0; // raw bytes decompressed
+  let input = first;
+  let inputDone = false;
+  let frameDone = false;
+  for (;;) {
+    if (!frameDone && filled < win.length) {
+      if (input.length === 0 && !inputDone) {
+        const piece = next();
+        if (piece === null) inputDone = true;
+        else input = piece;
+      }
+      let res: [number, number, number];
+      try {
+        res = dctx.decompressStream(win.subarray(filled), input);
+      } catch (e) {
+        throw zstdError(e);
+      }
+      const [hint, written, read] = res;
+      filled += written;
+      total += written;
+      input = input.subarray(read);
+      if (total > rawSize) throw new ZstdStreamError(`the payload decompresses to more than the ${rawSize} bytes its header declares`, true);
+      if (hint === 0) frameDone = true;
+      else if (written === 0 && read === 0 && input.length === 0 && inputDone) throw new ZstdStreamError('the zstd frame is truncated');
+    }
+    if (frameDone && total !== rawSize) throw new ZstdStreamError(`decompressed ${total} bytes, the header declares ${rawSize}`);
+    // The complete items in the window; `avail` is where the payload ends, relative to win[0].
+    const avail = rawSize - base;
+    let p = 0;
+    while (p < filled) {
+      let e: number;
+      try {
+        e = scan(win, p, filled, avail);
+      } catch (err) {
+        // Offsets relative to the payload, not to the window.
+        if (err instanceof CborScanError) throw new CborScanError(err.kind, err.message, base + err.offset, err.which, err.declared);
+        throw err;
+      }
+      if (e < 0) break;
+      yield { bytes: win.subarray(p, e), offset: base + p };
+      p = e;
+    }
+    if (p > 0) {
+      win.copyWithin(0, p, filled);
+      filled -= p;
+      base += p;
+    }
+    if (frameDone) {
+      if (filled > 0) throw new CborScanError('damage', 'the data ends inside a CBOR item', filled);
+      break;
+    }
+    if (filled === win.length) {
+      // One item larger than the window (the scan has bounded it): grow, never beyond the payload
+      // (plus one byte, so that zstd always has room to tell the frame's end).
+      const bigger = Buffer.allocUnsafe(Math.min(rawSize - base + 1, Math.max(win.length + 65536, win.length * 2)));
+      win.copy(bigger, 0, 0, filled);
+      win = bigger;
+    }
+  }
+  let extra = input.length;
+  if (!inputDone) for (let piece = next(); piece !== null; piece = next()) extra += piece.length;
+  if (extra > 0) throw new ZstdStreamError(`${extra} bytes after the end of the zstd frame`);
+}
+
+/**
+ * Decompress one zstd frame of a CBOR sequence whose decompressed size is known and decode it a
+ * window at a time, calling `each` per top-level item in order. Items are found with
+ * `cborItemEnd` (no limits: for trusted bytes and tests; files are read with `zstdCborItems` and a
+ * limiting scanner).
+ */
+export function zstdDecodeCborSequence(src: Uint8Array, rawSize: number, each: (item: unknown) => void, windowBytes = 8 << 20): void {
+  const scan: ItemScanner = (buf, pos, end) => cborItemEnd(buf, pos, end);
+  for (const it of zstdCborItems(src, rawSize, scan, windowBytes)) each(decodeCborRaw(it.bytes));
 }
 
 // One decompression context kept for reuse: its stream buffers (about the zstd window size) are
@@ -440,8 +701,12 @@ export function zstdDecodeCborSequence(src: Uint8Array, rawSize: number, each: (
 let spareDctx: InstanceType<typeof zstdBinding.DCtx> | null = null;
 
 function takeDctx(): InstanceType<typeof zstdBinding.DCtx> {
-  const d = spareDctx ?? new zstdBinding.DCtx();
+  let d = spareDctx;
   spareDctx = null;
+  if (d === null) {
+    d = new zstdBinding.DCtx();
+    d.setParameter(zstdBinding.DParameter.windowLogMax, ZSTD_WINDOW_LOG_MAX);
+  }
   return d;
 }
 
@@ -450,71 +715,13 @@ function giveDctx(d: InstanceType<typeof zstdBinding.DCtx>): void {
   spareDctx = d;
 }
 
-function streamDecode(
-  dctx: InstanceType<typeof zstdBinding.DCtx>,
-  src: Uint8Array,
-  rawSize: number,
-  each: (item: unknown) => void,
-  windowBytes: number,
-): void {
-  let win = Buffer.allocUnsafe(Math.max(1, Math.min(rawSize, windowBytes)));
-  let filled = 0;
-  let total = 0;
-  let input = src;
-  let frameDone = false;
-  for (;;) {
-    if (!frameDone && filled < win.length) {
-      let res: [number, number, number];
-      try {
-        res = dctx.decompressStream(win.subarray(filled), input);
-      } catch (e) {
-        throw new ZstdStreamError((e as Error).message);
-      }
-      const [hint, written, read] = res;
-      filled += written;
-      total += written;
-      input = input.subarray(read);
-      if (total > rawSize) throw new ZstdStreamError(`decompressed more than the expected ${rawSize} bytes`);
-      if (hint === 0) frameDone = true;
-      else if (written === 0 && read === 0) throw new ZstdStreamError('the zstd frame is truncated');
-    }
-    // Decode the complete items in the window. Once all the announced bytes are out, what is left
-    // is decoded in one go (so a payload that fits the window is never scanned for item bounds).
-    let p = filled;
-    if (!frameDone && total < rawSize) {
-      p = 0;
-      for (;;) {
-        const e = cborItemEnd(win, p, filled);
-        if (e < 0) break;
-        p = e;
-      }
-    }
-    if (p > 0) decodeCborSequence(win.subarray(0, p), each);
-    if (p < filled) win.copyWithin(0, p, filled);
-    filled -= p;
-    if (frameDone) {
-      break;
-    }
-    if (filled === win.length) {
-      // One item larger than the window: grow it (never beyond the announced size).
-      const bigger = Buffer.allocUnsafe(Math.max(win.length + 65536, Math.min(rawSize - total + filled, win.length * 2)));
-      win.copy(bigger, 0, 0, filled);
-      win = bigger;
-    }
-  }
-  if (total !== rawSize) throw new ZstdStreamError(`decompressed ${total} bytes, expected ${rawSize}`);
-  if (input.length > 0) throw new ZstdStreamError(`${input.length} bytes after the end of the zstd frame`);
-}
-
-export class ZstdStreamError extends Error {}
-
 /** Decompress one zstd frame whose decompressed size is known; throws on any mismatch. */
 export function zstdDecompressExact(src: Uint8Array, rawSize: number): Buffer {
   const dst = Buffer.allocUnsafe(rawSize);
   const dctx = takeDctx();
   try {
     const n = dctx.decompress(dst, src);
-    if (n !== rawSize) throw new Error(`decompressed ${n} bytes, expected ${rawSize}`);
+    if (n !== rawSize) throw new Error(`decompressed ${n} bytes, the header declares ${rawSize}`);
   } finally {
     giveDctx(dctx);
   }

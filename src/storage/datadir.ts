@@ -42,6 +42,8 @@ export const SNAP_DIR = 'snap';
 export const WAL_DIR = 'wal';
 export const RECV_SUFFIX = '.recv';
 export const TORN_RE = /\.torn-\d+$/;
+/** Largest meta.json read (one is a few hundred bytes; a long members list stays far below). */
+export const META_MAX_BYTES = 1024 * 1024;
 
 export interface DataDirMeta {
   format: typeof DATA_DIR_FORMAT;
@@ -127,6 +129,9 @@ function readMeta(fsys: FileSystem, dir: string): DataDirMeta {
   const file = path.join(dir, META_FILE);
   let text: string;
   try {
+    // A few hundred bytes; a larger file is not read into memory (docs/FORMAT.md, "Limits").
+    const size = fsys.stat(file).size;
+    if (size > META_MAX_BYTES) throw new StorageError('LIMIT', file, `meta.json of ${size} bytes, more than the limit of ${META_MAX_BYTES}; not read`);
     text = fsys.readFile(file).toString('utf8');
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') {

@@ -22,6 +22,13 @@ export type StorageErrorCode =
   | 'BAD_PAYLOAD'
   /** A format version this build does not read (snapshot, WAL segment or meta.json). */
   | 'UNSUPPORTED_VERSION'
+  /**
+   * A file declares more than a reader accepts (docs/FORMAT.md, "Limits"): a length beyond the
+   * bytes that remain, a payload that decompresses to more than its header declares, a key or value
+   * larger or nested deeper than `serve` would ever have accepted, a header beyond a limit. Refused
+   * before anything is allocated for it; nothing is changed on disk.
+   */
+  | 'LIMIT'
   /** A damaged WAL record that is not a torn tail, or a damaged WAL segment header. */
   | 'CORRUPT_WAL'
   /** Log entries are missing between the snapshot and the WAL (or inside the WAL above the snapshot). */

@@ -13,6 +13,7 @@
  * STOPPED StorageError naming that first failure, and nothing is written again (`abandon` releases
  * descriptors and the lock without writing; `close` does the same and throws STOPPED).
  */
+import { maxSnapshotFileBytes, readLimits } from '../limits.js';
 import path from 'node:path';
 import type { Entry, HardState, NodeId, SnapshotMeta, SnapshotStore } from '../raft/types.js';
 import { DataDir, RECV_SUFFIX, type LockIdentity, type RecoveryWarning } from './datadir.js';
@@ -401,6 +402,12 @@ export class DiskStorage implements NodeStorage {
   }
 
   private receive(meta: SnapshotMeta, size: number, offset: number, data: Uint8Array): number {
+    // A transfer announcing a file larger than any snapshot within the limits is refused before a
+    // byte is stored (docs/FORMAT.md, "Limits"); the leader is told nothing is held.
+    if (size > maxSnapshotFileBytes(readLimits())) {
+      this.discardRecv();
+      return 0;
+    }
     if (offset === 0) {
       this.discardRecv();
       const p = this.recvPath(meta);

@@ -114,7 +114,8 @@ export function recoverDir(dd: DataDir, repair: boolean, loadContent: boolean, n
       snapshot = { header, path: c.path, content };
       break;
     } catch (e) {
-      if (!(e instanceof StorageError) || e.code === 'EACCES') throw e;
+      // Over a limit is not damage: the file is kept as it is and recovery stops (docs/FORMAT.md, "Limits").
+      if (!(e instanceof StorageError) || e.code === 'EACCES' || e.code === 'LIMIT') throw e;
       const next = candidates[candidates.indexOf(c) + 1];
       const fallback = next ? `falling back to ${next.name}` : 'no older snapshot to fall back to';
       if (repair) {

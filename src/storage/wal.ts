@@ -13,7 +13,8 @@
  */
 import path from 'node:path';
 import type { Entry, HardState, Json } from '../raft/types.js';
-import { NotJsonError, crc32, decodeCborRaw, encodeCbor, toJson } from './codec.js';
+import { LIMIT_NAMES, VALUE_FIELDS, maxItemCborBytes, readLimits, surelySmallPairBytes, type ReadLimits } from '../limits.js';
+import { CborScanError, NotJsonError, cborScan, crc32, decodeCborRaw, encodeCbor, toJson } from './codec.js';
 import { StorageError } from './errors.js';
 import { fsOf, hex16, listDir, readFile, type IoOptions } from './fsutil.js';
 
@@ -125,12 +126,34 @@ export function encodeRecord(rec: WalRecord): Buffer {
 
 const isUint = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 
-/** Decode type + payload; null when it is not a valid record (of this segment's version). */
-function decodeRecordBody(type: number, payload: Uint8Array, version: number): WalRecord | CommitRecord | null {
+/**
+ * A record that passes its checksum but holds more than a reader accepts (docs/FORMAT.md,
+ * "Limits"): refused as LIMIT naming the segment and offset, never taken for a torn tail.
+ */
+class RecordLimit extends Error {}
+
+/**
+ * Decode type + payload; null when it is not a valid record (of this segment's version). The CBOR
+ * heads are scanned against `limits` before anything is decoded (a string or an array longer than
+ * the record, a key or value nested deeper or larger than serve accepts: RecordLimit).
+ */
+function decodeRecordBody(type: number, payload: Uint8Array, version: number, limits: ReadLimits): WalRecord | CommitRecord | null {
   let v: Json;
   try {
+    // An entry [index, term, {op, key, value, ...}] holds a key or value two levels below the top.
+    const lim = { maxDepth: limits.maxDepth + 2, maxStringBytes: maxItemCborBytes(limits) };
+    if (cborScan(payload, 0, payload.length, payload.length, lim) !== payload.length) return null;
     v = toJson(decodeCborRaw(payload));
   } catch (e) {
+    if (e instanceof CborScanError && e.kind === 'limit') {
+      const what =
+        e.which === 'depth'
+          ? `a key or value nested more than ${limits.maxDepth} levels deep, deeper than serve accepts (${raise('maxDepth')})`
+          : e.which === 'string'
+            ? `a string of ${e.declared} bytes, larger than a key and value within the limit of ${limits.maxValueBytes} bytes as JSON that serve accepts (${raise('maxValueBytes')})`
+            : e.message;
+      throw new RecordLimit(`record of type ${type} holds ${what}`);
+    }
     if (e instanceof NotJsonError || e instanceof Error) return null;
     throw e;
   }
@@ -141,9 +164,16 @@ function decodeRecordBody(type: number, payload: Uint8Array, version: number): W
   if (!Array.isArray(v) || v.length !== 3) return null;
   const [a, b, c] = v;
   switch (type) {
-    case RECORD_ENTRY:
+    case RECORD_ENTRY: {
       if (!isUint(a) || a < 1 || !isUint(b)) return null;
+      // A payload this small cannot hold more than maxValueBytes of JSON; a larger one is measured.
+      if (payload.length > surelySmallPairBytes(limits) && commandChars(c!, limits.maxValueBytes) > limits.maxValueBytes) {
+        throw new RecordLimit(
+          `record of type ${type} holds entry ${a} whose key and values take more than ${limits.maxValueBytes} bytes as JSON, more than serve accepts (${raise('maxValueBytes')})`,
+        );
+      }
       return { type: 'entry', entry: { index: a, term: b, data: c! } };
+    }
     case RECORD_HARD_STATE:
       if (!isUint(a) || !(b === null || typeof b === 'string') || !isUint(c)) return null;
       return { type: 'hardState', hardState: { term: a, votedFor: b, commit: c } };
@@ -155,8 +185,33 @@ function decodeRecordBody(type: number, payload: Uint8Array, version: number): W
   }
 }
 
+function raise(k: keyof ReadLimits): string {
+  return `--${LIMIT_NAMES[k].flag} or ${LIMIT_NAMES[k].env} raises it`;
+}
+
+/**
+ * JSON characters of the key and values of a logged command (its `key`, `value`, `from` and `to`,
+ * as serve counts a request), stopping once past `max`. Anything else in an entry (a no-op's
+ * null, a forward's session) is not counted.
+ */
+function commandChars(data: Json, max: number): number {
+  if (data === null || typeof data !== 'object' || Array.isArray(data)) return 0;
+  let n = 0;
+  for (const f of VALUE_FIELDS) {
+    if (!(f in data)) continue;
+    n += JSON.stringify(data[f] ?? null).length;
+    if (n > max) break;
+  }
+  return n;
+}
+
 /** Try to parse a record at `pos`; returns its total size or a reason it is not one. */
-function tryRecord(buf: Buffer, pos: number, version: number): { size: number; record: WalRecord | CommitRecord } | { reason: string; incomplete: boolean } {
+function tryRecord(
+  buf: Buffer,
+  pos: number,
+  version: number,
+  limits: ReadLimits = readLimits(),
+): { size: number; record: WalRecord | CommitRecord } | { reason: string; incomplete: boolean } {
   const remaining = buf.length - pos;
   if (remaining < RECORD_HEADER_BYTES) return { reason: `incomplete record header (${remaining} bytes left)`, incomplete: true };
   const len = buf.readUInt32BE(pos);
@@ -166,9 +221,29 @@ function tryRecord(buf: Buffer, pos: number, version: number): { size: number; r
   const body = buf.subarray(pos + 8, pos + 8 + len);
   const actual = crc32(body);
   if (stored !== actual) return { reason: `record checksum mismatch (stored ${hex8(stored)}, computed ${hex8(actual)})`, incomplete: false };
-  const rec = decodeRecordBody(body[0]!, body.subarray(1), version);
+  const rec = decodeRecordBody(body[0]!, body.subarray(1), version, limits);
   if (!rec) return { reason: `record of type ${body[0]} has an invalid payload`, incomplete: false };
   return { size: 8 + len, record: rec };
+}
+
+/** tryRecord where a record over a limit is only "not a record" (probing for records after damage). */
+function probeRecord(buf: Buffer, pos: number, version: number): ReturnType<typeof tryRecord> {
+  try {
+    return tryRecord(buf, pos, version);
+  } catch (e) {
+    if (e instanceof RecordLimit) return { reason: e.message, incomplete: false };
+    throw e;
+  }
+}
+
+/** tryRecord in a scan of `file`: a record over a limit is a LIMIT error naming the file and offset. */
+function readRecord(buf: Buffer, pos: number, version: number, file: string): ReturnType<typeof tryRecord> {
+  try {
+    return tryRecord(buf, pos, version);
+  } catch (e) {
+    if (e instanceof RecordLimit) throw new StorageError('LIMIT', file, `WAL ${e.message}`, pos);
+    throw e;
+  }
 }
 
 function hex8(n: number): string {
@@ -258,7 +333,7 @@ function scanV1(buf: Buffer, scan: SegmentScan): void {
   let pos = SEGMENT_HEADER_BYTES;
   scan.validEnd = pos;
   while (pos < buf.length) {
-    const r = tryRecord(buf, pos, 1);
+    const r = readRecord(buf, pos, 1, scan.file);
     if ('reason' in r) {
       // Version 1 has no commit records: only a tail that is visibly unfinished (cut short, or
       // zeros to the end) may be torn; a complete record whose checksum fails is corruption.
@@ -294,7 +369,7 @@ function scanV2(buf: Buffer, scan: SegmentScan): void {
       damage(pos, reason);
       return;
     }
-    const r = tryRecord(buf, pos, 2);
+    const r = readRecord(buf, pos, 2, scan.file);
     if ('reason' in r) {
       damage(pos, r.reason);
       return;
@@ -341,7 +416,7 @@ function isZeroLength(buf: Buffer, pos: number): boolean {
 /** Is there a commit record, with a valid checksum of its own, at `pos`? */
 function commitAt(buf: Buffer, pos: number): boolean {
   if (buf.length - pos < RECORD_HEADER_BYTES || buf[pos + 8] !== RECORD_COMMIT) return false;
-  const r = tryRecord(buf, pos, 2);
+  const r = probeRecord(buf, pos, 2);
   return 'size' in r;
 }
 
@@ -360,7 +435,7 @@ function validRecordAfter(buf: Buffer, from: number): boolean {
     if (len < 2 || 8 + len > buf.length - q) continue;
     const t = buf[q + 8]!;
     if (t < RECORD_ENTRY || t > RECORD_SNAPSHOT) continue;
-    const r = tryRecord(buf, q, 1);
+    const r = probeRecord(buf, q, 1);
     if ('size' in r) return true;
   }
   return false;

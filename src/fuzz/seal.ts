@@ -1,0 +1,127 @@
+/**
+ * Building and re-sealing files for hostile fixtures and for the fuzzer: a snapshot from raw CBOR
+ * items (any bytes, valid or not) with correct checksums, and WAL segments whose records and
+ * commit records get correct checksums again after a mutation, so that a test reaches the decoder
+ * behind the checksums. Never used by raftsnap itself.
+ */
+import { Encoder } from 'cbor-x';
+import type { Json } from '../raft/types.js';
+import { ZstdFrameWriter, crc32, encodeCbor } from '../storage/codec.js';
+import { SNAPSHOT_CODEC, SNAPSHOT_FORMAT_VERSION, assembleSnapshot } from '../storage/snapshot.js';
+import { RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES, WAL_SECTOR_BYTES } from '../storage/wal.js';
+
+/** Header fields of a hand-made snapshot (defaults: index 1, term 1, the true sizes and CRC). */
+export interface HandHeader {
+  index?: number;
+  term?: number;
+  config?: string[];
+  createdAt?: number;
+  nodeId?: string | null;
+  codec?: string;
+  rawSize?: number;
+  compressedSize?: number;
+  keyCount?: number;
+  hasSessions?: boolean;
+  payloadCrc?: number;
+}
+
+const plain = new Encoder({ useRecords: false, structuredClone: false, pack: false, variableMapSize: true, tagUint8Array: false, useFloat32: 0 } as ConstructorParameters<typeof Encoder>[0]);
+
+/** CBOR of a value, objects as plain maps (no tags). */
+export function cbor(v: unknown): Buffer {
+  return Buffer.from(plain.encode(v));
+}
+
+/** One zstd frame (level 3, streaming, no content size, as the writer makes them) of `raw`. */
+export function zstdFrame(raw: Uint8Array | Uint8Array[]): { payload: Buffer; rawSize: number } {
+  const w = new ZstdFrameWriter(3);
+  for (const part of Array.isArray(raw) ? raw : [raw]) w.write(part);
+  const payload = Buffer.from(w.end());
+  return { payload, rawSize: w.rawSize };
+}
+
+/**
+ * A snapshot file whose payload is the CBOR items given (values are encoded; Uint8Arrays are taken
+ * as raw CBOR bytes), compressed as one frame, with a header whose every field can be overridden
+ * and whose checksums are correct for what it says.
+ */
+export function snapshotFromItems(items: Array<unknown>, h: HandHeader = {}): Buffer {
+  const raw = items.map((x) => (x instanceof Uint8Array ? x : cbor(x)));
+  const { payload, rawSize } = zstdFrame(raw);
+  return snapshotFromPayload(payload, rawSize, h);
+}
+
+/** A snapshot file around a compressed payload, its header (overridable) sealed with correct CRCs. */
+export function snapshotFromPayload(payload: Uint8Array, rawSize: number, h: HandHeader = {}): Buffer {
+  const header = encodeCbor({
+    index: h.index ?? 1,
+    term: h.term ?? 1,
+    config: h.config ?? ['n1'],
+    createdAt: h.createdAt ?? Date.UTC(2024, 0, 2, 3, 4, 5),
+    nodeId: h.nodeId === undefined ? 'n1' : h.nodeId,
+    codec: h.codec ?? SNAPSHOT_CODEC,
+    rawSize: h.rawSize ?? rawSize,
+    compressedSize: h.compressedSize ?? payload.length,
+    keyCount: h.keyCount ?? 0,
+    hasSessions: h.hasSessions ?? false,
+    payloadCrc: h.payloadCrc ?? crc32(payload),
+  });
+  return assembleSnapshot(SNAPSHOT_FORMAT_VERSION, header, payload);
+}
+
+/** The items of a well-formed payload holding `pairs` (one chunk per `chunk` pairs, key arrays). */
+export function stateItems(pairs: Array<[Json, Json]>, chunk = 8192, sessions?: Json): unknown[] {
+  const items: unknown[] = [['raftsnap-state', 1]];
+  for (let i = 0; i < pairs.length; i += chunk) {
+    const part = pairs.slice(i, i + chunk);
+    items.push([part.map((p) => p[0]), part.map((p) => p[1])]);
+  }
+  items.push(sessions === undefined ? { keyCount: pairs.length } : { keyCount: pairs.length, sessions });
+  return items;
+}
+
+/**
+ * Give every record of a (possibly mutated) WAL segment a correct checksum again, and every commit
+ * record the CRC of the batch it covers, as far as the record lengths can be followed. The header
+ * CRC is recomputed too. Returns a new buffer.
+ */
+export function resealWal(seg: Uint8Array): Buffer {
+  const b = Buffer.from(seg);
+  if (b.length >= SEGMENT_HEADER_BYTES) b.writeUInt32BE(crc32(b.subarray(0, 28)), 28);
+  let pos = SEGMENT_HEADER_BYTES;
+  let batchStart = pos;
+  while (pos + RECORD_HEADER_BYTES <= b.length) {
+    const len = b.readUInt32BE(pos);
+    if (len === 0) {
+      // Padding: skip to the next sector boundary.
+      const next = pos + WAL_SECTOR_BYTES - (pos % WAL_SECTOR_BYTES);
+      if (pos % WAL_SECTOR_BYTES === 0 || next > b.length) break;
+      pos = next;
+      continue;
+    }
+    if (pos + 8 + len > b.length) break;
+    const type = b[pos + 8];
+    if (type === 4 && len >= 2) {
+      // A commit record [batchStart, batchCrc]: point it at the batch it closes.
+      const body = cbor([batchStart, crc32(b.subarray(batchStart, pos))]);
+      if (body.length === len - 1) b.set(body, pos + 9);
+      b.writeUInt32BE(crc32(b.subarray(pos + 8, pos + 8 + len)), pos + 4);
+      pos += 8 + len;
+      batchStart = pos;
+      continue;
+    }
+    b.writeUInt32BE(crc32(b.subarray(pos + 8, pos + 8 + len)), pos + 4);
+    pos += 8 + len;
+  }
+  return b;
+}
+
+/** A WAL record of `type` around raw payload bytes (any bytes), with a correct checksum. */
+export function walRecord(type: number, payload: Uint8Array): Buffer {
+  const out = Buffer.alloc(RECORD_HEADER_BYTES + payload.length);
+  out.writeUInt32BE(payload.length + 1, 0);
+  out[8] = type;
+  out.set(payload, RECORD_HEADER_BYTES);
+  out.writeUInt32BE(crc32(out.subarray(8)), 4);
+  return out;
+}

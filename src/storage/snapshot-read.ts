@@ -1,0 +1,586 @@
+/**
+ * Reading snapshot files (format: docs/FORMAT.md, "Snapshot file"; limits: "Limits"). A snapshot
+ * file is untrusted input: checksums prove it is intact, not that it is reasonable. Every size is
+ * checked before anything is allocated for it:
+ *
+ *  - the header's declared sizes against the file and against the limits (ReadLimits);
+ *  - the payload is decompressed into a bounded window, never beyond what the header declares;
+ *  - each top-level item's CBOR heads are scanned (string lengths, element counts, nesting) before
+ *    cbor-x decodes it; each key and value is then measured as serve measures a request.
+ *
+ * `SnapshotReader` yields the payload a chunk at a time (at most CHUNK_PAIRS pairs), so that a
+ * reader that does not keep the pairs (verify, counts, dump, hash) holds one chunk, not the state.
+ */
+import type { Json } from '../raft/types.js';
+import { LIMIT_NAMES, maxItemCborBytes, readLimits, surelySmallPairBytes, type ReadLimits } from '../limits.js';
+import {
+  CborScanError,
+  NotJsonError,
+  ZstdStreamError,
+  cborScan,
+  crc32,
+  decodeCborRaw,
+  toJson,
+  toJsonArray,
+  zstdCborItems,
+  type CborScanLimits,
+  type ItemScanner,
+  type ZstdInput,
+} from './codec.js';
+import { StorageError, fsError } from './errors.js';
+import type { FileSystem } from './fs.js';
+import { closeQuietly, fsOf, type IoOptions } from './fsutil.js';
+import {
+  CHUNK_PAIRS,
+  SNAPSHOT_CODEC,
+  SNAPSHOT_FORMAT_VERSION,
+  SNAPSHOT_MAGIC,
+  SNAPSHOT_MAX_HEADER_BYTES,
+  SNAPSHOT_PREAMBLE_BYTES,
+  SNAPSHOT_STATE_TAG,
+  type SnapshotContent,
+  type SnapshotHeader,
+} from './snapshot.js';
+
+/** Options of the readers: the file system and the limits (default: those in force, `readLimits()`). */
+export interface SnapshotReadOptions extends IoOptions {
+  limits?: ReadLimits;
+}
+
+/** Bytes of the compressed payload read from a file at a time. */
+const READ_PIECE_BYTES = 1 << 20;
+
+/**
+ * Limits on the header's CBOR (a map of scalars and one list of node ids). A function, not a
+ * constant: this module and snapshot.ts import each other, so nothing of snapshot.ts is read
+ * while the modules load.
+ */
+function headerScan(): CborScanLimits {
+  return { maxDepth: 4, maxStringBytes: SNAPSHOT_MAX_HEADER_BYTES };
+}
+
+// ------------------------------------------------------------------------------------------------
+// Header
+
+/**
+ * Parse preamble + header from the first bytes of a file. `prefix` must hold at least the
+ * preamble; returns `need` when more bytes are required. `fileSize` is the size of the whole file.
+ */
+function parseHeader(prefix: Buffer, fileSize: number, source: string): { header: SnapshotHeader } | { need: number } {
+  if (fileSize < SNAPSHOT_MAGIC.length || !prefix.subarray(0, 8).equals(SNAPSHOT_MAGIC)) {
+    if (fileSize < SNAPSHOT_MAGIC.length && SNAPSHOT_MAGIC.subarray(0, fileSize).equals(prefix.subarray(0, fileSize)) && fileSize > 0) {
+      throw new StorageError('TRUNCATED', source, `truncated snapshot: only ${fileSize} bytes, the preamble alone is ${SNAPSHOT_PREAMBLE_BYTES}`);
+    }
+    throw new StorageError('NOT_SNAPSHOT', source, 'not a raftsnap snapshot file (bad magic)', 0);
+  }
+  if (fileSize < SNAPSHOT_PREAMBLE_BYTES) {
+    throw new StorageError('TRUNCATED', source, `truncated snapshot: only ${fileSize} bytes, the preamble alone is ${SNAPSHOT_PREAMBLE_BYTES}`);
+  }
+  const version = prefix.readUInt16BE(8);
+  if (version !== SNAPSHOT_FORMAT_VERSION) {
+    throw new StorageError(
+      'UNSUPPORTED_VERSION',
+      source,
+      `unsupported snapshot format version ${version} (this build reads version ${SNAPSHOT_FORMAT_VERSION})`,
+      8,
+    );
+  }
+  const hlen = prefix.readUInt32BE(12);
+  if (hlen === 0 || hlen > SNAPSHOT_MAX_HEADER_BYTES) {
+    throw new StorageError('BAD_HEADER_CRC', source, `damaged snapshot header: impossible header length ${hlen} (at most ${SNAPSHOT_MAX_HEADER_BYTES})`, 12);
+  }
+  const payloadOffset = SNAPSHOT_PREAMBLE_BYTES + hlen + 4;
+  if (fileSize < payloadOffset) {
+    throw new StorageError('TRUNCATED', source, `truncated snapshot: the file ends (${fileSize} bytes) inside the header (${payloadOffset} bytes)`, fileSize);
+  }
+  if (prefix.length < payloadOffset) return { need: payloadOffset };
+  const stored = prefix.readUInt32BE(SNAPSHOT_PREAMBLE_BYTES + hlen);
+  const actual = crc32(prefix.subarray(0, SNAPSHOT_PREAMBLE_BYTES + hlen));
+  if (stored !== actual) {
+    throw new StorageError(
+      'BAD_HEADER_CRC',
+      source,
+      `snapshot header checksum mismatch (stored ${hexCrc(stored)}, computed ${hexCrc(actual)})`,
+      SNAPSHOT_PREAMBLE_BYTES + hlen,
+    );
+  }
+  const hbytes = prefix.subarray(SNAPSHOT_PREAMBLE_BYTES, SNAPSHOT_PREAMBLE_BYTES + hlen);
+  let h: unknown;
+  try {
+    if (cborScan(hbytes, 0, hbytes.length, hbytes.length, headerScan()) !== hbytes.length) throw new Error('bytes after the header map');
+    h = toJson(decodeCborRaw(hbytes));
+  } catch (e) {
+    const why = e instanceof CborScanError ? `: ${e.message} at header byte ${e.offset}` : '';
+    throw new StorageError('BAD_HEADER_CRC', source, `snapshot header passes its checksum but is not valid CBOR${why}`, SNAPSHOT_PREAMBLE_BYTES);
+  }
+  return { header: checkHeaderFields(h, version, stored, payloadOffset, source) };
+}
+
+function hexCrc(n: number): string {
+  return '0x' + n.toString(16).padStart(8, '0');
+}
+
+function checkHeaderFields(h: unknown, version: number, headerCrc: number, payloadOffset: number, source: string): SnapshotHeader {
+  const bad = (what: string): never => {
+    throw new StorageError('BAD_HEADER_CRC', source, `snapshot header passes its checksum but ${what}`, SNAPSHOT_PREAMBLE_BYTES);
+  };
+  if (h === null || typeof h !== 'object' || Array.isArray(h)) return bad('is not a map');
+  const o = h as Record<string, Json>;
+  const uint = (k: string): number => {
+    const v = o[k];
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) return bad(`field "${k}" is missing or not a non-negative integer`);
+    return v;
+  };
+  const config = o['config'];
+  if (!Array.isArray(config) || config.some((x) => typeof x !== 'string')) return bad('field "config" is not a list of node ids');
+  const nodeId = o['nodeId'] ?? null;
+  if (nodeId !== null && typeof nodeId !== 'string') return bad('field "nodeId" is not a string');
+  const codec = o['codec'];
+  if (typeof codec !== 'string') return bad('field "codec" is missing');
+  if (codec !== SNAPSHOT_CODEC) {
+    throw new StorageError('UNSUPPORTED_VERSION', source, `unsupported snapshot codec "${codec.slice(0, 64)}" (this build reads "${SNAPSHOT_CODEC}")`);
+  }
+  return {
+    formatVersion: version,
+    index: uint('index'),
+    term: uint('term'),
+    config: config as string[],
+    createdAt: uint('createdAt'),
+    nodeId: nodeId as string | null,
+    codec,
+    rawSize: uint('rawSize'),
+    compressedSize: uint('compressedSize'),
+    keyCount: uint('keyCount'),
+    hasSessions: o['hasSessions'] === true,
+    payloadCrc: uint('payloadCrc'),
+    headerCrc,
+    payloadOffset,
+  };
+}
+
+/** Check the file length against the header; throws TRUNCATED, or BAD_PAYLOAD on trailing bytes. */
+function checkLength(h: SnapshotHeader, fileSize: number, source: string): void {
+  const expected = h.payloadOffset + h.compressedSize;
+  if (fileSize < expected) {
+    throw new StorageError(
+      'TRUNCATED',
+      source,
+      `truncated snapshot: header announces ${h.compressedSize} payload bytes but the file ends after ${fileSize - h.payloadOffset} (file ${fileSize} bytes, expected ${expected})`,
+      fileSize,
+    );
+  }
+  if (fileSize > expected) {
+    throw new StorageError('BAD_PAYLOAD', source, `${fileSize - expected} unexpected bytes after the snapshot payload (expected ${expected} bytes)`, expected);
+  }
+}
+
+/** How to raise a limit: its flag and environment variable. */
+function raise(k: keyof ReadLimits): string {
+  return `--${LIMIT_NAMES[k].flag} or ${LIMIT_NAMES[k].env} raises it`;
+}
+
+/**
+ * Refuse a header that declares more than a reader will hold: a decompressed payload beyond
+ * `maxStateBytes`, or more keys than its payload has bytes (every pair takes at least one).
+ */
+export function checkHeaderLimits(h: SnapshotHeader, source: string, limits: ReadLimits = readLimits()): void {
+  if (h.rawSize > limits.maxStateBytes) {
+    throw new StorageError(
+      'LIMIT',
+      source,
+      `snapshot header declares a payload of ${h.rawSize} bytes decompressed, more than the limit of ${limits.maxStateBytes} (${raise('maxStateBytes')})`,
+      SNAPSHOT_PREAMBLE_BYTES,
+    );
+  }
+  if (h.keyCount > h.rawSize) {
+    throw new StorageError('LIMIT', source, `snapshot header declares ${h.keyCount} keys, more than its payload of ${h.rawSize} bytes can hold`, SNAPSHOT_PREAMBLE_BYTES);
+  }
+}
+
+/** Parse and check the header of an in-memory snapshot file. */
+export function decodeSnapshotHeader(bytes: Uint8Array, source = '<buffer>'): SnapshotHeader {
+  const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const r = parseHeader(buf, buf.length, source);
+  if ('need' in r) throw new Error('unreachable: whole file given');
+  return r.header;
+}
+
+/** Verify the length, the header limits and the payload CRC of an in-memory snapshot file (no decompression). */
+export function verifySnapshotBytes(bytes: Uint8Array, source = '<buffer>', limits: ReadLimits = readLimits()): SnapshotHeader {
+  const h = decodeSnapshotHeader(bytes, source);
+  checkLength(h, bytes.length, source);
+  checkHeaderLimits(h, source, limits);
+  const actual = crc32(bytes.subarray(h.payloadOffset));
+  if (actual !== h.payloadCrc) throw payloadCrcError(h, actual, source);
+  return h;
+}
+
+function payloadCrcError(h: SnapshotHeader, actual: number, source: string, changed = false): StorageError {
+  return new StorageError(
+    'BAD_PAYLOAD_CRC',
+    source,
+    `snapshot payload checksum mismatch (stored ${hexCrc(h.payloadCrc)}, computed ${hexCrc(actual)})${changed ? '; the file changed while it was being read' : ''}`,
+    h.payloadOffset,
+  );
+}
+
+// ------------------------------------------------------------------------------------------------
+// The streaming reader
+
+/** One chunk of a payload: `keys[i] -> values[i]`, in payload order. */
+export interface SnapshotChunk {
+  keys: Json[];
+  values: Json[];
+  /** Where the chunk starts in the decompressed payload. */
+  rawOffset: number;
+}
+
+/**
+ * A snapshot's payload a chunk at a time, every rule of the format and every limit checked as it
+ * goes (header and length checked when it is made, the CRC before the first chunk and again as the
+ * bytes stream past). `chunks()` may be iterated once; after it ends, `sessions` holds the end
+ * item's table and `keysRead` the pairs read. A file reader holds a descriptor until `close()` (or
+ * the end of `chunks()`).
+ */
+export class SnapshotReader {
+  /** The end item's client table, once `chunks()` has ended (undefined when there is none). */
+  sessions: Json | undefined = undefined;
+  /** Pairs yielded so far. */
+  keysRead = 0;
+  private used = false;
+
+  private constructor(
+    readonly header: SnapshotHeader,
+    readonly source: string,
+    readonly fileSize: number,
+    private readonly limits: ReadLimits,
+    private readonly input: () => ZstdInput,
+    private readonly onEnd: () => void,
+    private readonly release: () => void,
+  ) {}
+
+  /** A reader over a whole file held in memory (its payload CRC is verified here). */
+  static fromBytes(bytes: Uint8Array, source = '<buffer>', limits: ReadLimits = readLimits()): SnapshotReader {
+    const header = verifySnapshotBytes(bytes, source, limits);
+    const payload = bytes.subarray(header.payloadOffset);
+    return new SnapshotReader(header, source, bytes.length, limits, () => payload, () => {}, () => {});
+  }
+
+  /**
+   * A reader over a file, read a piece at a time: the header is parsed and checked, the length and
+   * the header limits too, and the payload CRC is computed over the file before any chunk is given
+   * out, so that a damaged file is refused before a caller writes anything.
+   */
+  static open(file: string, opts: SnapshotReadOptions = {}): SnapshotReader {
+    const fsys = fsOf(opts);
+    const limits = opts.limits ?? readLimits();
+    const fd = openForRead(fsys, file);
+    try {
+      const { header, size } = headerOfFd(fsys, fd, file);
+      checkLength(header, size, file);
+      checkHeaderLimits(header, file, limits);
+      const piece = Buffer.allocUnsafe(Math.min(READ_PIECE_BYTES, Math.max(1, header.compressedSize)));
+      let crc = 0;
+      for (let pos = header.payloadOffset; pos < size; ) {
+        const n = Math.min(piece.length, size - pos);
+        readAt(fsys, fd, piece.subarray(0, n), pos, file);
+        crc = crc32(piece.subarray(0, n), crc);
+        pos += n;
+      }
+      if (crc !== header.payloadCrc) throw payloadCrcError(header, crc, file);
+      // The decoding pass reads the file again and checks the CRC again: it must not change between the two.
+      let pos = header.payloadOffset;
+      let again = 0;
+      const input = (): ZstdInput => {
+        pos = header.payloadOffset;
+        again = 0;
+        return () => {
+          if (pos >= size) return null;
+          const n = Math.min(piece.length, size - pos);
+          const view = piece.subarray(0, n);
+          readAt(fsys, fd, view, pos, file);
+          again = crc32(view, again);
+          pos += n;
+          return view;
+        };
+      };
+      const onEnd = () => {
+        if (again !== header.payloadCrc) throw payloadCrcError(header, again, file, true);
+      };
+      return new SnapshotReader(header, file, size, limits, input, onEnd, () => closeQuietly(fsys, fd));
+    } catch (e) {
+      closeQuietly(fsys, fd);
+      throw e;
+    }
+  }
+
+  /** Release the file (idempotent). */
+  close(): void {
+    this.release();
+  }
+
+  /** The payload's chunks, in order; throws StorageError (BAD_PAYLOAD, LIMIT, BAD_PAYLOAD_CRC, ...) at the first problem. */
+  *chunks(): Generator<SnapshotChunk> {
+    if (this.used) throw new StorageError('INVALID', this.source, 'SnapshotReader.chunks() can be read only once');
+    this.used = true;
+    try {
+      yield* this.decode();
+      this.onEnd();
+    } finally {
+      this.release();
+    }
+  }
+
+  private *decode(): Generator<SnapshotChunk> {
+    const h = this.header;
+    const lim = this.limits;
+    const source = this.source;
+    const itemBytes = maxItemCborBytes(lim);
+    const small = surelySmallPairBytes(lim);
+    const stateScan: CborScanLimits = { maxDepth: 1, maxStringBytes: 64 };
+    // A chunk [keys, values]: at most CHUNK_PAIRS of each, every key and value within the limits.
+    const chunkScan: CborScanLimits = { maxDepth: lim.maxDepth + 2, maxStringBytes: itemBytes, maxCount: CHUNK_PAIRS, countAt: 1 };
+    const endScan: CborScanLimits = { maxDepth: lim.maxDepth + 1, maxStringBytes: itemBytes };
+    let item = 0;
+    const sizes: number[] = [];
+    const scan: ItemScanner = (buf, pos, end, avail) => {
+      sizes.length = 0;
+      if (item === 0) return cborScan(buf, pos, end, avail, stateScan);
+      if (buf[pos]! >> 5 === 4) return cborScan(buf, pos, end, avail, chunkScan, sizes, 2);
+      return cborScan(buf, pos, end, avail, endScan);
+    };
+    const badPayload = (what: string, rawOffset?: number): never => {
+      throw new StorageError('BAD_PAYLOAD', source, `snapshot payload passes its checksum but ${what}${at(rawOffset)}`, h.payloadOffset);
+    };
+    const overLimit = (what: string, rawOffset: number): never => {
+      throw new StorageError('LIMIT', source, `snapshot payload ${what}${at(rawOffset)}`, h.payloadOffset);
+    };
+    let n = 0;
+    let end: Record<string, Json> | null = null;
+    let rawOffset = 0;
+    try {
+      for (const it of zstdCborItems(this.input(), h.rawSize, scan)) {
+        rawOffset = it.offset;
+        const v = decodeCborRaw(it.bytes);
+        if (item++ === 0) {
+          if (!Array.isArray(v) || v[0] !== SNAPSHOT_STATE_TAG || v[1] !== SNAPSHOT_FORMAT_VERSION) badPayload('does not start with the state item', it.offset);
+          continue;
+        }
+        if (end !== null) badPayload('has items after the end item', it.offset);
+        if (!Array.isArray(v)) {
+          const e = toJson(v);
+          if (e === null || typeof e !== 'object' || Array.isArray(e)) badPayload('has an unknown item', it.offset);
+          end = e as Record<string, Json>;
+          continue;
+        }
+        if (v.length !== 2) badPayload('has a malformed chunk', it.offset);
+        const values = toJsonArray(v[1]);
+        const count = values.length;
+        if (n + count > h.keyCount) badPayload(`holds more keys than the header's ${h.keyCount}`, it.offset);
+        let keys: Json[];
+        if (v[0] instanceof Map) {
+          // Key run: the keys are start, start + 1, ..., start + count - 1.
+          const start = keyRunOf(v[0], count, (what) => badPayload(what, it.offset));
+          keys = new Array<Json>(count);
+          for (let i = 0; i < count; i++) keys[i] = start + i;
+        } else {
+          keys = toJsonArray(v[0]);
+          if (keys.length !== count) badPayload('has a chunk with unequal key and value counts', it.offset);
+        }
+        // Every key and value is within the depth limit (the scan) and within the CBOR size a pair
+        // of maxValueBytes of JSON can take; pairs that may be larger as JSON are measured.
+        const vBase = sizes.length - count;
+        const run = vBase !== count;
+        for (let i = 0; i < count; i++) {
+          if ((run ? 9 : sizes[i]!) + sizes[vBase + i]! <= small) continue;
+          const chars = jsonChars(keys[i]!) + jsonChars(values[i]!);
+          if (chars > lim.maxValueBytes) {
+            overLimit(
+              `holds key ${showKey(keys[i]!)} whose key and value take ${chars} bytes as JSON, more than the limit of ${lim.maxValueBytes} ` +
+                `that serve accepts (${raise('maxValueBytes')})`,
+              it.offset,
+            );
+          }
+        }
+        n += count;
+        this.keysRead = n;
+        yield { keys, values, rawOffset: it.offset };
+      }
+    } catch (e) {
+      if (e instanceof StorageError) throw e;
+      if (e instanceof CborScanError) {
+        const off = e.offset;
+        if (e.kind === 'limit') {
+          if (e.which === 'depth') {
+            return overLimit(`holds a key or value nested more than ${lim.maxDepth} levels deep, deeper than serve accepts (${raise('maxDepth')})`, off);
+          }
+          if (e.which === 'string') {
+            return overLimit(
+              `holds a string of ${e.declared} bytes, larger than a key and value within the limit of ${lim.maxValueBytes} bytes as JSON ` +
+                `that serve accepts (${raise('maxValueBytes')})`,
+              off,
+            );
+          }
+          if (e.which === 'count') return overLimit(`holds a chunk of ${e.declared} pairs, more than the ${CHUNK_PAIRS} a chunk may hold`, off);
+          return overLimit(`holds ${e.message}`, off);
+        }
+        return badPayload(`is not valid CBOR (${e.message})`, off);
+      }
+      if (e instanceof ZstdStreamError) {
+        if (e.overrun) return overLimit(`${e.message}`, rawOffset);
+        return badPayload(`cannot be decompressed (${e.message})`);
+      }
+      if (e instanceof NotJsonError) return badPayload(`holds a non-JSON value (${e.message})`, rawOffset);
+      return badPayload(`is not valid CBOR (${(e as Error).message})`, rawOffset);
+    }
+    if (end === null) return badPayload('has no end item');
+    const endItem = end as Record<string, Json>;
+    if (endItem['keyCount'] !== n || n !== h.keyCount) return badPayload(`holds ${n} keys but the header says ${h.keyCount}`);
+    if ('sessions' in endItem) this.sessions = endItem['sessions']!;
+  }
+}
+
+function at(rawOffset: number | undefined): string {
+  return rawOffset === undefined ? '' : ` (at byte ${rawOffset} of the decompressed payload)`;
+}
+
+function jsonChars(v: Json): number {
+  return JSON.stringify(v ?? null).length;
+}
+
+function showKey(k: Json): string {
+  const s = JSON.stringify(k);
+  return s.length > 40 ? s.slice(0, 39) + '…' : s;
+}
+
+/**
+ * Start of a key run item `{"start": s, "count": n}` of a chunk with `values` values. Any other
+ * map, a start or count that is not a safe integer, a count that differs from the number of
+ * values, or a run whose last key is not a safe integer is a malformed chunk.
+ */
+function keyRunOf(m: Map<unknown, unknown>, values: number, bad: (what: string) => never): number {
+  const start = m.get('start');
+  const count = m.get('count');
+  if (m.size !== 2 || typeof start !== 'number' || typeof count !== 'number') return bad('has a malformed key run');
+  if (!Number.isSafeInteger(start) || !Number.isSafeInteger(count) || count < 0 || !Number.isSafeInteger(start + Math.max(count - 1, 0))) {
+    return bad('has a key run outside the safe integers');
+  }
+  if (count !== values) bad('has a chunk with unequal key and value counts');
+  return start === 0 ? 0 : start;
+}
+
+/** Decode a whole snapshot file held in memory, verifying every checksum and every limit. */
+export function decodeSnapshot(bytes: Uint8Array, source = '<buffer>', limits: ReadLimits = readLimits()): { header: SnapshotHeader; content: SnapshotContent } {
+  return collect(SnapshotReader.fromBytes(bytes, source, limits));
+}
+
+function collect(r: SnapshotReader): { header: SnapshotHeader; content: SnapshotContent } {
+  const kv: Array<[Json, Json]> = [];
+  for (const c of r.chunks()) for (let i = 0; i < c.keys.length; i++) kv.push([c.keys[i]!, c.values[i]!]);
+  const content: SnapshotContent = { kv };
+  if (r.sessions !== undefined) content.sessions = r.sessions;
+  return { header: r.header, content };
+}
+
+// ------------------------------------------------------------------------------------------------
+// Files
+
+function openForRead(fsys: FileSystem, file: string): number {
+  try {
+    const st = fsys.stat(file);
+    if (st.isDirectory()) throw new StorageError('ENOTDIR', file, 'is a directory, expected a snapshot file');
+    return fsys.open(file, 'r');
+  } catch (e) {
+    throw fsError(e, file, 'open snapshot');
+  }
+}
+
+function fileSizeOf(fsys: FileSystem, fd: number, file: string): number {
+  try {
+    return fsys.fstat(fd).size;
+  } catch (e) {
+    throw fsError(e, file, 'stat');
+  }
+}
+
+function headerOfFd(fsys: FileSystem, fd: number, file: string): { header: SnapshotHeader; size: number } {
+  const size = fileSizeOf(fsys, fd, file);
+  let buf = Buffer.alloc(Math.min(size, 4096));
+  readAt(fsys, fd, buf, 0, file);
+  let r = parseHeader(buf, size, file);
+  if ('need' in r) {
+    buf = Buffer.alloc(r.need);
+    readAt(fsys, fd, buf, 0, file);
+    r = parseHeader(buf, size, file);
+    if ('need' in r) throw new Error('unreachable');
+  }
+  return { header: r.header, size };
+}
+
+/**
+ * Read and check only the preamble and header of a snapshot file (a few hundred bytes; the payload
+ * is never read). Does not check that the payload is complete: see `verifySnapshotFile`.
+ */
+export function readSnapshotHeader(file: string, opts: IoOptions = {}): SnapshotHeader & { fileSize: number } {
+  const fsys = fsOf(opts);
+  const fd = openForRead(fsys, file);
+  try {
+    const { header, size } = headerOfFd(fsys, fd, file);
+    return { ...header, fileSize: size };
+  } finally {
+    closeQuietly(fsys, fd);
+  }
+}
+
+/** Fill `buf` from file position `pos` of `fd`. */
+export function readAt(fsys: FileSystem, fd: number, buf: Uint8Array, pos: number, file: string): void {
+  let off = 0;
+  while (off < buf.length) {
+    let n: number;
+    try {
+      n = fsys.read(fd, buf, off, buf.length - off, pos + off);
+    } catch (e) {
+      throw fsError(e, file, 'read');
+    }
+    if (n === 0) throw new StorageError('TRUNCATED', file, 'file shrank while being read', pos + off);
+    off += n;
+  }
+}
+
+export interface SnapshotProblem {
+  code: StorageError['code'];
+  message: string;
+  offset?: number;
+}
+
+/**
+ * Check every checksum of a snapshot file (header CRC, length, payload CRC), every limit, and that
+ * the payload decodes, a chunk at a time (nothing is kept). Returns the problems found (empty when
+ * the file is sound), the header when readable and the keys decoded.
+ */
+export function verifySnapshotFile(
+  file: string,
+  opts: SnapshotReadOptions & { decode?: boolean } = {},
+): { header: SnapshotHeader | null; problems: SnapshotProblem[]; keys: number | null } {
+  let header: SnapshotHeader | null = null;
+  try {
+    header = readSnapshotHeader(file, opts);
+    const r = SnapshotReader.open(file, opts);
+    if (opts.decode === false) {
+      r.close();
+      return { header, problems: [], keys: null };
+    }
+    for (const c of r.chunks()) void c;
+    return { header, problems: [], keys: r.keysRead };
+  } catch (e) {
+    if (!(e instanceof StorageError)) throw e;
+    const p: SnapshotProblem = { code: e.code, message: e.message };
+    if (e.offset !== undefined) p.offset = e.offset;
+    return { header, problems: [p], keys: null };
+  }
+}
+
+/** Read, verify and decode a snapshot file (the compressed payload is read a piece at a time). */
+export function readSnapshotFile(file: string, opts: SnapshotReadOptions = {}): { header: SnapshotHeader; content: SnapshotContent } {
+  return collect(SnapshotReader.open(file, opts));
+}
