@@ -5,8 +5,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { replayCommand, runScenario } from '../../src/sim/scenarios.js';
-import { type SimResult, Simulation, defaultConfig } from '../../src/sim/sim.js';
+import { runScenario } from '../../src/sim/scenarios.js';
+import { Simulation, defaultConfig } from '../../src/sim/sim.js';
 import type { SimNode } from '../../src/sim/node.js';
 import { DiskStorage } from '../../src/storage/node-storage.js';
 import { encodeSnapshot } from '../../src/storage/snapshot.js';
@@ -89,23 +89,7 @@ describe('install-snapshot-lossy seed 6436: the goal was stated too tightly (fix
   });
 });
 
-/**
- * A seed that misses a scenario goal only because of a node bug that is not fixed yet: the run
- * must pass, or fail with exactly that goal (and a linearizable history, which the simulator
- * checks even after a missed goal). Any other failure fails the test. Once the bug is fixed, the
- * reproduction `it.fails` next to it fails: turn both into plain tests (`expectSeedPasses`).
- */
-async function expectPassOrKnownGoalMiss(scenario: string, seed: number, known: RegExp): Promise<SimResult> {
-  const r = await runScenario(scenario, seed);
-  if (r.failure !== null) {
-    expect(r.failure.invariant, `${r.failure.message}\nreplay: ${replayCommand(scenario, seed)}`).toBe('scenario');
-    expect(r.failure.message).toMatch(known);
-  }
-  expect(r.stats.linearizability).toBe('linearizable');
-  return r;
-}
-
-describe('known bug wal-after-install (src/node/server.ts installSnapshot): a follower that catches up by InstallSnapshot never deletes WAL segments', () => {
+describe('fixed bug wal-after-install (src/node/server.ts installSnapshot): a follower that catches up by InstallSnapshot never deleted WAL segments', () => {
   // healthy-trim seeds 5362, 6165, 7783, 8668, 8837 ("n2 keeps 4/5 WAL segments after
   // compaction"): with --trailing-logs 0 and one append in flight, a slow follower is always a
   // little behind the leader's compaction point and catches up by InstallSnapshot again and again
@@ -115,11 +99,13 @@ describe('known bug wal-after-install (src/node/server.ts installSnapshot): a fo
   // segment since its last own snapshot (seed 8668: segments from index 1 to 242, snapshot 240).
   // Adding `await this.store!.compact(this.core!.status().firstIndex - 1, this.opts.retain)` after
   // the install passes all 4,000 healthy-trim seeds 5000-8999 (checked on a patched build).
-  it.each([5362, 6165, 7783, 8668, 8837])('healthy-trim seed %i: passes or misses only the WAL-segment goal', async (seed) => {
-    await expectPassOrKnownGoalMiss('healthy-trim', seed, /WAL holds \d+ entry records in \d+ segments after compaction/);
+  it.each([5362, 6165, 7783, 8668, 8837])('healthy-trim seed %i: passes', async (seed) => {
+    const r = await runScenario('healthy-trim', seed);
+    expect(r.failure).toBeNull();
+    expect(r.stats.linearizability).toBe('linearizable');
   });
 
-  it.fails.each([1, 2, 3])('reproduction, seed %i: a follower behind a slow link keeps at most 20 entry records in its WAL (fails until fixed)', async (seed) => {
+  it.each([1, 2, 3])('reproduction, seed %i: a follower behind a slow link keeps at most 20 entry records in its WAL', async (seed) => {
     const r = await slowLinkFollower(seed);
     expect(r.installs, 'precondition: the follower caught up by InstallSnapshot again and again').toBeGreaterThanOrEqual(20);
     // The healthy-trim bound (retain 2 x threshold 5 + trailing 0 + 2 x 3 clients + 4). Unfixed, on
@@ -129,7 +115,7 @@ describe('known bug wal-after-install (src/node/server.ts installSnapshot): a fo
   });
 });
 
-describe('known bug vote-resets-timer (src/raft/core.ts step): a rejected RequestVote of a higher term restarts the election timer', () => {
+describe('fixed bug vote-resets-timer (src/raft/core.ts step): a rejected RequestVote of a higher term restarted the election timer', () => {
   // lagging-restart seeds 5123, 6285, 6370, 6895, 6914 ("had not installed a snapshot by 2900 ms"),
   // all with pre-vote off. The isolated node comes back with a high term and a stale log; it
   // cannot win, but each of its RequestVotes makes the others adopt its term through
@@ -140,8 +126,10 @@ describe('known bug vote-resets-timer (src/raft/core.ts step): a rejected Reques
   // three): seed 5123 lost five rounds in a row. With the timer kept on a rejected vote, leaders
   // came 240 ms (median) / 395 ms (max) after the heal instead of 355 / 1080 ms (471 seeds without
   // pre-vote), and all 4,000 lagging-restart seeds 5000-8999 pass (patched build).
-  it.each([5123, 6285, 6370, 6895, 6914])('lagging-restart seed %i: passes or misses only the install deadline', async (seed) => {
-    await expectPassOrKnownGoalMiss('lagging-restart', seed, /had not installed a snapshot by \d+ ms/);
+  it.each([5123, 6285, 6370, 6895, 6914])('lagging-restart seed %i: passes', async (seed) => {
+    const r = await runScenario('lagging-restart', seed);
+    expect(r.failure).toBeNull();
+    expect(r.stats.linearizability).toBe('linearizable');
   });
 
   // The same weakness made deterministic by clock-rate skew: the node that alone can win (the
@@ -149,7 +137,7 @@ describe('known bug vote-resets-timer (src/raft/core.ts step): a rejected Reques
   // the other node's RequestVotes (150-290 ms), and with the timer restarted by each of them it
   // never campaigns: no leader for as long as the skew lasts (scenario clock-skew, episode 4, with
   // pre-vote off: 8 of its first 100 seeds).
-  it.fails.each([7, 22, 31])('reproduction, seed %i: a leader within 1500 ms although the up-to-date voter runs 3x slow (fails until fixed)', async (seed) => {
+  it.each([7, 22, 31])('reproduction, seed %i: a leader within 1500 ms although the up-to-date voter runs 3x slow', async (seed) => {
     const r = await slowVoterAfterLeaderCrash(seed);
     expect(r.longerLog, 'precondition: the slow node holds the longer log').toBe(true);
     expect(r.electedAfterMs, 'no leader within 1500 ms of the crash').not.toBeNull();
