@@ -497,14 +497,14 @@ export function cborScan(
       case 2:
       case 3:
         if (arg > lim.maxStringBytes) limit(`a string of ${arg} bytes, more than the limit of ${lim.maxStringBytes}`, at, 'string', arg);
-        if (arg > avail - pos) limit(`a string declares ${arg} bytes but only ${avail - pos} remain`, at, 'length', arg);
+        if (arg > avail - pos) limit(`a string that declares ${arg} bytes where only ${avail - pos} remain`, at, 'length', arg);
         if (arg > end - pos) return -1;
         pos += arg;
         break;
       case 4:
       case 5: {
         const items = major === 5 ? arg * 2 : arg;
-        if (items > avail - pos) limit(`${major === 5 ? 'a map' : 'an array'} declares ${arg} elements but only ${avail - pos} bytes remain`, at, 'length', arg);
+        if (items > avail - pos) limit(`${major === 5 ? 'a map' : 'an array'} that declares ${arg} elements where only ${avail - pos} bytes remain`, at, 'length', arg);
         if (lim.maxCount !== undefined && stack.length === lim.countAt && arg > lim.maxCount) {
           limit(`${major === 5 ? 'a map' : 'an array'} of ${arg} elements, more than the limit of ${lim.maxCount}`, at, 'count', arg);
         }
@@ -559,6 +559,19 @@ export interface RawItem {
   offset: number;
 }
 
+/**
+ * The window a zstd frame needs (RFC 8878, 3.1.1.1: the Window_Descriptor, or the content size of
+ * a single-segment frame), read from its header; null when the bytes do not start a frame header.
+ */
+export function zstdWindowSize(frame: Uint8Array): number | null {
+  if (frame.length < 6 || frame[0] !== 0x28 || frame[1] !== 0xb5 || frame[2] !== 0x2f || frame[3] !== 0xfd) return null;
+  const fhd = frame[4]!;
+  if ((fhd & 0x20) !== 0) return null; // single segment: the window is the content size, checked against rawSize
+  const wd = frame[5]!;
+  const base = 2 ** (10 + (wd >> 3));
+  return base + (base / 8) * (wd & 7);
+}
+
 /** Compressed input: the whole frame, or a function giving the next piece of it (null at the end of the file). */
 export type ZstdInput = Uint8Array | (() => Uint8Array | null);
 
@@ -582,7 +595,11 @@ export function* zstdCborItems(input: ZstdInput, rawSize: number, scan: ItemScan
     declared = null; // not a frame header zstd can read: decompression below says so
   }
   if (declared !== null && declared !== rawSize) {
-    throw new ZstdStreamError(`the zstd frame declares ${declared} bytes of content, the header ${rawSize}`, declared > rawSize);
+    throw new ZstdStreamError(`is a zstd frame that declares ${declared} bytes of content, the header ${rawSize}`, declared > rawSize);
+  }
+  const window = zstdWindowSize(first);
+  if (window !== null && window > 2 ** ZSTD_WINDOW_LOG_MAX) {
+    throw new ZstdStreamError(`is a zstd frame that needs a window of ${window} bytes, more than ${2 ** ZSTD_WINDOW_LOG_MAX}`, true);
   }
   if (input instanceof Uint8Array && rawSize <= windowBytes) {
     // Small enough for one buffer of exactly rawSize bytes: zstd cannot write beyond it.
@@ -590,7 +607,10 @@ export function* zstdCborItems(input: ZstdInput, rawSize: number, scan: ItemScan
     try {
       raw = zstdDecompressExact(input, rawSize);
     } catch (e) {
-      throw zstdError(e);
+      const z = zstdError(e);
+      // zstd writes into a buffer of exactly rawSize bytes: a frame that holds more fills it.
+      if (/too small/i.test(z.message)) throw new ZstdStreamError(`decompresses to more than the ${rawSize} bytes its header declares`, true);
+      throw z;
     }
     let p = 0;
     while (p < raw.length) {
@@ -642,7 +662,7 @@ function* streamItems(
       filled += written;
       total += written;
       input = input.subarray(read);
-      if (total > rawSize) throw new ZstdStreamError(`the payload decompresses to more than the ${rawSize} bytes its header declares`, true);
+      if (total > rawSize) throw new ZstdStreamError(`decompresses to more than the ${rawSize} bytes its header declares`, true);
       if (hint === 0) frameDone = true;
       else if (written === 0 && read === 0 && input.length === 0 && inputDone) throw new ZstdStreamError('the zstd frame is truncated');
     }

@@ -23,6 +23,7 @@ import {
   toJson,
   toJsonArray,
   zstdCborItems,
+  ZSTD_WINDOW_LOG_MAX,
   type CborScanLimits,
   type ItemScanner,
   type ZstdInput,
@@ -427,7 +428,10 @@ export class SnapshotReader {
         return badPayload(`is not valid CBOR (${e.message})`, off);
       }
       if (e instanceof ZstdStreamError) {
-        if (e.overrun) return overLimit(`${e.message}`, rawOffset);
+        if (e.overrun) {
+          const msg = /too much memory/i.test(e.message) ? `is a zstd frame that needs a window of more than ${2 ** ZSTD_WINDOW_LOG_MAX} bytes (${e.message})` : e.message;
+          throw new StorageError('LIMIT', source, `snapshot payload ${msg}`, h.payloadOffset);
+        }
         return badPayload(`cannot be decompressed (${e.message})`);
       }
       if (e instanceof NotJsonError) return badPayload(`holds a non-JSON value (${e.message})`, rawOffset);

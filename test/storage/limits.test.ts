@@ -130,7 +130,7 @@ describe('snapshot payload limits', () => {
       const { payload, rawSize } = zstdFrame(raw);
       const e = errOf(() => decodeSnapshot(snapshotFromPayload(payload, rawSize, { keyCount: 0 }), 'x.snap'));
       expect(e.code).toBe('LIMIT');
-      expect(e.message).toMatch(/declares .* but only \d+ (bytes )?remain|larger than a key and value/);
+      expect(e.message).toMatch(/declares .* where only \d+ (bytes )?remain|larger than a key and value/);
     }
   });
 
