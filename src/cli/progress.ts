@@ -1,4 +1,7 @@
-import cliProgress from 'cli-progress';
+/**
+ * A progress bar on stderr when it is a terminal, nothing otherwise (pipes, CI, tests). Drawn
+ * here: loading a progress-bar package costs more start-up than a small command's work.
+ */
 
 export interface Progress {
   update(done: number): void;
@@ -7,16 +10,32 @@ export interface Progress {
 
 const silent: Progress = { update() {}, stop() {} };
 
-/** A progress bar on stderr when it is a terminal; nothing otherwise (pipes, CI, --json). */
+/** At most this often (ms) the bar is redrawn. */
+const REDRAW_MS = 100;
+
 export function startProgress(label: string, total: number, enabled = process.stderr.isTTY === true): Progress {
   if (!enabled || total <= 0) return silent;
-  const bar = new cliProgress.SingleBar(
-    { format: `${label} [{bar}] {percentage}% | {value}/{total}`, stream: process.stderr, hideCursor: true },
-    cliProgress.Presets.shades_classic,
-  );
-  bar.start(total, 0);
+  const out = process.stderr;
+  const start = Date.now();
+  let last = 0;
+  const draw = (done: number) => {
+    const cols = Math.max(20, Math.min(out.columns ?? 80, 100) - label.length - 30);
+    const frac = Math.min(1, done / total);
+    const fill = Math.round(frac * cols);
+    const secs = ((Date.now() - start) / 1000).toFixed(1);
+    out.write(`\r${label} [${'#'.repeat(fill)}${'-'.repeat(cols - fill)}] ${Math.floor(frac * 100)}% ${done}/${total} ${secs}s`);
+  };
+  draw(0);
   return {
-    update: (done) => bar.update(done),
-    stop: () => bar.stop(),
+    update(done) {
+      const now = Date.now();
+      if (now - last < REDRAW_MS) return;
+      last = now;
+      draw(done);
+    },
+    stop() {
+      draw(total);
+      out.write('\n');
+    },
   };
 }

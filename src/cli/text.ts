@@ -9,3 +9,8 @@ export function prose(text: string): string {
     .map((p) => p.replace(/\s*\n\s*/g, ' ').trim())
     .join('\n\n');
 }
+
+/** "1 entry", "2 entries". */
+export function plural(n: number, one: string, many: string): string {
+  return `${n} ${n === 1 ? one : many}`;
+}

@@ -102,7 +102,7 @@ describe('errors', () => {
     const r = await inproc(['inspect', '--json']);
     expect(r.exit).toBe(2);
     expect(r.stdout.length).toBeLessThan(500);
-    expect(JSON.parse(r.stdout).error.message).toMatch(/Missing 1 required arg/);
+    expect(JSON.parse(r.stdout).error.message).toBe('missing argument <path> (snapshot file or data directory)');
   });
 
   it('--help has examples (real process)', () => {

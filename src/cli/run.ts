@@ -1,0 +1,58 @@
+/**
+ * Runs an offline command from its spec: parse, set the output style, run, and turn any error
+ * into exactly one line on stderr (`raftsnap <command>: <file>: <problem>`) or `{"error": {...}}`
+ * on stdout under --json. Returns the exit code (0 ok, 1 "found a difference / damage", 2 error).
+ */
+import { toToolError, type ToolError } from '../tools/errors.js';
+import { applyLimitFlags } from './limits.js';
+import { parseArgv } from './parse.js';
+import type { CommandSpec, Io } from './spec.js';
+import { setStyle } from './table.js';
+
+export const EXIT_OK = 0;
+export const EXIT_DIFFERENT = 1;
+export const EXIT_ERROR = 2;
+
+/** Colour only on a terminal, and never with NO_COLOR (any value, https://no-color.org), --no-color or TERM=dumb. */
+export function wantColor(noColorFlag: boolean, env: NodeJS.ProcessEnv = process.env, tty = process.stdout.isTTY === true): boolean {
+  if (noColorFlag || (env['NO_COLOR'] !== undefined && env['NO_COLOR'] !== '') || env['TERM'] === 'dumb') return false;
+  return tty;
+}
+
+export function errorJson(err: ToolError): unknown {
+  return { error: { message: err.message, code: err.code, file: err.file, problem: err.problem, exit: err.exit } };
+}
+
+/** The exit code, after printing; `io` defaults to this process's stdout and stderr. */
+export async function runSpec(spec: CommandSpec, argv: readonly string[], io?: Partial<Io>): Promise<number> {
+  const out = io?.stdout ?? ((s: string) => void process.stdout.write(s));
+  const err = io?.stderr ?? ((s: string) => void process.stderr.write(s));
+  // --json is known before parsing, so that a usage error is JSON too.
+  const json = argv.includes('--json');
+  const fail = (e: unknown): number => {
+    const t = toToolError(e);
+    if (json) out(JSON.stringify(errorJson(t), null, 2) + '\n');
+    else {
+      const hint = t.code === 'BAD_ARGS' && t.file === null ? `; see raftsnap ${spec.id} --help` : '';
+      err(`raftsnap ${spec.id}: ${t.message}${hint}\n`);
+    }
+    return t.exit;
+  };
+  let parsed;
+  try {
+    parsed = parseArgv(spec, argv);
+    // The file limits of this run: its flags, else the environment (src/cli/limits.ts).
+    applyLimitFlags(parsed.flags);
+  } catch (e) {
+    return fail(e);
+  }
+  setStyle({
+    color: wantColor(parsed.flags['no-color'] === true),
+    columns: process.stdout.isTTY === true && !json ? (process.stdout.columns ?? null) : null,
+  });
+  try {
+    return await spec.run({ args: parsed.args, rest: parsed.rest, flags: parsed.flags, io: { stdout: out, stderr: err, json } });
+  } catch (e) {
+    return fail(e);
+  }
+}
