@@ -9,6 +9,7 @@ import { LineSplitter, Outbox, StdoutSink } from './protocol.js';
 import { RaftServer } from './server.js';
 
 export const UNSAFE_ENV = 'RAFTSNAP_UNSAFE_ACK_BEFORE_PERSIST';
+export const UNSAFE_READS_ENV = 'RAFTSNAP_UNSAFE_LOCAL_READS';
 
 export async function main(argv: string[]): Promise<void> {
   let opts: ServeOptions;
@@ -34,6 +35,13 @@ export async function runServe(opts: ServeOptions): Promise<void> {
         'persisting log entries or hard state. It WILL lose acknowledged writes on a crash. Test-only. !!!!!',
     );
   }
+  const unsafeReads = process.env[UNSAFE_READS_ENV] === '1';
+  if (unsafeReads) {
+    log.warn(
+      `!!!!! WARNING: ${UNSAFE_READS_ENV}=1: this node answers reads on the leader from local state WITHOUT ` +
+        'confirming its leadership (no ReadIndex round). A deposed leader WILL answer stale reads. Test-only. !!!!!',
+    );
+  }
   // With a data directory recovery comes before init_ok; start loading the storage code now so
   // that it overlaps the wait for `init`.
   if (opts.dataDir !== null || opts.dataRoot !== null) void import('./storage-adapter.js').catch(() => {});
@@ -52,6 +60,7 @@ export async function runServe(opts: ServeOptions): Promise<void> {
     // in-memory node spends after its init_ok rather than before.
     openStore: async (nodeId) => (await import('./storage-adapter.js')).openNodeStore(opts, nodeId, log),
     unsafeAckBeforePersist: unsafe,
+    unsafeLocalReads: unsafeReads,
     onFatal: () => {
       // Fail-stop: the server has answered what it owed and logged why; stop reading and exit 1.
       process.exitCode = 1;

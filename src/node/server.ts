@@ -40,6 +40,12 @@ export interface ServerEnv {
   onFatal?(err: Error): void;
   /** Test-only: skip persisting entries and hard state (RAFTSNAP_UNSAFE_ACK_BEFORE_PERSIST=1). */
   unsafeAckBeforePersist?: boolean;
+  /**
+   * Test-only, deliberately broken (RAFTSNAP_UNSAFE_LOCAL_READS=1): the leader answers reads from its
+   * state machine at once, without the ReadIndex round; a deposed leader that does not know it yet
+   * answers stale reads. Exists so that the tests can show the stale-read checks catch it.
+   */
+  unsafeLocalReads?: boolean;
 }
 
 /**
@@ -60,6 +66,23 @@ interface Pending {
   term: number;
   deadline: number;
   respond: (o: Outcome) => void;
+}
+
+/** A read served by ReadIndex on this leader. */
+interface Reading {
+  ctx: number;
+  key: Json;
+  deadline: number;
+  respond: (o: Outcome) => void;
+  /**
+   * The last log index when it arrived, and the term: while this node leads in that term, the read
+   * is answered from the state there (or later), in arrival order; afterwards at its read index.
+   */
+  after: number;
+  term: number;
+  /** The read index once the core confirmed the round; null until then. */
+  index: number | null;
+  done: boolean;
 }
 
 interface Forwarded {
@@ -118,6 +141,7 @@ export class RaftServer {
   private readonly random: () => number;
   private readonly now: () => number;
   private readonly unsafe: boolean;
+  private readonly unsafeLocalReads: boolean;
   private readonly timers: Timers;
   private readonly probe: ServerProbe | undefined;
 
@@ -136,6 +160,11 @@ export class RaftServer {
 
   /** Client requests proposed by this node as leader, by log index. */
   private pending = new Map<number, Pending>();
+  /** Reads waiting for their ReadIndex round and the apply of their read index, by core ctx. */
+  private reads = new Map<number, Reading>();
+  /** The same reads in arrival order (answered ones are dropped from the front). */
+  private readQueue: Reading[] = [];
+  private lastReadCtx = 0;
   /** Client requests forwarded to the leader, by the msg_id of the forward. */
   private forwarded = new Map<number, Forwarded>();
   /** Names this process in its forwards (msg_ids start again at 0 after a restart). */
@@ -163,6 +192,7 @@ export class RaftServer {
     this.now = env.now ?? (() => timers.now());
     this.probe = env.probe;
     this.unsafe = env.unsafeAckBeforePersist ?? false;
+    this.unsafeLocalReads = env.unsafeLocalReads ?? false;
     this.snapshotter = new Snapshotter(this, env.options, this.random, env.log, this.timers);
     this.origin = Math.floor(this.random() * 2 ** 48).toString(36);
     if (this.opts.dataDir !== null) {
@@ -609,6 +639,9 @@ export class RaftServer {
       }
       this.waiting = still;
     }
+    for (const r of this.reads.values()) {
+      if (r.deadline <= now) this.endRead(r, { kind: 'error', code: ErrorCode.TIMEOUT, text: 'read timed out' });
+    }
     for (const [idx, p] of this.pending) {
       if (p.deadline <= now) {
         this.pending.delete(idx);
@@ -669,6 +702,20 @@ export class RaftServer {
       return;
     }
     if (leader === this.nodeId) {
+      if (cmd.op === 'read') {
+        if (this.unsafeLocalReads) {
+          respond({ kind: 'result', result: this.kv.apply(cmd) });
+          return;
+        }
+        // ReadIndex: no log entry; answered once a majority confirmed this leader after now.
+        const ctx = ++this.lastReadCtx;
+        if (core.readIndex(ctx)) {
+          const r: Reading = { ctx, key: cmd.key, respond, deadline: this.now() + this.opts.requestTimeoutMs, after: core.lastIndex(), term: core.currentTerm(), index: null, done: false };
+          this.reads.set(ctx, r);
+          this.readQueue.push(r);
+          return;
+        }
+      }
       const data = (session ? { ...cmd, session: { origin: session.origin, id: session.id, ...(session.low !== undefined ? { low: session.low } : {}) } } : cmd) as unknown as Json;
       const r = core.propose(data);
       if (!r) {
@@ -752,6 +799,11 @@ export class RaftServer {
 
   /** Answer every request in flight with an indefinite error. */
   private failAll(code: number, text: string): void {
+    const reads = [...this.reads.values()];
+    this.reads.clear();
+    this.readQueue = [];
+    // A read changes nothing: a definite answer is right.
+    for (const r of reads) r.respond({ kind: 'error', code: ErrorCode.TEMPORARILY_UNAVAILABLE, text: 'node stopping; the read was not answered' });
     const p = [...this.pending.values()];
     this.pending.clear();
     for (const x of p) x.respond({ kind: 'error', code, text });
@@ -819,6 +871,7 @@ export class RaftServer {
       // 3. apply snapshot, then committed entries
       if (rd.snapshot) await this.installSnapshot(rd.snapshot);
       if (this.storeFailed()) return;
+      this.noteReads(rd.readStates, rd.readsLost);
       for (const e of rd.committed) this.applyEntry(e);
       // 4. advance
       core.appliedTo(this.applied);
@@ -827,6 +880,50 @@ export class RaftServer {
       this.snapshotter.maybeStart();
     }
     this.observe();
+  }
+
+  /** ReadIndex results of a Ready: note the confirmed read indexes, answer lost reads with 11. */
+  private noteReads(states: readonly { ctx: number; index: number }[], lost: readonly number[]): void {
+    for (const c of lost) {
+      const r = this.reads.get(c);
+      if (r) this.endRead(r, { kind: 'error', code: ErrorCode.TEMPORARILY_UNAVAILABLE, text: 'leadership lost before the read was confirmed; try again' });
+    }
+    for (const s of states) {
+      const r = this.reads.get(s.ctx);
+      if (r) r.index = s.index;
+    }
+    this.answerReads();
+  }
+
+  private endRead(r: Reading, o: Outcome): void {
+    if (r.done) return;
+    r.done = true;
+    this.reads.delete(r.ctx);
+    r.respond(o);
+  }
+
+  /**
+   * Answer, in arrival order, the confirmed reads whose position is applied: the state after the
+   * last entry that arrived before them (at least their read index), so that a single node's
+   * answers follow its input order exactly.
+   */
+  private answerReads(): void {
+    const q = this.readQueue;
+    const core = this.core!;
+    const leading = core.leader() === this.nodeId;
+    const term = core.currentTerm();
+    let i = 0;
+    while (i < q.length) {
+      const r = q[i]!;
+      if (!r.done) {
+        // A deposed leader's entries after the read index may never be applied (a new leader replaced them).
+        const at = leading && r.term === term ? Math.max(r.index ?? 0, r.after) : (r.index ?? 0);
+        if (r.index === null || at > this.applied) break;
+        this.endRead(r, { kind: 'result', result: this.kv.apply({ op: 'read', key: r.key }) });
+      }
+      i++;
+    }
+    if (i > 0) q.splice(0, i);
   }
 
   private applyEntry(e: Entry): void {
@@ -846,6 +943,7 @@ export class RaftServer {
       if (p.term === e.term && result) p.respond({ kind: 'result', result });
       else p.respond(indefinite('leadership changed while the request was pending; it may or may not have taken effect'));
     }
+    if (this.readQueue.length > 0) this.answerReads();
   }
 
   /** The core installed a snapshot from the leader (durable since its last chunk was stored): load it. */

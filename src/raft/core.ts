@@ -53,8 +53,8 @@
  *    resumes there.
  *
  * Reads: ReadIndex (read-index.ts), never a lease or a clock. `readIndex(ctx)` on the leader queues
- * a read; reads queued between two Readys form one round, whose read index is the commit index
- * when it starts (only once the leader committed an entry of its term, its no-op); every append
+ * a read, whose read index is the commit index when it arrived (once the leader committed an entry
+ * of its term, its no-op; until then it waits); reads queued between two Readys form one round; every append
  * sent from then on carries the round's number, followers echo it, and a round answered by a
  * majority in the leader's term comes out in `Ready.readStates`. Leaving the leader role drops the
  * unconfirmed reads into `Ready.readsLost`.
@@ -314,7 +314,7 @@ export class RaftCore {
   readIndex(ctx: number): boolean {
     if (this.role !== 'leader') return false;
     const own = this.log.termAt(this.commit) === this.term;
-    this.reads.add(ctx, own);
+    this.reads.add(ctx, this.commit, own);
     // No entry of this term in the log (a local restore replaced it): the read needs one committed.
     if (!own && this.log.lastTerm !== this.term) this.propose(null);
     return true;
@@ -541,6 +541,16 @@ export class RaftCore {
 
   leader(): NodeId | null {
     return this.leaderId;
+  }
+
+  /** The current term (as `status().term`, without building a status). */
+  currentTerm(): number {
+    return this.term;
+  }
+
+  /** Index of the last log entry (as `status().lastIndex`). */
+  lastIndex(): number {
+    return this.log.lastIndex;
   }
 
   /** Term of the entry at `index`; valid from the snapshot index on, undefined otherwise. */
@@ -874,7 +884,7 @@ export class RaftCore {
     // Figure 8: only entries of the current term are committed by counting replicas.
     if (n > this.commit && this.log.termAt(n) === this.term) {
       this.commit = n;
-      this.reads.ownTermCommitted();
+      this.reads.ownTermCommitted(n);
       return true;
     }
     return false;
@@ -894,7 +904,7 @@ export class RaftCore {
 
   private flushReads(): void {
     if (this.role !== 'leader' || !this.reads.hasQueued) return;
-    this.reads.startRound(this.commit);
+    this.reads.startRound();
     this.readRoundStarted = true;
     this.collectReads(); // a single voter confirms at once
   }

@@ -5,10 +5,12 @@
  *  1. A read arrives (`add`). If the leader has not yet committed an entry of its own term (its
  *     no-op), its commit index may lag behind entries committed by earlier leaders: the read waits
  *     until it has (`ownTermCommitted`).
- *  2. Reads queued since the last round form the next round (`startRound`): the round notes the
- *     commit index as its read index and gets the next sequence number. Every append the leader
- *     sends from then on carries that number (`seq`), and a follower echoes the number of the append
- *     it answers. One round serves every read that arrived before it.
+ *     Its read index is the commit index when it arrived (or, for one that waited, when the no-op
+ *     committed).
+ *  2. Reads queued since the last round form the next round (`startRound`), which gets the next
+ *     sequence number. Every append the leader sends from then on carries that number (`seq`), and
+ *     a follower echoes the number of the append it answers. One round serves every read that
+ *     arrived before it.
  *  3. A round is confirmed once a majority (the leader included) answered, in the leader's term, an
  *     append carrying its number or a later one (`ack`): a majority still followed this leader after
  *     the reads arrived, so no other leader can have committed anything before them. Its reads come
@@ -28,15 +30,14 @@ export interface ReadState {
 
 interface Round {
   seq: number;
-  index: number;
-  ctxs: number[];
+  reads: ReadState[];
 }
 
 export class ReadIndex {
   /** Reads waiting for the leader's first commit in its term. */
   private awaitingOwnTerm: number[] = [];
-  /** Reads that arrived since the last round started. */
-  private queued: number[] = [];
+  /** Reads that arrived since the last round started, with their read index. */
+  private queued: ReadState[] = [];
   /** Rounds started and not yet confirmed, oldest first. */
   private rounds: Round[] = [];
   /** Number of the last round started; grows over the core's whole life (never reused in a term). */
@@ -56,26 +57,29 @@ export class ReadIndex {
 
   /** Reads in any state (queued, waiting for the no-op, or in a round). */
   get size(): number {
-    return this.awaitingOwnTerm.length + this.queued.length + this.rounds.reduce((n, r) => n + r.ctxs.length, 0);
+    return this.awaitingOwnTerm.length + this.queued.length + this.rounds.reduce((n, r) => n + r.reads.length, 0);
   }
 
-  /** A read arrived at the leader. */
-  add(ctx: number, ownTermCommitted: boolean): void {
-    if (ownTermCommitted) this.queued.push(ctx);
+  /**
+   * A read arrived at the leader, whose commit index is `commit`; `ownTermCommitted`: the entry at
+   * `commit` is of the leader's term.
+   */
+  add(ctx: number, commit: number, ownTermCommitted: boolean): void {
+    if (ownTermCommitted) this.queued.push({ ctx, index: commit });
     else this.awaitingOwnTerm.push(ctx);
   }
 
-  /** The leader committed an entry of its term: waiting reads may form a round. */
-  ownTermCommitted(): void {
+  /** The leader committed an entry of its term, through `commit`: waiting reads may form a round. */
+  ownTermCommitted(commit: number): void {
     if (this.awaitingOwnTerm.length === 0) return;
-    for (const c of this.awaitingOwnTerm) this.queued.push(c);
+    for (const ctx of this.awaitingOwnTerm) this.queued.push({ ctx, index: commit });
     this.awaitingOwnTerm = [];
   }
 
-  /** Start a round for the queued reads at read index `commit`; returns its number. */
-  startRound(commit: number): number {
+  /** Start a round for the queued reads; returns its number. */
+  startRound(): number {
     this.last++;
-    this.rounds.push({ seq: this.last, index: commit, ctxs: this.queued });
+    this.rounds.push({ seq: this.last, reads: this.queued });
     this.queued = [];
     return this.last;
   }
@@ -98,7 +102,7 @@ export class ReadIndex {
       for (const v of voters) if ((this.acked.get(v) ?? 0) >= r.seq) n++;
       if (n < quorum) break;
       this.rounds.shift();
-      for (const ctx of r.ctxs) out.push({ ctx, index: r.index });
+      for (const x of r.reads) out.push(x);
     }
     return out;
   }
@@ -106,8 +110,8 @@ export class ReadIndex {
   /** Leadership lost (or begun afresh): every read not yet confirmed, to be answered as failed. */
   drop(): number[] {
     const out = [...this.awaitingOwnTerm];
-    for (const r of this.rounds) for (const c of r.ctxs) out.push(c);
-    for (const c of this.queued) out.push(c);
+    for (const r of this.rounds) for (const x of r.reads) out.push(x.ctx);
+    for (const x of this.queued) out.push(x.ctx);
     this.awaitingOwnTerm = [];
     this.queued = [];
     this.rounds = [];
