@@ -278,7 +278,15 @@ export function parseServeArgs(argv: string[]): ServeOptions {
   for (const s of SERVE_FLAGS) options[s.name] = { type: 'string' };
   let values: Record<string, string | boolean | undefined>;
   try {
-    ({ values } = parseArgs({ args: argv, options, allowPositionals: false, strict: true }));
+    // Every flag takes a value, and takes the next word whatever it looks like: `--snapshot-threshold -1`
+    // is the value -1 (refused by the flag's own rule), not an "ambiguous" option.
+    const words: string[] = [];
+    for (let i = 0; i < argv.length; i++) {
+      const w = argv[i]!;
+      if (w.startsWith('--') && !w.includes('=') && w.slice(2) in options && i + 1 < argv.length) words.push(`${w}=${argv[++i]!}`);
+      else words.push(w);
+    }
+    ({ values } = parseArgs({ args: words, options, allowPositionals: false, strict: true }));
   } catch (e) {
     throw new UsageError((e as Error).message);
   }

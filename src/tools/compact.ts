@@ -17,6 +17,7 @@ import {
   WalWriter,
   encodeSnapshot,
   fsyncDir,
+  readLockPid,
   newSegmentBytes,
   segmentFileName,
   snapshotFileName,
@@ -25,7 +26,7 @@ import {
   type WalRecord,
 } from '../storage/index.js';
 import { diffStates } from './diff.js';
-import { ToolError } from './errors.js';
+import { ToolError, toToolError } from './errors.js';
 import { retype, underBase } from './files.js';
 import { buildDirState, guard, pathKind, toolNow } from './load.js';
 
@@ -51,6 +52,8 @@ export interface CompactResult {
   after: DirSizes;
   /** The recovered state after compaction equals the one before (index, term, keys). */
   verified: boolean;
+  /** Dry run of a directory a live node holds (compact itself would refuse it). */
+  live?: { pid: number };
   warnings: string[];
 }
 
@@ -79,23 +82,38 @@ function total(s: DirSizes): DirSizes {
   return { ...s, total: s.snapshots.bytes + s.wal.bytes + s.leftovers.bytes };
 }
 
+/** The one message for a live directory (dry run or not). */
+function lockedError(dir: string, pid: number): ToolError {
+  return new ToolError('LOCKED', dir, `directory is in use by the live node with pid ${pid} (LOCK); stop that node before compacting, or use --dry-run to see what compact would do (nothing was changed)`);
+}
+
 export function compactDir(dir: string, opts: CompactOptions = {}): CompactResult {
   const retain = Math.max(1, opts.retain ?? 2);
   const trailing = Math.max(0, opts.trailing ?? 0);
   const dry = opts.dryRun === true;
   if (pathKind(dir) !== 'dir') throw new ToolError('ENOTDIR', dir, 'not a directory (expected a raftsnap data directory)');
 
-  let dd: DataDir;
-  if (dry) {
-    dd = guard(() => DataDir.open(dir, { mode: 'read' }), dir);
-    if (dd.lockedBy !== null) {
-      throw new ToolError('LOCKED', dir, `data directory is in use by pid ${dd.lockedBy}; stop that node before compacting (nothing was changed)`);
+  // Read first: a live node's directory is refused with one message, before anything is opened for writing.
+  const ro = guard(() => DataDir.open(dir, { mode: 'read' }), dir);
+  if (ro.lockedBy !== null && !dry) throw lockedError(dir, ro.lockedBy);
+  let dd: DataDir = ro;
+  if (!dry) {
+    try {
+      dd = DataDir.open(dir, { mode: 'write' });
+    } catch (e) {
+      const t = toToolError(e, dir);
+      // Taken by a node that started in between.
+      if (t.code === 'LOCKED') throw lockedError(dir, readLockPid(dir) ?? 0);
+      throw t;
     }
-  } else {
-    dd = guard(() => DataDir.open(dir, { mode: 'write' }), dir);
   }
   try {
-    return run(dd, dir, retain, trailing, dry);
+    const r = run(dd, dir, retain, trailing, dry);
+    if (dry && ro.lockedBy !== null) {
+      r.live = { pid: ro.lockedBy };
+      r.warnings.push(`${dir}: directory is in use by pid ${ro.lockedBy}: this dry run read it while the node runs, and compact itself would refuse it; stop that node first`);
+    }
+    return r;
   } finally {
     dd.close();
   }

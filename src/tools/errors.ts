@@ -3,8 +3,6 @@
  * (as the user spelled it) and one line saying what is wrong with it; the commands print exactly
  * that line, or `{"error": {...}}` under --json, and exit 2.
  */
-import { retype } from './files.js';
-
 export type ToolErrorCode =
   | 'ENOENT' // path does not exist
   | 'EACCES' // no permission to read or write
@@ -89,10 +87,3 @@ export function oneLine(s: string): string {
     .join('; ');
 }
 
-/** The same error with its paths as the user typed `base` (see files.ts `retype`). */
-export function retypeError(base: string, e: ToolError): ToolError {
-  const file = e.file === null ? null : retype(base, e.file);
-  const problem = retype(base, e.problem);
-  if (file === e.file && problem === e.problem) return e;
-  return new ToolError(e.code, file, problem, e.exit);
-}

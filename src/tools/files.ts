@@ -21,6 +21,7 @@ import {
   parseSnapshotFileName,
   type FileSystem,
 } from '../storage/index.js';
+import { ToolError } from './errors.js';
 
 export function statOrNull(fsys: FileSystem, p: string): ReturnType<FileSystem['stat']> | null {
   try {
@@ -164,4 +165,12 @@ export function retype(base: string, text: string): string {
   }
   const esc = norm.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
   return text.replace(new RegExp(`(^|[\\s("'])${esc}(?=/|$|[\\s:;,)"'])`, 'g'), `$1${typed}`);
+}
+
+/** The same error with its paths as the user typed `base` (see `retype`). */
+export function retypeError(base: string, e: ToolError): ToolError {
+  const file = e.file === null ? null : retype(base, e.file);
+  const problem = retype(base, e.problem);
+  if (file === e.file && problem === e.problem) return e;
+  return new ToolError(e.code, file, problem, e.exit);
 }

@@ -15,8 +15,8 @@ import {
   type SnapshotHeader,
 } from '../storage/index.js';
 import { startProgress } from '../cli/progress.js';
-import { ToolError, retypeError, toToolError } from './errors.js';
-import { retype, underBase } from './files.js';
+import { ToolError, toToolError } from './errors.js';
+import { retype, retypeError, underBase } from './files.js';
 import { guard, isoTime, openReadOnly, pathKind } from './load.js';
 import { compareKeys, countSessions } from './state.js';
 import fs from 'node:fs';

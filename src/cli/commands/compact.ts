@@ -35,7 +35,11 @@ export default compact;
 
 export function renderCompact(r: CompactResult): string {
   const would = r.dryRun ? 'would ' : '';
-  const out: string[] = [r.dryRun ? `Dry run on ${r.dir}: nothing was changed.` : `Compacted ${r.dir}.`];
+  const out: string[] = [
+    r.dryRun
+      ? `Dry run on ${r.dir}: nothing was changed.${r.live ? ` The directory is LIVE (in use by pid ${r.live.pid}): compact itself would refuse it until that node stops.` : ''}`
+      : `Compacted ${r.dir}.`,
+  ];
   out.push(
     renderFields([
       ['commit index', r.commit],
