@@ -5,51 +5,14 @@
 // memory (VmHWM, read by the process itself at exit) and changes nothing.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ROOT, tmpDir, treeHash } from '../commands/helpers.js';
+import { measure } from './limits-measure.js';
 
 const RUN = path.join(ROOT, 'bin', 'run.js');
 const HOSTILE = 'fixtures/hostile';
 const MAX_RSS_MB = 200;
-
-/** Prints the process's peak resident set size (VmHWM) to stderr as it exits. */
-const PRELOAD = `const fs = require('node:fs');
-process.on('exit', () => {
-  try {
-    const m = /VmHWM:\\s+(\\d+) kB/.exec(fs.readFileSync('/proc/self/status', 'utf8'));
-    if (m) fs.writeSync(2, '\\nVMHWM_KB ' + m[1] + '\\n');
-  } catch {}
-});
-`;
-
-interface Measured {
-  exit: number;
-  stdout: string;
-  stderr: string;
-  rssMb: number;
-  ms: number;
-}
-
-const preloadDir = fs.mkdtempSync(path.join(os.tmpdir(), 'raftsnap-hwm-'));
-const preload = path.join(preloadDir, 'hwm.cjs');
-fs.writeFileSync(preload, PRELOAD);
-afterAll(() => fs.rmSync(preloadDir, { recursive: true, force: true }));
-
-function measure(args: string[], cwd = ROOT): Measured {
-  const t0 = Date.now();
-  const r = spawnSync(process.execPath, ['-r', preload, RUN, ...args], { cwd, encoding: 'utf8', env: { ...process.env, NODE_ENV: 'production' } });
-  const ms = Date.now() - t0;
-  const m = /\nVMHWM_KB (\d+)\n/.exec(r.stderr);
-  return {
-    exit: r.status ?? -1,
-    stdout: r.stdout,
-    stderr: r.stderr.replace(/\n?VMHWM_KB \d+\n/, ''),
-    rssMb: m ? Number(m[1]) / 1024 : NaN,
-    ms,
-  };
-}
 
 const SNAPSHOTS: Array<{ file: string; code: string; text: RegExp }> = [
   { file: 'value-400mb.snap', code: 'LIMIT', text: /a string of 419430400 bytes, larger than a key and value within the limit of 65536 bytes as JSON/ },

@@ -1,0 +1,198 @@
+/**
+ * A state as a stream of pairs, for the tools that read every pair but keep none of them (dump,
+ * hash): a snapshot file a chunk at a time (SnapshotReader), or the state a data directory would
+ * recover, read-only and never repairing (its newest good snapshot plus the committed log),
+ * without building that state in memory:
+ *
+ *   1. recovery without the snapshot's content gives the snapshot and the committed entries after it;
+ *   2. the keys those entries touch are few: their values in the snapshot are read in a first pass
+ *      over it, and the entries are applied to that small store (with the snapshot's client
+ *      table, so forwarded requests are de-duplicated as the node does);
+ *   3. a second pass streams the snapshot, giving each touched key its value after the log, then
+ *      the keys the log created.
+ *
+ * Memory: one chunk of the snapshot, the touched keys, the log entries. Order: the snapshot's,
+ * then the keys the log created, in the order it created them.
+ */
+import { KvStore } from '../kv/store.js';
+import { canonicalJson } from '../kv/keys.js';
+import type { Entry, Json, NodeId } from '../raft/types.js';
+import { SnapshotReader, type SnapshotHeader } from '../storage/index.js';
+import { guard, isoTime, openReadOnly, pathKind } from './load.js';
+import { ToolError } from './errors.js';
+
+export interface StreamInfo {
+  /** The path as the user gave it. */
+  source: string;
+  kind: 'snapshot' | 'dir';
+  /** The state's index and term (a directory: its commit index). */
+  index: number;
+  term: number;
+  config: NodeId[];
+  nodeId: NodeId | null;
+  /** Pairs, when known before reading (a snapshot's header). */
+  keyCount: number | null;
+  /** A snapshot file's creation time (ISO). */
+  createdAt: string | null;
+  warnings: string[];
+}
+
+export interface StateStream {
+  info: StreamInfo;
+  /** The pairs, a batch at a time (a batch is valid until the next one is asked for). Once only. */
+  batches(): Generator<Array<[Json, Json]>>;
+  /** The client session table, once `batches()` has ended (null when there is none). */
+  sessions(): Json | null;
+  /** Release files when the stream is not read to its end. */
+  close(): void;
+}
+
+/** A set of keys with KvStore's identity (`1` and `"1"` differ, other keys by canonical JSON). */
+class KeySet {
+  private prim = new Set<number | string>();
+  private other = new Set<string>();
+  add(k: Json): void {
+    if (typeof k === 'number' || typeof k === 'string') this.prim.add(k);
+    else this.other.add(canonicalJson(k));
+  }
+  has(k: Json): boolean {
+    if (typeof k === 'number' || typeof k === 'string') return this.prim.has(k);
+    return this.other.has(canonicalJson(k));
+  }
+  get size(): number {
+    return this.prim.size + this.other.size;
+  }
+}
+
+/** The key of a logged command, when the entry is one (lin-kv read/write/cas). */
+function keyOf(data: Json): { key: Json } | null {
+  if (data === null || typeof data !== 'object' || Array.isArray(data) || !('key' in data)) return null;
+  return { key: data['key'] ?? null };
+}
+
+/** Open a snapshot file or a data directory as a stream of pairs. */
+export function openStateStream(p: string): StateStream {
+  return pathKind(p) === 'dir' ? dirStream(p) : fileStream(p);
+}
+
+function fileStream(file: string): StateStream {
+  const r = guard(() => SnapshotReader.open(file), file);
+  const h = r.header;
+  let done = false;
+  return {
+    info: {
+      source: file,
+      kind: 'snapshot',
+      index: h.index,
+      term: h.term,
+      config: [...h.config],
+      nodeId: h.nodeId,
+      keyCount: h.keyCount,
+      createdAt: isoTime(h.createdAt),
+      warnings: [],
+    },
+    *batches() {
+      const it = r.chunks();
+      for (;;) {
+        const next = guard(() => it.next(), file);
+        if (next.done) break;
+        yield zip(next.value.keys, next.value.values);
+      }
+      done = true;
+    },
+    sessions: () => (done ? (r.sessions ?? null) : null),
+    close: () => r.close(),
+  };
+}
+
+function zip(keys: Json[], values: Json[]): Array<[Json, Json]> {
+  const out = new Array<[Json, Json]>(keys.length);
+  for (let i = 0; i < keys.length; i++) out[i] = [keys[i]!, values[i]!];
+  return out;
+}
+
+function dirStream(dir: string): StateStream {
+  const warnings: string[] = [];
+  const dd = openReadOnly(dir, warnings);
+  const rec = guard(() => dd.recover({ repair: false, loadContent: false }), dir);
+  for (const w of rec.warnings) warnings.push(w.message);
+  const commit = Math.min(rec.hardState.commit, rec.lastIndex);
+  const snap: SnapshotHeader | null = rec.snapshot?.header ?? null;
+  const snapPath = rec.snapshot?.path ?? null;
+  const entries: Entry[] = rec.entries.filter((e) => e.index <= commit);
+  let term = snap && commit === snap.index ? snap.term : 0;
+  if (entries.length > 0 && entries[entries.length - 1]!.index === commit) term = entries[entries.length - 1]!.term;
+  if (commit > 0 && term === 0 && !(snap && commit === snap.index)) {
+    throw new ToolError('BAD_INDEX', dir, `entry ${commit} (the commit index) is not in the log`);
+  }
+  const config: NodeId[] = dd.meta.members ? [...dd.meta.members] : snap ? [...snap.config] : [];
+  const touched = new KeySet();
+  for (const e of entries) {
+    const k = keyOf(e.data);
+    if (k) touched.add(k.key);
+  }
+  let store: KvStore | null = null;
+  let snapSessions: Json | null = null;
+  let open: SnapshotReader | null = null;
+  return {
+    info: { source: dir, kind: 'dir', index: commit, term, config, nodeId: dd.meta.nodeId, keyCount: null, createdAt: null, warnings },
+    *batches() {
+      // Pass 1: the snapshot's values of the keys the log touches, and its client table.
+      const base: Array<[Json, Json]> = [];
+      let sessions: Json | undefined;
+      if (snapPath !== null) {
+        const r1 = guard(() => SnapshotReader.open(snapPath, { fs: dd.fs }), snapPath);
+        open = r1;
+        if (touched.size > 0) {
+          const it = r1.chunks();
+          for (;;) {
+            const next = guard(() => it.next(), snapPath);
+            if (next.done) break;
+            const { keys, values } = next.value;
+            for (let i = 0; i < keys.length; i++) if (touched.has(keys[i]!)) base.push([keys[i]!, values[i]!]);
+          }
+          sessions = r1.sessions;
+        } else {
+          r1.close();
+        }
+      }
+      // The committed log on that small store.
+      const s = KvStore.fromEntries(base, sessions);
+      for (const e of entries) s.applyEntry(e.data, e.index);
+      store = s;
+      // Pass 2: the snapshot again, touched keys with their values after the log.
+      const emitted = new KeySet();
+      if (snapPath !== null) {
+        const r2 = guard(() => SnapshotReader.open(snapPath, { fs: dd.fs }), snapPath);
+        open = r2;
+        const it = r2.chunks();
+        for (;;) {
+          const next = guard(() => it.next(), snapPath);
+          if (next.done) break;
+          const { keys, values } = next.value;
+          const batch = zip(keys, values);
+          if (touched.size > 0) {
+            for (const pair of batch) {
+              if (!touched.has(pair[0])) continue;
+              pair[1] = s.get(pair[0]) ?? pair[1];
+              emitted.add(pair[0]);
+            }
+          }
+          yield batch;
+        }
+        snapSessions = r2.sessions ?? null;
+        open = null;
+      }
+      // Keys the log created.
+      const created: Array<[Json, Json]> = [];
+      for (const [k, v] of s.entries()) if (!emitted.has(k)) created.push([k, v]);
+      if (created.length > 0) yield created;
+    },
+    // As the node loads it and as the other tools report it (load.ts): the table the log rebuilt,
+    // else the snapshot's value as it is.
+    sessions: () => (store !== null && store.sessions.size > 0 ? store.sessions.toJson() : snapSessions),
+    close: () => {
+      (open as SnapshotReader | null)?.close();
+    },
+  };
+}
