@@ -33,6 +33,7 @@ import type { RaftCore } from '../raft/core.js';
 import type { Entry, HardState, Json, NodeId, RaftConfig, SnapshotMeta } from '../raft/types.js';
 import type { FileSystem } from '../storage/fs.js';
 import { DiskStorage } from '../storage/node-storage.js';
+import { listSegmentFiles } from '../storage/wal.js';
 import { BrokenFs, type BrokenStorage } from './broken-fs.js';
 import type { Random } from './random.js';
 import { SimCrash, SimFs, type CallKind, type CrashHow, type CrashOptions } from './sim-fs.js';
@@ -456,10 +457,16 @@ export class SimNode {
     };
   }
 
-  /** The WAL of the live incarnation as its storage counts it: segment files and entry records in them. */
-  walStats(): { segments: number; entries: number } {
+  /**
+   * The WAL of the live incarnation as its storage counts it: segment files and entry records in
+   * them, and the indexes the oldest segment spans (from the segment files' first indexes on disk;
+   * compaction deletes whole segments, so the oldest may reach below what it had to keep).
+   */
+  walStats(): { segments: number; entries: number; oldestSpan: number } {
     const s = this.storage!.stats();
-    return { segments: s.walSegments, entries: s.logEntries };
+    const files = listSegmentFiles(`${this.dir}/wal`, { fs: this.fs });
+    const oldestSpan = files.length >= 2 ? files[1]!.firstIndex - files[0]!.firstIndex : s.logEntries;
+    return { segments: s.walSegments, entries: s.logEntries, oldestSpan };
   }
 
   /** Deliver one Maelstrom line to the process (held while paused). */

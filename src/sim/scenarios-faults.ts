@@ -127,7 +127,7 @@ function diskFaultEpisode(sim: Simulation, at: number, role: 'leader' | 'followe
     }
     const node = role === 'leader' ? ldr : pickFollower(sim);
     sim.note(`SCENARIO ${code} on the ${role} ${node.id}`);
-    sim.injectFault(node, code);
+    sim.injectFault(node, code, sim.rng, true);
     const faultAt = sim.time;
     const inc = node.incarnation;
     const waitStop = (): void => {

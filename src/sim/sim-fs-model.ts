@@ -46,7 +46,8 @@ export class Bytes {
 
   private reserve(n: number): void {
     if (!this.shared && this.buf.length >= n) return;
-    const cap = this.buf.length >= n ? this.buf.length : Math.max(n, this.buf.length * 2, 256);
+    // At least 4 KiB at once: a WAL segment or a small snapshot grows in one or two steps, not five.
+    const cap = this.buf.length >= n ? this.buf.length : Math.max(n, this.buf.length * 2, 4096);
     const nb = new Uint8Array(cap);
     nb.set(this.buf.subarray(0, this.len));
     this.buf = nb;

@@ -87,6 +87,7 @@ export class SimFs implements FileSystem {
   private readonly failOpts: CrashOptions;
   private readonly opts: SimFsOptions;
   private calls_ = 0;
+  private collectAt = 64;
   private trace_: TraceEntry[] = [];
   /** Called before every mutating call with its number; may throw SimCrash to stop there. */
   onCall: ((n: number, kind: CallKind, path: string) => void) | null = null;
@@ -321,7 +322,12 @@ export class SimFs implements FileSystem {
       n.log.truncate(0);
     } else {
       while (n.ops.length > 0) this.commitOp(n.ops[0]!);
-      this.collect();
+      // Unreachable inodes only cost memory: collected once they have doubled since the last time
+      // (a walk of the whole tree at every directory fsync was a tenth of a simulator run).
+      if (this.s.inodes.size >= this.collectAt) {
+        this.collect();
+        this.collectAt = Math.max(64, 2 * this.s.inodes.size);
+      }
     }
   }
 

@@ -18,7 +18,7 @@ import { type DiskConfig, type DiskFault, type NodeConfig, type NodeHost, type N
 import { type LinkConfig, LOSSY, RELIABLE, SimNetwork } from './network.js';
 import { EventQueue } from './queue.js';
 import { Random } from './random.js';
-import { SimFs } from './sim-fs.js';
+import { SimFs, type CrashOptions } from './sim-fs.js';
 
 /**
  * The deliberately broken nodes (node n1 only): the driver acknowledges before persisting
@@ -471,21 +471,24 @@ export class Simulation implements NodeHost {
    * Inject a disk fault into `node`'s SimFs: `EIO` on one of its next mutating calls (of a kind
    * drawn), a disk that fills up a few KiB from now (`ENOSPC`, short writes first), or a read-only
    * file system (`EROFS` on every mutating call from now). The node must stop at the first storage
-   * call that fails; it is restarted later with the fault cleared.
+   * call that fails; it is restarted later with the fault cleared. `soon`: EIO on one of the next
+   * few writes or fsyncs, which every Ready that persists makes (not on a rename, which only a
+   * rotation or a snapshot makes), ENOSPC at one of the next writes.
    */
-  injectFault(node: SimNode, code: 'EIO' | 'ENOSPC' | 'EROFS', r: Random = this.faultRng): DiskFault {
+  injectFault(node: SimNode, code: 'EIO' | 'ENOSPC' | 'EROFS', r: Random = this.faultRng, soon = false): DiskFault {
     this.clearFault(node);
     const fs = node.fs;
     let f: DiskFault;
     if (code === 'EIO') {
-      const kind = r.pick(['write', 'fsync', 'rename', 'open', undefined] as const);
-      const nth = 1 + r.int(12);
+      const kind = soon ? r.pick(['write', 'fsync'] as const) : r.pick(['write', 'fsync', 'rename', 'open', undefined] as const);
+      const nth = 1 + r.int(soon ? 4 : 12);
       const h = fs.addFault(kind ? { kind, error: 'EIO', nth } : { error: 'EIO', nth });
       f = { what: `EIO at the ${nth}th ${kind ?? 'mutating call'}`, clear: () => h.remove() };
     } else if (code === 'ENOSPC') {
-      // Less room than the WAL grows between two compactions (which free space), so it fills up.
+      // A capacity a little above what is used: the node may fill it (short writes first), or, if
+      // compaction frees space as fast as the WAL grows, never; `soon`: ENOSPC at one of the next writes.
       const room = r.int(1024);
-      if (r.chance(0.5)) {
+      if (!soon && r.chance(0.5)) {
         fs.setCapacity({ bytes: fs.usedBytes + room, shortWrites: r.chance(0.7) });
         f = { what: `disk full ${room} bytes from now`, clear: () => fs.setCapacity(null) };
       } else {
@@ -962,10 +965,12 @@ function fmtRate(x: number): string {
 }
 
 /**
- * How a torn crash garbles the last sector it keeps of a file (docs/SIMULATION.md, "Crashes and
- * the torn-tail rule").
+ * How a torn crash garbles the last sector it keeps of a file: a quarter of the time, with zeros
+ * or random bytes. WAL format 2's rule (docs/FORMAT.md, "Torn or corrupt") allows any bytes in the
+ * last sector a crash keeps, so random garbage that happens to form a complete record with a bad
+ * checksum is still a torn tail, not corruption (docs/SIMULATION.md, "Crashes and the torn-tail rule").
  */
-export const DEFAULT_CRASH = { garble: 0.25, garbage: 'zeros' as const };
+export const DEFAULT_CRASH: CrashOptions = { garble: 0.25, garbage: 'mixed' };
 
 export function defaultConfig(seed: number, scenario = 'random'): SimConfig {
   return {
@@ -995,7 +1000,9 @@ export function defaultConfig(seed: number, scenario = 'random'): SimConfig {
       leaderWaitMs: 150,
     },
     link: RELIABLE,
-    disk: { segmentBytes: 2048, retain: 2, crash: { ...DEFAULT_CRASH } },
+    // WAL format 2 pads every sync to a 512-byte sector: 8 KiB is about 14 syncs per segment, a
+    // rotation every few snapshots (scenarios that stress rotation pick smaller segments).
+    disk: { segmentBytes: 8192, retain: 2, crash: { ...DEFAULT_CRASH } },
     restartCrash: 0,
     faultRestartMs: [50, 400],
     nemesis: { ...NO_NEMESIS },
