@@ -10,6 +10,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { canonicalJson } from '../kv/keys.js';
+import { KvStore } from '../kv/store.js';
 import type { Json, NodeId } from '../raft/types.js';
 import { ToolError } from './errors.js';
 import { isDataDir } from './files.js';
@@ -157,9 +158,14 @@ export class StateHasher {
   }
 }
 
-/** SHA-256 of the canonical JSON of a client session table; null when there is none. */
+/**
+ * SHA-256 of the canonical JSON of a client session table as the node loads it (a table of another
+ * shape loads as an empty one); null when it is empty or absent.
+ */
 export function sessionsHash(s: Json | null): string | null {
-  return s === null ? null : sha256(canonicalJson(s)).toString('hex');
+  if (s === null) return null;
+  const table = KvStore.fromEntries([], s).sessions;
+  return table.size === 0 ? null : sha256(canonicalJson(table.toJson())).toString('hex');
 }
 
 export interface HashRow {

@@ -101,7 +101,7 @@ describe('raftsnap dump', () => {
     { name: 'dump-snapshot.ndjson', args: ['dump', `${S}/diff-a.snap`] },
     { name: 'dump-dir-range.ndjson', args: ['dump', 'fixtures/healthy', '--range', '0..9'] },
     { name: 'dump-dir-key.json', args: ['dump', 'fixtures/healthy', '--key', '7', '--json'] },
-    { name: 'dump-snapshot-table.txt', args: ['dump', `${S}/good.snap`, '--format', 'table', '--prefix', 'k'] },
+    { name: 'dump-snapshot-table.txt', args: ['dump', `${S}/good.snap`, '--format', 'table', '--prefix', 'u'] },
   ];
   for (const c of cases) {
     it(`${c.args.join(' ')}: golden output`, async () => {
