@@ -30,22 +30,14 @@
  *    its first tick or `campaign()`; `restoreSnapshot`/`seedCommitted` never elect on their own.
  *  - a new leader appends a no-op (`data: null`); commit advances only by counting replicas of an
  *    entry of the current term (Figure 8).
- *  - replication: per-follower probe / replicate / snapshot states (progress.ts). A refused append
- *    carries `rejectedIndex` (the refused prevLogIndex, to drop stale refusals) and `rejectHint`:
- *    the follower's lastIndex+1 when its log is too short, else the first index of its run of the
- *    conflicting term (never at or below its commit index), so one round trip skips a whole term.
- *    An append whose prevLogIndex lies below the follower's commit (for example inside its
- *    snapshot) is trimmed to the part after the commit index, or answered success with
- *    matchIndex = commit. Heartbeats in replicate state are anchored at the match index so that
- *    reordering never fails them; appends that made no progress for several heartbeats are
- *    assumed lost and the follower is probed again. Proposals made between two Readys go out as
- *    one batched append (up to maxEntriesPerAppend, at most maxInflight appends in flight).
- *  - InstallSnapshot: only when the entry a follower needs was compacted; the local snapshot sent is
- *    the one the driver last reported (`snapshotAvailable`, or `localSnapshot` at start); one chunk
- *    in flight per follower; the reply's bytesStored says where to continue; a chunk or reply lost
- *    is resent from the last acknowledged offset after an election timeout's worth of heartbeats
- *    (meanwhile the follower gets plain heartbeats); a changed local snapshot restarts the transfer
- *    at offset 0; after `done` replication resumes at meta.index + 1.
+ *  - replication, leader side (replication.ts): per-follower probe / replicate / snapshot states,
+ *    batched and pipelined appends, heartbeats, chunked InstallSnapshot of the local snapshot the
+ *    driver last reported (`snapshotAvailable`, or `localSnapshot` at start).
+ *  - replication, follower side (here): an append whose prevLogIndex lies below the follower's
+ *    commit (for example inside its snapshot) is trimmed to the part after the commit index, or
+ *    answered success with matchIndex = commit; a refusal carries `rejectedIndex` and `rejectHint`
+ *    (the follower's lastIndex+1 when its log is too short, else the first index of its run of the
+ *    conflicting term, never at or below its commit index).
  *  - receiving: one chunk at a time goes to the driver to store; its reply is produced only when
  *    the driver reports it stored (the last one: verified and durable). The follower remembers how
  *    many bytes of which snapshot from which leader it holds, so a chunk at another offset (a lost
@@ -54,15 +46,15 @@
  *
  * Reads: ReadIndex (read-index.ts), never a lease or a clock. `readIndex(ctx)` on the leader queues
  * a read, whose read index is the commit index when it arrived (once the leader committed an entry
- * of its term, its no-op; until then it waits); reads queued between two Readys form one round; every append
- * sent from then on carries the round's number, followers echo it, and a round answered by a
- * majority in the leader's term comes out in `Ready.readStates`. Leaving the leader role drops the
- * unconfirmed reads into `Ready.readsLost`.
+ * of its term, its no-op; until then it waits); reads queued between two Readys form one round;
+ * every append sent from then on carries the round's number, followers echo it, and a round
+ * answered by a majority in the leader's term comes out in `Ready.readStates`. Leaving the leader
+ * role drops the unconfirmed reads into `Ready.readsLost`.
  */
 import { Buffer } from 'node:buffer';
 import { RaftLog } from './log.js';
-import { Progress } from './progress.js';
 import { ReadIndex, type ReadState } from './read-index.js';
+import { Replication } from './replication.js';
 import { compareMeta, sameMeta } from './snapshot.js';
 import type {
   AppendEntries,
@@ -153,7 +145,8 @@ export class RaftCore {
   private randomizedTimeout = 0;
 
   private readonly votes = new Map<NodeId, boolean>();
-  private readonly progress = new Map<NodeId, Progress>();
+  /** Leader: replication to the followers, for the term it leads; null otherwise. */
+  private leading: Replication | null = null;
 
   private msgs: RaftMessage[] = [];
   private sends: SnapshotSend[] = [];
@@ -285,11 +278,13 @@ export class RaftCore {
       case 'raft_append_entries':
         return this.onAppend(m);
       case 'raft_append_entries_reply':
-        return this.onAppendReply(m);
+        if (this.role === 'leader') this.leading!.onAppendReply(m);
+        return;
       case 'raft_install_snapshot':
         return this.onInstallSnapshot(m);
       case 'raft_install_snapshot_reply':
-        return this.onInstallSnapshotReply(m);
+        if (this.role === 'leader') this.leading!.onInstallSnapshotReply(m);
+        return;
       default:
         return;
     }
@@ -432,11 +427,7 @@ export class RaftCore {
     if (!Number.isSafeInteger(size) || size < 0) throw new RangeError(`raft: snapshot size ${size} is not a byte count`);
     if (this.local && compareMeta(meta, this.local.meta) < 0) return;
     this.local = { meta: copyMeta(meta), size };
-    if (this.role !== 'leader') return;
-    for (const [p, pr] of this.progress) {
-      const t = pr.snapshot;
-      if (pr.state === 'snapshot' && t && (!sameMeta(t.meta, meta) || t.size !== size)) this.sendSnapshotChunk(p, pr);
-    }
+    this.leading?.snapshotChanged(meta, size);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -528,7 +519,7 @@ export class RaftCore {
   /** Replication state of each follower (leader only; empty otherwise). For tests and debugging. */
   progressOf(): Map<NodeId, { match: number; next: number; state: string; snapshotAcked: number | null }> {
     const out = new Map<NodeId, { match: number; next: number; state: string; snapshotAcked: number | null }>();
-    for (const [id, pr] of this.progress) {
+    for (const [id, pr] of this.leading?.progress ?? []) {
       out.set(id, { match: pr.match, next: pr.next, state: pr.state, snapshotAcked: pr.snapshot ? pr.snapshot.acked : null });
     }
     return out;
@@ -606,7 +597,7 @@ export class RaftCore {
     this.role = 'follower';
     this.leaderId = lead;
     this.votes.clear();
-    this.progress.clear();
+    this.leading = null;
     this.proposalsPending = false;
     if (resetTimer) this.resetTimers();
     else this.heartbeatElapsed = 0;
@@ -617,7 +608,7 @@ export class RaftCore {
     this.role = 'pre-candidate';
     this.leaderId = null;
     this.votes.clear();
-    this.progress.clear();
+    this.leading = null;
     this.resetTimers();
     this.counters.preVotesStarted++;
     this.votes.set(this.id, true);
@@ -632,7 +623,7 @@ export class RaftCore {
     this.votedFor = this.id;
     this.leaderId = null;
     this.votes.clear();
-    this.progress.clear();
+    this.leading = null;
     this.resetTimers();
     this.counters.electionsStarted++;
     this.votes.set(this.id, true);
@@ -657,13 +648,29 @@ export class RaftCore {
     this.votes.clear();
     this.resetTimers();
     this.counters.becameLeader++;
-    this.progress.clear();
     const next = this.log.lastIndex + 1;
-    for (const p of this.others()) this.progress.set(p, new Progress(next));
+    this.leading = new Replication(
+      {
+        id: this.id, cfg: this.cfg, log: this.log, term: this.term,
+        commit: () => this.commit,
+        local: () => this.local,
+        readSeq: () => this.reads.seq,
+        send: (m) => this.send(m),
+        sendSnapshot: (send) => this.sends.push(send),
+        matched: () => void this.maybeCommit(),
+        answered: (from, seq) => {
+          this.reads.ack(from, seq);
+          this.collectReads();
+        },
+        snapshotSent: () => void this.counters.snapshotsSent++,
+      },
+      this.others(),
+      next,
+    );
     // The no-op of the new term: commits everything before it (only current-term entries count).
     this.log.append([{ index: next, term: this.term, data: null }]);
     this.maybeCommit();
-    for (const [p, pr] of this.progress) this.sendAppend(p, pr, true);
+    this.leading.broadcastEmpty();
   }
 
   private tally(): { granted: number; rejected: number } {
@@ -689,11 +696,7 @@ export class RaftCore {
     if (this.electionElapsed >= this.cfg.electionTicks) {
       this.electionElapsed = 0;
       if (this.cfg.checkQuorum) {
-        let active = 1;
-        for (const [p, pr] of this.progress) {
-          if (pr.recentActive && this.peers.includes(p)) active++;
-          pr.recentActive = false;
-        }
+        const active = 1 + this.leading!.takeActive(this.peers);
         if (active < this.quorum()) {
           this.counters.checkQuorumStepDowns++;
           this.becomeFollower(this.term, null);
@@ -703,7 +706,7 @@ export class RaftCore {
     }
     if (this.heartbeatElapsed >= this.cfg.heartbeatTicks) {
       this.heartbeatElapsed = 0;
-      this.heartbeat();
+      this.leading!.heartbeat();
     }
   }
 
@@ -877,7 +880,7 @@ export class RaftCore {
     const matches: number[] = [];
     for (const p of this.peers) {
       if (p === this.id) matches.push(this.log.lastIndex);
-      else matches.push(this.progress.get(p)?.match ?? 0);
+      else matches.push(this.leading?.matchOf(p) ?? 0);
     }
     matches.sort((a, b) => b - a);
     const n = matches[this.quorum() - 1] ?? 0;
@@ -897,8 +900,7 @@ export class RaftCore {
     if (this.readRoundStarted) {
       this.readRoundStarted = false;
       // Followers that got no append carrying the new round's number get a heartbeat with it.
-      const seq = this.reads.seq;
-      for (const [p, pr] of this.progress) if (pr.sentReadSeq < seq) this.readHeartbeat(p, pr);
+      this.leading?.readHeartbeats(this.reads.seq);
     }
   }
 
@@ -919,200 +921,11 @@ export class RaftCore {
     this.readRoundStarted = false;
   }
 
-  /**
-   * An empty append that only asks the follower to answer (and so to confirm a read round),
-   * anchored where it cannot disturb replication: the match index (a refusal there is stale and
-   * ignored), or our compaction point while a snapshot is on its way. Not counted as a heartbeat.
-   */
-  private readHeartbeat(p: NodeId, pr: Progress): void {
-    const atMatch = pr.state !== 'snapshot' ? this.log.termAt(pr.match) : undefined;
-    const prev = atMatch !== undefined ? pr.match : this.log.offset;
-    this.sendAppendMessage(p, pr, prev, this.log.termAt(prev)!, []);
-  }
-
-  private sendAppendMessage(p: NodeId, pr: Progress, prev: number, prevTerm: number, entries: Entry[]): void {
-    const readSeq = this.reads.seq;
-    pr.sentReadSeq = readSeq;
-    this.send<AppendEntries>({
-      type: 'raft_append_entries', from: this.id, to: p, term: this.term,
-      prevLogIndex: prev, prevLogTerm: prevTerm, entries, leaderCommit: this.commit, readSeq,
-    });
-  }
-
   private flushProposals(): void {
     if (!this.proposalsPending) return;
     this.proposalsPending = false;
     if (this.role !== 'leader') return;
-    for (const [p, pr] of this.progress) this.sendAppends(p, pr);
-  }
-
-  /** Send as many appends as flow control allows (replicate pipelines, probe sends one). */
-  private sendAppends(p: NodeId, pr: Progress): void {
-    while (this.sendAppend(p, pr, false) && pr.state === 'replicate') {
-      // keep pipelining
-    }
-  }
-
-  /**
-   * Send one append (or start a snapshot transfer if the entries it needs were compacted).
-   * Returns true if something was sent.
-   */
-  private sendAppend(p: NodeId, pr: Progress, allowEmpty: boolean): boolean {
-    if (pr.state === 'snapshot') return false;
-    if (pr.state === 'probe' && pr.probeSent) return false;
-    if (pr.state === 'replicate' && pr.inflightFull(this.cfg.maxInflight)) return false;
-    if (pr.next > this.log.lastIndex + 1) pr.next = this.log.lastIndex + 1;
-    const prev = pr.next - 1;
-    const prevTerm = this.log.termAt(prev);
-    if (prevTerm === undefined) return this.startSnapshot(p, pr);
-    const ents = this.log.slice(pr.next, Math.min(this.log.lastIndex, prev + this.cfg.maxEntriesPerAppend));
-    if (ents.length === 0 && !allowEmpty) return false;
-    this.sendAppendMessage(p, pr, prev, prevTerm, ents);
-    if (pr.state === 'replicate') {
-      if (ents.length > 0) {
-        const last = ents[ents.length - 1]!.index;
-        pr.next = last + 1;
-        pr.inflight.push(last);
-      }
-    } else {
-      pr.probeSent = true;
-    }
-    return true;
-  }
-
-  private heartbeat(): void {
-    const perElection = Math.ceil(this.cfg.electionTicks / this.cfg.heartbeatTicks);
-    const stallLimit = Math.max(2, Math.ceil(perElection / 2));
-    const chunkResendLimit = Math.max(2, perElection);
-    for (const [p, pr] of this.progress) {
-      switch (pr.state) {
-        case 'snapshot': {
-          const s = pr.snapshot!;
-          if (!s.waiting || ++s.idleHeartbeats >= chunkResendLimit) {
-            this.sendSnapshotChunk(p, pr); // the chunk or its reply was lost: resend from the acknowledged offset
-          } else {
-            // Keep the follower's election timer quiet while a (large) chunk is on its way. Anchored at
-            // our compaction point: the follower refuses it (ignored) or, if it turns out to hold
-            // everything through there already, answers with its commit index and the transfer ends.
-            this.sendAppendMessage(p, pr, this.log.offset, this.log.termAt(this.log.offset)!, []);
-          }
-          break;
-        }
-        case 'probe':
-          pr.probeSent = false;
-          this.sendAppend(p, pr, true);
-          break;
-        case 'replicate': {
-          if (pr.inflight.length > 0 && pr.match === pr.matchAtHeartbeat) pr.stalledHeartbeats++;
-          else pr.stalledHeartbeats = 0;
-          pr.matchAtHeartbeat = pr.match;
-          if (pr.stalledHeartbeats >= stallLimit) {
-            // Appends in flight made no progress for a while: assume they were lost, probe again.
-            pr.becomeProbe(pr.match + 1);
-            this.sendAppend(p, pr, true);
-            break;
-          }
-          // Anchor the heartbeat at the match point so that reordering never makes it fail.
-          const t = this.log.termAt(pr.match);
-          if (t !== undefined) {
-            this.sendAppendMessage(p, pr, pr.match, t, []);
-          } else {
-            pr.becomeProbe(pr.match + 1);
-            this.sendAppend(p, pr, true);
-          }
-          break;
-        }
-      }
-    }
-  }
-
-  private onAppendReply(m: AppendEntriesReply): void {
-    if (this.role !== 'leader') return;
-    const pr = this.progress.get(m.from);
-    if (!pr) return;
-    pr.recentActive = true;
-    // Any answer in our term (success or refusal) says the follower still follows us.
-    if (m.readSeq) {
-      this.reads.ack(m.from, m.readSeq);
-      this.collectReads();
-    }
-    if (m.success) {
-      const updated = pr.updateMatch(m.matchIndex);
-      if (pr.state === 'probe') {
-        pr.becomeReplicate();
-      } else if (pr.state === 'snapshot') {
-        // The follower caught up by log after all (a late reply): drop the transfer.
-        if (pr.match >= this.log.offset) pr.becomeReplicate();
-      }
-      // Followers learn a new commit index from the next append or heartbeat (no eager broadcast).
-      if (updated) this.maybeCommit();
-      this.sendAppends(m.from, pr);
-      return;
-    }
-    // Refusal.
-    if (pr.state === 'snapshot') return;
-    if (m.rejectedIndex <= pr.match) return; // stale
-    if (pr.state === 'probe' && m.rejectedIndex !== pr.next - 1) return; // refusal of an older probe
-    const hint = Math.max(1, Math.min(m.rejectHint, m.rejectedIndex));
-    pr.becomeProbe(hint);
-    this.sendAppend(m.from, pr, true);
-  }
-
-  private startSnapshot(p: NodeId, pr: Progress): boolean {
-    const cur = this.local;
-    if (!cur || cur.meta.index < this.log.offset) return false; // nothing to send (cannot happen if the driver is consistent)
-    pr.becomeSnapshot(cur.meta, cur.size);
-    this.sendSnapshotChunk(p, pr);
-    return true;
-  }
-
-  /** Send the chunk at the acknowledged offset; restart from 0 if the leader's snapshot changed. */
-  private sendSnapshotChunk(p: NodeId, pr: Progress): void {
-    const s = pr.snapshot!;
-    const cur = this.local;
-    if (!cur) return;
-    if (!sameMeta(cur.meta, s.meta) || cur.size !== s.size) {
-      s.meta = cur.meta;
-      s.size = cur.size;
-      s.acked = 0;
-    }
-    if (s.acked > s.size || s.acked < 0) s.acked = 0;
-    const length = Math.min(this.cfg.snapshotChunkSize, s.size - s.acked);
-    // The driver reads the bytes and sends the message (installSnapshotMessage).
-    this.sends.push({
-      from: this.id, to: p, term: this.term, meta: copyMeta(s.meta), size: s.size, offset: s.acked, length, done: s.acked + length >= s.size,
-    });
-    s.waiting = true;
-    s.idleHeartbeats = 0;
-  }
-
-  private onInstallSnapshotReply(m: InstallSnapshotReply): void {
-    if (this.role !== 'leader') return;
-    const pr = this.progress.get(m.from);
-    if (!pr) return;
-    pr.recentActive = true;
-    const s = pr.snapshot;
-    if (pr.state !== 'snapshot' || !s || !sameMeta(s.meta, m.meta)) {
-      // A reply about a transfer we already left (or an older snapshot): only learn the match.
-      if (m.done && m.meta.index > pr.match) {
-        pr.updateMatch(m.meta.index);
-        this.maybeCommit();
-      }
-      return;
-    }
-    if (m.done) {
-      this.counters.snapshotsSent++;
-      pr.updateMatch(m.meta.index);
-      pr.becomeReplicate(); // resume at meta.index + 1
-      this.maybeCommit();
-      this.sendAppends(m.from, pr);
-      if (pr.inflight.length === 0) this.sendAppend(m.from, pr, true); // at least a heartbeat with the commit index
-      return;
-    }
-    if (!s.waiting) return; // a duplicate reply: one chunk in flight at a time
-    s.waiting = false;
-    s.acked = m.bytesStored;
-    this.sendSnapshotChunk(m.from, pr);
+    this.leading?.broadcast();
   }
 
   // -------------------------------------------------------------------------------------------
