@@ -45,6 +45,55 @@ export async function runServe(opts: ServeOptions): Promise<void> {
   // With a data directory recovery comes before init_ok; start loading the storage code now so
   // that it overlaps the wait for `init`.
   if (opts.dataDir !== null || opts.dataRoot !== null) void import('./storage-adapter.js').catch(() => {});
+  const locks = holdLocks(log);
+  const open = async (nodeId: string | null) => {
+    const { openNodeStore, dataDirFor } = await import('./storage-adapter.js');
+    const store = await openNodeStore(opts, nodeId, log);
+    const dir = dataDirFor(opts, nodeId);
+    if (dir !== null) await locks.add(dir);
+    return store;
+  };
+  // --data-dir: opened and recovered before anything is read, and a failure (a file, a directory
+  // that is not a data directory, a live lock, a corrupt WAL) said at once in one line, not only
+  // when `init` arrives; `init` is still answered with the error (docs/SERVE.md), and the process
+  // exits non-zero (2: cannot open, 1: cannot recover), also when no input ever comes.
+  type Store = Awaited<ReturnType<typeof open>>;
+  let first: Promise<Store> | null = null;
+  let handedOver = false;
+  let startFailed = false;
+  if (opts.dataDir !== null) {
+    const dir = opts.dataDir;
+    first = (async () => {
+      let store: Store;
+      try {
+        store = await open(null);
+      } catch (e) {
+        startFailed = true;
+        log.warn(`FATAL: cannot open the data directory: ${(e as Error).message ?? String(e)}`);
+        process.exitCode = 2;
+        throw e;
+      }
+      // Once: the node's own call (at init) gets this same result.
+      let rec: ReturnType<Store['recover']>;
+      try {
+        rec = store.recover();
+      } catch (e) {
+        rec = Promise.reject(e instanceof Error ? e : new Error(String(e)));
+      }
+      store.recover = () => rec;
+      try {
+        await rec;
+      } catch (e) {
+        startFailed = true;
+        const damaged = /CORRUPT|BAD_|TRUNCATED|LOG_GAP|COMMIT_BEYOND/.test(String((e as { code?: unknown }).code ?? ''));
+        const hint = damaged ? `; \`raftsnap repair ${dir} --dry-run\` shows what a repair would keep and lose` : '';
+        log.warn(`FATAL: cannot recover the data directory ${dir}: ${(e as Error).message ?? String(e)}${hint}`);
+        process.exitCode = 1;
+      }
+      return store;
+    })();
+    await first.catch(() => {});
+  }
   const sink = new StdoutSink(process.stdout);
   let stdoutBroken = false;
   process.stdout.on('error', (e) => {
@@ -58,7 +107,13 @@ export async function runServe(opts: ServeOptions): Promise<void> {
     log,
     // Loaded on demand: the storage library (cbor-x, zstd) costs tens of ms to load, which an
     // in-memory node spends after its init_ok rather than before.
-    openStore: async (nodeId) => (await import('./storage-adapter.js')).openNodeStore(opts, nodeId, log),
+    openStore: async (nodeId) => {
+      if (first !== null && !handedOver) {
+        handedOver = true;
+        return first;
+      }
+      return open(nodeId);
+    },
     unsafeAckBeforePersist: unsafe,
     unsafeLocalReads: unsafeReads,
     onFatal: () => {
@@ -85,5 +140,45 @@ export async function runServe(opts: ServeOptions): Promise<void> {
   });
   splitter.end();
   await server.end();
+  // A store opened at start that no init took over holds only its LOCK: released on exit (holdLocks).
+  if (startFailed && (process.exitCode === undefined || process.exitCode === 0)) process.exitCode = 1;
   process.stdin.pause();
+}
+
+/**
+ * The LOCKs this process took: released on every exit this process controls (a normal end, a
+ * fail-stop, process.exit, SIGTERM and SIGINT, which stop the node at once: nothing unsynced was
+ * acknowledged), so that a stopped node leaves no LOCK behind. Only SIGKILL leaves one, which the
+ * next start takes over as stale, saying so.
+ */
+function holdLocks(log: ReturnType<typeof stderrLogger>): { add(dir: string): Promise<void> } {
+  const dirs = new Set<string>();
+  let release: ((dir: string) => void) | null = null;
+  const releaseAll = () => {
+    for (const d of dirs) release?.(d);
+    dirs.clear();
+  };
+  process.on('exit', releaseAll);
+  for (const [sig, n] of [['SIGTERM', 15], ['SIGINT', 2]] as const) {
+    process.on(sig, () => {
+      log.warn(`${sig}: stopping now${dirs.size > 0 ? `; lock of ${[...dirs].join(', ')} released` : ''}`);
+      releaseAll();
+      process.exit(128 + n);
+    });
+  }
+  return {
+    async add(dir: string) {
+      const { LOCK_FILE, readLockPid } = await import('../storage/index.js');
+      const { unlinkSync } = await import('node:fs');
+      const { join } = await import('node:path');
+      release = (d: string) => {
+        try {
+          if (readLockPid(d) === process.pid) unlinkSync(join(d, LOCK_FILE));
+        } catch {
+          // gone already
+        }
+      };
+      dirs.add(dir);
+    },
+  };
 }
