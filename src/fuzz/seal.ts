@@ -4,7 +4,7 @@
  * commit records get correct checksums again after a mutation, so that a test reaches the decoder
  * behind the checksums. Never used by raftsnap itself.
  */
-import { Encoder } from 'cbor-x';
+import { Decoder, Encoder } from 'cbor-x';
 import type { Json } from '../raft/types.js';
 import { ZstdFrameWriter, crc32, encodeCbor } from '../storage/codec.js';
 import { SNAPSHOT_CODEC, SNAPSHOT_FORMAT_VERSION, assembleSnapshot } from '../storage/snapshot.js';
@@ -124,4 +124,29 @@ export function walRecord(type: number, payload: Uint8Array): Buffer {
   out.set(payload, RECORD_HEADER_BYTES);
   out.writeUInt32BE(crc32(out.subarray(8)), 4);
   return out;
+}
+
+/**
+ * Give a (possibly mutated) snapshot file correct checksums again where its layout can still be
+ * followed: the header's payloadCrc and compressedSize for the bytes after the header (when the
+ * header still decodes as a CBOR map), and the header CRC. Returns a new buffer.
+ */
+export function resealSnapshot(file: Uint8Array): Buffer {
+  const b = Buffer.from(file);
+  if (b.length < 16) return b;
+  const hlen = b.readUInt32BE(12);
+  if (hlen === 0 || hlen > 1 << 20 || 20 + hlen > b.length) return b;
+  let header: Uint8Array = b.subarray(16, 16 + hlen);
+  const payload = b.subarray(20 + hlen);
+  try {
+    const h = new Decoder({ useRecords: false, mapsAsObjects: true } as ConstructorParameters<typeof Decoder>[0]).decode(header) as Record<string, unknown>;
+    if (h !== null && typeof h === 'object' && !Array.isArray(h)) {
+      header = encodeCbor({ ...h, compressedSize: payload.length, payloadCrc: crc32(payload) });
+      return assembleSnapshot(b.readUInt16BE(8), header, payload);
+    }
+  } catch {
+    // not a map any more: only the header CRC
+  }
+  b.writeUInt32BE(crc32(b.subarray(0, 16 + hlen)), 16 + hlen);
+  return b;
 }

@@ -1,0 +1,463 @@
+/**
+ * A small mutation fuzzer for every decoder of untrusted input (docs/FORMAT.md, "Limits"; issue
+ * 11): snapshot files, the decompressed snapshot payload (mutated, then compressed and sealed again
+ * so that the checks behind the checksums are reached), WAL segments (mutated, then re-sealed),
+ * meta.json, and serve's message decoder (parseLine and the request validation). Seeds are the
+ * fixture files and the bad-value lines of the wire tests. Each input must end in a valid result
+ * or a clear error (StorageError, ProtocolError, a refused ParseResult); anything else thrown is a
+ * crash, and so is a case that takes longer than `slowMs` or grows the heap by more than
+ * `maxGrowthMb`. Deterministic for a seed.
+ */
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { clientCommand } from '../node/server.js';
+import { LineSplitter, ProtocolError, parseLine } from '../node/protocol.js';
+import { MAX_MESSAGE_DEPTH, MAX_VALUE_CHARS, MAX_VALUE_DEPTH } from '../limits.js';
+import { clientValueProblem, valueProblem } from '../node/wire-limits.js';
+import type { Body } from '../node/protocol.js';
+import { zstdDecompressExact } from '../storage/codec.js';
+import { DataDir } from '../storage/datadir.js';
+import { StorageError } from '../storage/errors.js';
+import { MemFs } from '../storage/mem-fs.js';
+import { decodeSnapshot, decodeSnapshotHeader } from '../storage/snapshot.js';
+import { scanSegmentBytes } from '../storage/wal.js';
+import { resealSnapshot, resealWal, snapshotFromPayload, zstdFrame } from './seal.js';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+/** xorshift128+ in 32-bit halves: deterministic, fast, good enough for choosing mutations. */
+export class Rng {
+  private s: Uint32Array;
+  constructor(seed: number) {
+    this.s = new Uint32Array([seed >>> 0 || 1, 0x9e3779b9, 0x243f6a88, 0xb7e15162]);
+    for (let i = 0; i < 16; i++) this.u32();
+  }
+  u32(): number {
+    const s = this.s;
+    let t = s[3]!;
+    t ^= t << 11;
+    t ^= t >>> 8;
+    s[3] = s[2]!;
+    s[2] = s[1]!;
+    s[1] = s[0]!;
+    s[0] = (t ^ s[0]! ^ (s[0]! >>> 19)) >>> 0;
+    return s[0]!;
+  }
+  int(n: number): number {
+    return n <= 0 ? 0 : this.u32() % n;
+  }
+  pick<T>(xs: readonly T[]): T {
+    return xs[this.int(xs.length)]!;
+  }
+}
+
+// ------------------------------------------------------------------------------------------------
+// Mutations
+
+const EXTREMES32 = [0, 1, 0x7f, 0x80, 0xff, 0x100, 0xffff, 0x10000, 0x7fffffff, 0x80000000, 0xfffffffe, 0xffffffff];
+
+/** One random mutation of `b`: bit flips, a byte set, a cut, an insertion, a duplicated slice, a 32-bit field set to an extreme, a CBOR head's argument set to an extreme. */
+export function mutate(b: Uint8Array, rng: Rng): Buffer {
+  const buf = Buffer.from(b);
+  if (buf.length === 0) return Buffer.from([rng.int(256)]);
+  switch (rng.int(8)) {
+    case 0: {
+      const n = 1 + rng.int(4);
+      for (let i = 0; i < n; i++) buf[rng.int(buf.length)]! ^= 1 << rng.int(8);
+      return buf;
+    }
+    case 1:
+      buf[rng.int(buf.length)] = rng.int(256);
+      return buf;
+    case 2:
+      return buf.subarray(0, rng.int(buf.length));
+    case 3: {
+      const at = rng.int(buf.length + 1);
+      const ins = Buffer.alloc(1 + rng.int(16));
+      for (let i = 0; i < ins.length; i++) ins[i] = rng.int(256);
+      return Buffer.concat([buf.subarray(0, at), ins, buf.subarray(at)]);
+    }
+    case 4: {
+      const a = rng.int(buf.length);
+      const len = 1 + rng.int(Math.min(64, buf.length - a));
+      const at = rng.int(buf.length + 1);
+      return Buffer.concat([buf.subarray(0, at), buf.subarray(a, a + len), buf.subarray(at)]);
+    }
+    case 5:
+      if (buf.length >= 4) buf.writeUInt32BE(rng.pick(EXTREMES32), rng.int(buf.length - 3));
+      return buf;
+    case 6: {
+      // A CBOR head with a 1-, 2-, 4- or 8-byte argument: set the argument to its maximum or zero.
+      for (let tries = 0; tries < 32; tries++) {
+        const i = rng.int(buf.length);
+        const ai = buf[i]! & 31;
+        if (ai < 24 || ai > 27) continue;
+        const n = 1 << (ai - 24);
+        const v = rng.int(2) === 0 ? 0xff : 0;
+        for (let j = 1; j <= n && i + j < buf.length; j++) buf[i + j] = v;
+        return buf;
+      }
+      return buf;
+    }
+    default: {
+      // Deep nesting: a run of "array of one" heads.
+      const at = rng.int(buf.length + 1);
+      return Buffer.concat([buf.subarray(0, at), Buffer.alloc(1 + rng.int(300), 0x81), buf.subarray(at)]);
+    }
+  }
+}
+
+// ------------------------------------------------------------------------------------------------
+// Targets
+
+export type Outcome = 'ok' | 'refused';
+
+export interface Target {
+  name: string;
+  seeds(): Buffer[];
+  /** A mutated input from a seed (may re-seal checksums). */
+  make(seed: Buffer, rng: Rng): Buffer;
+  /** Run the decoder on an input; returns how it ended or throws (a crash) when it ends otherwise. */
+  run(input: Buffer): Outcome;
+}
+
+function files(dir: string, re: RegExp): string[] {
+  const out: string[] = [];
+  const walk = (d: string) => {
+    let names: string[];
+    try {
+      names = fs.readdirSync(d).sort();
+    } catch {
+      return;
+    }
+    for (const n of names) {
+      const p = path.join(d, n);
+      if (fs.statSync(p).isDirectory()) walk(p);
+      else if (re.test(n)) out.push(p);
+    }
+  };
+  walk(path.join(ROOT, dir));
+  return out;
+}
+
+/** Small snapshot fixtures (the large hostile ones are refused from their first bytes anyway). */
+function snapshotSeeds(): Buffer[] {
+  return [...files('fixtures/snapshots', /\.snap$/), ...files('fixtures/healthy/snap', /\.snap$/), ...files('fixtures/hostile', /\.snap$/)]
+    .map((f) => fs.readFileSync(f))
+    .filter((b) => b.length < 64 * 1024);
+}
+
+function storageOutcome(f: () => void): Outcome {
+  try {
+    f();
+    return 'ok';
+  } catch (e) {
+    if (e instanceof StorageError) {
+      if (e.message.includes('\n')) throw new Error(`a StorageError of more than one line: ${JSON.stringify(e.message)}`);
+      return 'refused';
+    }
+    throw e;
+  }
+}
+
+/** The snapshot file as it is: preamble, header, checksums, payload. */
+const snapshotFile: Target = {
+  name: 'snapshot-file',
+  seeds: snapshotSeeds,
+  make: (seed, rng) => {
+    let b = mutate(seed, rng);
+    if (rng.int(3) === 0) b = mutate(b, rng);
+    // Half the time with its checksums made right again, so that the checks behind them are reached.
+    return rng.int(2) === 0 ? resealSnapshot(b) : b;
+  },
+  run: (input) =>
+    storageOutcome(() => {
+      decodeSnapshotHeader(input, 'fuzz.snap');
+      decodeSnapshot(input, 'fuzz.snap');
+    }),
+};
+
+/** The raw payload (the CBOR sequence), mutated, compressed again and sealed with correct checksums: reaches the decoder. */
+const snapshotPayload: Target = {
+  name: 'snapshot-payload',
+  seeds: () =>
+    snapshotSeeds().flatMap((b) => {
+      try {
+        const h = decodeSnapshotHeader(b);
+        if (h.rawSize > 1 << 20) return [];
+        return [Buffer.concat([u32(h.keyCount), zstdDecompressExact(b.subarray(h.payloadOffset), h.rawSize)])];
+      } catch {
+        return [];
+      }
+    }),
+  make: (seed, rng) => {
+    // seed = keyCount (4 bytes) + raw payload; keep the count most of the time, else an extreme.
+    const count = rng.int(4) === 0 ? rng.pick(EXTREMES32) : seed.readUInt32BE(0);
+    const raw = mutate(seed.subarray(4), rng);
+    const { payload, rawSize } = zstdFrame(raw);
+    const declared = rng.int(8) === 0 ? rng.pick([0, rawSize - 1, rawSize + 1, 2 ** 31, 2 ** 40]) : rawSize;
+    return snapshotFromPayload(payload, rawSize, { keyCount: count, rawSize: Math.max(0, declared) });
+  },
+  run: (input) => storageOutcome(() => void decodeSnapshot(input, 'fuzz.snap')),
+};
+
+function u32(n: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32BE(n >>> 0, 0);
+  return b;
+}
+
+/** WAL segments: mutated as they are, or mutated and re-sealed (record and commit checksums correct again). */
+const walSegment: Target = {
+  name: 'wal-segment',
+  seeds: () => [...files('fixtures/healthy/wal', /\.wal$/), ...files('fixtures/torn-tail/wal', /\.wal$/), ...files('fixtures/hostile', /\.wal$/)].map((f) => fs.readFileSync(f)),
+  make: (seed, rng) => {
+    const b = mutate(seed, rng);
+    return rng.int(2) === 0 ? resealWal(b) : b;
+  },
+  run: (input) =>
+    storageOutcome(() => {
+      const scan = scanSegmentBytes(input, 'fuzz.wal');
+      for (const r of scan.records) if (r.record.type === 'entry') JSON.stringify(r.record.entry.data);
+    }),
+};
+
+/** meta.json, through DataDir.open over an in-memory file system. */
+const metaJson: Target = {
+  name: 'meta-json',
+  seeds: () => files('fixtures', /^meta\.json$/).slice(0, 4).map((f) => fs.readFileSync(f)),
+  make: (seed, rng) => mutate(seed, rng),
+  run: (input) => {
+    const mfs = new MemFs();
+    mfs.mkdir('/d/snap', { recursive: true });
+    mfs.mkdir('/d/wal', { recursive: true });
+    const fd = mfs.open('/d/meta.json', 'w');
+    mfs.write(fd, input, 0, input.length);
+    mfs.close(fd);
+    return storageOutcome(() => void DataDir.open('/d', { fs: mfs }));
+  },
+};
+
+const nest = (depth: number, inner = '1'): string => '['.repeat(depth) + inner + ']'.repeat(depth);
+const env = (body: Record<string, unknown>, dest = 'n1'): string => JSON.stringify({ src: 'c1', dest, body });
+
+/** The bad-value lines of the wire tests (test/node/wire.test.ts, wire-flood.test.ts), smaller where they are huge, and good lines. */
+export function serveSeeds(): string[] {
+  return [
+    '{"src":"c1","dest":"n1","body":{"type":"read"',
+    '\u0000\u0001\u0002\u00ff\ufffd',
+    '[1,2,3]',
+    '42',
+    JSON.stringify({ dest: 'n1', body: { type: 'read', msg_id: 1, key: 1 } }),
+    JSON.stringify({ src: 'c1', dest: 'n1' }),
+    env({ msg_id: 2 }),
+    env({ type: 'read', msg_id: 'x', key: 1 }),
+    env({ type: 'frobnicate', msg_id: 3 }),
+    env({ type: 'write', msg_id: 4, key: 1 }),
+    env({ type: 'cas', msg_id: 5, key: 1, to: 2 }),
+    `{"src":"c1","dest":"n1","body":{"type":"write","msg_id":6,"key":"deep","value":${nest(2000)}}}`,
+    `{"src":"c1","dest":"n1","body":{"type":"write","msg_id":7,"key":"k","value":${nest(MAX_VALUE_DEPTH)}}}`,
+    `{"src":"c1","dest":"n1","body":{"type":"cas","msg_id":8,"key":"k","from":1,"to":${nest(MAX_VALUE_DEPTH + 1)}}}`,
+    `{"src":"c1","dest":"n1","body":{"type":"get_state","msg_id":9,"x":${nest(MAX_MESSAGE_DEPTH - 2)}}}`,
+    '{"src":"c1","dest":"n1","body":{"type":"write","msg_id":10,"key":"inf","value":1e400}}',
+    '{"src":"c1","dest":"n1","body":{"type":"read","msg_id":11,"key":-1e400}}',
+    '{"src":"c1","dest":"n1","body":{"type":"cas","msg_id":12,"key":"k","from":1,"to":[1,{"a":1e999}]}}',
+    '{"src":"c1","dest":"n1","body":{"type":"seed_state","msg_id":13,"state":{"x":1e400},"commit_index":1,"term":1}}',
+    `{"src":"c1","dest":"n1","body":{"type":"write","msg_id":14,"key":"k","value":"${'x'.repeat(MAX_VALUE_CHARS + 1)}"}}`,
+    `{"src":"n2","dest":"n1","body":{"type":"raft_forward","msg_id":15,"request":{"op":"write","key":"k","value":${nest(MAX_VALUE_DEPTH + 1)}}}}`,
+    env({ type: 'write', msg_id: 16, key: 'other', value: 1 }, 'n9'),
+    env({ type: 'error', in_reply_to: 17, code: 13, text: 'x' }),
+    env({ type: 'read_ok', in_reply_to: 18, msg_id: 18, value: 1 }),
+    env({ type: 'init', msg_id: 19, node_id: 'n1', node_ids: ['n1', 'n2', 'n3'] }),
+    env({ type: 'write', msg_id: 20, key: [1, { a: '1' }], value: { b: [null, true, 1.5] } }),
+    env({ type: 'cas', msg_id: 21, key: 'k', from: 1, to: 2, create_if_not_exists: true }),
+    env({ type: 'read', msg_id: 22, key: '__proto__' }),
+  ];
+}
+
+/** Text of hostile JSON values (spliced in as text: `1e400` parses to Infinity). */
+const HOSTILE_JSON = [
+  () => nest(MAX_VALUE_DEPTH),
+  () => nest(MAX_VALUE_DEPTH + 1),
+  () => nest(MAX_MESSAGE_DEPTH),
+  () => nest(5000),
+  () => '{"a":'.repeat(70) + '1' + '}'.repeat(70),
+  () => '1e400',
+  () => '-1e400',
+  () => '-0',
+  () => '123456789012345678901234567890',
+  () => JSON.stringify('x'.repeat(MAX_VALUE_CHARS)),
+  () => JSON.stringify('\u0001'.repeat(20_000)),
+  () => '[' + Array.from({ length: 4000 }, () => '1e20').join(',') + ']',
+  () => 'null',
+  () => '"__proto__"',
+  () => '{"__proto__":{"x":1}}',
+  () => '[]',
+  () => '{}',
+  () => 'true',
+  () => '"\ud800"',
+];
+
+/** A seed line with one value (at a random place in its body) replaced by a hostile one; null when the seed is not a JSON object. */
+function mutateJson(text: string, rng: Rng): string | null {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    return null;
+  }
+  if (v === null || typeof v !== 'object') return null;
+  const MARK = '"@@HOSTILE@@"';
+  // A random place: the body itself, a field of it, or an element of a value inside it.
+  const body = (v as Record<string, unknown>)['body'];
+  const holder = body !== null && typeof body === 'object' && !Array.isArray(body) ? (body as Record<string, unknown>) : (v as Record<string, unknown>);
+  const keys = Object.keys(holder);
+  const field = rng.int(3) === 0 || keys.length === 0 ? rng.pick(['key', 'value', 'from', 'to', 'msg_id', 'type', 'state', 'request', 'node_ids', 'entries']) : rng.pick(keys);
+  holder[field] = '@@HOSTILE@@';
+  return JSON.stringify(v).replace(MARK, rng.pick(HOSTILE_JSON)());
+}
+
+/** serve's decoder: LineSplitter (in random pieces), parseLine, then the request validation. */
+const serveLine: Target = {
+  name: 'serve-line',
+  seeds: () => serveSeeds().map((s) => Buffer.from(s, 'utf8')),
+  make: (seed, rng) => {
+    if (rng.int(2) === 0) {
+      const j = mutateJson(seed.toString('utf8'), rng);
+      if (j !== null) return Buffer.from(j, 'utf8');
+    }
+    const b = mutate(seed, rng);
+    return rng.int(4) === 0 ? mutate(b, rng) : b;
+  },
+  run: (input) => {
+    const text = input.toString('utf8');
+    // The splitter gives the same lines whatever the pieces.
+    const whole: string[] = [];
+    new LineSplitter((l) => void whole.push(l)).push(text + '\n');
+    const parts: string[] = [];
+    const sp = new LineSplitter((l) => void parts.push(l));
+    for (let i = 0; i < text.length; i += 7) sp.push(text.slice(i, i + 7));
+    sp.end();
+    if (whole.join('\n') !== parts.join('\n')) throw new Error('LineSplitter gives other lines when the input comes in pieces');
+    let outcome: Outcome = 'refused';
+    for (const line of whole) {
+      const r = parseLine(line);
+      if (!r.ok) continue;
+      // What is accepted can be written back (the node writes it to its log and its peers).
+      JSON.stringify(r.msg);
+      if (valueProblem(r.msg, MAX_MESSAGE_DEPTH) !== null) throw new Error('parseLine accepted a message beyond the wire limits');
+      const t = r.msg.body.type;
+      if (t === 'read' || t === 'write' || t === 'cas') {
+        if (clientValueProblem(r.msg.body as Record<string, unknown>) !== null) throw new Error('parseLine accepted a client value beyond the limits');
+        try {
+          clientCommand(r.msg.body as Body);
+          outcome = 'ok';
+        } catch (e) {
+          if (!(e instanceof ProtocolError)) throw e;
+        }
+      } else outcome = 'ok';
+    }
+    return outcome;
+  },
+};
+
+export const TARGETS: readonly Target[] = [snapshotFile, snapshotPayload, walSegment, metaJson, serveLine];
+
+// ------------------------------------------------------------------------------------------------
+// Runner
+
+export interface Crash {
+  target: string;
+  error: string;
+  input: Buffer;
+  /** Where it was saved, when `saveDir` was given. */
+  file?: string;
+}
+
+export interface FuzzReport {
+  seed: number;
+  cases: Record<string, { runs: number; ok: number; refused: number; crashes: number; slowestMs: number }>;
+  crashes: Crash[];
+  ms: number;
+}
+
+export interface FuzzOptions {
+  /** Cases per target. */
+  runs: number;
+  seed?: number;
+  targets?: string[];
+  /** A case slower than this is a crash (a hang). */
+  slowMs?: number;
+  /** A case after which the heap is larger than this many MB above the start is a crash. */
+  maxGrowthMb?: number;
+  /** Save crashing inputs here as `<target>-<sha1>.bin`. */
+  saveDir?: string;
+}
+
+function describeError(e: unknown): string {
+  if (e instanceof Error) return `${e.constructor.name}: ${e.message.slice(0, 300)}`;
+  return String(e);
+}
+
+/** Run one input through a target: null when it ends properly, else what went wrong. */
+export function runCase(t: Target, input: Buffer, slowMs = 5000): { outcome: Outcome | null; error: string | null; ms: number } {
+  const t0 = performance.now();
+  try {
+    const outcome = t.run(input);
+    const ms = performance.now() - t0;
+    if (ms > slowMs) return { outcome, error: `took ${ms.toFixed(0)} ms (a hang)`, ms };
+    return { outcome, error: null, ms };
+  } catch (e) {
+    return { outcome: null, error: describeError(e), ms: performance.now() - t0 };
+  }
+}
+
+export function fuzz(opts: FuzzOptions): FuzzReport {
+  const seed = opts.seed ?? 1;
+  const rng = new Rng(seed);
+  const t0 = Date.now();
+  const report: FuzzReport = { seed, cases: {}, crashes: [], ms: 0 };
+  const heap0 = process.memoryUsage().heapUsed;
+  for (const t of TARGETS) {
+    if (opts.targets && !opts.targets.includes(t.name)) continue;
+    const seeds = t.seeds();
+    const c = { runs: 0, ok: 0, refused: 0, crashes: 0, slowestMs: 0 };
+    report.cases[t.name] = c;
+    if (seeds.length === 0) continue;
+    for (let i = 0; i < opts.runs; i++) {
+      const input = t.make(seeds[i % seeds.length]!, rng);
+      const r = runCase(t, input, opts.slowMs);
+      c.runs++;
+      c.slowestMs = Math.max(c.slowestMs, r.ms);
+      let error = r.error;
+      if (error === null && opts.maxGrowthMb !== undefined && (i & 63) === 63) {
+        const grown = (process.memoryUsage().heapUsed - heap0) / (1 << 20);
+        if (grown > opts.maxGrowthMb) error = `the heap grew by ${grown.toFixed(0)} MB`;
+      }
+      if (error === null) {
+        if (r.outcome === 'ok') c.ok++;
+        else c.refused++;
+        continue;
+      }
+      c.crashes++;
+      const crash: Crash = { target: t.name, error, input };
+      if (opts.saveDir) {
+        fs.mkdirSync(opts.saveDir, { recursive: true });
+        const name = `${t.name}-${crypto.createHash('sha1').update(input).digest('hex').slice(0, 12)}.bin`;
+        crash.file = path.join(opts.saveDir, name);
+        fs.writeFileSync(crash.file, input);
+      }
+      report.crashes.push(crash);
+    }
+  }
+  report.ms = Date.now() - t0;
+  return report;
+}
+
+/** The target a saved crash file is for (its name starts with the target's). */
+export function targetOf(file: string): Target | undefined {
+  const base = path.basename(file);
+  return TARGETS.find((t) => base.startsWith(`${t.name}-`));
+}
