@@ -4,6 +4,7 @@
  * the state is kept: memory is one chunk of the snapshot plus, for a directory, the keys its
  * committed log touches (src/tools/state-stream.ts).
  */
+import { textWidth } from '../cli/table.js';
 import { canonicalJson } from '../kv/keys.js';
 import type { Json } from '../raft/types.js';
 import { ToolError } from './errors.js';
@@ -89,7 +90,10 @@ export function dumpState(p: string, opts: { format: DumpFormat; filter?: KeyFil
         if (keep !== null && !keep(k)) continue;
         if (fmt === 'ndjson') text += `{"key":${JSON.stringify(k)},"value":${JSON.stringify(v)}}\n`;
         else if (fmt === 'json') text += `${written > 0 ? ',' : ''}\n{"key":${JSON.stringify(k)},"value":${JSON.stringify(v)}}`;
-        else text += `${showJson(k, KEY_WIDTH).padEnd(KEY_WIDTH)}  ${showJson(v, 100)}\n`;
+        else {
+          const shown = showJson(k, KEY_WIDTH);
+          text += `${shown}${' '.repeat(Math.max(0, KEY_WIDTH - textWidth(shown)))}  ${showJson(v, 100)}\n`;
+        }
         written++;
       }
       if (text !== '') out(text);
