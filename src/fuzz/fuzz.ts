@@ -390,7 +390,7 @@ export interface FuzzOptions {
   targets?: string[];
   /** A case slower than this is a crash (a hang). */
   slowMs?: number;
-  /** A case after which the heap is larger than this many MB above the start is a crash. */
+  /** Resident memory this many MB above the start (checked every 64 cases) stops a target as a crash. */
   maxGrowthMb?: number;
   /** Save crashing inputs here as `<target>-<sha1>.bin`. */
   saveDir?: string;
@@ -419,7 +419,8 @@ export function fuzz(opts: FuzzOptions): FuzzReport {
   const rng = new Rng(seed);
   const t0 = Date.now();
   const report: FuzzReport = { seed, cases: {}, crashes: [], ms: 0 };
-  const heap0 = process.memoryUsage().heapUsed;
+  // Resident memory, not only the heap: native memory (zstd contexts, buffers) counts too.
+  const rss0 = process.memoryUsage().rss;
   for (const t of TARGETS) {
     if (opts.targets && !opts.targets.includes(t.name)) continue;
     const seeds = t.seeds();
@@ -433,8 +434,13 @@ export function fuzz(opts: FuzzOptions): FuzzReport {
       c.slowestMs = Math.max(c.slowestMs, r.ms);
       let error = r.error;
       if (error === null && opts.maxGrowthMb !== undefined && (i & 63) === 63) {
-        const grown = (process.memoryUsage().heapUsed - heap0) / (1 << 20);
-        if (grown > opts.maxGrowthMb) error = `the heap grew by ${grown.toFixed(0)} MB`;
+        const grown = (process.memoryUsage().rss - rss0) / (1 << 20);
+        if (grown > opts.maxGrowthMb) {
+          error = `the resident memory grew by ${grown.toFixed(0)} MB`;
+          c.crashes++;
+          report.crashes.push({ target: t.name, error, input });
+          break; // growth is not this input's alone: stop this target
+        }
       }
       if (error === null) {
         if (r.outcome === 'ok') c.ok++;

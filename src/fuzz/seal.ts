@@ -37,6 +37,9 @@ export function zstdFrame(raw: Uint8Array | Uint8Array[]): { payload: Buffer; ra
   const w = new ZstdFrameWriter(3);
   for (const part of Array.isArray(raw) ? raw : [raw]) w.write(part);
   const payload = Buffer.from(w.end());
+  // Hand the compression context back: a context left to the garbage collector holds native
+  // memory the collector does not see (a fuzzing run of 30,000 frames grew to 16 GB without this).
+  w.release();
   return { payload, rawSize: w.rawSize };
 }
 

@@ -232,8 +232,19 @@ function payloadCrcError(h: SnapshotHeader, actual: number, source: string, chan
 export interface SnapshotChunk {
   keys: Json[];
   values: Json[];
+  /** CBOR bytes of each key as stored (a key run's keys: as an integer would be written). */
+  keyBytes: number[];
+  /** CBOR bytes of each value as stored. */
+  valueBytes: number[];
   /** Where the chunk starts in the decompressed payload. */
   rawOffset: number;
+}
+
+/** CBOR bytes of an integer key of a key run, as a writer would write it. */
+function intBytes(k: number): number {
+  const m = k < 0 ? -1 - k : k;
+  if (!Number.isSafeInteger(k) || m >= 2 ** 32) return 9;
+  return m < 24 ? 1 : m < 0x100 ? 2 : m < 0x10000 ? 3 : 5;
 }
 
 /**
@@ -405,7 +416,8 @@ export class SnapshotReader {
         }
         n += count;
         this.keysRead = n;
-        yield { keys, values, rawOffset: it.offset };
+        const keyBytes = run ? keys.map((k) => intBytes(k as number)) : sizes.slice(0, count);
+        yield { keys, values, keyBytes, valueBytes: sizes.slice(vBase), rawOffset: it.offset };
       }
     } catch (e) {
       if (e instanceof StorageError) throw e;

@@ -8,7 +8,6 @@ import {
   DataDir,
   LogReplay,
   StorageError,
-  readSnapshotFile,
   readSnapshotHeader,
   readWal,
   verifySnapshotFile,
@@ -19,6 +18,7 @@ import { ToolError, toToolError } from './errors.js';
 import { retype, retypeError, underBase } from './files.js';
 import { guard, isoTime, openReadOnly, pathKind } from './load.js';
 import { compareKeys, countSessions } from './state.js';
+import { summarizeSnapshot } from './top-keys.js';
 import fs from 'node:fs';
 
 export interface HeaderInfo {
@@ -121,15 +121,16 @@ export function inspectSnapshot(file: string, opts: { top?: number; headerOnly?:
     return { kind: 'snapshot', file, fileSize: h.fileSize, header: headerInfo(h, false), keys: null, sessions: null, top: [] };
   }
   const fileSize = guard(() => fs.statSync(file).size, file);
-  const { header, content } = guard(() => readSnapshotFile(file), file);
+  // Streamed a chunk at a time (src/tools/top-keys.ts): one chunk and the top list, not the state.
+  const sum = summarizeSnapshot(file, opts.top ?? 10);
   return {
     kind: 'snapshot',
     file,
     fileSize,
-    header: headerInfo(header, true),
-    keys: content.kv.length,
-    sessions: countSessions(content.sessions),
-    top: topKeys(content.kv, opts.top ?? 10),
+    header: headerInfo(sum.header, true),
+    keys: sum.keys,
+    sessions: countSessions(sum.sessions),
+    top: sum.top,
   };
 }
 
