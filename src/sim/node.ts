@@ -293,6 +293,7 @@ export class SimNode {
     this.paused = false;
     this.held.length = 0;
     this.fatal = null;
+    this.fatalLines.length = 0;
     this.dying = null;
     this.initReply = null;
     this.storage = null;

@@ -10,7 +10,7 @@ import type { Entry, HardState } from '../raft/types.js';
 import type { DataDir } from './datadir.js';
 import { StorageError, fsError } from './errors.js';
 import type { FileSystem } from './fs.js';
-import { closeQuietly, fsyncDir, fsyncFd, readFile, renameDurable, statOrNull, writeAll, type SyncOptions } from './fsutil.js';
+import { closeQuietly, fsyncDir, fsyncFd, readFile, renameDurable, statOrNull, writeAll, writeFileAtomic, type SyncOptions } from './fsutil.js';
 import { LogReplay } from './replay.js';
 import { decodeSnapshot, verifySnapshotBytes, type SnapshotContent, type SnapshotHeader } from './snapshot.js';
 import { SEGMENT_HEADER_BYTES, listSegmentFiles, scanSegmentFile, sealBatch } from './wal.js';
@@ -186,6 +186,15 @@ export function recoverDir(dd: DataDir, repair: boolean, loadContent: boolean, n
       } else {
         warnings.push({ kind: 'unsealed-tail', file: f.path, offset: scan.sealedEnd, message: `${f.path}: ${what}; recovery would keep them and seal them with a commit record` });
       }
+    }
+    if (isLast && repair && scan.version >= 2 && sync.fsync !== false) {
+      // What was just read may be the page cache's, not the disk's: after a failed fsync the
+      // kernel goes on showing pages it will never write ("fsyncgate"), so a restart without a
+      // reboot reads them as valid records, and appending after them and then a power loss would
+      // leave a hole in front of synced records (CORRUPT_WAL, for good). The segment the writer
+      // appends to is written again, as a copy (never over itself: a torn rewrite could damage
+      // synced records), so that what recovery read is on disk before anything follows it.
+      writeFileAtomic(f.path, readFile(fsys, f.path, 'read the last WAL segment to write it again').subarray(0, size), sync);
     }
     const seg: SegmentState = {
       name: f.name,

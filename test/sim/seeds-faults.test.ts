@@ -38,6 +38,12 @@ describe('simulation: disk-fault', () => {
   });
 });
 
+describe('simulation: random, a disk fault, a restart without a reboot, then a crash', () => {
+  it('seed 89: n1 restarted after an fsync EIO (page cache kept) and a later crash left a hole in its WAL (test/storage/fsyncgate-restart.test.ts)', async () => {
+    await expectSeedPasses('random', 89);
+  });
+});
+
 for (const scenario of ['control-messages', 'membership-restart']) {
   describe(`simulation: ${scenario}`, () => {
     it.each(SEEDS.slice(0, 8))('seed %i', async (seed) => {
