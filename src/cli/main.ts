@@ -17,6 +17,7 @@ export const FAST_COMMANDS: Record<string, Loader> = {
   compact: () => import('./commands/compact.js'),
   restore: () => import('./commands/restore.js'),
   diff: () => import('./commands/diff.js'),
+  repair: () => import('./commands/repair.js'),
   version: () => import('./commands/version.js'),
   dump: () => import('./commands/dump.js'),
   hash: () => import('./commands/hash.js'),

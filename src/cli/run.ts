@@ -3,7 +3,8 @@
  * into exactly one line on stderr (`raftsnap <command>: <file>: <problem>`) or `{"error": {...}}`
  * on stdout under --json. Returns the exit code (0 ok, 1 "found a difference / damage", 2 error).
  */
-import { toToolError, type ToolError } from '../tools/errors.js';
+import path from 'node:path';
+import { ToolError, toToolError } from '../tools/errors.js';
 import { applyLimitFlags } from './limits.js';
 import { parseArgv } from './parse.js';
 import type { CommandSpec, Io } from './spec.js';
@@ -19,6 +20,9 @@ export function wantColor(noColorFlag: boolean, env: NodeJS.ProcessEnv = process
   return tty;
 }
 
+/** Errors of a data directory that `raftsnap repair` deals with. */
+const DAMAGE_CODES = new Set(['CORRUPT_WAL', 'LOG_GAP', 'COMMIT_BEYOND_LOG']);
+
 export function errorJson(err: ToolError): unknown {
   return { error: { message: err.message, code: err.code, file: err.file, problem: err.problem, exit: err.exit } };
 }
@@ -29,8 +33,15 @@ export async function runSpec(spec: CommandSpec, argv: readonly string[], io?: P
   const err = io?.stderr ?? ((s: string) => void process.stderr.write(s));
   // --json is known before parsing, so that a usage error is JSON too.
   const json = argv.includes('--json');
+  let given: string[] = [];
   const fail = (e: unknown): number => {
-    const t = toToolError(e);
+    let t = toToolError(e);
+    // The argument (a data directory) the damage is in.
+    const dirArg = given.find((a) => t.file !== null && !path.relative(path.resolve(a), path.resolve(t.file)).startsWith('..'));
+    if (DAMAGE_CODES.has(t.code) && dirArg !== undefined && spec.id !== 'repair') {
+      // Damage recovery refuses to guess about: say where the way out is (it never runs on its own).
+      t = new ToolError(t.code, t.file, `${t.problem}; \`raftsnap repair ${dirArg}\` shows what a repair would keep and lose`, t.exit);
+    }
     if (json) out(JSON.stringify(errorJson(t), null, 2) + '\n');
     else {
       const hint = t.code === 'BAD_ARGS' && t.file === null ? `; see raftsnap ${spec.id} --help` : '';
@@ -46,6 +57,7 @@ export async function runSpec(spec: CommandSpec, argv: readonly string[], io?: P
   } catch (e) {
     return fail(e);
   }
+  given = Object.values(parsed.args).filter((a): a is string => a !== undefined);
   setStyle({
     color: wantColor(parsed.flags['no-color'] === true),
     columns: process.stdout.isTTY === true && !json ? (process.stdout.columns ?? null) : null,

@@ -106,7 +106,7 @@ describe('errors', () => {
   });
 
   it('--help has examples (real process)', () => {
-    for (const cmd of ['inspect', 'snapshot', 'compact', 'restore', 'diff']) {
+    for (const cmd of ['inspect', 'snapshot', 'compact', 'restore', 'diff', 'repair', 'version']) {
       const r = proc([cmd, '--help']);
       expect(r.exit).toBe(0);
       expect(r.stdout).toContain('EXAMPLES');

@@ -13,6 +13,7 @@ const RUN = path.join(ROOT, 'bin', 'run.js');
 /** The examples as --help prints them (after `$ raftsnap`), without any `| ...` pipeline. */
 async function examples(cmd: string): Promise<string[]> {
   const mod = (await import(/* @vite-ignore */ path.join(ROOT, 'src', 'commands', `${cmd}.ts`))) as { default: { examples?: unknown[] } };
+  // Examples are given once, in the spec (src/cli/commands), and shown by --help as printed here.
   return (mod.default.examples ?? [])
     .map((e) => (typeof e === 'string' ? e : (e as { command: string }).command))
     .map((e) => e.replace('<%= config.bin %> ', '').split(' | ')[0]!.trim());
@@ -36,7 +37,7 @@ describe('--help examples', () => {
     const cwd = tmpDir();
     for (const n of ['n1', 'n2']) fs.cpSync(path.join(ROOT, 'fixtures', 'healthy'), path.join(cwd, 'raftsnap-data', n), { recursive: true });
     let count = 0;
-    for (const cmd of ['snapshot', 'inspect', 'diff', 'compact', 'restore']) {
+    for (const cmd of ['snapshot', 'inspect', 'diff', 'compact', 'restore', 'repair', 'version']) {
       const list = await examples(cmd);
       expect(list.length, cmd).toBeGreaterThanOrEqual(2);
       for (const ex of list) {
@@ -48,11 +49,11 @@ describe('--help examples', () => {
         count++;
       }
     }
-    expect(count).toBeGreaterThanOrEqual(12);
+    expect(count).toBeGreaterThanOrEqual(18);
   });
 
   it('descriptions are paragraphs, not hard-wrapped lines re-wrapped into ragged ones', () => {
-    for (const cmd of ['inspect', 'snapshot', 'compact', 'restore', 'diff']) {
+    for (const cmd of ['inspect', 'snapshot', 'compact', 'restore', 'diff', 'repair']) {
       const r = spawnSync(process.execPath, [RUN, cmd, '--help'], { encoding: 'utf8', env: { ...process.env, COLUMNS: '80' } });
       const desc = r.stdout.split('DESCRIPTION')[1]!.split('EXAMPLES')[0]!;
       const lines = desc.split('\n').slice(1, -1);

@@ -76,7 +76,7 @@ Errors (missing path, not a snapshot, damaged file) print one line and exit 2.`)
       for (const w of r.warnings) if (w.includes('in use by pid')) warn(io, w);
       if (r.recovery.error) {
         // Show everything that could be read, then fail like any other damage: one line, exit 2.
-        if (!io.json) io.stderr(`raftsnap inspect: recovery would fail: ${r.recovery.error.message}\n`);
+        if (!io.json) io.stderr(`raftsnap inspect: recovery would fail: ${r.recovery.error.message}; \`raftsnap repair ${p}\` shows what a repair would keep and lose\n`);
         return emit(io, r, renderDir, EXIT_ERROR);
       }
       return emit(io, r, renderDir);
