@@ -217,17 +217,18 @@ export async function handleControl(node: RaftServer, msg: Envelope): Promise<vo
         throw new ProtocolError(ErrorCode.PRECONDITION_FAILED, `entries must continue at index ${node.applied + 1}, got ${entries[0]!.index}`);
       }
       const results: Array<{ index: number; result: Json }> = [];
-      for (const e of entries) {
+      // Each entry is a request of the table (requests.ts), answered when applied.
+      const watched = entries.map((e) => {
         const cmd = e.data as unknown as KvCommand;
-        node.applyWatchers.set(e.index, (r: KvResult | null) => {
-          results.push({ index: e.index, result: controlResult(cmd, r) });
+        return node.requests.watchApply(e.index, e.term, cmd, (o) => {
+          results.push({ index: e.index, result: controlResult(cmd, o.kind === 'result' ? o.result : null) });
         });
-      }
+      });
       if (entries.length > 0) {
         core.seedCommitted(entries, entries[entries.length - 1]!.index);
         await node.processReady();
       }
-      for (const e of entries) node.applyWatchers.delete(e.index);
+      for (const w of watched) node.requests.forget(w);
       reply({ type: 'apply_entries_ok', results, last_applied: node.applied });
       return;
     }

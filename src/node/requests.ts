@@ -1,0 +1,428 @@
+/**
+ * Client requests, from arrival to answer: one Request type, one lifecycle, one table
+ * (hashicorp/raft's futures and etcd's pkg/wait are the models).
+ *
+ *   queued ──> proposed(index, term) ──> answered     a write or cas in this leader's log
+ *          ──> reading(readIndex)    ──> answered     a read served by ReadIndex on this leader
+ *          ──> forwarded(msg_id)     ──> answered     sent to the leader as raft_forward
+ *          ──────────────────────────> answered     (no leader, deposed, stopping, timed out)
+ *
+ * `queued`: no leader to take it yet (a single node's own election; in a cluster, up to
+ * --leader-wait-ms for one to be known). Every path ends in `answerFor`, the one place that picks
+ * the answer:
+ *   - applied at (index, term)            -> the state machine's result
+ *   - the entry at the index has another term, or was replaced by a snapshot -> indefinite (13)
+ *   - read confirmed and its position applied -> the value
+ *   - the leader answered a forward       -> that answer
+ *   - deposed before proposing, or a read lost with the leadership -> 11 (nothing took effect)
+ *   - deposed while proposed              -> indefinite (13)
+ *   - node stopping                       -> 13 if proposed or forwarded, 11 if not
+ *   - timed out                           -> 0 (indefinite; the client decides)
+ * The old lists (pending by index, forwarded by msg_id, held, waiting, reads, the control
+ * messages' apply watchers) are views of the one table here. Nothing in this file does I/O: the
+ * driver (server.ts) is the host that proposes, sends and reads the state machine.
+ */
+import type { KvCommand, KvResult, SessionId } from '../kv/index.js';
+import { asKvCommand } from '../kv/index.js';
+import type { RaftCore } from '../raft/core.js';
+import type { Entry, Json, NodeId, RaftStatus, ReadState, Role } from '../raft/types.js';
+import type { ServeOptions } from './options.js';
+import { ErrorCode, type Envelope } from './protocol.js';
+
+/** How a request ends: a state-machine result, or an error. */
+export type Outcome = { kind: 'result'; result: KvResult } | { kind: 'error'; code: number; text: string };
+
+/** `control`: an entry of a control message (apply_entries) whose result the message reports. */
+export type RequestKind = 'read' | 'write' | 'cas' | 'control';
+
+export type RequestState =
+  | { name: 'queued'; until: number | null }
+  | { name: 'forwarded'; msgId: number }
+  | { name: 'proposed'; index: number; term: number }
+  /**
+   * `after`: the last log index when the read arrived, `term` the term then: while this node leads
+   * in that term the read is answered from the state after `after` (its place in the input order),
+   * else at its read index. `index`: the read index, once the core confirmed the round.
+   */
+  | { name: 'reading'; ctx: number; after: number; term: number; index: number | null }
+  | { name: 'answered' };
+
+/** Why a request ends; `answerFor` turns it into the answer. */
+export type Ending =
+  | { why: 'applied'; term: number; result: KvResult | null }
+  | { why: 'read'; result: KvResult }
+  | { why: 'relayed'; outcome: unknown }
+  | { why: 'replaced' }
+  | { why: 'deposed' }
+  | { why: 'no-leader'; text?: string }
+  | { why: 'stopping'; text: string }
+  | { why: 'timeout' };
+
+export class Request {
+  state: RequestState;
+
+  constructor(
+    readonly kind: RequestKind,
+    readonly cmd: KvCommand,
+    /** Called once, with the answer. */
+    readonly reply: (o: Outcome) => void,
+    /** Time after which it is answered 0 (timed out). */
+    readonly deadline: number,
+    /** A forwarded request's identity, recorded in its log entry (executed at most once). */
+    readonly session?: SessionId,
+  ) {
+    this.state = { name: 'queued', until: null };
+  }
+
+  /** It may have entered a log: only its result or an indefinite error is honest from now on. */
+  get mayHaveEntered(): boolean {
+    return this.state.name === 'proposed' || this.state.name === 'forwarded';
+  }
+}
+
+function error(code: number, text: string): Outcome {
+  return { kind: 'error', code, text };
+}
+
+function indefinite(text: string): Outcome {
+  return error(ErrorCode.CRASH, text);
+}
+
+/** The answer a request gets for `e`, on every path (see the file comment). */
+export function answerFor(req: Request, e: Ending): Outcome {
+  const s = req.state;
+  switch (e.why) {
+    case 'applied':
+      if (s.name === 'proposed' && s.term === e.term) {
+        if (e.result) return { kind: 'result', result: e.result };
+        // A control entry is a command; anything else without a result is a stale session copy.
+        if (req.kind === 'control') return { kind: 'result', result: { ok: true } };
+      }
+      return indefinite('leadership changed while the request was pending; it may or may not have taken effect');
+    case 'read':
+      return { kind: 'result', result: e.result };
+    case 'relayed': {
+      const o = e.outcome as Outcome | undefined;
+      if (!o || typeof o !== 'object' || (o.kind !== 'result' && o.kind !== 'error')) return indefinite('malformed answer from the leader');
+      return o;
+    }
+    case 'replaced':
+      return indefinite('replaced by a snapshot; the request may or may not have taken effect');
+    case 'deposed':
+      if (req.mayHaveEntered) return indefinite('leadership lost while the request was pending; it may or may not have taken effect');
+      return error(ErrorCode.TEMPORARILY_UNAVAILABLE, s.name === 'reading' ? 'leadership lost before the read was confirmed; try again' : 'not the leader any more; try again');
+    case 'no-leader':
+      return error(ErrorCode.TEMPORARILY_UNAVAILABLE, e.text ?? 'no leader known; try again later');
+    case 'stopping':
+      return req.mayHaveEntered ? indefinite(`${e.text}; the operation may or may not have taken effect`) : error(ErrorCode.TEMPORARILY_UNAVAILABLE, `${e.text}; the request was not executed`);
+    case 'timeout':
+      return error(ErrorCode.TIMEOUT, s.name === 'forwarded' ? 'forwarded request timed out; it may or may not have taken effect' : 'request timed out; it may or may not have taken effect');
+  }
+}
+
+/** What the table needs of the driver. */
+export interface RequestHost {
+  readonly nodeId: NodeId | null;
+  readonly core: RaftCore | null;
+  readonly singleNode: boolean;
+  /** stdin ended: no new request is taken (a single node still finishes what it was given). */
+  readonly closing: boolean;
+  readonly options: ServeOptions;
+  /** Index through which the state machine has applied. */
+  readonly applied: number;
+  now(): number;
+  /** Send a node-to-node message; returns its msg_id. */
+  send(dest: NodeId, body: Record<string, unknown>): number;
+  /** Reply to `dest`'s message `inReplyTo`. */
+  reply(dest: string, inReplyTo: number | undefined, body: Record<string, unknown>): void;
+  /** A read answered from the state machine now. */
+  read(key: Json): KvResult;
+  /** Test-only broken mode: the leader answers reads at once, without ReadIndex. */
+  readonly unsafeLocalReads: boolean;
+}
+
+/** Forwards remembered by a leader to recognise a duplicated delivery. */
+const SEEN_FORWARDS = 16384;
+
+/** The table of requests in flight, and their transitions. */
+export class Requests {
+  /** Views of the table, one per state. */
+  private readonly queued: Request[] = [];
+  private readonly proposed = new Map<number, Request>();
+  private readonly forwarded = new Map<number, Request>();
+  private readonly reading = new Map<number, Request>();
+  /** The reading requests in arrival order (answered ones dropped from the front). */
+  private readQueue: Request[] = [];
+  private lastReadCtx = 0;
+  /** Forwards received, by sender, origin and msg_id, oldest first: a duplicate is not executed again. */
+  private readonly seenForwards = new Set<string>();
+  /** Names this process in its forwards (msg_ids start again at 0 after a restart). */
+  readonly origin: string;
+
+  constructor(
+    private readonly host: RequestHost,
+    random: () => number,
+  ) {
+    this.origin = Math.floor(random() * 2 ** 48).toString(36);
+  }
+
+  /** Requests in flight (every state but answered). */
+  get size(): number {
+    return this.queued.length + this.proposed.size + this.forwarded.size + this.reading.size;
+  }
+
+  /** End `req` with the answer for `e` (once; later endings are ignored). */
+  private end(req: Request, e: Ending): void {
+    const s = req.state;
+    if (s.name === 'answered') return;
+    const o = answerFor(req, e);
+    switch (s.name) {
+      case 'proposed':
+        if (this.proposed.get(s.index) === req) this.proposed.delete(s.index);
+        break;
+      case 'forwarded':
+        this.forwarded.delete(s.msgId);
+        break;
+      case 'reading':
+        this.reading.delete(s.ctx);
+        break;
+      case 'queued': {
+        const i = this.queued.indexOf(req);
+        if (i >= 0) this.queued.splice(i, 1);
+        break;
+      }
+    }
+    req.state = { name: 'answered' };
+    req.reply(o);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Arrival.
+
+  /** A client's read, write or cas. */
+  submitClient(msg: Envelope, cmd: KvCommand, replyBody: (op: string, o: Outcome) => Record<string, unknown>): void {
+    const { src, body } = msg;
+    const op = body.type;
+    this.route(new Request(op as RequestKind, cmd, (o) => this.host.reply(src, body.msg_id, replyBody(op, o)), this.host.now() + this.host.options.requestTimeoutMs));
+  }
+
+  /** An entry of a control message (apply_entries) at `index` of `term`, answered when applied. */
+  watchApply(index: number, term: number, cmd: KvCommand, reply: (o: Outcome) => void): Request {
+    const req = new Request('control', cmd, reply, Number.POSITIVE_INFINITY);
+    req.state = { name: 'proposed', index, term };
+    this.proposed.set(index, req);
+    return req;
+  }
+
+  /** Forget a control request that was not applied (its message answers without it). */
+  forget(req: Request): void {
+    const s = req.state;
+    if (s.name === 'proposed' && this.proposed.get(s.index) === req) this.proposed.delete(s.index);
+    req.state = { name: 'answered' };
+  }
+
+  /**
+   * Take `req` as far as this node can: propose it (leader), start its ReadIndex round (leader,
+   * read), forward it (follower), or queue it until a leader is known.
+   */
+  private route(req: Request): void {
+    const h = this.host;
+    const core = h.core!;
+    if (h.closing && !h.singleNode) return this.end(req, { why: 'no-leader', text: 'node is shutting down' });
+    const leader = core.leader();
+    if (h.singleNode && (leader !== h.nodeId || this.queued.length > 0)) {
+      // Elect ourselves (it needs no other node) and go on once the election is through; requests
+      // keep their order behind the ones already waiting.
+      this.queued.push(req);
+      if (this.queued.length === 1) core.campaign();
+      return;
+    }
+    if (leader === h.nodeId) {
+      if (req.cmd.op === 'read') {
+        if (h.unsafeLocalReads) return this.end(req, { why: 'read', result: h.read(req.cmd.key) });
+        // ReadIndex: no log entry; answered once a majority confirmed this leader after now.
+        const ctx = ++this.lastReadCtx;
+        if (core.readIndex(ctx)) {
+          req.state = { name: 'reading', ctx, after: core.lastIndex(), term: core.currentTerm(), index: null };
+          this.reading.set(ctx, req);
+          this.readQueue.push(req);
+          return;
+        }
+      }
+      const s = req.session;
+      const data = (s ? { ...req.cmd, session: { origin: s.origin, id: s.id, ...(s.low !== undefined ? { low: s.low } : {}) } } : req.cmd) as unknown as Json;
+      const r = core.propose(data);
+      if (!r) return this.end(req, { why: 'no-leader', text: 'leader cannot accept proposals right now' });
+      req.state = { name: 'proposed', index: r.index, term: r.term };
+      this.proposed.set(r.index, req);
+      return;
+    }
+    if (leader !== null) {
+      // From here on the request may enter the leader's log: only its result or an indefinite error.
+      // `low`: our oldest forward still waiting for its answer (msg_ids grow, so the first in the
+      // map); none: this one. Lets the leader's state machine forget the ones answered before.
+      const low = this.forwarded.keys().next().value;
+      const id = h.send(leader, { type: 'raft_forward', request: req.cmd, origin: this.origin, ...(low !== undefined ? { low } : {}) });
+      req.state = { name: 'forwarded', msgId: id };
+      this.forwarded.set(id, req);
+      return;
+    }
+    if (h.options.leaderWaitMs > 0 && !h.closing) {
+      // An election is probably under way: wait a little for a leader rather than fail at once.
+      req.state = { name: 'queued', until: h.now() + h.options.leaderWaitMs };
+      this.queued.push(req);
+      return;
+    }
+    this.end(req, { why: 'no-leader' });
+  }
+
+  /** A follower forwarded a client request to us (the leader, it believes). */
+  onForward(msg: Envelope): void {
+    const { src, body } = msg;
+    const fwdId = body.msg_id;
+    // A network may deliver a message twice: executing a forwarded write again could overwrite a
+    // later write. The first copy is (or was) answered; later copies are dropped.
+    const key = `${src}/${String(body['origin'] ?? '')}/${String(fwdId)}`;
+    if (this.seenForwards.has(key)) return;
+    this.seenForwards.add(key);
+    if (this.seenForwards.size > SEEN_FORWARDS) {
+      for (const k of this.seenForwards) {
+        this.seenForwards.delete(k);
+        break;
+      }
+    }
+    const reply = (o: Outcome): void => this.host.reply(src, fwdId, { type: 'raft_forward_reply', outcome: o });
+    const cmd = asKvCommand((body['request'] ?? null) as Json);
+    if (!cmd) {
+      reply({ kind: 'error', code: ErrorCode.MALFORMED_REQUEST, text: 'malformed forwarded request' });
+      return;
+    }
+    // The forward's identity goes into the log entry: a copy delivered after this process restarted
+    // (and forgot seenForwards) is then recognised by the replicated state machine. Reads carry none:
+    // executing a copy again changes nothing (and the follower ignores a second answer).
+    const origin = body['origin'];
+    let session: SessionId | undefined;
+    if (cmd.op !== 'read' && typeof origin === 'string' && origin !== '' && Number.isSafeInteger(fwdId)) {
+      const low = body['low'];
+      session = { origin: `${src}/${origin}`, id: fwdId!, low: typeof low === 'number' && Number.isSafeInteger(low) && low < fwdId! ? low : fwdId! };
+    }
+    const req = new Request(cmd.op, cmd, reply, this.host.now() + this.host.options.requestTimeoutMs, session);
+    if (this.host.core!.leader() !== this.host.nodeId) {
+      // Never forwarded twice (no loops); nothing entered a log, so this is definite.
+      this.end(req, { why: 'deposed' });
+      return;
+    }
+    this.route(req);
+  }
+
+  /** The leader's answer to one of our forwards. */
+  onForwardReply(msg: Envelope): void {
+    const id = msg.body.in_reply_to;
+    if (id === undefined) return;
+    const req = this.forwarded.get(id);
+    if (!req) return; // timed out already
+    this.end(req, { why: 'relayed', outcome: msg.body['outcome'] });
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // What the Ready loop reports.
+
+  /** Entry `e` was applied with `result`: answer the request proposed at its index. */
+  applied(e: Entry, result: KvResult | null): void {
+    const req = this.proposed.get(e.index);
+    if (req) this.end(req, { why: 'applied', term: e.term, result });
+    if (this.readQueue.length > 0) this.answerReads();
+  }
+
+  /** The state machine was replaced by a snapshot through `index`. */
+  replacedThrough(index: number): void {
+    for (const [i, req] of this.proposed) if (i <= index && req.kind !== 'control') this.end(req, { why: 'replaced' });
+  }
+
+  /** ReadIndex results of a Ready: note the confirmed read indexes, answer lost reads, answer what is applied. */
+  readResults(states: readonly ReadState[], lost: readonly number[]): void {
+    for (const c of lost) {
+      const req = this.reading.get(c);
+      if (req) this.end(req, { why: 'deposed' });
+    }
+    for (const rs of states) {
+      const s = this.reading.get(rs.ctx)?.state;
+      if (s && s.name === 'reading') s.index = rs.index;
+    }
+    this.answerReads();
+  }
+
+  /**
+   * Answer, in arrival order, the confirmed reads whose position is applied: the state after the
+   * last entry that arrived before them (at least their read index), so that a single node's
+   * answers follow its input order exactly.
+   */
+  private answerReads(): void {
+    const h = this.host;
+    const core = h.core!;
+    const leading = core.leader() === h.nodeId;
+    const term = core.currentTerm();
+    const q = this.readQueue;
+    let i = 0;
+    while (i < q.length) {
+      const req = q[i]!;
+      const s = req.state;
+      if (s.name === 'reading') {
+        if (s.index === null) break;
+        // A deposed leader's entries after the read index may never be applied (a new leader replaced them).
+        const at = leading && s.term === term ? Math.max(s.index, s.after) : s.index;
+        if (at > h.applied) break;
+        this.end(req, { why: 'read', result: h.read(req.cmd.key) });
+      }
+      i++;
+    }
+    if (i > 0) q.splice(0, i);
+  }
+
+  /**
+   * After a Ready: the role or the leader changed from `prev` to `st`. A deposed leader's proposed
+   * requests get an indefinite answer (the entries may still commit under the next leader); queued
+   * requests go on once there is a leader.
+   */
+  observe(prevRole: Role, st: RaftStatus): void {
+    const h = this.host;
+    if (prevRole === 'leader' && st.role !== 'leader') {
+      for (const req of [...this.proposed.values()]) if (req.kind !== 'control') this.end(req, { why: 'deposed' });
+    }
+    if (this.queued.length === 0) return;
+    if (h.singleNode) {
+      if (st.role === 'leader') this.routeQueued();
+      else if (st.role === 'follower') h.core!.campaign();
+    } else if (st.leader !== null) {
+      this.routeQueued();
+    }
+  }
+
+  private routeQueued(): void {
+    const q = this.queued.splice(0);
+    for (const req of q) {
+      req.state = { name: 'queued', until: null };
+      this.route(req);
+    }
+  }
+
+  /** Every tenth tick: answer what waited too long. */
+  expire(now: number): void {
+    for (const req of [...this.queued]) {
+      const s = req.state;
+      if (s.name === 'queued' && s.until !== null && s.until <= now) this.end(req, { why: 'no-leader' });
+    }
+    for (const view of [this.proposed, this.forwarded, this.reading]) {
+      for (const req of view.values()) if (req.deadline <= now) this.end(req, { why: 'timeout' });
+    }
+  }
+
+  /** The node stops (fail-stop) or its input ended: answer everything in flight. */
+  endAll(text: string): void {
+    this.readQueue = [];
+    for (const view of [this.reading, this.proposed, this.forwarded]) {
+      for (const req of [...view.values()]) if (req.kind !== 'control') this.end(req, { why: 'stopping', text });
+    }
+    for (const req of [...this.queued]) this.end(req, { why: 'stopping', text });
+  }
+}
