@@ -1,0 +1,48 @@
+/** The one function that picks a request's answer, on every path of its lifecycle. */
+import { describe, expect, it } from 'vitest';
+import { Request, answerFor, type RequestState } from '../../src/node/requests.js';
+
+function req(state: RequestState, kind: 'read' | 'write' | 'control' = 'write'): Request {
+  const r = new Request(kind, kind === 'read' ? { op: 'read', key: 1 } : { op: 'write', key: 1, value: 2 }, () => {}, 0);
+  r.state = state;
+  return r;
+}
+
+const proposed: RequestState = { name: 'proposed', index: 7, term: 3 };
+const forwarded: RequestState = { name: 'forwarded', msgId: 4 };
+const queued: RequestState = { name: 'queued', until: null };
+const reading: RequestState = { name: 'reading', ctx: 1, after: 7, term: 3, index: null };
+
+describe('answerFor', () => {
+  it('applied at (index, term): the result; the entry there has another term: indefinite 13', () => {
+    expect(answerFor(req(proposed), { why: 'applied', term: 3, result: { ok: true } })).toEqual({ kind: 'result', result: { ok: true } });
+    expect(answerFor(req(proposed), { why: 'applied', term: 4, result: { ok: true } })).toMatchObject({ kind: 'error', code: 13 });
+    // A stale session copy applies without a result: only indefinite is honest.
+    expect(answerFor(req(proposed), { why: 'applied', term: 3, result: null })).toMatchObject({ kind: 'error', code: 13 });
+    expect(answerFor(req(proposed, 'control'), { why: 'applied', term: 3, result: null })).toEqual({ kind: 'result', result: { ok: true } });
+  });
+
+  it('deposed: 13 once it may be in a log (proposed, forwarded), 11 before (queued, reading)', () => {
+    expect(answerFor(req(proposed), { why: 'deposed' })).toMatchObject({ code: 13 });
+    expect(answerFor(req(forwarded), { why: 'deposed' })).toMatchObject({ code: 13 });
+    expect(answerFor(req(queued), { why: 'deposed' })).toMatchObject({ code: 11 });
+    expect(answerFor(req(reading, 'read'), { why: 'deposed' })).toMatchObject({ code: 11, text: expect.stringContaining('read') });
+  });
+
+  it('stopping: 13 if proposed or forwarded, 11 if not; no leader: 11; timed out: 0; replaced: 13', () => {
+    for (const s of [proposed, forwarded]) expect(answerFor(req(s), { why: 'stopping', text: 'node stopped' })).toMatchObject({ code: 13 });
+    for (const s of [queued, reading]) expect(answerFor(req(s), { why: 'stopping', text: 'node stopped' })).toMatchObject({ code: 11 });
+    expect(answerFor(req(queued), { why: 'no-leader' })).toMatchObject({ code: 11 });
+    expect(answerFor(req(proposed), { why: 'timeout' })).toMatchObject({ code: 0 });
+    expect(answerFor(req(forwarded), { why: 'timeout' })).toMatchObject({ code: 0, text: expect.stringContaining('forwarded') });
+    expect(answerFor(req(proposed), { why: 'replaced' })).toMatchObject({ code: 13 });
+  });
+
+  it('a read: its value; a relayed answer: as the leader gave it, or indefinite when malformed', () => {
+    expect(answerFor(req(reading, 'read'), { why: 'read', result: { ok: true, value: 5 } })).toEqual({ kind: 'result', result: { ok: true, value: 5 } });
+    const o = { kind: 'error', code: 22, text: 'x' };
+    expect(answerFor(req(forwarded), { why: 'relayed', outcome: o })).toEqual(o);
+    expect(answerFor(req(forwarded), { why: 'relayed', outcome: { kind: 'nonsense' } })).toMatchObject({ code: 13 });
+    expect(answerFor(req(forwarded), { why: 'relayed', outcome: undefined })).toMatchObject({ code: 13 });
+  });
+});
