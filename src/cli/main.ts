@@ -3,6 +3,7 @@
  * `serve` and --help, so that a command spends its time on its work rather than on loading the
  * CLI framework (oclif, which is loaded only for help, completion and the commands it runs itself).
  */
+import fs from 'node:fs';
 import { closest } from './parse.js';
 import { runSpec } from './run.js';
 import type { CommandSpec } from './spec.js';
@@ -23,12 +24,23 @@ export const FAST_COMMANDS: Record<string, Loader> = {
   hash: () => import('./commands/hash.js'),
 };
 
-/** Commands oclif runs (or shows help for). */
-export const OCLIF_COMMANDS = ['serve', 'cluster', 'autocomplete', 'help'];
+/** Commands of plugins that oclif runs. */
+export const PLUGIN_COMMANDS = ['autocomplete', 'help'];
+
+/** Commands oclif runs: those in dist/commands/ that this path does not (serve, cluster, ...), and the plugins'. */
+export function oclifCommands(): string[] {
+  let names: string[] = [];
+  try {
+    names = fs.readdirSync(new URL('../commands/', import.meta.url)).filter((n) => n.endsWith('.js')).map((n) => n.slice(0, -3));
+  } catch {
+    // no commands directory: only the fast ones
+  }
+  return [...names.filter((n) => !Object.hasOwn(FAST_COMMANDS, n)), ...PLUGIN_COMMANDS];
+}
 
 /** Why a command line is unknown, with the nearest command name: one line. */
 export function unknownCommand(word: string): string {
-  const near = closest(word, [...Object.keys(FAST_COMMANDS), ...OCLIF_COMMANDS]);
+  const near = closest(word, [...Object.keys(FAST_COMMANDS), ...oclifCommands()]);
   return `raftsnap: unknown command "${word}"${near ? `; did you mean "raftsnap ${near}"?` : ''} (raftsnap --help lists the commands)`;
 }
 
@@ -48,7 +60,7 @@ export async function main(argv: readonly string[]): Promise<number | 'oclif'> {
     if (words.includes('--help') || words.includes('-h')) return 'oclif';
     return runSpec((await load()).default, rest);
   }
-  if (OCLIF_COMMANDS.includes(first) || first.startsWith('-')) return 'oclif';
+  if (first.startsWith('-') || oclifCommands().includes(first)) return 'oclif';
   process.stderr.write(unknownCommand(first) + '\n');
   return 2;
 }

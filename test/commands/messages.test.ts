@@ -41,10 +41,14 @@ describe('usage errors: one line, exit 2, what to do', () => {
     });
   }
 
-  it('an unknown command: did you mean', () => {
+  it('an unknown command: did you mean', async () => {
     const r = proc(['inspct', 'x']);
     expect(r.exit).toBe(2);
     expect(oneLine(r.stderr)).toEqual(['raftsnap: unknown command "inspct"; did you mean "raftsnap inspect"? (raftsnap --help lists the commands)']);
+    // The same through oclif (in-process: its command_not_found hook).
+    const i = await inproc(['inspct', 'x']);
+    expect(i.exit).toBe(2);
+    expect(i.stderr.trim()).toBe('raftsnap: unknown command "inspct"; did you mean "raftsnap inspect"? (raftsnap --help lists the commands)');
     const far = proc(['frobnicate']);
     expect(far.exit).toBe(2);
     expect(far.stderr).not.toMatch(/did you mean/);
