@@ -1,9 +1,10 @@
-import { diffStates, type DiffResult } from './diff.js';
-import { loadState } from './load.js';
+import type { DiffResult } from './diff.js';
+import { streamDiff } from './diff-stream.js';
 
-/** Load both sides (read-only) and compare them. */
+/**
+ * Compare two states (read-only), streamed: neither side is built in memory (diff-stream.ts;
+ * the same result as diffStates on the states loaded whole, test/tools/dump-diff-stream.test.ts).
+ */
 export async function runDiff(a: string, b: string, opts: { keys?: boolean } = {}): Promise<{ result: DiffResult; warnings: string[] }> {
-  const la = await loadState(a);
-  const lb = await loadState(b);
-  return { result: diffStates(la.state, lb.state, opts), warnings: [...la.warnings, ...lb.warnings] };
+  return streamDiff(a, b, opts);
 }

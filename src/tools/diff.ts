@@ -61,7 +61,7 @@ function fieldJson(h: StateHeader, f: keyof StateHeader): Json {
  * A client session table as the node loads it (src/kv/sessions.ts), in canonical text: what the
  * node would do with it, whatever form or key order the file has (a form it cannot read is no table).
  */
-function sessionsText(j: Json | null): string {
+export function sessionsText(j: Json | null): string {
   const t = SessionTable.fromJson(j);
   return t.size === 0 ? '' : canonicalJson(t.toJson());
 }

@@ -34,6 +34,8 @@ export interface StreamInfo {
   keyCount: number | null;
   /** A snapshot file's creation time (ISO). */
   createdAt: string | null;
+  /** A snapshot file's header. */
+  header: SnapshotHeader | null;
   warnings: string[];
 }
 
@@ -89,6 +91,7 @@ function fileStream(file: string): StateStream {
       nodeId: h.nodeId,
       keyCount: h.keyCount,
       createdAt: isoTime(h.createdAt),
+      header: h,
       warnings: [],
     },
     *batches() {
@@ -135,7 +138,7 @@ function dirStream(dir: string): StateStream {
   let snapSessions: Json | null = null;
   let open: SnapshotReader | null = null;
   return {
-    info: { source: dir, kind: 'dir', index: commit, term, config, nodeId: dd.meta.nodeId, keyCount: null, createdAt: null, warnings },
+    info: { source: dir, kind: 'dir', index: commit, term, config, nodeId: dd.meta.nodeId, keyCount: null, createdAt: null, header: null, warnings },
     *batches() {
       // Pass 1: the snapshot's values of the keys the log touches, and its client table.
       const base: Array<[Json, Json]> = [];
