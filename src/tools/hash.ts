@@ -12,6 +12,7 @@ import path from 'node:path';
 import { canonicalJson } from '../kv/keys.js';
 import { KvStore } from '../kv/store.js';
 import type { Json, NodeId } from '../raft/types.js';
+import type { FileSystem } from '../storage/index.js';
 import { ToolError } from './errors.js';
 import { isDataDir } from './files.js';
 import { pathKind } from './load.js';
@@ -181,8 +182,8 @@ export interface HashRow {
 }
 
 /** Hash one snapshot file or data directory, streaming (nothing of the state is kept). */
-export function hashState(p: string, warnings: string[] = []): HashRow {
-  const st = openStateStream(p);
+export function hashState(p: string, warnings: string[] = [], opts: { fs?: FileSystem } = {}): HashRow {
+  const st = openStateStream(p, opts);
   const h = new StateHasher();
   try {
     for (const batch of st.batches()) for (const [k, v] of batch) h.add(k, v);

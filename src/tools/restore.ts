@@ -10,7 +10,8 @@ import path from 'node:path';
 import {
   DataDir,
   WalWriter,
-  decodeSnapshot,
+  SnapshotEncoder,
+  SnapshotReader,
   fsyncDir,
   isPidAlive,
   nodeFs,
@@ -18,15 +19,14 @@ import {
   snapshotFileName,
   writeSnapshotFile,
   type FileSystem,
-  type SnapshotContent,
   type SnapshotHeader,
   type SyncOptions,
 } from '../storage/index.js';
-import type { NodeId } from '../raft/types.js';
+import type { Json, NodeId } from '../raft/types.js';
 import { ToolError, toToolError } from './errors.js';
-import { diffStates } from './diff.js';
+import { StateHasher, hashState, sessionsHash } from './hash.js';
 import { foreignEntries, freshSibling, holdsCwd, isDataDir, removeTree, statOrNull } from './files.js';
-import { guard, isoTime, loadDirState, snapshotState, toolNow } from './load.js';
+import { guard, isoTime, toolNow } from './load.js';
 
 export interface RestoreResult {
   file: string;
@@ -45,13 +45,33 @@ export interface RestoreResult {
   warnings: string[];
 }
 
-/** Read a snapshot file once: its bytes (copied as they are when the configuration stays) and its verified, decoded contents. */
-function readSnapshotFully(fsys: FileSystem, file: string): { header: SnapshotHeader; content: SnapshotContent; bytes: Buffer } {
+/**
+ * Read a snapshot file once and verify it, streamed: its bytes (copied as they are when the
+ * configuration stays), its header, and the state hash and session table of its contents, which
+ * the restored directory must recover. The state is never built in memory (docs/FORMAT.md, "Limits").
+ */
+function readSnapshotVerified(fsys: FileSystem, file: string): { header: SnapshotHeader; bytes: Buffer; hash: string; keys: number; sessions: Json | undefined } {
   const st = guard(() => fsys.stat(file), file);
   if (st.isDirectory()) throw new ToolError('ENOTDIR', file, 'is a directory, expected a snapshot file');
   const bytes = guard(() => fsys.readFile(file), file);
-  const { header, content } = guard(() => decodeSnapshot(bytes, file), file);
-  return { header, content, bytes };
+  const r = guard(() => SnapshotReader.fromBytes(bytes, file), file);
+  const h = new StateHasher();
+  const it = r.chunks();
+  for (;;) {
+    const next = guard(() => it.next(), file);
+    if (next.done) break;
+    const { keys, values } = next.value;
+    for (let i = 0; i < keys.length; i++) h.add(keys[i]!, values[i]!);
+  }
+  return { header: r.header, bytes, hash: h.digest(), keys: h.count, sessions: r.sessions };
+}
+
+/** The snapshot `bytes` again with another configuration: the same pairs, streamed chunk by chunk into a new file. */
+function withConfig(bytes: Buffer, file: string, meta: { index: number; term: number; config: NodeId[] }, opts: { createdAt: number; nodeId: NodeId | null }): Buffer {
+  const r = SnapshotReader.fromBytes(bytes, file);
+  const enc = new SnapshotEncoder(meta, opts);
+  for (const c of r.chunks()) enc.addColumns(c.keys, c.values);
+  return enc.finish(r.sessions);
 }
 
 /** `--config n1,n2,n3`: node ids separated by commas (or spaces), no duplicates. */
@@ -159,7 +179,7 @@ export function restoreSnapshot(file: string, dataDir: string, opts: RestoreOpti
   const warnings: string[] = [];
 
   // 1. The snapshot must be sound before anything is touched.
-  const { header, content, bytes } = readSnapshotFully(fsys, file);
+  const { header, bytes, hash, keys, sessions } = readSnapshotVerified(fsys, file);
   const config = opts.config ? [...opts.config] : [...header.config];
   if (config.length === 0) {
     throw new ToolError(
@@ -168,7 +188,6 @@ export function restoreSnapshot(file: string, dataDir: string, opts: RestoreOpti
       'the snapshot records no configuration (no cluster members); give --config with the members of the cluster it will run in (nothing was changed)',
     );
   }
-  const snapState = snapshotState(file, { ...header, config }, content);
 
   // 2. The target: absent, an empty directory, or (with --force) a data directory not held by a live node.
   const target = checkTarget(fsys, dataDir, opts.force === true);
@@ -214,7 +233,7 @@ export function restoreSnapshot(file: string, dataDir: string, opts: RestoreOpti
       dd.setMembers(config);
       if (rewrite) {
         // Same index, term and state; a new configuration means a new header, so a new file.
-        writeSnapshotFile(dd.snapDir, { index: header.index, term: header.term, config }, content, { createdAt, nodeId, ...sync });
+        writeSnapshotFile(dd.snapDir, withConfig(bytes, file, { index: header.index, term: header.term, config }, { createdAt, nodeId }), sync);
       } else writeSnapshotFile(dd.snapDir, bytes, sync);
       const w = new WalWriter(dd.walDir, [], { hardState, lastIndex: header.index }, sync);
       w.add({ type: 'snapshot', index: header.index, term: header.term, file: snapshotFileName(header) });
@@ -222,10 +241,12 @@ export function restoreSnapshot(file: string, dataDir: string, opts: RestoreOpti
     } finally {
       dd.close();
     }
-    // 4. It must recover exactly the snapshot's state.
-    const back = loadDirState(tmp, { fs: fsys });
-    const d = diffStates({ ...snapState, kind: 'dir' }, back.state);
-    if (!d.equal || !d.membership.equal || back.state.header.index !== header.index) {
+    // 4. It must recover exactly the snapshot's state: the same state hash and session table
+    // (streamed, src/tools/hash.ts), at the same index, with the members recorded.
+    const back = hashState(tmp, [], { fs: fsys });
+    const members = DataDir.open(tmp, { fs: fsys }).meta.members ?? [];
+    const sameMembers = [...members].sort().join('\0') === [...config].sort().join('\0');
+    if (back.hash !== hash || back.sessions !== sessionsHash(sessions ?? null) || back.index !== header.index || !sameMembers) {
       throw new ToolError('INTERNAL', dataDir, 'the restored directory does not recover the snapshot state; nothing was changed');
     }
 
@@ -270,7 +291,7 @@ export function restoreSnapshot(file: string, dataDir: string, opts: RestoreOpti
     index: header.index,
     term: header.term,
     config,
-    keys: snapState.pairs.length,
+    keys,
     hardState,
     replaced: target.nonEmpty,
     verified: true,

@@ -17,8 +17,8 @@
 import { KvStore } from '../kv/store.js';
 import { canonicalJson } from '../kv/keys.js';
 import type { Entry, Json, NodeId } from '../raft/types.js';
-import { SnapshotReader, type SnapshotHeader } from '../storage/index.js';
-import { guard, isoTime, openReadOnly, pathKind } from './load.js';
+import { SnapshotReader, nodeFs, type FileSystem, type SnapshotHeader } from '../storage/index.js';
+import { guard, isoTime, openReadOnly } from './load.js';
 import { ToolError } from './errors.js';
 
 export interface StreamInfo {
@@ -72,13 +72,15 @@ function keyOf(data: Json): { key: Json } | null {
   return { key: data['key'] ?? null };
 }
 
-/** Open a snapshot file or a data directory as a stream of pairs. */
-export function openStateStream(p: string): StateStream {
-  return pathKind(p) === 'dir' ? dirStream(p) : fileStream(p);
+/** Open a snapshot file or a data directory as a stream of pairs (over `fs`, default node:fs). */
+export function openStateStream(p: string, opts: { fs?: FileSystem } = {}): StateStream {
+  const fsys = opts.fs ?? nodeFs;
+  const st = guard(() => fsys.stat(p), p);
+  return st.isDirectory() ? dirStream(p, fsys) : fileStream(p, fsys);
 }
 
-function fileStream(file: string): StateStream {
-  const r = guard(() => SnapshotReader.open(file), file);
+function fileStream(file: string, fsys: FileSystem): StateStream {
+  const r = guard(() => SnapshotReader.open(file, { fs: fsys }), file);
   const h = r.header;
   let done = false;
   return {
@@ -114,9 +116,9 @@ function zip(keys: Json[], values: Json[]): Array<[Json, Json]> {
   return out;
 }
 
-function dirStream(dir: string): StateStream {
+function dirStream(dir: string, fsys: FileSystem): StateStream {
   const warnings: string[] = [];
-  const dd = openReadOnly(dir, warnings);
+  const dd = openReadOnly(dir, warnings, fsys);
   const rec = guard(() => dd.recover({ repair: false, loadContent: false }), dir);
   for (const w of rec.warnings) warnings.push(w.message);
   const commit = Math.min(rec.hardState.commit, rec.lastIndex);

@@ -172,3 +172,23 @@ describe('--help examples of dump and hash run as printed', () => {
     expect(count).toBe(7);
   });
 });
+
+describe('canonical JSON (the text every pair hash is of)', () => {
+  it('is what sorting the keys and joining gives, for any JSON value', async () => {
+    const fc = (await import('fast-check')).default;
+    const { canonicalJson } = await import('../../src/kv/keys.js');
+    const reference = (v: Json): string => {
+      if (v === null || typeof v !== 'object') return JSON.stringify(v);
+      if (Array.isArray(v)) return '[' + v.map(reference).join(',') + ']';
+      const keys = Object.keys(v).sort();
+      return '{' + keys.map((k) => JSON.stringify(k) + ':' + reference(v[k] as Json)).join(',') + '}';
+    };
+    fc.assert(
+      fc.property(fc.jsonValue({ maxDepth: 4 }), (v) => {
+        expect(canonicalJson(v as Json)).toBe(reference(v as Json));
+      }),
+      { numRuns: 2000 },
+    );
+    expect(canonicalJson({ b: 1, a: [{ d: 1, c: 2 }], __proto__x: null } as Json)).toBe('{"__proto__x":null,"a":[{"c":2,"d":1}],"b":1}');
+  });
+});
