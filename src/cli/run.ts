@@ -44,14 +44,17 @@ export async function runSpec(spec: CommandSpec, argv: readonly string[], io?: P
     }
     if (json) out(JSON.stringify(errorJson(t), null, 2) + '\n');
     else {
-      const hint = t.code === 'BAD_ARGS' && t.file === null ? `; see raftsnap ${spec.id} --help` : '';
+      const hint = usageError ? `; see raftsnap ${spec.id} --help` : '';
       err(`raftsnap ${spec.id}: ${t.message}${hint}\n`);
     }
     return t.exit;
   };
   let parsed;
+  let usageError = false;
   try {
+    usageError = true; // what fails here is the command line
     parsed = parseArgv(spec, argv);
+    usageError = false;
     // The file limits of this run: its flags, else the environment (src/cli/limits.ts).
     applyLimitFlags(parsed.flags);
   } catch (e) {
