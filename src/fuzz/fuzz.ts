@@ -363,7 +363,90 @@ const serveLine: Target = {
   },
 };
 
-export const TARGETS: readonly Target[] = [snapshotFile, snapshotPayload, walSegment, metaJson, serveLine];
+/** A data directory as an input: file name -> bytes, as JSON with base64 contents. */
+type DirImage = Record<string, string>;
+
+function dirImage(dir: string): DirImage {
+  const out: DirImage = {};
+  const base = path.join(ROOT, dir);
+  const walk = (d: string) => {
+    for (const n of fs.readdirSync(d).sort()) {
+      const p = path.join(d, n);
+      if (fs.statSync(p).isDirectory()) walk(p);
+      else out[path.relative(base, p)] = fs.readFileSync(p).toString('base64');
+    }
+  };
+  walk(base);
+  return out;
+}
+
+/** Every name and its bytes under `dir` of a MemFs, as one string. */
+function treeOf(mfs: MemFs, dir: string): string {
+  const parts: string[] = [];
+  const walk = (d: string) => {
+    for (const n of mfs.readdir(d).sort()) {
+      const p = `${d}/${n}`;
+      if (mfs.stat(p).isDirectory()) {
+        parts.push(`D ${p}`);
+        walk(p);
+      } else parts.push(`F ${p} ${mfs.readFile(p).toString('base64')}`);
+    }
+  };
+  walk(dir);
+  return parts.join('\n');
+}
+
+/**
+ * Recovery of a whole data directory (over MemFs) with one of its files mutated (snapshots and
+ * segments re-sealed half of the time): read-only recovery, then recovery with repair, then
+ * read-only recovery again, which must succeed once repair has (repair leaves a directory that
+ * recovers).
+ */
+const recovery: Target = {
+  name: 'recovery',
+  seeds: () => ['fixtures/healthy', 'fixtures/torn-tail', 'fixtures/broken-snapshot'].map((d) => Buffer.from(JSON.stringify(dirImage(d)))),
+  make: (seed, rng) => {
+    const img = JSON.parse(seed.toString('utf8')) as DirImage;
+    const names = Object.keys(img).filter((n) => n !== 'LOCK');
+    const n = rng.pick(names);
+    let b: Buffer = mutate(Buffer.from(img[n]!, 'base64'), rng);
+    if (rng.int(2) === 0) b = n.endsWith('.wal') ? resealWal(b) : n.endsWith('.snap') ? resealSnapshot(b) : b;
+    img[n] = b.toString('base64');
+    if (rng.int(8) === 0) delete img[rng.pick(names)];
+    return Buffer.from(JSON.stringify(img));
+  },
+  run: (input) => {
+    const img = JSON.parse(input.toString('utf8')) as DirImage;
+    const mfs = new MemFs();
+    mfs.mkdir('/d/snap', { recursive: true });
+    mfs.mkdir('/d/wal', { recursive: true });
+    for (const [name, b64] of Object.entries(img)) {
+      const bytes = Buffer.from(b64, 'base64');
+      const fd = mfs.open(`/d/${name}`, 'w');
+      mfs.write(fd, bytes, 0, bytes.length);
+      mfs.close(fd);
+    }
+    // Read-only first (it must change nothing), then with repair whatever the read-only one said.
+    const before = treeOf(mfs, '/d');
+    storageOutcome(() => void DataDir.open('/d', { fs: mfs }).recover({ repair: false }));
+    if (treeOf(mfs, '/d') !== before) throw new Error('read-only recovery changed the directory');
+    return storageOutcome(() => {
+      const w = DataDir.open('/d', { fs: mfs, mode: 'write', fsync: false, pid: 4242, isPidAlive: () => false });
+      try {
+        w.recover({ repair: true, now: 0 });
+      } finally {
+        w.close();
+      }
+      try {
+        DataDir.open('/d', { fs: mfs }).recover({ repair: false });
+      } catch (e) {
+        throw new Error(`recovery fails after a successful repair: ${(e as Error).message}`);
+      }
+    });
+  },
+};
+
+export const TARGETS: readonly Target[] = [snapshotFile, snapshotPayload, walSegment, metaJson, serveLine, recovery];
 
 // ------------------------------------------------------------------------------------------------
 // Runner

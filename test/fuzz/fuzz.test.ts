@@ -9,19 +9,23 @@ import { Rng, TARGETS, fuzz, mutate, runCase, type Target } from '../../src/fuzz
 import { tmpDir } from '../storage/helpers.js';
 
 const RUNS = 700;
+/** Whole-directory recovery cases are dearer (three recoveries over MemFs each). */
+const RUNS_OF: Record<string, number> = { recovery: 150 };
 
 describe('fuzzing the decoders', () => {
   for (const t of TARGETS) {
-    it(`${t.name}: ${RUNS} mutated inputs, no crash, no hang`, () => {
+    const runs = RUNS_OF[t.name] ?? RUNS;
+    it(`${t.name}: ${runs} mutated inputs, no crash, no hang`, () => {
       expect(t.seeds().length, `${t.name} has seeds`).toBeGreaterThan(0);
-      const r = fuzz({ runs: RUNS, seed: 20261201, targets: [t.name], slowMs: 5000 });
+      const r = fuzz({ runs, seed: 20261201, targets: [t.name], slowMs: 5000 });
       const c = r.cases[t.name]!;
       console.log(`${t.name}: ${c.runs} cases, ${c.ok} ok, ${c.refused} refused, ${c.crashes} crashes, slowest ${c.slowestMs.toFixed(1)} ms`);
       expect(r.crashes.map((x) => `${x.target}: ${x.error}`)).toEqual([]);
-      expect(c.runs).toBe(RUNS);
+      expect(c.runs).toBe(runs);
       // The mutations reach past the first check: some inputs are refused, some still read.
       expect(c.refused).toBeGreaterThan(0);
-      expect(c.ok + c.refused).toBe(RUNS);
+      expect(c.ok).toBeGreaterThan(0);
+      expect(c.ok + c.refused).toBe(runs);
     }, 60_000);
   }
 
