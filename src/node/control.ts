@@ -37,6 +37,9 @@ function isObject(v: unknown): v is Record<string, unknown> {
 export function controlCommand(v: unknown, where: string): KvCommand {
   if (!isObject(v)) throw new ProtocolError(ErrorCode.MALFORMED_REQUEST, `${where}: command must be an object`);
   if (!('key' in v)) throw new ProtocolError(ErrorCode.MALFORMED_REQUEST, `${where}: command needs a "key"`);
+  // The limits of a client request (docs/SERVE.md, "Limits on input"; docs/FORMAT.md, "Limits").
+  const p = clientValueProblem(v);
+  if (p) throw new ProtocolError(ErrorCode.MALFORMED_REQUEST, `${where}: ${p}`);
   if (v['op'] === 'put') {
     if (!('value' in v)) throw new ProtocolError(ErrorCode.MALFORMED_REQUEST, `${where}: put needs a "value"`);
     return { op: 'write', key: v['key'] as Json, value: v['value'] as Json };
@@ -44,8 +47,6 @@ export function controlCommand(v: unknown, where: string): KvCommand {
   if (v['op'] === 'get') return { op: 'read', key: v['key'] as Json };
   const c = asKvCommand(v as Json);
   if (!c) throw new ProtocolError(ErrorCode.MALFORMED_REQUEST, `${where}: op must be put, get, read, write or cas`);
-  const p = clientValueProblem(v);
-  if (p) throw new ProtocolError(ErrorCode.MALFORMED_REQUEST, `${where}: ${p}`);
   return c;
 }
 
