@@ -39,6 +39,8 @@ export interface NemesisConfig {
   crashPoints: boolean;
   /** The window a crash point is drawn from (default 40 calls). */
   crashPointCalls?: number;
+  /** The share of the nemesis's crashes that are crash points (default 0.6; the rest crash between steps). */
+  crashPointShare?: number;
   /**
    * Storage steps (node.ts storageStep) crash points are also aimed at: half of them then crash
    * at one of the first 3 calls of a step drawn from this list, whenever it comes.
@@ -680,7 +682,7 @@ export class Simulation implements NodeHost {
         // Prefer the leader now and then: that is where the interesting crashes are.
         const ldr = this.leader();
         const node = ldr && r.chance(0.5) ? ldr : r.pick(live);
-        if (n.crashPoints && r.chance(0.6)) {
+        if (n.crashPoints && r.chance(n.crashPointShare ?? 0.6)) {
           // (Re)arm: an aim at a step that does not come soon is replaced.
           if (n.crashPointSteps && n.crashPointSteps.length > 0 && r.chance(0.5)) {
             const step = r.pick(n.crashPointSteps);
