@@ -9,25 +9,27 @@
 import { canonicalJson } from '../kv/keys.js';
 import type { Json } from '../raft/types.js';
 import { diffHeaders, sessionsText, type DiffResult, type KeyChange, type KeyValue } from './diff.js';
-import { murmur3x86_128 } from './hash.js';
+import { bytes as utf8Bytes, encode as encodeUtf8, murmur3x86_128 } from './hash.js';
 import { openStateStream, type StreamInfo } from './state-stream.js';
 import { compareKeys, type ToolState } from './state.js';
 
-const utf8 = new TextEncoder();
 const h = new Uint32Array(4);
 
 /**
- * A value's identity for comparing: a number itself (0 and -0 alike, as canonical JSON has them),
- * else its canonical JSON when short, else a 128-bit digest of that. Different types never meet:
- * a number against a string is unequal.
+ * A value's identity for comparing, small and flat (side A's map holds one per key): a number
+ * itself (0 and -0 alike, as canonical JSON has them); else its canonical JSON when it is at most
+ * 12 characters (V8 keeps strings that short flat); else a 128-bit digest of the canonical JSON as
+ * 9 UTF-16 units, the first a lone surrogate, which canonical JSON never holds (JSON.stringify
+ * escapes one), so a digest never equals a short canonical text. Different types never meet: a
+ * number against a string is unequal.
  */
 function valueId(v: Json): number | string {
   if (typeof v === 'number') return v;
   const c = canonicalJson(v);
-  if (c.length <= 32) return c;
-  const b = utf8.encode(c);
-  murmur3x86_128(b, b.length, h);
-  return `#${h[0]!.toString(36)}.${h[1]!.toString(36)}.${h[2]!.toString(36)}.${h[3]!.toString(36)}.${c.length}`;
+  if (c.length <= 12) return c;
+  const n = encodeUtf8(c);
+  murmur3x86_128(utf8Bytes, n, h);
+  return String.fromCharCode(0xdfff, h[0]! & 0xffff, h[0]! >>> 16, h[1]! & 0xffff, h[1]! >>> 16, h[2]! & 0xffff, h[2]! >>> 16, h[3]! & 0xffff, h[3]! >>> 16);
 }
 
 /** A map with KvStore's key identity: numbers and strings natively (`1` and `"1"` apart), other keys by canonical JSON. */

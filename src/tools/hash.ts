@@ -25,12 +25,12 @@ function sha256(data: string | Uint8Array): Buffer {
   return crypto.createHash('sha256').update(data).digest();
 }
 
-// UTF-8 of one pair's text, reused from pair to pair.
-let bytes = new Uint8Array(256);
+// UTF-8 of one pair's text, reused from pair to pair (`encode` fills it; read it before the next call).
+export let bytes = new Uint8Array(256);
 const utf8 = new TextEncoder();
 
 /** UTF-8 of `t` into `bytes` (grown as needed); returns its length. */
-function encode(t: string): number {
+export function encode(t: string): number {
   const n = t.length;
   if (bytes.length < n * 3) bytes = new Uint8Array(n * 3 + 64);
   for (let i = 0; i < n; i++) {
