@@ -35,6 +35,7 @@ import type { FileSystem } from '../storage/fs.js';
 import { DiskStorage } from '../storage/node-storage.js';
 import { listSegmentFiles } from '../storage/wal.js';
 import { BrokenFs, type BrokenStorage } from './broken-fs.js';
+import type { DiskFault } from './disk-faults.js';
 import type { Random } from './random.js';
 import { SimCrash, SimFs, type CallKind, type CrashHow, type CrashOptions } from './sim-fs.js';
 import { AckedState, SimStore } from './sim-store.js';
@@ -94,13 +95,6 @@ export interface NodeObserver {
   onSnapshotTaken(node: SimNode, meta: SnapshotMeta, pairs: Array<[Json, Json]>): void;
   /** A line the node wrote after its storage failed (it must stop: only 11 and 13 answers may follow). */
   onOutputAfterFailure(node: SimNode, line: string, failure: Error): void;
-}
-
-/** A fault injected into a node's disk by the nemesis or a scenario, until it is cleared. */
-export interface DiskFault {
-  /** What it is, for the trace ("EIO on the 3rd write", "disk full", "read-only"). */
-  readonly what: string;
-  clear(): void;
 }
 
 /**
@@ -164,16 +158,6 @@ export function storageStep(kind: CallKind, p: string): string {
     return 'snapshot-other';
   }
   return 'other';
-}
-
-/** The errno of an injected disk fault behind `e` (through StorageError's errno and causes), or null. */
-export function injectedErrno(e: unknown): string | null {
-  let x: unknown = e;
-  for (let i = 0; i < 8 && x instanceof Error; i++, x = x.cause) {
-    const c = (x as { errno?: unknown; code?: unknown }).errno ?? (x as { code?: unknown }).code;
-    if (c === 'EIO' || c === 'ENOSPC' || c === 'EROFS') return c;
-  }
-  return null;
 }
 
 export class SimNode {

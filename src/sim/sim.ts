@@ -14,7 +14,8 @@ import type { Entry, HardState, Json, NodeId, SnapshotMeta } from '../raft/types
 import type { RecoveredState } from '../node/store.js';
 import type { BrokenStorage } from './broken-fs.js';
 import { InvariantViolation, Invariants } from './invariants.js';
-import { type DiskConfig, type DiskFault, type NodeConfig, type NodeHost, type NodeObserver, SimNode, injectedErrno, serveOptions } from './node.js';
+import { type DiskFault, type DiskFaultCode, injectDiskFault, injectedErrno } from './disk-faults.js';
+import { type DiskConfig, type NodeConfig, type NodeHost, type NodeObserver, SimNode, serveOptions } from './node.js';
 import { type LinkConfig, LOSSY, RELIABLE, SimNetwork } from './network.js';
 import { EventQueue } from './queue.js';
 import { Random } from './random.js';
@@ -470,38 +471,13 @@ export class Simulation implements NodeHost {
   }
 
   /**
-   * Inject a disk fault into `node`'s SimFs: `EIO` on one of its next mutating calls (of a kind
-   * drawn), a disk that fills up a few KiB from now (`ENOSPC`, short writes first), or a read-only
-   * file system (`EROFS` on every mutating call from now). The node must stop at the first storage
-   * call that fails; it is restarted later with the fault cleared. `soon`: EIO on one of the next
-   * few writes or fsyncs, which every Ready that persists makes (not on a rename, which only a
-   * rotation or a snapshot makes), ENOSPC at one of the next writes.
+   * Inject a disk fault into `node`'s SimFs (disk-faults.ts; `soon`: one that fires within a few
+   * Readies). The node must stop at the first storage call that fails; it is restarted later with
+   * the fault cleared.
    */
-  injectFault(node: SimNode, code: 'EIO' | 'ENOSPC' | 'EROFS', r: Random = this.faultRng, soon = false): DiskFault {
+  injectFault(node: SimNode, code: DiskFaultCode, r: Random = this.faultRng, soon = false): DiskFault {
     this.clearFault(node);
-    const fs = node.fs;
-    let f: DiskFault;
-    if (code === 'EIO') {
-      const kind = soon ? r.pick(['write', 'fsync'] as const) : r.pick(['write', 'fsync', 'rename', 'open', undefined] as const);
-      const nth = 1 + r.int(soon ? 4 : 12);
-      const h = fs.addFault(kind ? { kind, error: 'EIO', nth } : { error: 'EIO', nth });
-      f = { what: `EIO at the ${nth}th ${kind ?? 'mutating call'}`, clear: () => h.remove() };
-    } else if (code === 'ENOSPC') {
-      // A capacity a little above what is used: the node may fill it (short writes first), or, if
-      // compaction frees space as fast as the WAL grows, never; `soon`: ENOSPC at one of the next writes.
-      const room = r.int(1024);
-      if (!soon && r.chance(0.5)) {
-        fs.setCapacity({ bytes: fs.usedBytes + room, shortWrites: r.chance(0.7) });
-        f = { what: `disk full ${room} bytes from now`, clear: () => fs.setCapacity(null) };
-      } else {
-        const nth = 1 + r.int(8);
-        const h = fs.addFault({ kind: 'write', error: 'ENOSPC', nth });
-        f = { what: `ENOSPC at the ${nth}th write`, clear: () => h.remove() };
-      }
-    } else {
-      fs.setReadOnly(true);
-      f = { what: 'read-only', clear: () => fs.setReadOnly(false) };
-    }
+    const f = injectDiskFault(node.fs, code, r, soon);
     node.fault = f;
     this.counters.diskFaults++;
     this.note(`${node.id} FAULT ${f.what}`);

@@ -6,7 +6,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { BrokenFs } from '../../src/sim/broken-fs.js';
-import { storageStep, injectedErrno } from '../../src/sim/node.js';
+import { injectedErrno } from '../../src/sim/disk-faults.js';
+import { storageStep } from '../../src/sim/node.js';
 import { Random } from '../../src/sim/random.js';
 import { SimFs } from '../../src/sim/sim-fs.js';
 import { AckedState } from '../../src/sim/sim-store.js';
