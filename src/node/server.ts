@@ -636,6 +636,9 @@ export class RaftServer {
   private async installSnapshot(meta: SnapshotMeta): Promise<void> {
     const s = await this.store!.loadSnapshot(meta);
     this.resetStateMachine(meta, s.pairs, s.sessions);
+    // The log up to the snapshot is gone from the core: let storage delete the WAL it covers, as
+    // after a snapshot of our own (a follower kept up by InstallSnapshot alone grew its WAL forever).
+    await this.store!.compact(this.core!.status().firstIndex - 1, this.opts.retain);
     this.stats.snapshotsInstalled++;
     this.log.info(`${this.nodeId}: installed snapshot ${meta.index}/${meta.term} (${this.kv.size} keys)`);
   }
