@@ -228,7 +228,13 @@ const walSegment: Target = {
 const metaJson: Target = {
   name: 'meta-json',
   seeds: () => files('fixtures', /^meta\.json$/).slice(0, 4).map((f) => fs.readFileSync(f)),
-  make: (seed, rng) => mutate(seed, rng),
+  make: (seed, rng) => {
+    if (rng.int(2) === 0) {
+      const j = mutateJson(seed.toString('utf8'), rng);
+      if (j !== null) return Buffer.from(j, 'utf8');
+    }
+    return mutate(seed, rng);
+  },
   run: (input) => {
     const mfs = new MemFs();
     mfs.mkdir('/d/snap', { recursive: true });
@@ -298,6 +304,7 @@ const HOSTILE_JSON = [
   () => '{}',
   () => 'true',
   () => '"\ud800"',
+  () => '"line\\none\\u001b[31m"',
 ];
 
 /** A seed line with one value (at a random place in its body) replaced by a hostile one; null when the seed is not a JSON object. */

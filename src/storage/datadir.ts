@@ -150,7 +150,7 @@ function readMeta(fsys: FileSystem, dir: string): DataDirMeta {
     throw new StorageError('NOT_DATA_DIR', file, `not a raftsnap data directory (meta.json format is not "${DATA_DIR_FORMAT}")`);
   }
   if (o.version !== DATA_DIR_FORMAT_VERSION) {
-    throw new StorageError('UNSUPPORTED_VERSION', file, `unsupported data directory version ${String(o.version)} (this build reads version ${DATA_DIR_FORMAT_VERSION})`);
+    throw new StorageError('UNSUPPORTED_VERSION', file, `unsupported data directory version ${describeVersion(o.version)} (this build reads version ${DATA_DIR_FORMAT_VERSION})`);
   }
   return {
     format: DATA_DIR_FORMAT,
@@ -159,6 +159,16 @@ function readMeta(fsys: FileSystem, dir: string): DataDirMeta {
     created: typeof o.created === 'number' ? o.created : 0,
     members: readMembers(o.members, file),
   };
+}
+
+/**
+ * A meta.json `version` for a message, on one line and short whatever the file holds (a string is
+ * quoted as JSON: it may hold a newline; an array nested 5,000 deep is not printed: found by the fuzzer).
+ */
+function describeVersion(v: unknown): string {
+  if (typeof v === 'number' || typeof v === 'boolean' || v === null || v === undefined) return String(v);
+  if (typeof v === 'string') return JSON.stringify(v.length > 32 ? v.slice(0, 32) + '…' : v);
+  return Array.isArray(v) ? '(an array)' : '(an object)';
 }
 
 /** meta.json `members`: absent or null (not recorded), else a non-empty list of distinct node ids. */

@@ -139,7 +139,8 @@ function checkHeaderFields(h: unknown, version: number, headerCrc: number, paylo
   const codec = o['codec'];
   if (typeof codec !== 'string') return bad('field "codec" is missing');
   if (codec !== SNAPSHOT_CODEC) {
-    throw new StorageError('UNSUPPORTED_VERSION', source, `unsupported snapshot codec "${codec.slice(0, 64)}" (this build reads "${SNAPSHOT_CODEC}")`);
+    // As JSON: the name comes from the file and may hold a newline or escape codes (found by the fuzzer).
+    throw new StorageError('UNSUPPORTED_VERSION', source, `unsupported snapshot codec ${JSON.stringify(codec.slice(0, 64))} (this build reads "${SNAPSHOT_CODEC}")`);
   }
   return {
     formatVersion: version,

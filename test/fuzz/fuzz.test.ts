@@ -79,3 +79,51 @@ describe('saved crashes (fixtures/fuzz/crashes/) stay fixed', () => {
     }
   });
 });
+
+describe('found by the fuzzer', () => {
+  it('a codec name holding a newline makes a one-line error (the name is quoted as JSON); so does a meta.json version', async () => {
+    const { snapshotFromItems } = await import('../../src/fuzz/seal.js');
+    const { decodeSnapshot, DataDir, MemFs, StorageError } = await import('../../src/storage/index.js');
+    const bad = snapshotFromItems([['raftsnap-state', 1], { keyCount: 0 }], { codec: 'z\ntd+cbor-seq\u001b[31m' });
+    let msg = '';
+    try {
+      decodeSnapshot(bad, 'x.snap');
+    } catch (e) {
+      if (!(e instanceof StorageError)) throw e;
+      msg = e.message;
+    }
+    expect(msg).toBe('x.snap: unsupported snapshot codec "z\\ntd+cbor-seq\\u001b[31m" (this build reads "zstd+cbor-seq")');
+    const mfs = new MemFs();
+    mfs.mkdir('/d', { recursive: true });
+    const text = Buffer.from(JSON.stringify({ format: 'raftsnap-data', version: '1\n2', nodeId: null, created: 0 }));
+    const fd = mfs.open('/d/meta.json', 'w');
+    mfs.write(fd, text, 0, text.length);
+    mfs.close(fd);
+    let m2 = '';
+    try {
+      DataDir.open('/d', { fs: mfs });
+    } catch (e) {
+      if (!(e instanceof StorageError)) throw e;
+      m2 = e.message;
+    }
+    expect(m2).toBe('/d/meta.json: unsupported data directory version "1\\n2" (this build reads version 1)');
+  });
+
+  it('a meta.json whose version is an array nested 5,000 deep is a one-line error, not a stack overflow (String() of it overflowed)', async () => {
+    const { DataDir, MemFs, StorageError } = await import('../../src/storage/index.js');
+    const mfs = new MemFs();
+    mfs.mkdir('/d', { recursive: true });
+    const text = Buffer.from(`{"format":"raftsnap-data","version":${'['.repeat(5000)}${']'.repeat(5000)}}`);
+    const fd = mfs.open('/d/meta.json', 'w');
+    mfs.write(fd, text, 0, text.length);
+    mfs.close(fd);
+    let err: unknown = null;
+    try {
+      DataDir.open('/d', { fs: mfs });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(StorageError);
+    expect((err as Error).message).toBe('/d/meta.json: unsupported data directory version (an array) (this build reads version 1)');
+  });
+});
