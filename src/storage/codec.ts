@@ -421,8 +421,8 @@ export class CborScanError extends Error {
     readonly kind: 'limit' | 'damage',
     message: string,
     readonly offset: number,
-    /** Which limit (kind 'limit'): nesting depth, string length, element count, or a length beyond the bytes that remain. */
-    readonly which: 'depth' | 'string' | 'count' | 'length' | null = null,
+    /** Which limit (kind 'limit'): nesting depth, string length, element count, a length beyond the bytes that remain, a number that is not finite. */
+    readonly which: 'depth' | 'string' | 'count' | 'length' | 'number' | null = null,
     /** The length or count declared (or the depth reached) that broke the limit. */
     readonly declared = 0,
   ) {
@@ -462,7 +462,7 @@ export function cborScan(
   const stack: number[] = []; // elements still to read in each open container
   const starts: number[] = []; // where each open container started
   let remaining = 1;
-  const limit = (what: string, at: number, which: 'depth' | 'string' | 'count' | 'length', declared: number): never => {
+  const limit = (what: string, at: number, which: 'depth' | 'string' | 'count' | 'length' | 'number', declared: number): never => {
     throw new CborScanError('limit', what, at, which, declared);
   };
   const damage = (what: string, at: number): never => {
@@ -522,12 +522,24 @@ export function cborScan(
         break;
       case 7:
         if (ai < 20 || ai === 24) damage(`CBOR simple value ${arg} (only false, true and null are written)`, at);
+        // NaN and the infinities: JSON has no such number, and serve refuses one (docs/SERVE.md).
+        if (ai >= 25 && !finiteFloat(buf, at)) limit('a number that is not finite (NaN or an infinity), which JSON cannot carry and serve never accepts', at, 'number', 0);
         break;
       default: // 0, 1: integers, argument already skipped
         break;
     }
     if (sizes !== undefined && stack.length === sizesAt) sizes.push(pos - at);
   }
+}
+
+/** Whether the half, single or double float whose head is at `at` is finite (its exponent is not all ones). */
+function finiteFloat(buf: Uint8Array, at: number): boolean {
+  const ai = buf[at]! & 31;
+  const b0 = buf[at + 1]!;
+  const b1 = buf[at + 2]!;
+  if (ai === 25) return ((b0 >> 2) & 0x1f) !== 0x1f;
+  if (ai === 26) return (((b0 & 0x7f) << 1) | (b1 >> 7)) !== 0xff;
+  return (((b0 & 0x7f) << 4) | (b1 >> 4)) !== 0x7ff;
 }
 
 /**

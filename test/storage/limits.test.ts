@@ -196,6 +196,30 @@ describe('snapshot payload limits', () => {
   });
 });
 
+describe('numbers JSON cannot carry (serve refuses them on the wire)', () => {
+  it('NaN and the infinities, as half, single or double floats, are LIMIT in a snapshot and in a WAL record', () => {
+    for (const v of [NaN, Infinity, -Infinity]) {
+      const e = errOf(() => decodeSnapshot(encodeSnapshot({ index: 1, term: 1, config: [] }, { kv: [[1, v]] }), 'nan.snap'));
+      expect(e.code).toBe('LIMIT');
+      expect(e.message).toMatch(/a number that is not finite \(NaN or an infinity\), which JSON cannot carry and serve never accepts/);
+    }
+    const state = cbor(['raftsnap-state', 1]);
+    const end = cbor({ keyCount: 1 });
+    for (const f of [[0xf9, 0x7c, 0x00], [0xf9, 0x7e, 0x00], [0xfa, 0xff, 0x80, 0, 0], [0xfb, 0x7f, 0xf0, 0, 0, 0, 0, 0, 0]]) {
+      const { payload, rawSize } = zstdFrame(Buffer.concat([state, Buffer.from([0x82, 0x81, 0x01, 0x81, ...f]), end]));
+      expect(codeOf(() => decodeSnapshot(snapshotFromPayload(payload, rawSize, { keyCount: 1 })))).toBe('LIMIT');
+    }
+    // Finite floats are fine, however they are written.
+    for (const f of [[0xf9, 0x3c, 0x00], [0xfa, 0x3f, 0xc0, 0, 0], [0xfb, 0x3f, 0xf8, 0, 0, 0, 0, 0, 0]]) {
+      const { payload, rawSize } = zstdFrame(Buffer.concat([state, Buffer.from([0x82, 0x81, 0x01, 0x81, ...f]), end]));
+      expect(decodeSnapshot(snapshotFromPayload(payload, rawSize, { keyCount: 1 })).content.kv[0]![1]).toBeTypeOf('number');
+    }
+    const rec = walRecord(1, cbor([1, 1, { op: 'write', key: 'k', value: Infinity }]));
+    const seg = Buffer.concat([encodeSegmentHeader(1, 1), rec, ...sealBatch(SEGMENT_HEADER_BYTES, [rec])]);
+    expect(errOf(() => scanSegmentBytes(seg, 'w.wal')).message).toMatch(/^w\.wal: WAL record of type 1 holds a number that is not finite/);
+  });
+});
+
 describe('WAL record limits', () => {
   const segment = (records: Buffer[]): Buffer => Buffer.concat([encodeSegmentHeader(1, 1), ...records, ...sealBatch(SEGMENT_HEADER_BYTES, records)]);
   const entry = (data: Json) => walRecord(1, cbor([1, 1, data]));
