@@ -39,12 +39,8 @@ export type RequestState =
   | { name: 'queued'; until: number | null }
   | { name: 'forwarded'; msgId: number }
   | { name: 'proposed'; index: number; term: number }
-  /**
-   * `after`: the last log index when the read arrived, `term` the term then: while this node leads
-   * in that term the read is answered from the state after `after` (its place in the input order),
-   * else at its read index. `index`: the read index, once the core confirmed the round.
-   */
-  | { name: 'reading'; ctx: number; after: number; term: number; index: number | null }
+  /** `index`: the read index, once the core confirmed the round (null until then). */
+  | { name: 'reading'; ctx: number; index: number | null }
   | { name: 'answered' };
 
 /** Why a request ends; `answerFor` turns it into the answer. */
@@ -243,7 +239,7 @@ export class Requests {
         // ReadIndex: no log entry; answered once a majority confirmed this leader after now.
         const ctx = ++this.lastReadCtx;
         if (core.readIndex(ctx)) {
-          req.state = { name: 'reading', ctx, after: core.lastIndex(), term: core.currentTerm(), index: null };
+          req.state = { name: 'reading', ctx, index: null };
           this.reading.set(ctx, req);
           this.readQueue.push(req);
           return;
@@ -353,25 +349,20 @@ export class Requests {
   }
 
   /**
-   * Answer, in arrival order, the confirmed reads whose position is applied: the state after the
-   * last entry that arrived before them (at least their read index), so that a single node's
-   * answers follow its input order exactly.
+   * Answer, in arrival order, the confirmed reads whose read index is applied. Read indexes grow in
+   * arrival order (the commit index when each arrived), and entries are applied one at a time with
+   * this called after each: a single node, whose commit index is its last index, answers in its
+   * input order exactly.
    */
   private answerReads(): void {
     const h = this.host;
-    const core = h.core!;
-    const leading = core.leader() === h.nodeId;
-    const term = core.currentTerm();
     const q = this.readQueue;
     let i = 0;
     while (i < q.length) {
       const req = q[i]!;
       const s = req.state;
       if (s.name === 'reading') {
-        if (s.index === null) break;
-        // A deposed leader's entries after the read index may never be applied (a new leader replaced them).
-        const at = leading && s.term === term ? Math.max(s.index, s.after) : s.index;
-        if (at > h.applied) break;
+        if (s.index === null || s.index > h.applied) break;
         this.end(req, { why: 'read', result: h.read(req.cmd.key) });
       }
       i++;

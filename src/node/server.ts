@@ -16,7 +16,7 @@
 import { KvStore, type KvCommand, type KvResult } from '../kv/index.js';
 import { RaftCore } from '../raft/core.js';
 import { installSnapshotMessage, sameMeta } from '../raft/snapshot.js';
-import { RAFT_MESSAGE_TYPES, type Entry, type Json, type NodeId, type RaftMessage, type Role, type SnapshotMeta } from '../raft/types.js';
+import { RAFT_MESSAGE_TYPES, type Entry, type Json, type NodeId, type RaftMessage, type Ready, type Role, type SnapshotMeta } from '../raft/types.js';
 import { CONTROL_TYPES, handleControl } from './control.js';
 import { onInit } from './init.js';
 import type { Logger } from './log.js';
@@ -547,10 +547,10 @@ export class RaftServer {
       this.log.warn(`dropping ${msg.body.type} from ${msg.src}: no term`);
       return;
     }
-    const m = { ...b, from: msg.src, to: this.nodeId } as Record<string, unknown>;
-    delete m['msg_id'];
-    delete m['in_reply_to'];
-    this.core!.step(m as unknown as RaftMessage);
+    // The body itself becomes the message (no copy; the core ignores msg_id and other extra fields).
+    b['from'] = msg.src;
+    b['to'] = this.nodeId;
+    this.core!.step(b as unknown as RaftMessage);
   }
 
   private sendRaft(m: RaftMessage): void {
@@ -570,13 +570,19 @@ export class RaftServer {
     while (core.hasReady()) {
       if (this.storeFailed()) return;
       const rd = core.ready();
-      // 1. persist + sync
+      for (const m of rd.early) this.sendRaft(m);
+      // A leader's appends go out while it writes its own log (the core counts it toward a commit
+      // only once this Ready is advanced).
+      if (rd.sendFirst) this.sendReady(rd);
+      // 1. persist + sync (no fsync for a commit index alone)
       if (rd.entries.length > 0 || rd.hardState) {
         if (!this.unsafe) {
           if (rd.entries.length > 0) store.append(rd.entries);
           if (rd.hardState) store.setHardState(rd.hardState);
-          const s = store.sync();
-          if (s) await s;
+          if (rd.mustSync) {
+            const s = store.sync();
+            if (s) await s;
+          }
           if (this.storeFailed()) return;
         }
       }
@@ -596,15 +602,8 @@ export class RaftServer {
         }
         core.snapshotStored(chunk.meta, held, installed);
       }
-      // 2. send; InstallSnapshot chunks with their bytes read from the local snapshot the core names
-      for (const m of rd.messages) this.sendRaft(m);
-      for (const send of rd.snapshotSends) {
-        const cur = store.snapshots.current();
-        // A newer snapshot was saved since this Ready: the core is told (snapshotAvailable) and
-        // restarts the transfer with it.
-        if (!cur || !sameMeta(cur.meta, send.meta) || cur.size !== send.size) continue;
-        this.sendRaft(installSnapshotMessage(send, store.snapshots.read(send.offset, send.length)));
-      }
+      // 2. send
+      if (!rd.sendFirst) this.sendReady(rd);
       if (this.probe?.afterSend) {
         const p = this.probe.afterSend();
         if (p) await p;
@@ -621,6 +620,20 @@ export class RaftServer {
       this.snapshotter.maybeStart();
     }
     this.observe();
+  }
+
+  /** Send a Ready's messages, and its InstallSnapshot chunks with their bytes read from the local snapshot. */
+  private sendReady(rd: Ready): void {
+    for (const m of rd.messages) this.sendRaft(m);
+    if (rd.snapshotSends.length === 0) return;
+    const snaps = this.store!.snapshots;
+    for (const send of rd.snapshotSends) {
+      const cur = snaps.current();
+      // A newer snapshot was saved since this Ready: the core is told (snapshotAvailable) and
+      // restarts the transfer with it.
+      if (!cur || !sameMeta(cur.meta, send.meta) || cur.size !== send.size) continue;
+      this.sendRaft(installSnapshotMessage(send, snaps.read(send.offset, send.length)));
+    }
   }
 
   private applyEntry(e: Entry): void {

@@ -18,6 +18,9 @@
  *  3. restore the state machine from `snapshot` (durable since its `snapshotStored`), then apply
  *     `committed` in order;
  *  4. `advance()` (marks the entries stable and the committed ones applied).
+ * `mustSync` false (only the commit index changed): step 1 needs no fsync. `sendFirst` (a leader,
+ * no new term or vote): step 2's sends may go before step 1, in parallel with the leader's own
+ * write; the leader counts itself toward a commit only for entries `advance()` marked stable.
  * Inputs (`step`, `tick`, `propose`, `snapshotAvailable`) may arrive between `ready()` and
  * `advance()`; what they produce comes out in the next Ready. A storage failure in step 1 stops
  * the node (the driver throws): the chunk is then never reported and never answered.
@@ -70,6 +73,7 @@ import type {
   RaftMessage,
   RaftRestore,
   RaftStatus,
+  ReadAck,
   Ready,
   RequestVote,
   RequestVoteReply,
@@ -149,6 +153,9 @@ export class RaftCore {
   private leading: Replication | null = null;
 
   private msgs: RaftMessage[] = [];
+  private early: RaftMessage[] = [];
+  /** Follower: the highest read round acknowledged to the current leader in this term. */
+  private readAcked = 0;
   private sends: SnapshotSend[] = [];
   private pendingSnapshot: SnapshotMeta | null = null;
   private lastHardState: HardState;
@@ -280,6 +287,9 @@ export class RaftCore {
       case 'raft_append_entries_reply':
         if (this.role === 'leader') this.leading!.onAppendReply(m);
         return;
+      case 'raft_read_ack':
+        if (this.role === 'leader') this.leading!.onReadAck(m.from, m.readSeq);
+        return;
       case 'raft_install_snapshot':
         return this.onInstallSnapshot(m);
       case 'raft_install_snapshot_reply':
@@ -329,6 +339,7 @@ export class RaftCore {
     this.flush();
     return (
       this.msgs.length > 0 ||
+      this.early.length > 0 ||
       this.readStates.length > 0 ||
       this.readsLost.length > 0 ||
       this.sends.length > 0 ||
@@ -344,8 +355,15 @@ export class RaftCore {
   ready(): Ready {
     this.flush();
     const hardState = this.hardStateChanged() ? this.hardState() : null;
+    // etcd's MustSync: a new term or vote, or entries, must be on disk before anything is sent that
+    // depends on them; a commit index alone need not be (it is learnt again from the leader).
+    const voteChanged = hardState !== null && (hardState.term !== this.lastHardState.term || hardState.votedFor !== this.lastHardState.votedFor);
     if (hardState) this.lastHardState = hardState;
     const entries = this.log.handOut();
+    const mustSync = voteChanged || entries.length > 0;
+    // A leader's messages (appends, heartbeats) may go out while it writes its own log (Raft thesis
+    // 10.2.1, as etcd's leader does): it counts itself toward a commit only for entries on its disk.
+    const sendFirst = this.role === 'leader' && !voteChanged;
     const snapshot = this.pendingSnapshot;
     this.pendingSnapshot = null;
     let snapshotChunk: SnapshotChunk | null = null;
@@ -355,6 +373,10 @@ export class RaftCore {
     }
     const messages = this.msgs;
     this.msgs = [];
+    // Read acknowledgements matter only when the replies that echo the same round wait for a disk
+    // write (an fsync or a snapshot chunk); otherwise those replies go out just as soon.
+    const early = mustSync || snapshotChunk !== null ? this.early : [];
+    this.early = [];
     const snapshotSends = this.sends;
     this.sends = [];
     const committed = this.commit > this.applyCursor ? this.log.slice(this.applyCursor + 1, this.commit) : [];
@@ -364,12 +386,14 @@ export class RaftCore {
     this.readStates = [];
     const readsLost = this.readsLost;
     this.readsLost = [];
-    return { hardState, entries, snapshot, snapshotChunk, messages, snapshotSends, committed, readStates, readsLost };
+    return { hardState, entries, mustSync, snapshot, snapshotChunk, messages, early, sendFirst, snapshotSends, committed, readStates, readsLost };
   }
 
   /** The driver handled the last Ready: persisted, sent, restored and applied it. */
   advance(): void {
     this.log.stableTo();
+    // The leader's own entries are on its disk now: they count toward the commit index.
+    if (this.role === 'leader') this.maybeCommit();
     if (this.readyApplied !== null) {
       this.applied = Math.max(this.applied, Math.min(this.readyApplied, this.commit));
       this.readyApplied = null;
@@ -534,16 +558,6 @@ export class RaftCore {
     return this.leaderId;
   }
 
-  /** The current term (as `status().term`, without building a status). */
-  currentTerm(): number {
-    return this.term;
-  }
-
-  /** Index of the last log entry (as `status().lastIndex`). */
-  lastIndex(): number {
-    return this.log.lastIndex;
-  }
-
   /** Term of the entry at `index`; valid from the snapshot index on, undefined otherwise. */
   termAt(index: number): number | undefined {
     const t = this.log.termAt(index);
@@ -590,6 +604,7 @@ export class RaftCore {
 
   private becomeFollower(term: number, lead: NodeId | null, resetTimer = true): void {
     this.loseReads();
+    if (term !== this.term || lead !== this.leaderId) this.readAcked = 0;
     if (term !== this.term) {
       this.term = term;
       this.votedFor = null;
@@ -754,6 +769,7 @@ export class RaftCore {
 
   private heardFromLeader(from: NodeId): void {
     if (this.role !== 'follower') this.becomeFollower(this.term, from);
+    if (this.leaderId !== from) this.readAcked = 0;
     this.leaderId = from;
     this.electionElapsed = 0;
   }
@@ -761,8 +777,13 @@ export class RaftCore {
   private onAppend(m: AppendEntries): void {
     if (this.role === 'leader') return; // two leaders in one term cannot happen
     this.heardFromLeader(m.from);
-    // The append's read round number goes back with the answer (ReadIndex, read-index.ts).
+    // The append's read round number goes back with the answer (ReadIndex, read-index.ts), and at
+    // once, before this node's own write, in a read acknowledgement when it is a new round.
     const readSeq = m.readSeq ?? 0;
+    if (readSeq > this.readAcked) {
+      this.readAcked = readSeq;
+      this.early.push({ type: 'raft_read_ack', from: this.id, to: m.from, term: this.term, readSeq } satisfies ReadAck);
+    }
     const reject = (hint: number) =>
       this.send<AppendEntriesReply>({
         type: 'raft_append_entries_reply', from: this.id, to: m.from, term: this.term,
@@ -879,7 +900,10 @@ export class RaftCore {
     if (this.role !== 'leader') return false;
     const matches: number[] = [];
     for (const p of this.peers) {
-      if (p === this.id) matches.push(this.log.lastIndex);
+      // The leader itself: through the entries on its disk (it may send before writing them). A
+      // single voter sends nothing: its entries are committed with the fsync that stores them, in
+      // the same Ready, before anything is applied.
+      if (p === this.id) matches.push(this.isSingleton() ? this.log.lastIndex : Math.min(this.log.lastIndex, this.log.unstableFrom - 1));
       else matches.push(this.leading?.matchOf(p) ?? 0);
     }
     matches.sort((a, b) => b - a);

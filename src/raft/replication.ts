@@ -228,6 +228,14 @@ export class Replication {
     this.sendAppend(m.from, pr, true);
   }
 
+  /** A follower acknowledged read round `seq` (a ReadAck), in this term. */
+  onReadAck(from: NodeId, seq: number): void {
+    const pr = this.progress.get(from);
+    if (!pr) return;
+    pr.recentActive = true;
+    this.ctx.answered(from, seq);
+  }
+
   private startSnapshot(p: NodeId, pr: Progress): boolean {
     const cur = this.ctx.local();
     if (!cur || cur.meta.index < this.ctx.log.offset) return false; // nothing to send (cannot happen if the driver is consistent)

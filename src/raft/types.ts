@@ -93,6 +93,20 @@ export interface AppendEntriesReply {
   readSeq?: number;
 }
 
+/**
+ * ReadIndex (read-index.ts): a follower that got an append of the leader's read round `readSeq` (or
+ * a later one) says at once that it follows this leader in `term`, without waiting for its own
+ * disk: no write of its own is behind this (a vote it gave in a later term is on disk before it
+ * is sent, and a node that gave it never answers in this term again).
+ */
+export interface ReadAck {
+  type: 'raft_read_ack';
+  from: NodeId;
+  to: NodeId;
+  term: number;
+  readSeq: number;
+}
+
 /** Raft paper Figure 13, chunked, with the last configuration on every chunk. */
 export interface InstallSnapshot {
   type: 'raft_install_snapshot';
@@ -125,6 +139,7 @@ export type RaftMessage =
   | RequestVoteReply
   | AppendEntries
   | AppendEntriesReply
+  | ReadAck
   | InstallSnapshot
   | InstallSnapshotReply;
 
@@ -133,6 +148,7 @@ export const RAFT_MESSAGE_TYPES: ReadonlySet<string> = new Set([
   'raft_request_vote_reply',
   'raft_append_entries',
   'raft_append_entries_reply',
+  'raft_read_ack',
   'raft_install_snapshot',
   'raft_install_snapshot_reply',
 ]);
@@ -225,6 +241,12 @@ export interface Ready {
    */
   entries: Entry[];
   /**
+   * `entries` is not empty, or the term or vote changed: fsync before sending `messages` (etcd's
+   * MustSync). False when only the commit index changed: it may be written without an fsync (a
+   * lost commit index is learnt again from the leader).
+   */
+  mustSync: boolean;
+  /**
    * A snapshot received from the leader (its last chunk stored and reported with `snapshotStored`
    * while an earlier Ready was handled) that the driver must restore the state machine from. The
    * stored log is REPLACED by it: every stored entry is dropped, then `entries` (the suffix the
@@ -236,8 +258,17 @@ export interface Ready {
   snapshot: SnapshotMeta | null;
   /** A chunk from the leader to store in step 1 and report with `snapshotStored`. */
   snapshotChunk: SnapshotChunk | null;
-  /** Messages to send once the above is durable. */
+  /** Messages to send once the above is durable (or at once, when `sendFirst`). */
   messages: RaftMessage[];
+  /** Messages that depend on nothing of this Ready (a follower's read acknowledgements): send them first. */
+  early: RaftMessage[];
+  /**
+   * The node leads and this Ready changes neither term nor vote: `messages` and `snapshotSends` may
+   * be sent before step 1, in parallel with the leader's own write (Raft thesis 10.2.1; etcd's
+   * leader does so). The leader counts itself toward a commit only once `advance()` said its
+   * entries are persisted.
+   */
+  sendFirst: boolean;
   /** InstallSnapshot messages to send once their bytes are read from the local snapshot. */
   snapshotSends: SnapshotSend[];
   /** Newly committed entries to apply, in index order, after `snapshot` if any. */

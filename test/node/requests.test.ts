@@ -11,7 +11,7 @@ function req(state: RequestState, kind: 'read' | 'write' | 'control' = 'write'):
 const proposed: RequestState = { name: 'proposed', index: 7, term: 3 };
 const forwarded: RequestState = { name: 'forwarded', msgId: 4 };
 const queued: RequestState = { name: 'queued', until: null };
-const reading: RequestState = { name: 'reading', ctx: 1, after: 7, term: 3, index: null };
+const reading: RequestState = { name: 'reading', ctx: 1, index: null };
 
 describe('answerFor', () => {
   it('applied at (index, term): the result; the entry there has another term: indefinite 13', () => {

@@ -203,7 +203,7 @@ export class Cluster {
         storeChunk(n.core, n.snaps, rd);
       }
       // 2. send
-      for (const m of [...rd.messages, ...readSends(n.snaps, rd)]) {
+      for (const m of [...rd.early, ...rd.messages, ...readSends(n.snaps, rd)]) {
         this.trace.push(m);
         this.queue.push(m);
       }
@@ -377,7 +377,7 @@ export function drain(core: RaftCore, snaps?: MemSnapshots): { msgs: RaftMessage
     readies.push(rd);
     if (!snaps && (rd.snapshotChunk || rd.snapshotSends.length > 0)) throw new Error('drain: snapshot work in a Ready but no store given');
     if (snaps) storeChunk(core, snaps, rd);
-    msgs.push(...rd.messages);
+    msgs.push(...rd.early, ...rd.messages);
     if (snaps) msgs.push(...readSends(snaps, rd));
     core.advance();
   }

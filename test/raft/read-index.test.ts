@@ -204,6 +204,37 @@ describe('ReadIndex', () => {
     expect(c.node(l).readStates).toEqual([]);
   });
 
+  it('a follower acknowledges a new read round at once, before writing the entries that came with it', () => {
+    const f = new RaftCore(cfg('n2', ids3, new MemSnapshots()), { hardState: { term: 2, votedFor: null, commit: 0 }, snapshot: null, entries: [], applied: 0 });
+    f.step({ type: 'raft_append_entries', from: 'n1', to: 'n2', term: 2, prevLogIndex: 0, prevLogTerm: 0, entries: [{ index: 1, term: 2, data: 'w' }], leaderCommit: 0, readSeq: 5 });
+    const rd = f.ready();
+    expect(rd.mustSync).toBe(true);
+    expect(rd.early).toEqual([{ type: 'raft_read_ack', from: 'n2', to: 'n1', term: 2, readSeq: 5 }]);
+    expect(rd.messages).toMatchObject([{ type: 'raft_append_entries_reply', success: true, matchIndex: 1, readSeq: 5 }]);
+    f.advance();
+    // The same round again (another append of it): no second acknowledgement.
+    f.step({ type: 'raft_append_entries', from: 'n1', to: 'n2', term: 2, prevLogIndex: 1, prevLogTerm: 2, entries: [], leaderCommit: 1, readSeq: 5 });
+    expect(f.ready().early).toEqual([]);
+    f.advance();
+    // A new round on a heartbeat that needs no fsync: the reply itself echoes it, no extra message.
+    f.step({ type: 'raft_append_entries', from: 'n1', to: 'n2', term: 2, prevLogIndex: 1, prevLogTerm: 2, entries: [], leaderCommit: 1, readSeq: 6 });
+    const hb = f.ready();
+    expect(hb).toMatchObject({ mustSync: false, early: [], messages: [{ type: 'raft_append_entries_reply', readSeq: 6 }] });
+  });
+
+  it('a leader confirms a round from read acknowledgements alone; one from an older term counts for nothing', () => {
+    const l = loneLeader();
+    drain(l);
+    l.step(ok('n2', 2, 1));
+    drain(l);
+    l.readIndex(9);
+    const seq = appends(drain(l).msgs)[0]!.readSeq!;
+    l.step({ type: 'raft_read_ack', from: 'n3', to: 'n1', term: 1, readSeq: seq });
+    expect(drain(l).readies.flatMap((r) => r.readStates)).toEqual([]);
+    l.step({ type: 'raft_read_ack', from: 'n3', to: 'n1', term: 2, readSeq: seq });
+    expect(drain(l).readies.flatMap((r) => r.readStates)).toEqual([{ ctx: 9, index: 1 }]);
+  });
+
   it('a single voter confirms at once, in the next Ready', () => {
     const snaps = new MemSnapshots();
     const core = new RaftCore(cfg('n1', ['n1'], snaps), { hardState: { term: 0, votedFor: null, commit: 0 }, snapshot: null, entries: [], applied: 0 });

@@ -199,3 +199,41 @@ describe('safety under a lossy network with partitions, compaction and restarts'
 export function ofType<T extends RaftMessage['type']>(ms: RaftMessage[], t: T): Extract<RaftMessage, { type: T }>[] {
   return ms.filter((m) => m.type === t) as Extract<RaftMessage, { type: T }>[];
 }
+
+describe('persistence before counting (Raft thesis 10.2.1)', () => {
+  it('a leader sends its appends before writing them, and counts itself only once advance() says they are on disk', () => {
+    const c = new Cluster(ids3);
+    const l = c.elect();
+    c.run(4);
+    const core = c.core(l);
+    const commit = core.status().commit;
+    const r = core.propose('w')!;
+    const rd = core.ready();
+    expect(rd.sendFirst).toBe(true);
+    expect(rd.mustSync).toBe(true);
+    const f = ids3.find((x) => x !== l)!;
+    // A follower's acknowledgement arrives before the leader's own write finished: one copy on disk
+    // is not a majority of three.
+    core.step({ type: 'raft_append_entries_reply', from: f, to: l, term: r.term, success: true, matchIndex: r.index, rejectHint: 0, rejectedIndex: 0 });
+    expect(core.status().commit).toBe(commit);
+    core.advance();
+    expect(core.status().commit).toBe(r.index);
+  });
+
+  it('a follower whose commit index alone changed need not fsync (mustSync false); entries or a vote must', () => {
+    const f = new RaftCore(cfg('n2', ids3, new MemSnapshots()), {
+      hardState: { term: 2, votedFor: null, commit: 0 }, snapshot: null, entries: ents([1, 2]), applied: 0,
+    });
+    f.step({ type: 'raft_append_entries', from: 'n1', to: 'n2', term: 2, prevLogIndex: 2, prevLogTerm: 2, entries: [], leaderCommit: 2 });
+    const rd = f.ready();
+    expect(rd).toMatchObject({ hardState: { commit: 2 }, entries: [], mustSync: false, sendFirst: false });
+    f.advance();
+    f.step({ type: 'raft_append_entries', from: 'n1', to: 'n2', term: 2, prevLogIndex: 2, prevLogTerm: 2, entries: ents([2], 3), leaderCommit: 2 });
+    expect(f.ready().mustSync).toBe(true);
+    f.advance();
+    // A vote (a node that has heard from no leader, so no stickiness).
+    const v = new RaftCore(cfg('n2', ids3, new MemSnapshots()), { hardState: { term: 2, votedFor: null, commit: 0 }, snapshot: null, entries: [], applied: 0 });
+    v.step({ type: 'raft_request_vote', from: 'n3', to: 'n2', term: 3, lastLogIndex: 9, lastLogTerm: 3, preVote: false });
+    expect(v.ready()).toMatchObject({ mustSync: true, hardState: { term: 3, votedFor: 'n3' } });
+  });
+});
