@@ -17,13 +17,15 @@ import { LineSplitter, ProtocolError, parseLine } from '../node/protocol.js';
 import { MAX_MESSAGE_DEPTH, MAX_VALUE_CHARS, MAX_VALUE_DEPTH } from '../limits.js';
 import { clientValueProblem, valueProblem } from '../node/wire-limits.js';
 import type { Body } from '../node/protocol.js';
-import { zstdDecompressExact } from '../storage/codec.js';
+import { decodeCborSequence, zstdDecompressExact } from '../storage/codec.js';
+import { KvStore } from '../kv/store.js';
+import { StateHasher, sessionsHash } from '../tools/hash.js';
 import { DataDir } from '../storage/datadir.js';
 import { StorageError } from '../storage/errors.js';
 import { MemFs } from '../storage/mem-fs.js';
 import { decodeSnapshot, decodeSnapshotHeader } from '../storage/snapshot.js';
 import { scanSegmentBytes } from '../storage/wal.js';
-import { resealSnapshot, resealWal, snapshotFromPayload, zstdFrame } from './seal.js';
+import { cbor, resealSnapshot, resealWal, snapshotFromPayload, zstdFrame } from './seal.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -195,13 +197,81 @@ const snapshotPayload: Target = {
   make: (seed, rng) => {
     // seed = keyCount (4 bytes) + raw payload; keep the count most of the time, else an extreme.
     const count = rng.int(4) === 0 ? rng.pick(EXTREMES32) : seed.readUInt32BE(0);
-    const raw = mutate(seed.subarray(4), rng);
+    const structural = rng.int(3) === 0 ? mutateItems(seed.subarray(4), rng) : null;
+    const raw = structural ?? mutate(seed.subarray(4), rng);
     const { payload, rawSize } = zstdFrame(raw);
     const declared = rng.int(8) === 0 ? rng.pick([0, rawSize - 1, rawSize + 1, 2 ** 31, 2 ** 40]) : rawSize;
     return snapshotFromPayload(payload, rawSize, { keyCount: count, rawSize: Math.max(0, declared) });
   },
-  run: (input) => storageOutcome(() => void decodeSnapshot(input, 'fuzz.snap')),
+  run: (input) =>
+    storageOutcome(() => {
+      const { content } = decodeSnapshot(input, 'fuzz.snap');
+      // What the node does with a decoded state (load it, sessions included), and what hash does.
+      const store = KvStore.fromEntries(content.kv, content.sessions);
+      if (store.size > content.kv.length) throw new Error('the store holds more keys than the snapshot');
+      const hasher = new StateHasher();
+      for (const [k, v] of content.kv) hasher.add(k, v);
+      hasher.digest();
+      sessionsHash(content.sessions ?? null);
+      JSON.stringify(content.kv);
+    }),
 };
+
+/**
+ * A structural mutation of a raw payload (a CBOR sequence of trusted seed bytes): one item decoded,
+ * changed as a JSON value (a value replaced by a hostile one, a key run's start or count set to an
+ * extreme, the end item's count or session table changed) and encoded again. Null when the seed
+ * does not decode.
+ */
+function mutateItems(raw: Uint8Array, rng: Rng): Buffer | null {
+  const items: unknown[] = [];
+  try {
+    decodeCborSequence(raw, (v) => void items.push(v));
+  } catch {
+    return null;
+  }
+  if (items.length < 2) return null;
+  const i = 1 + rng.int(items.length - 1);
+  const item = items[i];
+  const hostile = (): unknown => {
+    try {
+      return JSON.parse(rng.pick(HOSTILE_JSON)()) as unknown;
+    } catch {
+      return null;
+    }
+  };
+  if (Array.isArray(item) && item.length === 2) {
+    const [keys, values] = item as [unknown, unknown[]];
+    if (keys instanceof Map || (keys !== null && typeof keys === 'object' && !Array.isArray(keys))) {
+      const run = keys instanceof Map ? Object.fromEntries(keys) : (keys as Record<string, unknown>);
+      const extremes = [0, -1, 2 ** 53 - 1, 2 ** 53, -(2 ** 53), 0.5, 8192, 8193, 'x', null];
+      run[rng.pick(['start', 'count'])] = rng.pick(extremes);
+      item[0] = run;
+    } else if (Array.isArray(keys) && keys.length > 0 && rng.int(2) === 0) {
+      keys[rng.int(keys.length)] = hostile();
+    } else if (Array.isArray(values) && values.length > 0) {
+      values[rng.int(values.length)] = hostile();
+    }
+  } else if (item instanceof Map || (item !== null && typeof item === 'object')) {
+    const end = item instanceof Map ? Object.fromEntries(item) : (item as Record<string, unknown>);
+    if (rng.int(2) === 0) end['keyCount'] = rng.pick([0, 1, -1, 2 ** 32, 0.5, 'x']);
+    else {
+      const origin = rng.pick(['o', '', 'x'.repeat(300)]);
+      end['sessions'] = rng.pick<unknown>([
+        hostile(),
+        { forwards: [{ origin, last: rng.pick([0, -1, 1e300]), low: 0, ids: [1, rng.pick([0, -5, 2 ** 53]), 'x'], failed: [[1, 22, 'no'], [2, 20], 'x'] }] },
+        { forwards: Array.from({ length: 300 }, (_, n) => ({ origin: `o${n}`, last: n, low: 0, ids: [n] })) },
+        { forwards: hostile() },
+      ]);
+    }
+    items[i] = end;
+  } else return null;
+  try {
+    return Buffer.concat(items.map((x) => cbor(x)));
+  } catch {
+    return null; // too deep to encode here: the byte mutations cover it
+  }
+}
 
 function u32(n: number): Buffer {
   const b = Buffer.alloc(4);
