@@ -5,6 +5,7 @@ import { spawnSync } from 'node:child_process';
 const benches = [
   ['bench/snapshot.js', '--out', 'docs/BENCHMARKS.md', ...process.argv.slice(2)],
   ['bench/snapshot-pause.js', '--out', 'docs/BENCHMARKS.md', ...process.argv.slice(2)],
+  ['bench/cluster.js', '--out', 'docs/BENCHMARKS.md', ...process.argv.slice(2)],
 ];
 for (const args of benches) {
   const r = spawnSync(process.execPath, args, { stdio: 'inherit' });
