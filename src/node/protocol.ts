@@ -199,6 +199,8 @@ function describe(t: FieldType): string {
 export interface LineSink {
   /** Write text (one or more whole lines). */
   write(text: string): void;
+  /** Hand what is collected to the OS now, not at the end of the turn (before blocking work). */
+  push?(): void;
   /** Resolves once everything written so far has been handed to the OS. */
   flush(): Promise<void>;
 }
@@ -227,6 +229,10 @@ export class StdoutSink implements LineSink {
   /** Bytes handed to the stream and not yet taken by the OS (backpressure). */
   get backlog(): number {
     return (this.stream as NodeJS.WritableStream & { writableLength?: number }).writableLength ?? 0;
+  }
+
+  push(): void {
+    this.writeOut();
   }
 
   private writeOut(): void {
@@ -308,6 +314,11 @@ export class Outbox {
 
   error(dest: string, inReplyTo: number | undefined, code: number, text: string, src?: string): number {
     return this.reply(dest, inReplyTo, { type: 'error', code, text }, src);
+  }
+
+  /** Write out what is collected now (before an fsync that blocks the event loop). */
+  push(): void {
+    this.sink.push?.();
   }
 
   flush(): Promise<void> {

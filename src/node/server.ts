@@ -572,14 +572,18 @@ export class RaftServer {
       const rd = core.ready();
       for (const m of rd.early) this.sendRaft(m);
       // A leader's appends go out while it writes its own log (the core counts it toward a commit
-      // only once this Ready is advanced).
-      if (rd.sendFirst) this.sendReady(rd);
+      // only once this Ready is advanced), and what was committed before this Ready is applied and
+      // answered without waiting for that write.
+      const early = rd.sendFirst && rd.applyFirst;
+      if (early && !(await this.sendAndApply(rd))) return;
       // 1. persist + sync (no fsync for a commit index alone)
       if (rd.entries.length > 0 || rd.hardState) {
         if (!this.unsafe) {
           if (rd.entries.length > 0) store.append(rd.entries);
           if (rd.hardState) store.setHardState(rd.hardState);
           if (rd.mustSync) {
+            // The fsync blocks the event loop: what this Ready sent must be on its way first.
+            this.out.push();
             const s = store.sync();
             if (s) await s;
           }
@@ -602,17 +606,8 @@ export class RaftServer {
         }
         core.snapshotStored(chunk.meta, held, installed);
       }
-      // 2. send
-      if (!rd.sendFirst) this.sendReady(rd);
-      if (this.probe?.afterSend) {
-        const p = this.probe.afterSend();
-        if (p) await p;
-      }
-      // 3. apply the snapshot, then committed entries; reads are answered at their place in between
-      if (rd.snapshot) await this.installSnapshot(rd.snapshot);
-      if (this.storeFailed()) return;
-      this.requests.readResults(rd.readStates, rd.readsLost);
-      for (const e of rd.committed) this.applyEntry(e);
+      // 2. send, 3. apply
+      if (!early && !(await this.sendAndApply(rd))) return;
       // 4. advance
       core.appliedTo(this.applied);
       core.advance();
@@ -620,6 +615,23 @@ export class RaftServer {
       this.snapshotter.maybeStart();
     }
     this.observe();
+  }
+
+  /**
+   * Steps 2 and 3 of a Ready: send, then apply the snapshot and the committed entries (answering
+   * their requests, and reads at their place in between). False when the node stopped meanwhile.
+   */
+  private async sendAndApply(rd: Ready): Promise<boolean> {
+    this.sendReady(rd);
+    if (this.probe?.afterSend) {
+      const p = this.probe.afterSend();
+      if (p) await p;
+    }
+    if (rd.snapshot) await this.installSnapshot(rd.snapshot);
+    if (this.storeFailed()) return false;
+    this.requests.readResults(rd.readStates, rd.readsLost);
+    for (const e of rd.committed) this.applyEntry(e);
+    return true;
   }
 
   /** Send a Ready's messages, and its InstallSnapshot chunks with their bytes read from the local snapshot. */

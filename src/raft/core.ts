@@ -380,13 +380,16 @@ export class RaftCore {
     const snapshotSends = this.sends;
     this.sends = [];
     const committed = this.commit > this.applyCursor ? this.log.slice(this.applyCursor + 1, this.commit) : [];
+    // Committed entries already on this node's disk (from earlier Readys) may be applied before this
+    // Ready's own write: nothing of them waits for it.
+    const applyFirst = snapshot === null && (committed.length === 0 || committed[committed.length - 1]!.index < this.log.unstableFrom);
     this.applyCursor = Math.max(this.applyCursor, this.commit);
     this.readyApplied = Math.max(this.readyApplied ?? 0, snapshot ? snapshot.index : 0, committed.length ? committed[committed.length - 1]!.index : 0);
     const readStates = this.readStates;
     this.readStates = [];
     const readsLost = this.readsLost;
     this.readsLost = [];
-    return { hardState, entries, mustSync, snapshot, snapshotChunk, messages, early, sendFirst, snapshotSends, committed, readStates, readsLost };
+    return { hardState, entries, mustSync, snapshot, snapshotChunk, messages, early, sendFirst, snapshotSends, committed, applyFirst, readStates, readsLost };
   }
 
   /** The driver handled the last Ready: persisted, sent, restored and applied it. */

@@ -274,6 +274,11 @@ export interface Ready {
   /** Newly committed entries to apply, in index order, after `snapshot` if any. */
   committed: Entry[];
   /**
+   * Every entry of `committed` was on this node's disk before this Ready (and there is no
+   * `snapshot`): they may be applied, and their requests answered, before step 1.
+   */
+  applyFirst: boolean;
+  /**
    * Reads (`RaftCore.readIndex`) whose leadership round a majority confirmed: answer each from the
    * state machine once it has applied `index` (after this Ready's `committed`, or later ones).
    */

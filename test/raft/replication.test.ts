@@ -237,3 +237,28 @@ describe('persistence before counting (Raft thesis 10.2.1)', () => {
     expect(v.ready()).toMatchObject({ mustSync: true, hardState: { term: 3, votedFor: 'n3' } });
   });
 });
+
+describe('applyFirst', () => {
+  it('is true only when every committed entry of the Ready was on disk before it', () => {
+    const f = new RaftCore(cfg('n2', ids3, new MemSnapshots()), { hardState: { term: 2, votedFor: null, commit: 0 }, snapshot: null, entries: [], applied: 0 });
+    // Entries and the commit that covers them in one append: they are written in this very Ready.
+    f.step({ type: 'raft_append_entries', from: 'n1', to: 'n2', term: 2, prevLogIndex: 0, prevLogTerm: 0, entries: ents([2, 2]), leaderCommit: 1 });
+    let rd = f.ready();
+    expect(rd.committed.map((e) => e.index)).toEqual([1]);
+    expect(rd.applyFirst).toBe(false);
+    f.advance();
+    // Entry 2 is on disk now; a heartbeat commits it.
+    f.step({ type: 'raft_append_entries', from: 'n1', to: 'n2', term: 2, prevLogIndex: 2, prevLogTerm: 2, entries: [], leaderCommit: 2 });
+    rd = f.ready();
+    expect(rd.committed.map((e) => e.index)).toEqual([2]);
+    expect(rd.applyFirst).toBe(true);
+    // A single voter commits an entry with the write that stores it: never before it.
+    const one = new RaftCore(cfg('n1', ['n1'], new MemSnapshots()), { hardState: { term: 0, votedFor: null, commit: 0 }, snapshot: null, entries: [], applied: 0 });
+    one.campaign();
+    drain(one);
+    one.propose('x');
+    rd = one.ready();
+    expect(rd.committed.map((e) => e.data)).toEqual(['x']);
+    expect(rd.applyFirst).toBe(false);
+  });
+});
