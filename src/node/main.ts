@@ -101,6 +101,12 @@ export async function runServe(opts: ServeOptions): Promise<void> {
     stdoutBroken = true;
   });
   const outbox = new Outbox(sink);
+  // Backpressure: while stdout cannot take more, stdin is not read (the node's memory stays bounded;
+  // what it would read waits in the pipe and in the sender).
+  sink.onBackpressure = (full) => {
+    if (full) process.stdin.pause();
+    else process.stdin.resume();
+  };
   const server = new RaftServer({
     outbox,
     options: opts,

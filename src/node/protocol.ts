@@ -215,6 +215,10 @@ export class StdoutSink implements LineSink {
   private waiters: Array<() => void> = [];
   private lines: string[] = [];
   private scheduled = false;
+  /** The stream refused more (its buffer is past its high-water mark) and has not drained yet. */
+  private full = false;
+  /** Told when the stream fills up (true) and when it has drained (false): backpressure. */
+  onBackpressure: ((full: boolean) => void) | null = null;
 
   constructor(private readonly stream: NodeJS.WritableStream = process.stdout) {}
 
@@ -224,11 +228,6 @@ export class StdoutSink implements LineSink {
       this.scheduled = true;
       setImmediate(() => this.writeOut());
     }
-  }
-
-  /** Bytes handed to the stream and not yet taken by the OS (backpressure). */
-  get backlog(): number {
-    return (this.stream as NodeJS.WritableStream & { writableLength?: number }).writableLength ?? 0;
   }
 
   push(): void {
@@ -243,7 +242,7 @@ export class StdoutSink implements LineSink {
     this.pending++;
     // A write to a pipe may be buffered by Node; it is never dropped. The callback tells us when it
     // has left the process, which is what `flush` waits for.
-    this.stream.write(text, () => {
+    const room = this.stream.write(text, () => {
       this.pending--;
       if (this.pending === 0) {
         const w = this.waiters;
@@ -251,6 +250,15 @@ export class StdoutSink implements LineSink {
         for (const f of w) f();
       }
     });
+    if (!room && !this.full) {
+      // Whoever reads our stdout is slower than we write: say so until the stream drains.
+      this.full = true;
+      this.onBackpressure?.(true);
+      this.stream.once('drain', () => {
+        this.full = false;
+        this.onBackpressure?.(false);
+      });
+    }
   }
 
   flush(): Promise<void> {

@@ -52,6 +52,7 @@ export type Ending =
   | { why: 'deposed' }
   | { why: 'no-leader'; text?: string }
   | { why: 'stopping'; text: string }
+  | { why: 'overloaded' }
   | { why: 'timeout' };
 
 export class Request {
@@ -111,6 +112,9 @@ export function answerFor(req: Request, e: Ending): Outcome {
       return error(ErrorCode.TEMPORARILY_UNAVAILABLE, e.text ?? 'no leader known; try again later');
     case 'stopping':
       return req.mayHaveEntered ? indefinite(`${e.text}; the operation may or may not have taken effect`) : error(ErrorCode.TEMPORARILY_UNAVAILABLE, `${e.text}; the request was not executed`);
+    case 'overloaded':
+      // Only ever for a request that has not entered a log (checked before it is routed).
+      return error(ErrorCode.TEMPORARILY_UNAVAILABLE, `node overloaded (${MAX_IN_FLIGHT} requests in flight); not executed, try again`);
     case 'timeout':
       return error(ErrorCode.TIMEOUT, s.name === 'forwarded' ? 'forwarded request timed out; it may or may not have taken effect' : 'request timed out; it may or may not have taken effect');
   }
@@ -139,6 +143,12 @@ export interface RequestHost {
 
 /** Forwards remembered by a leader to recognise a duplicated delivery. */
 const SEEN_FORWARDS = 16384;
+
+/**
+ * Most requests in flight on one node (every state but answered): past it a new request is
+ * answered 11 at once, before it can enter any log, so that memory stays bounded under overload.
+ */
+export const MAX_IN_FLIGHT = 1024;
 
 /** The table of requests in flight, and their transitions. */
 export class Requests {
@@ -199,7 +209,9 @@ export class Requests {
   submitClient(msg: Envelope, cmd: KvCommand, replyBody: (op: string, o: Outcome) => Record<string, unknown>): void {
     const { src, body } = msg;
     const op = body.type;
-    this.route(new Request(op as RequestKind, cmd, (o) => this.host.reply(src, body.msg_id, replyBody(op, o)), this.host.now() + this.host.options.requestTimeoutMs));
+    const req = new Request(op as RequestKind, cmd, (o) => this.host.reply(src, body.msg_id, replyBody(op, o)), this.host.now() + this.host.options.requestTimeoutMs);
+    if (this.size >= MAX_IN_FLIGHT) return this.end(req, { why: 'overloaded' });
+    this.route(req);
   }
 
   /** An entry of a control message (apply_entries) at `index` of `term`, answered when applied. */
@@ -303,6 +315,7 @@ export class Requests {
       session = { origin: `${src}/${origin}`, id: fwdId!, low: typeof low === 'number' && Number.isSafeInteger(low) && low < fwdId! ? low : fwdId! };
     }
     const req = new Request(cmd.op, cmd, reply, this.host.now() + this.host.options.requestTimeoutMs, session);
+    if (this.size >= MAX_IN_FLIGHT) return this.end(req, { why: 'overloaded' });
     if (this.host.core!.leader() !== this.host.nodeId) {
       // Never forwarded twice (no loops); nothing entered a log, so this is definite.
       this.end(req, { why: 'deposed' });

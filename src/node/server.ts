@@ -76,6 +76,13 @@ type Work = { kind: 'msg'; msg: Envelope } | { kind: 'tick' } | { kind: 'fn'; fn
 /** Most inputs handled before the core's output is processed (group commit batch). */
 const MAX_BATCH = 512;
 
+/**
+ * Inputs waiting in the queue past which a new client request (or a follower's forward of one) is
+ * answered 11 at once instead of queued: under overload memory stays bounded, and what is shed
+ * never entered a log. Raft messages are always queued (their senders' flow control bounds them).
+ */
+const MAX_QUEUED = 4096;
+
 const CLIENT_TYPES = new Set(['read', 'write', 'cas']);
 /** Messages that may be batched into one Ready with the ones around them. */
 const ORDER_FREE = new Set([...CLIENT_TYPES, ...RAFT_MESSAGE_TYPES, 'raft_forward', 'raft_forward_reply']);
@@ -216,7 +223,16 @@ export class RaftServer {
       }
       return;
     }
-    this.enqueue({ kind: 'msg', msg: p.msg });
+    const msg = p.msg;
+    if (this.queue.length >= MAX_QUEUED && this.core && msg.body.msg_id !== undefined && msg.dest === this.nodeId) {
+      const type = msg.body.type;
+      const text = `node overloaded (${this.queue.length} inputs queued); not executed, try again`;
+      if (CLIENT_TYPES.has(type)) return void this.out.error(msg.src, msg.body.msg_id, ErrorCode.TEMPORARILY_UNAVAILABLE, text);
+      if (type === 'raft_forward') {
+        return void this.out.reply(msg.src, msg.body.msg_id, { type: 'raft_forward_reply', outcome: { kind: 'error', code: ErrorCode.TEMPORARILY_UNAVAILABLE, text } });
+      }
+    }
+    this.enqueue({ kind: 'msg', msg });
   }
 
   /** stdin ended: finish what was asked, stop timers, close storage. Resolves when all is written. */
