@@ -4,6 +4,7 @@
  * hands the recovered state to the driver (`RaftServer.begin`). Knows the driver only by type.
  */
 import { ErrorCode, ProtocolError, validate, type Envelope } from './protocol.js';
+import { wasReported } from './reported.js';
 import type { RaftServer } from './server.js';
 import type { NodeStore, RecoveredState } from './store.js';
 
@@ -64,7 +65,8 @@ export async function onInit(node: RaftServer, msg: Envelope): Promise<void> {
     }
   } catch (e) {
     const err = e instanceof Error ? e : new Error(String(e));
-    log.warn(`FATAL: cannot open this node's storage: ${err.message}`);
+    // A failed start of --data-dir has said it already (main.ts): one FATAL line per failure.
+    if (!wasReported(e)) log.warn(`FATAL: cannot open this node's storage: ${err.message}`);
     if (durable) out.error(src, body.msg_id, ErrorCode.CRASH, `cannot open storage: ${err.message}`);
     node.notStarted(err, null, false);
     return;

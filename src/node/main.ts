@@ -6,6 +6,7 @@
 import { stderrLogger } from './log.js';
 import { parseServeArgs, UsageError, type ServeOptions } from './options.js';
 import { LineSplitter, Outbox, StdoutSink } from './protocol.js';
+import { markReported } from './reported.js';
 import { RaftServer } from './server.js';
 
 export const UNSAFE_ENV = 'RAFTSNAP_UNSAFE_ACK_BEFORE_PERSIST';
@@ -70,6 +71,7 @@ export async function runServe(opts: ServeOptions): Promise<void> {
       } catch (e) {
         startFailed = true;
         log.warn(`FATAL: cannot open the data directory: ${(e as Error).message ?? String(e)}`);
+        markReported(e);
         process.exitCode = 2;
         throw e;
       }
@@ -88,6 +90,7 @@ export async function runServe(opts: ServeOptions): Promise<void> {
         const damaged = /CORRUPT|BAD_|TRUNCATED|LOG_GAP|COMMIT_BEYOND/.test(String((e as { code?: unknown }).code ?? ''));
         const hint = damaged ? `; \`raftsnap repair ${dir} --dry-run\` shows what a repair would keep and lose` : '';
         log.warn(`FATAL: cannot recover the data directory ${dir}: ${(e as Error).message ?? String(e)}${hint}`);
+        markReported(e);
         process.exitCode = 1;
       }
       return store;
@@ -123,13 +126,15 @@ export async function runServe(opts: ServeOptions): Promise<void> {
     unsafeAckBeforePersist: unsafe,
     unsafeLocalReads: unsafeReads,
     onFatal: () => {
-      // Fail-stop: the server has answered what it owed and logged why; stop reading and exit 1.
-      process.exitCode = 1;
+      // Fail-stop: the server has answered what it owed and logged why; stop reading and exit 1
+      // (after a failed start: the start's code, 2 cannot open or 1 cannot recover, as without init).
+      const code = startFailed && typeof process.exitCode === 'number' && process.exitCode !== 0 ? process.exitCode : 1;
+      process.exitCode = code;
       process.stdin.destroy();
       stdinDone?.();
       // Whatever else still holds the event loop (a background snapshot's yields, a blocked
       // stdout), the process is gone within seconds.
-      setTimeout(() => process.exit(1), 2000).unref();
+      setTimeout(() => process.exit(code), 2000).unref();
     },
   });
   let stdinDone: (() => void) | null = null;

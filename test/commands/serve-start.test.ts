@@ -48,6 +48,28 @@ describe('serve --data-dir is checked at start', () => {
     expect(treeHash(dir)).toBe(h);
   });
 
+  // A failed start is said once: `init` arriving afterwards is answered with the error (code 13) but
+  // adds no second FATAL line, and the exit code stays the start's (2: cannot open, 1: cannot recover).
+  for (const [what, make, code] of [
+    ['a file', (d: string) => fs.writeFileSync(path.join(d, 'x'), 'text\n'), 2],
+    ['a directory that is not a data directory', (d: string) => (fs.mkdirSync(path.join(d, 'x')), fs.writeFileSync(path.join(d, 'x', 'letter.txt'), 'hello\n')), 2],
+    ['a corrupt WAL', (d: string) => fs.cpSync(path.join(ROOT, 'fixtures', 'corrupt-mid-wal'), path.join(d, 'x'), { recursive: true }), 1],
+  ] as const) {
+    it(`${what}, then init: one FATAL line, init answered 13, exit ${code}, nothing changed`, () => {
+      const d = tmpDir();
+      make(d);
+      const target = path.join(d, 'x');
+      const h = treeHash(d);
+      const r = serve(['--data-dir', target], INIT);
+      const fatal = r.stderr.split('\n').filter((l) => l.startsWith('FATAL'));
+      expect(fatal, r.stderr).toHaveLength(1);
+      expect(r.stderr.trim().split('\n'), r.stderr).toHaveLength(1);
+      expect(JSON.parse(r.stdout.trim()).body).toMatchObject({ type: 'error', code: 13, in_reply_to: 1 });
+      expect(r.status).toBe(code);
+      expect(treeHash(d)).toBe(h);
+    });
+  }
+
   it('a good directory and no input: exit 0, LOCK released', () => {
     const dir = copyFixture('healthy');
     const r = serve(['--data-dir', abs(dir), '--fsync', 'false']);
