@@ -19,6 +19,8 @@ const cases = [
   ['raftsnap inspect FILE --header', [node, 'bin/run.js', 'inspect', 'fixtures/snapshots/good.snap', '--header']],
   ['raftsnap inspect FILE --header --json', [node, 'bin/run.js', 'inspect', 'fixtures/snapshots/good.snap', '--header', '--json']],
   ['raftsnap inspect FILE', [node, 'bin/run.js', 'inspect', 'fixtures/snapshots/good.snap']],
+  ['raftsnap dump FILE --key 1', [node, 'bin/run.js', 'dump', 'fixtures/snapshots/good.snap', '--key', '1']],
+  ['raftsnap hash FILE', [node, 'bin/run.js', 'hash', 'fixtures/snapshots/good.snap']],
   ['raftsnap --version', [node, 'bin/run.js', '--version']],
   ['raftsnap inspect --help (oclif)', [node, 'bin/run.js', 'inspect', '--help']],
 ];
