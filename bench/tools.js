@@ -1,0 +1,335 @@
+// The offline tools on a large data directory, as whole processes, against the node recovering the
+// same directory (issue 10: each within 2x that, memory bounded by one copy of the state).
+//   node bench/tools.js [--keys N] [--wal W] [--runs R] [--states mixed,int] [--out docs/BENCHMARKS.md]
+// (build first: npm run build)
+//
+// For each state a data directory is written with the storage library from dist/ as a node writes
+// it (DiskStorage: a KvStore frozen and encoded a chunk at a time with SnapshotEncoder.addColumns,
+// saved with saveSnapshot, then W committed log entries after the snapshot, appended and synced in
+// batches, a hard state committing them; members [n1]), plus a second directory for `diff`: a copy
+// of the first with W/10 more committed entries (a node that is ahead).
+//
+// Baseline: a `raftsnap serve --data-dir` process (node bin/run.js serve), from spawn until it has
+// answered `init` (init_ok, after recovering the directory: snapshot decoded, KvStore rebuilt, WAL
+// replayed) and a first `read` (read_ok: the single node elected itself and applied the committed
+// log). Each run of serve and of compact gets a fresh copy of the directory (made outside the
+// timing), as both write to it. For reference, the storage library's recovery plus the state
+// machine's rebuild, as the node does it, in a process of its own.
+//
+// Memory: peak RSS of each process (getrusage of the child, via /usr/bin/time when present; else
+// VmHWM of /proc/<pid>/status polled), and the node's RSS once it has answered the read (the
+// state loaded, steady) against which "one copy of the state" is judged.
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { DiskStorage } from '../dist/storage/node-storage.js';
+import { SnapshotEncoder } from '../dist/storage/snapshot.js';
+import { KvStore } from '../dist/kv/store.js';
+import { SNAPSHOT_CHUNK_KEYS } from '../dist/node/store.js';
+import { fmt, median, writeBlock } from './report.js';
+
+const { values: args } = parseArgs({
+  options: {
+    keys: { type: 'string', default: '1000000' },
+    wal: { type: 'string', default: '10000' },
+    runs: { type: 'string', default: '3' },
+    states: { type: 'string', default: 'mixed,int' },
+    only: { type: 'string' },
+    keep: { type: 'boolean', default: false },
+    out: { type: 'string' },
+  },
+});
+const KEYS = Number(args.keys);
+const WAL = Number(args.wal);
+const RUNS = Number(args.runs);
+const STATES = args.states.split(',');
+const ONLY = args.only ? args.only.split(',') : null;
+const node = process.execPath;
+const BIN = path.resolve('bin/run.js');
+const TIME = fs.existsSync('/usr/bin/time') && spawnSync('/usr/bin/time', ['-f', '%M', 'true'], { encoding: 'utf8' }).status === 0 ? '/usr/bin/time' : null;
+
+// ---------------------------------------------------------------------------------------------
+// States
+
+function xorshift(seed) {
+  let x = seed >>> 0 || 1;
+  return () => {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    return x >>> 0;
+  };
+}
+
+/** A bijection of 32-bit integers: distinct n give distinct hex ids. */
+function mix32(n) {
+  let h = n >>> 0;
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b) >>> 0;
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35) >>> 0;
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
+const WORDS = ['alpha', 'bravo', 'charlie', 'delta', 'echo', 'foxtrot', 'golf', 'hotel', 'india', 'juliet', 'kilo', 'lima', 'mike', 'november', 'oscar', 'papa'];
+
+/** Key number i of a state (distinct for distinct i). */
+function keyOf(kind, i) {
+  if (kind === 'int') return i;
+  switch (i % 3) {
+    case 0:
+      return `user:${i}`;
+    case 1:
+      return mix32(i).toString(16).padStart(8, '0') + mix32(i ^ 0x5bd1e995).toString(16).padStart(8, '0');
+    default:
+      return `/org/${i % 97}/repo/${(i >>> 5) % 1000}/${WORDS[i % 16]}-${i}.json`;
+  }
+}
+
+/** A value drawn from `rnd`: small integers for the int state (as Maelstrom's lin-kv), mixed JSON otherwise. */
+function valueOf(kind, i, rnd) {
+  if (kind === 'int') return rnd() % 5;
+  const r = rnd() % 100;
+  if (r < 35) return r < 20 ? rnd() % 1000 : rnd() % 10000000;
+  if (r < 60) return r < 45 ? WORDS[rnd() % 16] : (rnd() % 2176782336).toString(36);
+  if (r < 75) {
+    const out = [];
+    for (let j = 0, n = 1 + (rnd() % 4); j < n; j++) out.push(r < 68 ? rnd() % 100 : WORDS[rnd() % 16]);
+    return out;
+  }
+  if (r < 90) return { id: rnd() % 100000, name: WORDS[rnd() % 16], active: rnd() % 2 === 0 };
+  return { owner: `user:${rnd() % KEYS}`, score: rnd() % 1000, tags: [WORDS[rnd() % 16], WORDS[rnd() % 16]], note: null };
+}
+
+const SNAP_TERM = 2;
+const LOG_TERM = 3;
+
+/** Committed log entries after the snapshot at `from`: writes to existing keys, new keys, a few cas. */
+function logEntries(kind, from, count, seed) {
+  const rnd = xorshift(seed);
+  const out = [];
+  for (let n = 0; n < count; n++) {
+    const index = from + 1 + n;
+    const r = rnd() % 10;
+    const i = r === 0 ? KEYS + (rnd() % (KEYS / 10 + 1)) : rnd() % KEYS;
+    const key = keyOf(kind, i);
+    const value = valueOf(kind, i, rnd);
+    const data = r === 1 ? { op: 'cas', key, from: 0, to: value, create_if_not_exists: false } : { op: 'write', key, value };
+    out.push({ index, term: LOG_TERM, data });
+  }
+  return out;
+}
+
+/** Append `entries` and commit them, in batches of 1,000 with one sync each, as a node's Readies do. */
+function appendCommitted(st, entries) {
+  for (let i = 0; i < entries.length; i += 1000) {
+    const batch = entries.slice(i, i + 1000);
+    st.append(batch);
+    st.setHardState({ term: LOG_TERM, votedFor: 'n1', commit: batch[batch.length - 1].index });
+    st.sync();
+  }
+}
+
+async function buildDir(kind, dir) {
+  const store = new KvStore();
+  const rnd = xorshift(0x2545f491);
+  for (let i = 0; i < KEYS; i++) store.set(keyOf(kind, i), valueOf(kind, i, rnd));
+  const st = DiskStorage.open(dir, { nodeId: 'n1', fsync: true });
+  st.recover();
+  st.dir.setMembers(['n1']);
+  const meta = { index: KEYS, term: SNAP_TERM, config: ['n1'] };
+  st.setHardState({ term: SNAP_TERM, votedFor: 'n1', commit: KEYS });
+  st.sync();
+  // As StorageNodeStore.saveSnapshot: a frozen view, columns of SNAPSHOT_CHUNK_KEYS, the encoder.
+  const view = store.freeze();
+  const enc = new SnapshotEncoder(meta, { nodeId: 'n1', createdAt: Date.now() });
+  for (const c of view.columns(SNAPSHOT_CHUNK_KEYS)) enc.addColumns(c.keys, c.values);
+  const bytes = enc.finish(view.sessions);
+  view.release();
+  st.saveSnapshot(meta, bytes);
+  appendCommitted(st, logEntries(kind, KEYS, WAL, 0x1234567));
+  st.close();
+  return { snapshotBytes: bytes.length };
+}
+
+function aheadCopy(kind, src, dst) {
+  fs.cpSync(src, dst, { recursive: true });
+  const st = DiskStorage.open(dst, { nodeId: 'n1', fsync: true });
+  st.recover();
+  appendCommitted(st, logEntries(kind, KEYS + WAL, Math.max(1, Math.floor(WAL / 10)), 0x7654321));
+  st.close();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Measuring processes
+
+function kb(s) {
+  const m = /(\d+)/.exec(s);
+  return m ? Number(m[1]) * 1024 : NaN;
+}
+
+/** VmHWM and VmRSS of a live process, bytes. */
+function procMem(pid) {
+  try {
+    const t = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+    return { hwm: kb(/VmHWM:\s*(\d+)/.exec(t)?.[1] ?? ''), rss: kb(/VmRSS:\s*(\d+)/.exec(t)?.[1] ?? '') };
+  } catch {
+    return { hwm: NaN, rss: NaN };
+  }
+}
+
+/** Run `node bin/run.js ...argv` to its end: wall ms, peak RSS, exit status. stdout is discarded. */
+function runCommand(argv, okStatus = [0]) {
+  const rssFile = path.join(os.tmpdir(), `rs-tools-rss-${process.pid}`);
+  const cmd = TIME ? [TIME, ['-f', '%M', '-o', rssFile, node, BIN, ...argv]] : [node, [BIN, ...argv]];
+  const t = process.hrtime.bigint();
+  const r = spawnSync(cmd[0], cmd[1], { stdio: ['ignore', 'ignore', 'pipe'], maxBuffer: 1 << 26 });
+  const ms = Number(process.hrtime.bigint() - t) / 1e6;
+  if (!okStatus.includes(r.status)) throw new Error(`raftsnap ${argv.join(' ')}: exit ${r.status}: ${r.stderr}`);
+  const rss = TIME ? kb(fs.readFileSync(rssFile, 'utf8').trim().split('\n').pop()) : NaN;
+  return { ms, rss };
+}
+
+/** `serve --data-dir dir`: ms until init_ok and a first read_ok; its RSS then and its peak so far. */
+function runServe(dir, key) {
+  return new Promise((resolve, reject) => {
+    const t = process.hrtime.bigint();
+    const p = spawn(node, [BIN, 'serve', '--data-dir', dir], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    let result = null;
+    p.stdout.on('data', (d) => {
+      out += d;
+      if (result === null && out.includes('"read_ok"')) {
+        const ms = Number(process.hrtime.bigint() - t) / 1e6;
+        const mem = procMem(p.pid);
+        result = { ms, rss: mem.hwm, steady: mem.rss };
+        p.stdin.end();
+      }
+    });
+    p.stderr.on('data', (d) => (err += d));
+    p.on('exit', (code) => (result ? resolve(result) : reject(new Error(`serve exited ${code} before read_ok: ${err}\n${out}`))));
+    const msgs = [
+      { src: 'c0', dest: 'n1', body: { type: 'init', msg_id: 1, node_id: 'n1', node_ids: ['n1'] } },
+      { src: 'c1', dest: 'n1', body: { type: 'read', msg_id: 2, key } },
+    ];
+    p.stdin.write(msgs.map((m) => JSON.stringify(m)).join('\n') + '\n');
+  });
+}
+
+/** The library's recovery + the state machine's rebuild, as the node does it (init.ts, server.begin), in a process. */
+const RECOVER_JS = `
+import { DiskStorage } from ${JSON.stringify(path.resolve('dist/storage/node-storage.js'))};
+import { KvStore } from ${JSON.stringify(path.resolve('dist/kv/store.js'))};
+const st = DiskStorage.open(process.argv[1], { fsync: true });
+const r = st.recover();
+const kv = new KvStore();
+kv.reset(r.snapshot.content.kv, r.snapshot.content.sessions);
+for (const e of r.entries) if (e.index <= r.hardState.commit) kv.applyEntry(e.data, e.index);
+st.close();
+if (kv.size === 0) process.exit(1);
+`;
+
+function runRecoverLib(dir) {
+  const rssFile = path.join(os.tmpdir(), `rs-tools-rss-${process.pid}`);
+  const argv = [node, '--input-type=module', '-e', RECOVER_JS, dir];
+  const cmd = TIME ? [TIME, ['-f', '%M', '-o', rssFile, ...argv]] : [argv[0], argv.slice(1)];
+  const t = process.hrtime.bigint();
+  const r = spawnSync(cmd[0], cmd[1], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const ms = Number(process.hrtime.bigint() - t) / 1e6;
+  if (r.status !== 0) throw new Error(`recovery: exit ${r.status}: ${r.stderr}`);
+  return { ms, rss: TIME ? kb(fs.readFileSync(rssFile, 'utf8').trim().split('\n').pop()) : NaN };
+}
+
+// ---------------------------------------------------------------------------------------------
+
+const work = fs.mkdtempSync(path.join(os.tmpdir(), 'rs-tools-'));
+const results = [];
+
+for (const kind of STATES) {
+  const dir = path.join(work, `${kind}-n1`);
+  const ahead = path.join(work, `${kind}-n2`);
+  const t0 = Date.now();
+  const { snapshotBytes } = await buildDir(kind, dir);
+  aheadCopy(kind, dir, ahead);
+  process.stderr.write(`${kind}: built ${KEYS} keys + ${WAL} entries in ${((Date.now() - t0) / 1000).toFixed(1)} s (snapshot ${(snapshotBytes / 1e6).toFixed(1)} MB)\n`);
+  const snapFile = path.join(work, `${kind}.snap`);
+  const copy = (n) => {
+    const c = path.join(work, `${kind}-copy-${n}`);
+    fs.rmSync(c, { recursive: true, force: true });
+    fs.cpSync(dir, c, { recursive: true });
+    return c;
+  };
+  const restored = path.join(work, `${kind}-restored`);
+  const firstKey = keyOf(kind, 1);
+  const cases = [
+    ['node recovery (serve --data-dir: init_ok + first read_ok)', async (n) => runServe(copy(n), firstKey)],
+    ['library recovery + KvStore rebuild (reference)', () => runRecoverLib(dir)],
+    ['snapshot DIR --out F', () => runCommand(['snapshot', dir, '--out', snapFile, '--force'])],
+    ['compact DIR', (n) => runCommand(['compact', copy(n)])],
+    [
+      'restore F --data-dir D',
+      () => {
+        fs.rmSync(restored, { recursive: true, force: true });
+        return runCommand(['restore', snapFile, '--data-dir', restored]);
+      },
+    ],
+    ['diff DIR1 DIR2', () => runCommand(['diff', dir, ahead], [1])],
+    ['dump DIR', () => runCommand(['dump', dir])],
+    ['hash DIR', () => runCommand(['hash', dir])],
+  ].filter(([name], i) => i === 0 || ONLY === null || ONLY.some((o) => name.startsWith(o)));
+  // The snapshot file restore reads is made first, outside the timing.
+  if (!fs.existsSync(snapFile)) runCommand(['snapshot', dir, '--out', snapFile, '--force']);
+  const times = cases.map(() => []);
+  for (let run = 0; run < RUNS; run++) {
+    for (let i = 0; i < cases.length; i++) {
+      const r = await cases[i][1](run);
+      times[i].push(r);
+      process.stderr.write(`${kind} run ${run + 1}: ${cases[i][0]}: ${fmt(r.ms)} ms, peak ${(r.rss / 1e6).toFixed(0)} MB\n`);
+    }
+  }
+  const rows = cases.map(([name], i) => ({
+    name,
+    ms: median(times[i].map((r) => r.ms)),
+    rss: median(times[i].map((r) => r.rss)),
+    steady: times[i][0].steady === undefined ? null : median(times[i].map((r) => r.steady)),
+  }));
+  results.push({ kind, snapshotBytes, rows });
+}
+if (!args.keep) fs.rmSync(work, { recursive: true, force: true });
+else process.stderr.write(`kept ${work}\n`);
+
+// ---------------------------------------------------------------------------------------------
+// Report
+
+const MB = (b) => (Number.isFinite(b) ? `${(b / 1e6).toFixed(0)} MB` : 'n/a');
+const lines = [
+  '### The offline tools on a large data directory',
+  '',
+  `Command: \`node bench/tools.js --keys ${KEYS} --wal ${WAL} --runs ${RUNS}\` (via \`npm run bench\`). Machine: ${os.cpus().length} cores (shared), Node ${process.version}. ` +
+    `Each state is a data directory written with the storage library as a node writes it: a snapshot of ${KEYS.toLocaleString('en-US')} keys (the node's own encoding, SnapshotEncoder over a frozen KvStore) and ${WAL.toLocaleString('en-US')} committed log entries after it ` +
+    '(writes to existing and new keys, a few cas), a one-node membership. Every line is a whole process (`node bin/run.js ...`); `diff` compares the directory with a copy that holds ' +
+    `${Math.max(1, Math.floor(WAL / 10)).toLocaleString('en-US')} more committed entries; \`restore\` reads the file \`snapshot\` wrote; \`compact\` and \`serve\` get a fresh copy of the directory each run (made outside the timing). ` +
+    'The baseline is the node recovering the directory: a `serve --data-dir` process from spawn until it has answered `init` (after recovery) and a first `read` (elected, committed log applied). ' +
+    `Medians of ${RUNS} runs; peak RSS from ${TIME ? 'getrusage of the process (/usr/bin/time %M)' : '/proc VmHWM'}, the node's once it has answered the read. ` +
+    'Target (issue 10): every command within 2x the baseline, memory bounded by one copy of the state (the node\'s steady RSS with the state loaded).',
+  '',
+];
+for (const r of results) {
+  const base = r.rows[0];
+  lines.push(`${r.kind === 'int' ? 'Integer keys 0..N-1, values 0..4' : 'Mixed state: keys `user:<n>`, 64-bit hex ids and path-like keys; values integers, strings, arrays and objects'} (snapshot file ${(r.snapshotBytes / 1e6).toFixed(1)} MB). The node with the state loaded: RSS ${MB(base.steady)} after the first read.`);
+  lines.push('');
+  lines.push('| process | median ms | vs node recovery | target | peak RSS | peak vs node steady RSS |');
+  lines.push('|---|---:|---:|---|---:|---:|');
+  for (const row of r.rows) {
+    const ratio = row.ms / base.ms;
+    const isBase = row === base;
+    const ref = row.name.includes('reference');
+    const target = isBase || ref ? '' : ratio <= 2 ? 'met (<= 2x)' : 'MISSED (> 2x)';
+    lines.push(`| ${row.name} | ${fmt(row.ms)} | ${isBase ? '1.00x' : `${ratio.toFixed(2)}x`} | ${target} | ${MB(row.rss)} | ${base.steady ? `${(row.rss / base.steady).toFixed(2)}x` : ''} |`);
+  }
+  lines.push('');
+}
+const text = lines.join('\n');
+process.stdout.write(text + '\n');
+if (args.out) writeBlock(args.out, 'tools', text);
