@@ -284,14 +284,14 @@ export class Requests {
     this.end(req, { why: 'no-leader' });
   }
 
-  /** A follower forwarded a client request to us (the leader, it believes). */
-  onForward(msg: Envelope): void {
-    const { src, body } = msg;
-    const fwdId = body.msg_id;
-    // A network may deliver a message twice: executing a forwarded write again could overwrite a
-    // later write. The first copy is (or was) answered; later copies are dropped.
-    const key = `${src}/${String(body['origin'] ?? '')}/${String(fwdId)}`;
-    if (this.seenForwards.has(key)) return;
+  /**
+   * Whether `msg` is the first copy of a forward (and remember it). A network may deliver a message
+   * twice: executing a forwarded write again could overwrite a later write. The first copy is (or
+   * was) answered; later copies are dropped.
+   */
+  private firstCopy(msg: Envelope): boolean {
+    const key = `${msg.src}/${String(msg.body['origin'] ?? '')}/${String(msg.body.msg_id)}`;
+    if (this.seenForwards.has(key)) return false;
     this.seenForwards.add(key);
     if (this.seenForwards.size > SEEN_FORWARDS) {
       for (const k of this.seenForwards) {
@@ -299,6 +299,24 @@ export class Requests {
         break;
       }
     }
+    return true;
+  }
+
+  /**
+   * The driver's queue is full (server.ts): answer a forward 11 before it is queued, as a first
+   * copy only. A copy of one already taken may be in the log (11 would be false): dropped, as
+   * onForward drops it; and a later copy of this one is dropped too, not executed after its 11.
+   */
+  shedForward(msg: Envelope, text: string): void {
+    if (!this.firstCopy(msg)) return;
+    this.host.reply(msg.src, msg.body.msg_id, { type: 'raft_forward_reply', outcome: { kind: 'error', code: ErrorCode.TEMPORARILY_UNAVAILABLE, text } });
+  }
+
+  /** A follower forwarded a client request to us (the leader, it believes). */
+  onForward(msg: Envelope): void {
+    const { src, body } = msg;
+    const fwdId = body.msg_id;
+    if (!this.firstCopy(msg)) return;
     const reply = (o: Outcome): void => this.host.reply(src, fwdId, { type: 'raft_forward_reply', outcome: o });
     const cmd = asKvCommand((body['request'] ?? null) as Json);
     if (!cmd) {

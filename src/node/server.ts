@@ -81,7 +81,7 @@ const MAX_BATCH = 512;
  * answered 11 at once instead of queued: under overload memory stays bounded, and what is shed
  * never entered a log. Raft messages are always queued (their senders' flow control bounds them).
  */
-const MAX_QUEUED = 4096;
+export const MAX_QUEUED = 4096;
 
 const CLIENT_TYPES = new Set(['read', 'write', 'cas']);
 /** Messages that may be batched into one Ready with the ones around them. */
@@ -228,9 +228,7 @@ export class RaftServer {
       const type = msg.body.type;
       const text = `node overloaded (${this.queue.length} inputs queued); not executed, try again`;
       if (CLIENT_TYPES.has(type)) return void this.out.error(msg.src, msg.body.msg_id, ErrorCode.TEMPORARILY_UNAVAILABLE, text);
-      if (type === 'raft_forward') {
-        return void this.out.reply(msg.src, msg.body.msg_id, { type: 'raft_forward_reply', outcome: { kind: 'error', code: ErrorCode.TEMPORARILY_UNAVAILABLE, text } });
-      }
+      if (type === 'raft_forward') return void this.requests.shedForward(msg, text);
     }
     this.enqueue({ kind: 'msg', msg });
   }
