@@ -244,6 +244,18 @@ export class KvStore {
     this.other = other;
   }
 
+  /**
+   * Make the state built in `load` the whole state at once (sessions included; an install or a
+   * recovery that decoded its snapshot a chunk at a time). Nothing of `load` may change afterwards.
+   */
+  replace(load: KvLoad, sessions?: Json): void {
+    this.sessions = SessionTable.fromJson(sessions);
+    // As in `reset`: views taken before keep the old maps.
+    this.views.clear();
+    this.prim = load.prim;
+    this.other = load.other;
+  }
+
   /** A point-in-time view for snapshotting; call `release()` when done. */
   freeze(): FrozenView {
     const v = new FrozenView(this);
@@ -268,6 +280,33 @@ export class KvStore {
   /** @internal */
   releaseView(v: FrozenView): void {
     this.views.delete(v);
+  }
+}
+
+/**
+ * A state being built a chunk at a time, out of sight of the state machine it will replace
+ * (`KvStore.replace`): a snapshot install or a recovery decodes into one across many turns of the
+ * event loop, and the store answers from its old state until the switch.
+ */
+export class KvLoad {
+  /** @internal */
+  readonly prim = new Map<number | string, Json>();
+  /** @internal */
+  readonly other = new Map<string, { key: Json; value: Json }>();
+
+  get size(): number {
+    return this.prim.size + this.other.size;
+  }
+
+  /** Add the pairs `keys[i] -> values[i]` (a later pair for the same key wins, as in `reset`). */
+  add(keys: readonly Json[], values: readonly Json[]): void {
+    const prim = this.prim;
+    const n = Math.min(keys.length, values.length);
+    for (let i = 0; i < n; i++) {
+      const k = keys[i]!;
+      if (typeof k === 'number' || typeof k === 'string') prim.set(k, values[i]!);
+      else this.other.set(canonicalJson(k), { key: k, value: values[i]! });
+    }
   }
 }
 

@@ -19,6 +19,7 @@ import { installSnapshotMessage, sameMeta } from '../raft/snapshot.js';
 import { RAFT_MESSAGE_TYPES, type Entry, type Json, type NodeId, type RaftMessage, type Ready, type Role, type SnapshotMeta } from '../raft/types.js';
 import { CONTROL_TYPES, handleControl } from './control.js';
 import { onInit } from './init.js';
+import { StateLoad, type LoadedState } from './install.js';
 import type { Logger } from './log.js';
 import { ticksOf, type ServeOptions } from './options.js';
 import { ErrorCode, ProtocolError, validate, type Body, type Envelope, type Outbox, type TooLongLine, parseLine } from './protocol.js';
@@ -135,6 +136,14 @@ export class RaftServer {
   /** Why the node stopped (fail-stop), or null while it runs. */
   private fatal: Error | null = null;
   private preloaded: Promise<{ store: NodeStore; rec: RecoveredState }> | null = null;
+  /** The load of the recovered snapshot started with the preload (before init), adopted by `begin`. */
+  private preload: StateLoad | null = null;
+  /**
+   * A snapshot being loaded into the state machine (install.ts): a received one, or the recovered
+   * one at start. Until it is made the state (`finishLoad`), `applied` and the state machine stay
+   * as they were and every committed entry the core hands out waits in `deferred`, in order.
+   */
+  private loading: { task: StateLoad; deferred: Entry[]; install: boolean } | null = null;
 
   private lastRole: Role = 'follower';
   private lastTerm = 0;
@@ -155,7 +164,12 @@ export class RaftServer {
     this.requests = new Requests(this, this.random);
     if (this.opts.dataDir !== null) {
       // --data-dir: start recovering at once, while Maelstrom gets ready to send `init`.
-      this.preloaded = env.openStore(null).then(async (store) => ({ store, rec: await store.recover() }));
+      // The snapshot's state starts loading at once too, in slices (install.ts); `begin` adopts it.
+      this.preloaded = env.openStore(null).then(async (store) => {
+        const rec = await store.recover();
+        if (rec.snapshot && !rec.snapshot.pairs) this.preload = new StateLoad(rec.snapshot.meta, store.openSnapshot(rec.snapshot.meta), this.timers);
+        return { store, rec };
+      });
       this.preloaded.catch(() => {});
     }
     this.openStore = env.openStore;
@@ -237,6 +251,11 @@ export class RaftServer {
   async end(): Promise<void> {
     this.closingInput = true;
     await this.idle();
+    // A snapshot being loaded is finished (a single node still answers what it was given).
+    while (this.loading && !this.stopped) {
+      await this.settleLoad().catch((e: unknown) => this.stop('loading a snapshot', e));
+      await this.idle();
+    }
     await this.snapshotter.settle();
     await this.idle();
     if (this.stopped) {
@@ -299,13 +318,17 @@ export class RaftServer {
           // A message that is neither a client request nor Raft traffic (control messages, init,
           // get_stats) observes the effects of everything before it: finish the pending Ready first.
           if (this.stopped || this.storeFailed()) break;
-          if (w.kind === 'msg' && this.core && !ORDER_FREE.has(w.msg.body.type) && this.core.hasReady()) {
+          if (w.kind === 'msg' && this.core && !ORDER_FREE.has(w.msg.body.type)) {
             try {
-              await this.processReady();
+              // ... and of a snapshot being loaded (control messages read and replace the state;
+              // get_stats reports the load as it stands).
+              if (this.loading && w.msg.body.type !== 'get_stats') await this.settleLoad();
+              if (!this.stopped && this.core.hasReady()) await this.processReady();
             } catch (e) {
               this.stop('handling Raft output', e);
               break;
             }
+            if (this.stopped) break;
           }
           try {
             const r = this.handle(w);
@@ -385,6 +408,9 @@ export class RaftServer {
     this.fatal = err;
     this.stopTimer();
     this.queue = [];
+    this.loading?.task.cancel();
+    this.loading = null;
+    this.preload?.cancel();
     this.requests.endAll(`node stopped (${operation} failed)`);
     this.out.seal();
     this.closed = true;
@@ -473,6 +499,8 @@ export class RaftServer {
    */
   notStarted(err: Error, store: NodeStore | null, seal: boolean): void {
     if (seal) this.out.seal();
+    this.preload?.cancel();
+    this.preload = null;
     this.nodeId = null;
     this.closed = true;
     this.queue = [];
@@ -491,11 +519,20 @@ export class RaftServer {
     this.store = store;
     this.recoveredNodeId = rec.nodeId;
     let applied = 0;
+    let load: StateLoad | null = null;
     if (rec.snapshot) {
-      this.kv.reset(rec.snapshot.pairs, rec.snapshot.sessions);
       applied = rec.snapshot.meta.index;
+      if (rec.snapshot.pairs) this.kv.reset(rec.snapshot.pairs, rec.snapshot.sessions);
+      else {
+        // Loaded in slices (started with the preload for --data-dir): until it is the state,
+        // the state machine is the empty one at 0 and requests wait (init_ok does not).
+        const meta = rec.snapshot.meta;
+        load = this.preload && sameMeta(this.preload.meta, meta) ? this.preload : new StateLoad(meta, store.openSnapshot(meta), this.timers);
+      }
     }
-    this.applied = applied;
+    if (this.preload && this.preload !== load) this.preload.cancel();
+    this.preload = null;
+    this.applied = load ? 0 : applied;
     const { electionTicks, heartbeatTicks } = ticksOf(this.opts);
     this.core = new RaftCore(
       {
@@ -518,6 +555,7 @@ export class RaftServer {
     this.lastLeader = st.leader;
     this.lastTerm = st.term;
     this.snapshotter.reset();
+    if (load) this.startLoad(load, false);
   }
 
   /**
@@ -619,6 +657,10 @@ export class RaftServer {
           }
         }
         core.snapshotStored(chunk.meta, held, installed);
+        // A newer snapshot than the one being loaded is now the core's (its install comes in a
+        // later Ready): the load reads nothing more, before its file can be pruned.
+        const snap = installed ? core.status().snapshot : null;
+        if (snap && sameMeta(snap, chunk.meta) && this.loading && !sameMeta(this.loading.task.meta, chunk.meta)) this.loading.task.cancel();
       }
       // 2. send, 3. apply
       if (!early && !(await this.sendAndApply(rd))) return;
@@ -641,7 +683,7 @@ export class RaftServer {
       const p = this.probe.afterSend();
       if (p) await p;
     }
-    if (rd.snapshot) await this.installSnapshot(rd.snapshot);
+    if (rd.snapshot) this.installSnapshot(rd.snapshot);
     if (this.storeFailed()) return false;
     this.requests.readResults(rd.readStates, rd.readsLost);
     for (const e of rd.committed) this.applyEntry(e);
@@ -663,6 +705,11 @@ export class RaftServer {
   }
 
   private applyEntry(e: Entry): void {
+    if (this.loading) {
+      // After the snapshot being loaded: applied once it is the state.
+      this.loading.deferred.push(e);
+      return;
+    }
     if (e.index <= this.applied) return;
     const result = this.kv.applyEntry(e.data, e.index);
     this.applied = e.index;
@@ -671,15 +718,68 @@ export class RaftServer {
     this.requests.applied(e, result);
   }
 
-  /** The core installed a snapshot from the leader (durable since its last chunk was stored): load it. */
-  private async installSnapshot(meta: SnapshotMeta): Promise<void> {
-    const s = await this.store!.loadSnapshot(meta);
-    this.resetStateMachine(meta, s.pairs, s.sessions);
-    // The log up to the snapshot is gone from the core: let storage delete the WAL it covers, as
-    // after a snapshot of our own (a follower kept up by InstallSnapshot alone grew its WAL forever).
-    await this.store!.compact(this.core!.status().firstIndex - 1, this.opts.retain);
-    this.stats.snapshotsInstalled++;
-    this.log.info(`${this.nodeId}: installed snapshot ${meta.index}/${meta.term} (${this.kv.size} keys)`);
+  /**
+   * The core installed a snapshot from the leader (durable since its last chunk was stored): load
+   * it in slices while the node goes on handling its input (install.ts); one still being loaded is
+   * superseded (the core only installs newer ones). A file that cannot be opened stops the node.
+   */
+  private installSnapshot(meta: SnapshotMeta): void {
+    this.loading?.task.cancel();
+    this.startLoad(new StateLoad(meta, this.store!.openSnapshot(meta), this.timers), true);
+  }
+
+  /** Track `task` as the load in progress; its end is handled in the input queue, ahead of input. */
+  private startLoad(task: StateLoad, install: boolean): void {
+    const deferred = this.loading?.deferred ?? [];
+    this.loading = { task, deferred, install };
+    const what = `loading snapshot ${task.meta.index}/${task.meta.term}${install ? '' : ' (recovery)'}`;
+    task.done.then(
+      (r) => {
+        if (r && this.loading?.task === task) this.enqueueFirst({ kind: 'fn', fn: () => this.finishLoad(task, r) });
+      },
+      (e: unknown) => {
+        if (this.loading?.task === task) this.stop(what, e);
+      },
+    );
+  }
+
+  /** Wait for the snapshot being loaded to become the state (or the node to stop). */
+  private async settleLoad(): Promise<void> {
+    while (this.loading && !this.stopped) {
+      const task = this.loading.task;
+      const r = await task.done;
+      if (r && this.loading?.task === task) await this.finishLoad(task, r);
+    }
+  }
+
+  /**
+   * The snapshot `task` loaded is complete and checked: make it the state machine's in one step,
+   * then apply the entries held back after it (answering their requests, and reads).
+   */
+  private async finishLoad(task: StateLoad, r: LoadedState): Promise<void> {
+    const l = this.loading;
+    if (!l || l.task !== task || this.stopped) return; // superseded, or the node stopped
+    this.loading = null;
+    const meta = task.meta;
+    this.kv.replace(r.load, r.sessions);
+    this.applied = meta.index;
+    this.snapshotter.reset();
+    this.requests.replacedThrough(meta.index);
+    for (const e of l.deferred) this.applyEntry(e);
+    this.requests.readResults([], []);
+    this.core!.appliedTo(this.applied);
+    if (l.install) {
+      // The log up to the snapshot is gone from the core: let storage delete the WAL it covers, as
+      // after a snapshot of our own (a follower kept up by InstallSnapshot alone grew its WAL forever).
+      await this.store!.compact(this.core!.status().firstIndex - 1, this.opts.retain);
+      this.stats.snapshotsInstalled++;
+    }
+    this.log.info(`${this.nodeId}: ${l.install ? 'installed' : 'loaded recovered'} snapshot ${meta.index}/${meta.term} (${this.kv.size} keys, ${r.slices} slices, longest ${r.longestSliceMs} ms)`);
+  }
+
+  /** True while a snapshot is being loaded into the state machine (tests, stats). */
+  get loadingSnapshot(): SnapshotMeta | null {
+    return this.loading ? this.loading.task.meta : null;
   }
 
   /**

@@ -12,7 +12,7 @@ import { DiskStorage, type NodeStorage } from '../storage/node-storage.js';
 import { SnapshotEncoder } from '../storage/snapshot.js';
 import type { Logger } from './log.js';
 import type { ServeOptions } from './options.js';
-import { SNAPSHOT_CHUNK_KEYS, type NodeStore, type RecoveredState, type SnapshotState } from './store.js';
+import { SNAPSHOT_CHUNK_KEYS, type NodeStore, type RecoveredState, type SnapshotState, type SnapshotStream } from './store.js';
 import { realTimers } from './timers.js';
 
 /** The pairs and (when stored) the session table of a decoded snapshot. */
@@ -50,13 +50,14 @@ export class StorageNodeStore implements NodeStore {
   }
 
   recover(): Promise<RecoveredState> {
-    const r = this.storage.recover();
+    // The snapshot's checksums are verified here; its state is streamed by the driver (openSnapshot).
+    const r = this.storage.recover({ content: false });
     for (const w of r.warnings) this.log.warn(`recovery (${this.where}): ${w.message}`);
     const recordedId = this.storage instanceof DiskStorage ? this.storage.dir.meta.nodeId : null;
     const members = this.storage instanceof DiskStorage ? this.storage.dir.meta.members : null;
     return Promise.resolve({
       hardState: r.hardState,
-      snapshot: r.snapshot ? { meta: r.snapshot.meta, ...snapshotState(r.snapshot.content) } : null,
+      snapshot: r.snapshot ? { meta: r.snapshot.meta } : null,
       entries: r.entries,
       nodeId: recordedId,
       members,
@@ -101,6 +102,27 @@ export class StorageNodeStore implements NodeStore {
     const bytes = enc.finish(view.sessions);
     this.storage.saveSnapshot(meta, bytes);
     return { size: bytes.length };
+  }
+
+  openSnapshot(meta: SnapshotMeta): SnapshotStream {
+    const reader = this.storage.openSnapshot(meta);
+    if (!reader) throw new Error(`snapshot ${meta.index}/${meta.term} is not in ${this.where}`);
+    const chunks = reader.chunks();
+    return {
+      keyCount: reader.header.keyCount,
+      next() {
+        const r = chunks.next();
+        return r.done ? null : r.value;
+      },
+      get sessions() {
+        return reader.sessions;
+      },
+      close() {
+        // Ends the generator (its finally releases the file) and the reader, if never started.
+        chunks.return(undefined);
+        reader.close();
+      },
+    };
   }
 
   loadSnapshot(meta: SnapshotMeta): Promise<SnapshotState> {

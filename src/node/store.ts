@@ -14,10 +14,27 @@ export interface SnapshotState {
   sessions?: Json;
 }
 
+/**
+ * A stored snapshot's state a chunk at a time (install, recovery): `next()` decodes and checks the
+ * next chunk (null at the end, when the payload's CRC has been checked and `sessions` is set) and
+ * throws at the first problem; `close()` releases the file (idempotent).
+ */
+export interface SnapshotStream {
+  /** Keys the header announces. */
+  readonly keyCount: number;
+  next(): { keys: Json[]; values: Json[] } | null;
+  /** The session table, once `next()` returned null (undefined when none is stored). */
+  readonly sessions: Json | undefined;
+  close(): void;
+}
+
 export interface RecoveredState {
   hardState: HardState;
-  /** The newest valid snapshot with its state-machine contents, or null. */
-  snapshot: { meta: SnapshotMeta; pairs: Iterable<readonly [Json, Json]>; sessions?: Json } | null;
+  /**
+   * The newest valid snapshot, or null; with its state-machine contents when they were decoded
+   * (`pairs`), otherwise the driver streams them with `NodeStore.openSnapshot(meta)`.
+   */
+  snapshot: { meta: SnapshotMeta; pairs?: Iterable<readonly [Json, Json]>; sessions?: Json } | null;
   /** Log entries after the snapshot, contiguous. */
   entries: Entry[];
   /** Node id recorded in the directory, if any. */
@@ -40,7 +57,11 @@ export interface NodeStore {
   /** Append entries; a first index at or below the last stored one replaces the suffix from there. */
   append(entries: Entry[]): void;
   setHardState(hs: HardState): void;
-  /** Make everything appended/set so far durable (group commit: one fsync). */
+  /**
+   * Make everything appended/set so far durable (group commit: one fsync). A promise: the fsync
+   * runs off the event loop and is done when it resolves (the driver may step inputs meanwhile,
+   * but takes no next Ready); a rejection is a failed fsync (fail-stop).
+   */
   sync(): void | Promise<void>;
   /**
    * The snapshot files, used by the driver only (the Raft core does no I/O): in step 1 of a Ready it
@@ -56,6 +77,11 @@ export interface NodeStore {
    * caller tells the core (`snapshotAvailable(meta, size)`) that it is the file to send.
    */
   saveSnapshot(meta: SnapshotMeta, view: FrozenView, chunkKeys?: number): Promise<{ size: number }>;
+  /**
+   * Stream the state of the stored snapshot at `meta` (install after a transfer, recovery at
+   * start). Throws when there is none; a failure while streaming throws from `next()`.
+   */
+  openSnapshot(meta: SnapshotMeta): SnapshotStream;
   /** Decode the state of the current snapshot (after a transfer finished, or for replays). */
   loadSnapshot(meta: SnapshotMeta): Promise<SnapshotState>;
   /**

@@ -19,7 +19,7 @@ import type { Entry, HardState, NodeId, SnapshotMeta, SnapshotStore } from '../r
 import { DataDir, RECV_SUFFIX, type LockIdentity, type RecoveryWarning } from './datadir.js';
 import { StorageError, fsError, stoppedError } from './errors.js';
 import type { FileSystem } from './fs.js';
-import { closeQuietly, fsyncDir, fsyncFd, readFile, renameDurable, unlinkQuietly, writeFileAtomic, type SyncOptions } from './fsutil.js';
+import { closeQuietly, fsyncDir, fsyncFd, renameDurable, unlinkQuietly, writeFileAtomic, type SyncOptions } from './fsutil.js';
 import { MemFs } from './mem-fs.js';
 import {
   headerMeta,
@@ -30,6 +30,7 @@ import {
   type SnapshotContent,
   type SnapshotHeader,
 } from './snapshot.js';
+import { SnapshotReader } from './snapshot-read.js';
 import { DEFAULT_SEGMENT_BYTES } from './wal.js';
 import { WalWriter } from './wal-writer.js';
 
@@ -55,8 +56,8 @@ export interface NodeStorageOptions extends LockIdentity {
   now?: () => number;
 }
 
-export interface NodeRecovery {
-  snapshot: { meta: SnapshotMeta; header: SnapshotHeader; content: SnapshotContent } | null;
+export interface NodeRecovery<C extends SnapshotContent | null = SnapshotContent> {
+  snapshot: { meta: SnapshotMeta; header: SnapshotHeader; content: C } | null;
   /** Last hard state (commit at least the snapshot index); all zero for a new node. */
   hardState: HardState;
   /** Log entries after the snapshot, contiguous. */
@@ -79,8 +80,13 @@ export interface StorageStats {
 }
 
 export interface NodeStorage {
-  /** The durable state (runs recovery with repair on disk). Buffered, unsynced writes are not included. */
+  /**
+   * The durable state (runs recovery with repair on disk). Buffered, unsynced writes are not
+   * included. `{ content: false }`: the snapshot's checksums are verified but its state is not
+   * decoded (`content` is null; read it with `openSnapshot`).
+   */
   recover(): NodeRecovery;
+  recover(opts: { content: false }): NodeRecovery<null>;
   /** Buffer entries; a first index at or below the last one replaces the log from there. */
   append(entries: Entry[]): void;
   /** Buffer a hard state. */
@@ -89,6 +95,14 @@ export interface NodeStorage {
   sync(): void;
   /** Durably store an encoded snapshot file taken locally, record it in the WAL, apply retention. */
   saveSnapshot(meta: SnapshotMeta, fileBytes: Uint8Array): void;
+  /**
+   * A stored snapshot's state a chunk at a time (the one at meta's index and term, or the newest;
+   * null when there is none): header and length checked here, the CRC computed while the chunks
+   * are decoded and checked at their end (`verify: 'streaming'`), so that a caller that keeps the
+   * state out of sight until the end (a node installing or recovering) reads the file once, in
+   * short stretches. Errors while reading do not stop the storage: the node stops itself.
+   */
+  openSnapshot(meta?: { index: number; term: number }): SnapshotReader | null;
   /** Decode a stored snapshot: the one at meta's index and term, or the newest. */
   loadSnapshot(meta?: { index: number; term: number }): { meta: SnapshotMeta; header: SnapshotHeader; content: SnapshotContent } | null;
   /**
@@ -231,22 +245,24 @@ export class DiskStorage implements NodeStorage {
     return this.writer!;
   }
 
-  recover(): NodeRecovery {
-    return this.guard(() => this.recoverNow());
+  recover(): NodeRecovery;
+  recover(opts: { content: false }): NodeRecovery<null>;
+  recover(opts: { content?: boolean } = {}): NodeRecovery<SnapshotContent | null> {
+    return this.guard(() => this.recoverNow(opts.content !== false));
   }
 
-  private recoverNow(): NodeRecovery {
+  private recoverNow(loadContent = true): NodeRecovery<SnapshotContent | null> {
     // A restart: what was buffered and not synced is gone, as after a crash.
     this.writer?.abandon();
     this.writer = null;
     this.closeReadFd();
-    const r = this.dir.recover({ repair: true, now: Math.floor(this.now()) });
+    const r = this.dir.recover({ repair: true, loadContent, now: Math.floor(this.now()) });
     this.writer = new WalWriter(this.dir.walDir, r.segments, { hardState: r.hardState, lastIndex: r.lastIndex }, { ...this.sync_, segmentBytes: this.segmentBytes });
     this.lastIndex = r.lastIndex;
     this.refreshSnaps();
     this.recv = null;
     return {
-      snapshot: r.snapshot ? { meta: headerMeta(r.snapshot.header), header: r.snapshot.header, content: r.snapshot.content! } : null,
+      snapshot: r.snapshot ? { meta: headerMeta(r.snapshot.header), header: r.snapshot.header, content: loadContent ? r.snapshot.content! : null } : null,
       hardState: r.hardState,
       entries: r.entries,
       warnings: r.warnings,
@@ -310,6 +326,14 @@ export class DiskStorage implements NodeStorage {
       if (!s) return null;
       const { header, content } = readSnapshotFile(s.path, this.sync_);
       return { meta: headerMeta(header), header, content };
+    });
+  }
+
+  openSnapshot(meta?: { index: number; term: number }): SnapshotReader | null {
+    return this.guard(() => {
+      const s = meta ? this.snaps.find((x) => sameSnap(x.meta, meta)) : this.newest();
+      if (!s) return null;
+      return SnapshotReader.open(s.path, { ...this.sync_, verify: 'streaming' });
     });
   }
 
@@ -446,7 +470,10 @@ export class DiskStorage implements NodeStorage {
     const p = this.recvPath(meta);
     let h: SnapshotHeader;
     try {
-      h = verifySnapshotBytes(readFile(this.fs, p, 'read received snapshot'), p);
+      // Header, length, limits and payload CRC, read a piece at a time (not the whole file at once).
+      const reader = SnapshotReader.open(p, this.sync_);
+      h = reader.header;
+      reader.close();
       if (!sameSnap(h, meta)) throw new StorageError('INVALID', p, 'received snapshot header does not match its metadata');
     } catch (e) {
       // Bad bytes from the leader (not a local failure): the transfer is dropped and retried.

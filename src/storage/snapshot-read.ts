@@ -46,10 +46,21 @@ import {
 /** Options of the readers: the file system and the limits (default: those in force, `readLimits()`). */
 export interface SnapshotReadOptions extends IoOptions {
   limits?: ReadLimits;
+  /**
+   * `first` (default): `SnapshotReader.open` reads the whole payload once to check its CRC before
+   * any chunk is given out, so that a damaged file is refused before a caller writes anything.
+   * `streaming`: the CRC is computed as the decoding pass reads the file and checked at the end of
+   * `chunks()`, one pass and no stretch of work proportional to the file: for a caller that keeps
+   * what it decodes out of sight until the end (a node installing or recovering a snapshot it
+   * verified when it stored it).
+   */
+  verify?: 'first' | 'streaming';
 }
 
 /** Bytes of the compressed payload read from a file at a time. */
 const READ_PIECE_BYTES = 1 << 20;
+/** The same, for a reader that checks the CRC while it decodes (`verify: 'streaming'`). */
+const STREAM_PIECE_BYTES = 1 << 16;
 
 /**
  * Limits on the header's CBOR (a map of scalars and one list of node ids). A function, not a
@@ -292,16 +303,20 @@ export class SnapshotReader {
       const { header, size } = headerOfFd(fsys, fd, file);
       checkLength(header, size, file);
       checkHeaderLimits(header, file, limits);
-      const piece = Buffer.allocUnsafe(Math.min(READ_PIECE_BYTES, Math.max(1, header.compressedSize)));
-      let crc = 0;
-      for (let pos = header.payloadOffset; pos < size; ) {
-        const n = Math.min(piece.length, size - pos);
-        readAt(fsys, fd, piece.subarray(0, n), pos, file);
-        crc = crc32(piece.subarray(0, n), crc);
-        pos += n;
+      const streaming = opts.verify === 'streaming';
+      // Streaming: pieces small enough that reading and checksumming one is a short stretch.
+      const piece = Buffer.allocUnsafe(Math.min(streaming ? STREAM_PIECE_BYTES : READ_PIECE_BYTES, Math.max(1, header.compressedSize)));
+      if (!streaming) {
+        let crc = 0;
+        for (let pos = header.payloadOffset; pos < size; ) {
+          const n = Math.min(piece.length, size - pos);
+          readAt(fsys, fd, piece.subarray(0, n), pos, file);
+          crc = crc32(piece.subarray(0, n), crc);
+          pos += n;
+        }
+        if (crc !== header.payloadCrc) throw payloadCrcError(header, crc, file);
       }
-      if (crc !== header.payloadCrc) throw payloadCrcError(header, crc, file);
-      // The decoding pass reads the file again and checks the CRC again: it must not change between the two.
+      // The decoding pass reads the file (again) and checks the CRC (again): it must not change between the two.
       let pos = header.payloadOffset;
       let again = 0;
       const input = (): ZstdInput => {
@@ -318,7 +333,7 @@ export class SnapshotReader {
         };
       };
       const onEnd = () => {
-        if (again !== header.payloadCrc) throw payloadCrcError(header, again, file, true);
+        if (again !== header.payloadCrc) throw payloadCrcError(header, again, file, !streaming);
       };
       return new SnapshotReader(header, file, size, limits, input, onEnd, () => closeQuietly(fsys, fd));
     } catch (e) {
@@ -327,8 +342,17 @@ export class SnapshotReader {
     }
   }
 
+  private released = false;
+
   /** Release the file (idempotent). */
   close(): void {
+    this.releaseOnce();
+  }
+
+  /** A descriptor is closed once: its number may belong to another file afterwards. */
+  private releaseOnce(): void {
+    if (this.released) return;
+    this.released = true;
     this.release();
   }
 
@@ -340,7 +364,7 @@ export class SnapshotReader {
       yield* this.decode();
       this.onEnd();
     } finally {
-      this.release();
+      this.releaseOnce();
     }
   }
 

@@ -1,0 +1,90 @@
+/**
+ * Loading a stored snapshot's state into the state machine in slices: a follower installing a
+ * snapshot received from its leader, and a node recovering at start. The snapshot is decoded a
+ * chunk at a time (its CRC checked as the file streams past, storage's `openSnapshot`) into a
+ * `KvLoad` that nothing reads; between slices of about `sliceMs` the event loop runs (heartbeats,
+ * appends, client requests). The driver (server.ts) makes the loaded state the state machine's in
+ * one step once the whole file has been read and checked, so no request is ever answered from a
+ * half-installed state, and until then holds back every committed entry after the snapshot.
+ *
+ * A load can be cancelled (a newer snapshot supersedes it, the node stops or ends): it then reads
+ * nothing more, releases the file and resolves null. A failure while reading rejects, and the
+ * driver stops (fail-stop: it cannot vouch for a state it could not load).
+ */
+import { KvLoad } from '../kv/store.js';
+import type { Json, SnapshotMeta } from '../raft/types.js';
+import type { SnapshotStream } from './store.js';
+
+/** Work done per turn of the event loop before yielding (ms; one chunk at least). */
+export const LOAD_SLICE_MS = 5;
+
+export interface LoadClock {
+  /** Milliseconds (the server's clock: wall clock in serve, simulated time in the simulator). */
+  now(): number;
+  /** Let other work run. */
+  yield(): Promise<void>;
+}
+
+/** A snapshot's state, loaded whole and checked. */
+export interface LoadedState {
+  load: KvLoad;
+  sessions: Json | undefined;
+  /** Turns of the event loop the load took. */
+  slices: number;
+  /** The longest slice, in the clock's milliseconds. */
+  longestSliceMs: number;
+}
+
+export class StateLoad {
+  /** Resolves with the state once loaded, null when cancelled; rejects when reading fails. */
+  readonly done: Promise<LoadedState | null>;
+  private cancelled = false;
+
+  constructor(
+    readonly meta: SnapshotMeta,
+    private readonly stream: SnapshotStream,
+    private readonly clock: LoadClock,
+    private readonly sliceMs = LOAD_SLICE_MS,
+  ) {
+    this.done = this.run();
+    // The driver attaches its handlers (maybe later, at init); an early failure is not unhandled.
+    this.done.catch(() => {});
+  }
+
+  get isCancelled(): boolean {
+    return this.cancelled;
+  }
+
+  /** Read nothing more: the file is released at the next turn and `done` resolves null. */
+  cancel(): void {
+    this.cancelled = true;
+  }
+
+  private async run(): Promise<LoadedState | null> {
+    const load = new KvLoad();
+    let slices = 0;
+    let longest = 0;
+    try {
+      // The Ready (or the recovery) that started the load finishes first.
+      await this.clock.yield();
+      for (;;) {
+        if (this.cancelled) return null;
+        const t0 = this.clock.now();
+        slices++;
+        for (;;) {
+          const c = this.stream.next();
+          if (c === null) {
+            longest = Math.max(longest, this.clock.now() - t0);
+            return { load, sessions: this.stream.sessions, slices, longestSliceMs: longest };
+          }
+          load.add(c.keys, c.values);
+          if (this.clock.now() - t0 >= this.sliceMs) break;
+        }
+        longest = Math.max(longest, this.clock.now() - t0);
+        await this.clock.yield();
+      }
+    } finally {
+      this.stream.close();
+    }
+  }
+}
