@@ -276,15 +276,21 @@ export class RaftServer {
     await this.out.flush();
   }
 
-  /** True while inputs are queued or a batch / Ready is being handled. */
+  /** True while inputs are queued, a batch / Ready is being handled or a snapshot is being loaded. */
   get busy(): boolean {
-    return this.pumping || this.queue.length > 0;
+    return this.pumping || this.queue.length > 0 || this.loading !== null;
   }
 
-  /** Resolves when the queue is empty and no Ready is being handled. */
-  idle(): Promise<void> {
-    if (!this.pumping && this.queue.length === 0) return Promise.resolve();
-    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  /** Resolves when the queue is empty, no Ready is being handled and no snapshot is being loaded. */
+  async idle(): Promise<void> {
+    for (;;) {
+      if (this.pumping || this.queue.length > 0) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+      else if (this.loading && !this.stopped && !this.loading.task.isCancelled) {
+        // Its end (finishLoad) is queued by the time this resumes: the handler that queues it came first.
+        await this.loading.task.done.catch(() => {});
+        await Promise.resolve();
+      } else return;
+    }
   }
 
   enqueue(w: Work): void {
