@@ -103,6 +103,11 @@ export function fsError(err: unknown, file: string, action: string): StorageErro
       return new StorageError('ENOTDIR', file, `is a directory, expected a file (${action})`, undefined, err);
     case 'EEXIST':
       return new StorageError('EXISTS', file, `already exists (${action})`, undefined, err);
+    // One line without Node's syscall and temporary path ("EROFS: ..., open 'x.tmp-123-1'").
+    case 'EROFS':
+      return new StorageError('IO', file, `read-only file system (${action})`, undefined, err);
+    case 'ENOSPC':
+      return new StorageError('IO', file, `no space left on device (${action})`, undefined, err);
     default: {
       const msg = err instanceof Error ? err.message : String(err);
       return new StorageError('IO', file, `${action} failed: ${msg}`, undefined, err);

@@ -12,8 +12,8 @@ import path from 'node:path';
 import { canonicalJson } from '../kv/keys.js';
 import { KvStore } from '../kv/store.js';
 import type { Json, NodeId } from '../raft/types.js';
-import type { FileSystem } from '../storage/index.js';
-import { ToolError } from './errors.js';
+import { META_FILE, type FileSystem } from '../storage/index.js';
+import { ToolError, toToolError } from './errors.js';
 import { isDataDir } from './files.js';
 import { pathKind } from './load.js';
 import { openStateStream } from './state-stream.js';
@@ -216,12 +216,14 @@ function natural(a: string, b: string): number {
 export function expandPaths(paths: string[]): string[] {
   const out: string[] = [];
   for (const p of paths) {
-    if (pathKind(p) === 'dir' && !isDataDir(p)) {
+    // A directory with a meta.json is a data directory, a damaged or unreadable one included: its
+    // reader names the real problem (not "no meta.json").
+    if (pathKind(p) === 'dir' && !isDataDir(p) && !fs.existsSync(path.join(p, META_FILE))) {
       let names: string[];
       try {
         names = fs.readdirSync(p);
-      } catch {
-        names = [];
+      } catch (e) {
+        throw toToolError(e, p);
       }
       const dirs = names.filter((n) => {
         const q = path.join(p, n);

@@ -214,6 +214,7 @@ export function restoreSnapshot(file: string, dataDir: string, opts: RestoreOpti
   const hardState = { term: header.term, votedFor: null, commit: header.index };
   let aside: string | null = null;
   const missing: string[] = [];
+  let tmpDir: string | null = null;
   try {
     // 3. Build the new directory next to the target (its missing parents are created, and removed again on failure).
     for (let d = parent; !statOrNull(fsys, d); d = path.dirname(d)) {
@@ -225,6 +226,7 @@ export function restoreSnapshot(file: string, dataDir: string, opts: RestoreOpti
       undo.push(`remove ${d}`, () => fsys.rmdir(d));
     }
     const tmp = freshSibling(fsys, abs, 'restore');
+    tmpDir = tmp;
     fsys.mkdir(tmp);
     undo.push(`remove ${tmp}`, () => removeTree(fsys, tmp));
     const dd = DataDir.create(tmp, { nodeId: nodeId ?? undefined, createdAt, ...sync });
@@ -267,7 +269,15 @@ export function restoreSnapshot(file: string, dataDir: string, opts: RestoreOpti
     for (const d of missing) fsyncDir(path.dirname(d), sync);
   } catch (e) {
     const failed = undo.runAll();
-    const t = toToolError(e, dataDir);
+    const t0 = toToolError(e, dataDir);
+    // Name the file as the user typed the target: the temporary directory (a pid in its name) or
+    // a file in it stands for the target; a parent made for it, relative when the target was.
+    let named = t0.file;
+    if (named !== null && path.isAbsolute(named)) {
+      if (tmpDir !== null && (named === tmpDir || named.startsWith(tmpDir + path.sep))) named = dataDir;
+      else if (!path.isAbsolute(dataDir)) named = path.relative(process.cwd(), named) || '.';
+    }
+    const t = named === t0.file ? t0 : new ToolError(t0.code, named, t0.problem, t0.exit);
     if (failed.length > 0) {
       // Could not put everything back: say where things are, never leave the user guessing.
       throw new ToolError(t.code, t.file, `${t.problem}; could not undo: ${failed.join('; ')}${aside ? `; the previous contents may be in ${aside}` : ''}`);

@@ -1,6 +1,7 @@
 import { prose } from '../text.js';
 import { warn, type CommandSpec } from '../spec.js';
 import { dumpState, type DumpFormat } from '../../tools/dump.js';
+import { toToolError } from '../../tools/errors.js';
 
 const dump: CommandSpec = {
   id: 'dump',
@@ -18,7 +19,8 @@ may be left out).
 
 The pairs are streamed a chunk of the snapshot at a time: memory stays the same for a million keys.
 A problem found while streaming (a damaged file, a value over a limit) ends the output with one
-line on stderr and exit 2.`),
+line on stderr and exit 2 (also under --json once the document has begun; before that the error
+is the {"error": ...} document of every command).`),
   examples: [
     'dump backup.snap',
     'dump ./raftsnap-data/n1 --range 0..9',
@@ -39,7 +41,22 @@ line on stderr and exit 2.`),
       ...(typeof flags['prefix'] === 'string' ? { prefix: flags['prefix'] } : {}),
       ...(typeof flags['range'] === 'string' ? { range: flags['range'] } : {}),
     };
-    dumpState(args['path']!, { format, filter, write: io.stdout, warn: (w) => warn(io, w) });
+    let started = false;
+    const write = (text: string) => {
+      started = true;
+      io.stdout(text);
+    };
+    try {
+      dumpState(args['path']!, { format, filter, write, warn: (w) => warn(io, w) });
+    } catch (e) {
+      if (!io.json || !started) throw e;
+      // --json, and the document has begun: an {"error": ...} document cannot follow it on stdout.
+      // The output ends where it was and the one line says why on stderr, as without --json.
+      const t = toToolError(e);
+      io.stdout('\n');
+      io.stderr(`raftsnap dump: ${t.message}\n`);
+      return t.exit;
+    }
     return 0;
   },
 };
