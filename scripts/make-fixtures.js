@@ -22,6 +22,9 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const out = path.resolve(process.argv[2] ?? path.join(here, '..', 'fixtures'));
 const CREATED = Date.UTC(2024, 0, 2, 3, 4, 5); // fixed creation time of every file
 const CONFIG = ['n1', 'n2', 'n3'];
+// The files of the first format stay as they were made: format version 1 (docs/FORMAT.md), which
+// readers must go on reading. good-v2.snap holds good.snap's state in the version written now.
+const V1 = { formatVersion: 1 };
 
 // --- deterministic data --------------------------------------------------------------------
 
@@ -92,9 +95,11 @@ function makeSnapshots(dir) {
   for (let i = 0; i < 200; i++) kv.push([100 + i, i * 3]);
   kv.push(['big', 'x'.repeat(2000)]);
   const meta = { index: 120, term: 3, config: CONFIG };
-  const good = encodeSnapshot(meta, { kv, sessions: { c1: { seq: 4, reply: { type: 'write_ok' } } } }, { createdAt: CREATED, nodeId: 'n1' });
+  const sessions = { c1: { seq: 4, reply: { type: 'write_ok' } } };
+  const good = encodeSnapshot(meta, { kv, sessions }, { createdAt: CREATED, nodeId: 'n1', ...V1 });
   const p = (n) => path.join(dir, n);
   fs.writeFileSync(p('good.snap'), good);
+  fs.writeFileSync(p('good-v2.snap'), encodeSnapshot(meta, { kv, sessions }, { createdAt: CREATED, nodeId: 'n1', formatVersion: 2 }));
   const h = readSnapshotHeader(p('good.snap'));
 
   fs.writeFileSync(p('truncated.snap'), good.subarray(0, h.payloadOffset + Math.floor(h.compressedSize / 2)));
@@ -111,12 +116,12 @@ function makeSnapshots(dir) {
   const base = [];
   for (let i = 0; i < 50; i++) base.push([i, i * 10]);
   base.push(['name', 'alpha']);
-  const a = encodeSnapshot({ index: 500, term: 4, config: CONFIG }, { kv: base }, { createdAt: CREATED, nodeId: 'n1' });
+  const a = encodeSnapshot({ index: 500, term: 4, config: CONFIG }, { kv: base }, { createdAt: CREATED, nodeId: 'n1', ...V1 });
   const bkv = base
     .filter(([k]) => k !== 7)
     .map(([k, v]) => (k === 3 ? [k, 'changed'] : k === 'name' ? [k, 'beta'] : [k, v]));
   bkv.push(['7', 'string seven (integer 7 was removed)'], [[50], { added: true }]);
-  const b = encodeSnapshot({ index: 530, term: 5, config: CONFIG }, { kv: bkv }, { createdAt: CREATED + 60_000, nodeId: 'n2' });
+  const b = encodeSnapshot({ index: 530, term: 5, config: CONFIG }, { kv: bkv }, { createdAt: CREATED + 60_000, nodeId: 'n2', ...V1 });
   fs.writeFileSync(p('diff-a.snap'), a);
   fs.writeFileSync(p('diff-b.snap'), b);
 }
@@ -135,7 +140,7 @@ function makeHealthy(dir, log) {
     if (snapAt.has(last.index)) {
       const meta = { index: last.index, term: last.term, config: CONFIG };
       const sessions = { c1: { seq: last.index } };
-      s.saveSnapshot(meta, encodeSnapshot(meta, { kv: stateAt(log, last.index), sessions }, { createdAt: CREATED + last.index * 1000, nodeId: 'n1' }));
+      s.saveSnapshot(meta, encodeSnapshot(meta, { kv: stateAt(log, last.index), sessions }, { createdAt: CREATED + last.index * 1000, nodeId: 'n1', ...V1 }));
       if (last.index === 200) s.compactLog(100);
     }
   }
@@ -195,7 +200,8 @@ Formats: docs/FORMAT.md.
 
 | file | what it is | expected error |
 |---|---|---|
-| good.snap | index 120, term 3, config n1 n2 n3, node n1, 207 keys of mixed types (\`1\` and \`"1"\`, array, object and null keys, a 2 KB value) and a sessions table | none |
+| good.snap | index 120, term 3, config n1 n2 n3, node n1, 207 keys of mixed types (\`1\` and \`"1"\`, array, object and null keys, a 2 KB value) and a sessions table; format version 1, as every other file here but good-v2.snap | none |
+| good-v2.snap | good.snap's state written in format version 2 (integer keys sorted and delta-coded, integer values as varints) | none |
 | truncated.snap | good.snap cut in the middle of the payload | TRUNCATED |
 | bitflip-payload.snap | good.snap with one bit flipped in the payload | BAD_PAYLOAD_CRC |
 | bad-header-crc.snap | good.snap with one bit flipped in the header | BAD_HEADER_CRC |

@@ -32,21 +32,21 @@ function write(name, bytes, what) {
 // 1. The file: one key whose value is 400 MB of one letter, made by encodeSnapshot.
 write(
   'value-400mb.snap',
-  encodeSnapshot(META, { kv: [['k', 'a'.repeat(400 * 1024 * 1024)]] }, { createdAt: CREATED, nodeId: 'n1' }),
+  encodeSnapshot(META, { kv: [['k', 'a'.repeat(400 * 1024 * 1024)]] }, { createdAt: CREATED, nodeId: 'n1', formatVersion: 1 }),
   'one key whose value is 400 MB of one letter (encodeSnapshot); LIMIT from the string head, before it is decoded',
 );
 
 // 2. Just over serve's value limit: a key and value of 65,537 characters as JSON.
 write(
   'value-64k-plus-1.snap',
-  encodeSnapshot(META, { kv: [['k', 'a'.repeat(65536 - 3 - 2 + 1)]] }, { createdAt: CREATED, nodeId: 'n1' }),
+  encodeSnapshot(META, { kv: [['k', 'a'.repeat(65536 - 3 - 2 + 1)]] }, { createdAt: CREATED, nodeId: 'n1', formatVersion: 1 }),
   'a key and value of 65,537 characters as JSON, one more than serve accepts; LIMIT',
 );
 
 // 3. Nesting: 65 levels (one more than serve accepts), and 1,000,000 levels (raw CBOR).
 let v = 0;
 for (let i = 0; i < 65; i++) v = [v];
-write('deep-65.snap', encodeSnapshot(META, { kv: [[1, v]] }, { createdAt: CREATED, nodeId: 'n1' }), 'a value nested 65 levels deep; LIMIT');
+write('deep-65.snap', encodeSnapshot(META, { kv: [[1, v]] }, { createdAt: CREATED, nodeId: 'n1', formatVersion: 1 }), 'a value nested 65 levels deep; LIMIT');
 {
   const raw = Buffer.concat([cbor(['raftsnap-state', 1]), Buffer.from([0x82, 0x81, 0x01, 0x81]), Buffer.alloc(1_000_000, 0x81), Buffer.from([0x00]), cbor({ keyCount: 1 })]);
   const { payload, rawSize } = zstdFrame(raw);
@@ -103,6 +103,41 @@ write('deep-65.snap', encodeSnapshot(META, { kv: [[1, v]] }, { createdAt: CREATE
 
   const pairs = Array.from({ length: 8193 }, (_, i) => [i, i]);
   write('chunk-8193.snap', snapshotFromItems(stateItems(pairs, 10_000), { keyCount: 8193, createdAt: CREATED }), 'a chunk of 8,193 pairs (writers write at most 8,192); LIMIT');
+}
+
+// 5b. Format version 2 (docs/FORMAT.md, "Payload"): group items [n, keys, values] with varint columns.
+{
+  const V2 = { formatVersion: 2 };
+  const state = cbor(['raftsnap-state', 2]);
+  const v2 = (items, keyCount, what, name) => {
+    const f = zstdFrame([state, ...items, cbor({ keyCount })]);
+    write(name, snapshotFromPayload(f.payload, f.rawSize, { keyCount, createdAt: CREATED, ...V2 }), what);
+  };
+  write(
+    'v2-value-400mb.snap',
+    encodeSnapshot(META, { kv: [[1, 'a'.repeat(400 * 1024 * 1024)]] }, { createdAt: CREATED, nodeId: 'n1', ...V2 }),
+    'version 2: an integer key (a delta column) whose value is 400 MB of one letter (encodeSnapshot); LIMIT from the string head',
+  );
+  const zeros = Buffer.alloc(8193);
+  v2([cbor([8193, { base: 0, deltas: zeros }, { ints: zeros }])], 8193, 'version 2: a group of 8,193 pairs (writers write at most 8,192); LIMIT', 'v2-group-8193.snap');
+  // A delta column declaring 4 GiB (a byte string head of 2^32) in a payload of a few bytes.
+  const head4g = Buffer.from([0x5b, 0, 0, 0, 1, 0, 0, 0, 0]);
+  v2(
+    [Buffer.concat([Buffer.from([0x83, 0x01, 0xa2]), cbor('base'), cbor(0), cbor('deltas'), head4g])],
+    1,
+    'version 2: a delta column declaring 4 GiB for one pair; BAD_PAYLOAD before anything is allocated',
+    'v2-deltas-4gib.snap',
+  );
+  // Deltas that add up past 2^53 - 1: every key must be a safe integer.
+  const big = Buffer.from([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x0f]);
+  v2([cbor([2, { base: 2 ** 52, deltas: Buffer.concat([Buffer.from([0]), big]) }, [1, 2]])], 2, 'version 2: delta-coded keys that leave the safe integers; BAD_PAYLOAD', 'v2-keys-past-2p53.snap');
+  // A value nested 1,000,000 levels deep in a group's plain values column (raw CBOR).
+  v2(
+    [Buffer.concat([Buffer.from([0x83, 0x01, 0xa2]), cbor('base'), cbor(7), cbor('deltas'), cbor(Buffer.from([0])), Buffer.from([0x81]), Buffer.alloc(1_000_000, 0x81), Buffer.from([0x00])])],
+    1,
+    'version 2: a value nested 1,000,000 levels deep in a group (raw CBOR); LIMIT, no stack overflow',
+    'v2-deep-1m.snap',
+  );
 }
 
 // 6. Data directories whose WAL holds an entry over a limit (a valid checksum, a valid commit).

@@ -7,7 +7,7 @@
 import { Decoder, Encoder } from 'cbor-x';
 import type { Json } from '../raft/types.js';
 import { ZstdFrameWriter, crc32, encodeCbor } from '../storage/codec.js';
-import { SNAPSHOT_CODEC, SNAPSHOT_FORMAT_VERSION, assembleSnapshot } from '../storage/snapshot.js';
+import { SNAPSHOT_CODEC, assembleSnapshot } from '../storage/snapshot.js';
 import { RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES, WAL_SECTOR_BYTES } from '../storage/wal.js';
 
 /** Header fields of a hand-made snapshot (defaults: index 1, term 1, the true sizes and CRC). */
@@ -23,6 +23,8 @@ export interface HandHeader {
   keyCount?: number;
   hasSessions?: boolean;
   payloadCrc?: number;
+  /** Format version in the preamble; default 1, the version of the hand-made payloads (`stateItems`, fixtures). */
+  formatVersion?: number;
 }
 
 const plain = new Encoder({ useRecords: false, structuredClone: false, pack: false, variableMapSize: true, tagUint8Array: false, useFloat32: 0 } as ConstructorParameters<typeof Encoder>[0]);
@@ -69,7 +71,7 @@ export function snapshotFromPayload(payload: Uint8Array, rawSize: number, h: Han
     hasSessions: h.hasSessions ?? false,
     payloadCrc: h.payloadCrc ?? crc32(payload),
   });
-  return assembleSnapshot(SNAPSHOT_FORMAT_VERSION, header, payload);
+  return assembleSnapshot(h.formatVersion ?? 1, header, payload);
 }
 
 /** The items of a well-formed payload holding `pairs` (one chunk per `chunk` pairs, key arrays). */

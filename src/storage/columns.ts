@@ -5,94 +5,108 @@
  */
 import { encodeCborTransient } from './cbor.js';
 
-// Scratch buffer of encodeColumnsTransient, kept between calls (grows to the largest chunk).
-let colBuf = Buffer.allocUnsafe(1 << 16);
-let colPos = 0;
+/**
+ * A growing scratch buffer that chunk items are written into, kept between calls (it grows to the
+ * largest chunk). `item` writes a JSON value as plain CBOR, byte for byte what cbor-x writes.
+ */
+export class Scratch {
+  buf = Buffer.allocUnsafe(1 << 16);
+  pos = 0;
 
-function colRoom(n: number): void {
-  if (colPos + n <= colBuf.length) return;
-  const bigger = Buffer.allocUnsafe(Math.max(colBuf.length * 2, colPos + n));
-  colBuf.copy(bigger, 0, 0, colPos);
-  colBuf = bigger;
-}
-
-/** Head of a major type with a 32-bit (or smaller) argument, shortest form. */
-function colHead(major: number, n: number): void {
-  const b = colBuf;
-  if (n < 24) b[colPos++] = major | n;
-  else if (n < 0x100) {
-    b[colPos++] = major | 24;
-    b[colPos++] = n;
-  } else if (n < 0x10000) {
-    b[colPos++] = major | 25;
-    b[colPos++] = n >> 8;
-    b[colPos++] = n & 0xff;
-  } else {
-    b[colPos++] = major | 26;
-    b.writeUInt32BE(n, colPos);
-    colPos += 4;
+  room(n: number): void {
+    if (this.pos + n <= this.buf.length) return;
+    const bigger = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + n));
+    this.buf.copy(bigger, 0, 0, this.pos);
+    this.buf = bigger;
   }
-}
 
-/** One array item of a column: the common kinds inline, anything else through cbor-x. */
-function colItem(v: unknown): void {
-  if (typeof v === 'number') {
-    // The same tests, in the same order, as cbor-x's encoder, so the bytes are the same.
-    if (v >>> 0 === v) {
-      colRoom(5);
-      colHead(0x00, v);
-      return;
+  /** Head of a major type with a 32-bit (or smaller) argument, shortest form (room for 5 bytes must be there). */
+  head(major: number, n: number): void {
+    const b = this.buf;
+    if (n < 24) b[this.pos++] = major | n;
+    else if (n < 0x100) {
+      b[this.pos++] = major | 24;
+      b[this.pos++] = n;
+    } else if (n < 0x10000) {
+      b[this.pos++] = major | 25;
+      b[this.pos++] = n >> 8;
+      b[this.pos++] = n & 0xff;
+    } else {
+      b[this.pos++] = major | 26;
+      b.writeUInt32BE(n, this.pos);
+      this.pos += 4;
     }
-    if (v >> 0 === v) {
-      colRoom(5);
-      colHead(0x20, ~v);
-      return;
-    }
-  } else if (typeof v === 'string') {
-    const len = v.length;
-    colRoom(len * 3 + 5);
-    if (len < 0x40) {
-      // Short strings: UTF-8 by hand (cbor-x does so too, writing a lone surrogate as 3 bytes).
-      const start = colPos;
-      let p = start + 1;
-      let ascii = true;
-      for (let i = 0; i < len; i++) {
-        const c = v.charCodeAt(i);
-        if (c >= 0x80) {
-          ascii = false;
-          break;
-        }
-        colBuf[p++] = c;
-      }
-      if (ascii) {
-        if (len < 24) {
-          colBuf[start] = 0x60 | len;
-          colPos = p;
-        } else {
-          colBuf.copyWithin(start + 2, start + 1, p);
-          colBuf[start] = 0x78;
-          colBuf[start + 1] = len;
-          colPos = p + 1;
-        }
+  }
+
+  /** Raw bytes. */
+  bytes(b: Uint8Array): void {
+    this.room(b.length);
+    this.buf.set(b, this.pos);
+    this.pos += b.length;
+  }
+
+  /** One JSON value as CBOR: the common kinds inline, anything else through cbor-x. */
+  item(v: unknown): void {
+    if (typeof v === 'number') {
+      // The same tests, in the same order, as cbor-x's encoder, so the bytes are the same.
+      if (v >>> 0 === v) {
+        this.room(5);
+        this.head(0x00, v);
         return;
       }
-    } else {
-      // Long strings: Buffer's UTF-8 writer, as cbor-x uses. Leave room for the longest head.
-      const hs = len < 0x100 ? 2 : len < 0x10000 ? 3 : 5;
-      const n = colBuf.write(v, colPos + hs, len * 3, 'utf8');
-      const need = n < 24 ? 1 : n < 0x100 ? 2 : n < 0x10000 ? 3 : 5;
-      if (need !== hs) colBuf.copyWithin(colPos + need, colPos + hs, colPos + hs + n);
-      colHead(0x60, n);
-      colPos += n;
-      return;
+      if (v >> 0 === v) {
+        this.room(5);
+        this.head(0x20, ~v);
+        return;
+      }
+    } else if (typeof v === 'string') {
+      const len = v.length;
+      this.room(len * 3 + 5);
+      const buf = this.buf;
+      if (len < 0x40) {
+        // Short strings: UTF-8 by hand (cbor-x does so too, writing a lone surrogate as 3 bytes).
+        const start = this.pos;
+        let p = start + 1;
+        let ascii = true;
+        for (let i = 0; i < len; i++) {
+          const c = v.charCodeAt(i);
+          if (c >= 0x80) {
+            ascii = false;
+            break;
+          }
+          buf[p++] = c;
+        }
+        if (ascii) {
+          if (len < 24) {
+            buf[start] = 0x60 | len;
+            this.pos = p;
+          } else {
+            buf.copyWithin(start + 2, start + 1, p);
+            buf[start] = 0x78;
+            buf[start + 1] = len;
+            this.pos = p + 1;
+          }
+          return;
+        }
+      } else {
+        // Long strings: Buffer's UTF-8 writer, as cbor-x uses. Leave room for the longest head.
+        const pos = this.pos;
+        const hs = len < 0x100 ? 2 : len < 0x10000 ? 3 : 5;
+        const n = buf.write(v, pos + hs, len * 3, 'utf8');
+        const need = n < 24 ? 1 : n < 0x100 ? 2 : n < 0x10000 ? 3 : 5;
+        if (need !== hs) buf.copyWithin(pos + need, pos + hs, pos + hs + n);
+        this.head(0x60, n);
+        this.pos += n;
+        return;
+      }
     }
+    // Everything else (other numbers, short non-ASCII strings, null, booleans, arrays, objects).
+    this.bytes(encodeCborTransient(v));
   }
-  // Everything else (other numbers, short non-ASCII strings, null, booleans, arrays, objects).
-  const b = encodeCborTransient(v);
-  colRoom(b.length);
-  colBuf.set(b, colPos);
-  colPos += b.length;
 }
+
+/** The scratch buffer of the chunk encoders (one per process: an item is handed on before the next is written). */
+export const scratch = new Scratch();
 
 /**
  * Start of the key run `keys[from, from+n)` when it is one: n >= minRun (and minRun > 0), every key
@@ -117,24 +131,21 @@ export function keyRunStart(keys: readonly unknown[], n: number, from: number, m
  * copies it (zstd), never keep it.
  */
 export function encodeColumnsTransient(keys: readonly unknown[], values: readonly unknown[], n: number, from = 0, minRun = 0): Uint8Array {
-  colPos = 0;
-  colRoom(11);
-  colBuf[colPos++] = 0x82;
+  const w = scratch;
+  w.pos = 0;
+  w.room(11);
+  w.buf[w.pos++] = 0x82;
   const end = from + n;
   const start = keyRunStart(keys, n, from, minRun);
   if (start !== null) {
     // Through cbor-x, so that the map and both integers have its canonical shortest forms.
-    const b = encodeCborTransient({ start, count: n });
-    colRoom(b.length);
-    colBuf.set(b, colPos);
-    colPos += b.length;
+    w.bytes(encodeCborTransient({ start, count: n }));
   } else {
-    colHead(0x80, n);
-    for (let i = from; i < end; i++) colItem(keys[i]);
+    w.head(0x80, n);
+    for (let i = from; i < end; i++) w.item(keys[i]);
   }
-  colRoom(5);
-  colHead(0x80, n);
-  for (let i = from; i < end; i++) colItem(values[i]);
-  return colBuf.subarray(0, colPos);
+  w.room(5);
+  w.head(0x80, n);
+  for (let i = from; i < end; i++) w.item(values[i]);
+  return w.buf.subarray(0, w.pos);
 }
-

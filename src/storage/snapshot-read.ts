@@ -28,13 +28,14 @@ import {
   type ItemScanner,
   type ZstdInput,
 } from './codec.js';
+import { decodeGroupV2, scanGroupV2 } from './chunk-v2.js';
 import { StorageError, fsError } from './errors.js';
 import type { FileSystem } from './fs.js';
 import { closeQuietly, fsOf, type IoOptions } from './fsutil.js';
 import {
   CHUNK_PAIRS,
   SNAPSHOT_CODEC,
-  SNAPSHOT_FORMAT_VERSION,
+  SNAPSHOT_READ_VERSIONS,
   SNAPSHOT_MAGIC,
   SNAPSHOT_MAX_HEADER_BYTES,
   SNAPSHOT_PREAMBLE_BYTES,
@@ -89,11 +90,11 @@ function parseHeader(prefix: Buffer, fileSize: number, source: string): { header
     throw new StorageError('TRUNCATED', source, `truncated snapshot: only ${fileSize} bytes, the preamble alone is ${SNAPSHOT_PREAMBLE_BYTES}`);
   }
   const version = prefix.readUInt16BE(8);
-  if (version !== SNAPSHOT_FORMAT_VERSION) {
+  if (!SNAPSHOT_READ_VERSIONS.includes(version)) {
     throw new StorageError(
       'UNSUPPORTED_VERSION',
       source,
-      `unsupported snapshot format version ${version} (this build reads version ${SNAPSHOT_FORMAT_VERSION})`,
+      `unsupported snapshot format version ${version} (this build reads versions ${SNAPSHOT_READ_VERSIONS.join(' and ')})`,
       8,
     );
   }
@@ -380,9 +381,15 @@ export class SnapshotReader {
     const endScan: CborScanLimits = { maxDepth: lim.maxDepth + 1, maxStringBytes: itemBytes };
     let item = 0;
     const sizes: number[] = [];
+    // Version 2 group items [n, keys, values] (chunk-v2.ts): each key and value within the limits.
+    const v2 = h.formatVersion >= 2;
+    const elemScan: CborScanLimits = { maxDepth: lim.maxDepth, maxStringBytes: itemBytes };
+    const keySizes: number[] = [];
+    const valueSizes: number[] = [];
     const scan: ItemScanner = (buf, pos, end, avail) => {
       sizes.length = 0;
       if (item === 0) return cborScan(buf, pos, end, avail, stateScan);
+      if (v2 && buf[pos] === 0x83) return scanGroupV2(buf, pos, end, avail, CHUNK_PAIRS, elemScan, keySizes, valueSizes);
       if (buf[pos]! >> 5 === 4) return cborScan(buf, pos, end, avail, chunkScan, sizes, 2);
       return cborScan(buf, pos, end, avail, endScan);
     };
@@ -400,7 +407,7 @@ export class SnapshotReader {
         rawOffset = it.offset;
         const v = decodeCborRaw(it.bytes);
         if (item++ === 0) {
-          if (!Array.isArray(v) || v[0] !== SNAPSHOT_STATE_TAG || v[1] !== SNAPSHOT_FORMAT_VERSION) badPayload('does not start with the state item', it.offset);
+          if (!Array.isArray(v) || v[0] !== SNAPSHOT_STATE_TAG || v[1] !== h.formatVersion) badPayload('does not start with the state item', it.offset);
           continue;
         }
         if (end !== null) badPayload('has items after the end item', it.offset);
@@ -410,26 +417,38 @@ export class SnapshotReader {
           end = e as Record<string, Json>;
           continue;
         }
-        if (v.length !== 2) badPayload('has a malformed chunk', it.offset);
-        const values = toJsonArray(v[1]);
-        const count = values.length;
-        if (n + count > h.keyCount) badPayload(`holds more keys than the header's ${h.keyCount}`, it.offset);
         let keys: Json[];
-        if (v[0] instanceof Map) {
-          // Key run: the keys are start, start + 1, ..., start + count - 1.
-          const start = keyRunOf(v[0], count, (what) => badPayload(what, it.offset));
-          keys = new Array<Json>(count);
-          for (let i = 0; i < count; i++) keys[i] = start + i;
+        let values: Json[];
+        let keyBytes: number[];
+        let valueBytes: number[];
+        if (v2 && v.length === 3) {
+          // A version 2 group [n, keys, values] (chunk-v2.ts), sizes from its scan.
+          ({ keys, values, keyBytes, valueBytes } = decodeGroupV2(v, keySizes, valueSizes, (what) => badPayload(what, it.offset)));
+          if (n + keys.length > h.keyCount) badPayload(`holds more keys than the header's ${h.keyCount}`, it.offset);
         } else {
-          keys = toJsonArray(v[0]);
-          if (keys.length !== count) badPayload('has a chunk with unequal key and value counts', it.offset);
+          if (v.length !== 2) badPayload('has a malformed chunk', it.offset);
+          values = toJsonArray(v[1]);
+          const count = values.length;
+          if (n + count > h.keyCount) badPayload(`holds more keys than the header's ${h.keyCount}`, it.offset);
+          if (v[0] instanceof Map) {
+            // Key run: the keys are start, start + 1, ..., start + count - 1.
+            const start = keyRunOf(v[0], count, (what) => badPayload(what, it.offset));
+            keys = new Array<Json>(count);
+            for (let i = 0; i < count; i++) keys[i] = start + i;
+          } else {
+            keys = toJsonArray(v[0]);
+            if (keys.length !== count) badPayload('has a chunk with unequal key and value counts', it.offset);
+          }
+          const vBase = sizes.length - count;
+          const run = vBase !== count;
+          keyBytes = run ? keys.map((k) => intBytes(k as number)) : sizes.slice(0, count);
+          valueBytes = sizes.slice(vBase);
         }
+        const count = keys.length;
         // Every key and value is within the depth limit (the scan) and within the CBOR size a pair
         // of maxValueBytes of JSON can take; pairs that may be larger as JSON are measured.
-        const vBase = sizes.length - count;
-        const run = vBase !== count;
         for (let i = 0; i < count; i++) {
-          if ((run ? 9 : sizes[i]!) + sizes[vBase + i]! <= small) continue;
+          if (keyBytes[i]! + valueBytes[i]! <= small) continue;
           const chars = jsonChars(keys[i]!) + jsonChars(values[i]!);
           if (chars > lim.maxValueBytes) {
             overLimit(
@@ -441,8 +460,7 @@ export class SnapshotReader {
         }
         n += count;
         this.keysRead = n;
-        const keyBytes = run ? keys.map((k) => intBytes(k as number)) : sizes.slice(0, count);
-        yield { keys, values, keyBytes, valueBytes: sizes.slice(vBase), rawOffset: it.offset };
+        yield { keys, values, keyBytes, valueBytes, rawOffset: it.offset };
       }
     } catch (e) {
       if (e instanceof StorageError) throw e;

@@ -1,25 +1,32 @@
 /**
- * Snapshot file format, version 1 (see docs/FORMAT.md).
+ * Snapshot file format, version 2 (see docs/FORMAT.md; version 1 is still read, and written on request).
  *
  *   preamble (16 bytes): magic "RAFTSNAP", u16 BE format version, u16 BE flags (0),
  *                        u32 BE header length H
  *   header   (H bytes):  CBOR map of the header fields
  *   u32 BE CRC-32 of bytes [0, 16 + H)
  *   payload  (compressedSize bytes): one zstd frame of a CBOR sequence:
- *       ["raftsnap-state", 1]                 state item
+ *       ["raftsnap-state", 2]                 state item
+ *       [n, keys, values]                     group items (chunk-v2.ts): each chunk of at most
+ *                                             CHUNK_PAIRS pairs as one group per kind of key
+ *       {"keyCount": n, "sessions"?: any}     end item
+ *     version 1 chunk items instead of groups (columns.ts):
  *       [[k1, k2, ...], [v1, v2, ...]]        one item per chunk of at most CHUNK_PAIRS pairs
  *       [{"start": s, "count": n}, [v1, ...]] a chunk whose keys are s, s+1, ..., s+n-1
  *                                             (written for n >= KEY_RUN_MIN)
- *       {"keyCount": n, "sessions"?: any}     end item
  */
 import path from 'node:path';
 import type { Json, NodeId, SnapshotMeta } from '../raft/types.js';
+import { encodeChunkV2 } from './chunk-v2.js';
 import { ZstdFrameWriter, crc32, encodeCbor, encodeCborTransient, encodeColumnsTransient } from './codec.js';
 import { hex16, writeFileAtomic, type SyncOptions } from './fsutil.js';
 import { verifySnapshotBytes } from './snapshot-read.js';
 
 export const SNAPSHOT_MAGIC = Buffer.from('RAFTSNAP', 'latin1');
-export const SNAPSHOT_FORMAT_VERSION = 1;
+/** The version this build writes. */
+export const SNAPSHOT_FORMAT_VERSION = 2;
+/** The versions this build reads. */
+export const SNAPSHOT_READ_VERSIONS: readonly number[] = [1, 2];
 export const SNAPSHOT_CODEC = 'zstd+cbor-seq';
 export const SNAPSHOT_PREAMBLE_BYTES = 16;
 /** Largest header accepted (a header is a few hundred bytes; this bounds what a damaged length can make us read). */
@@ -74,6 +81,8 @@ export interface EncodeOptions {
   nodeId?: NodeId | null;
   /** zstd level, default 3. */
   level?: number;
+  /** Format version to write: 2 (default), or 1 for readers of older builds, fixtures and tests. */
+  formatVersion?: 1 | 2;
 }
 
 /** `<term %016x>-<index %016x>.snap` */
@@ -111,14 +120,18 @@ export class SnapshotEncoder {
   private pending = 0;
   private keyCount = 0;
   private done = false;
+  private readonly version: 1 | 2;
+  private readonly sink = (item: Uint8Array): void => this.zstd.write(item);
 
   constructor(
     private readonly meta: SnapshotMeta,
     private readonly opts: EncodeOptions = {},
   ) {
     validateMeta(meta);
+    this.version = opts.formatVersion ?? SNAPSHOT_FORMAT_VERSION;
+    if (this.version !== 1 && this.version !== 2) throw new RangeError(`cannot write snapshot format version ${String(this.version)}`);
     this.zstd = new ZstdFrameWriter(opts.level ?? DEFAULT_ZSTD_LEVEL, HEADER_HEADROOM);
-    this.zstd.write(encodeCborTransient([SNAPSHOT_STATE_TAG, SNAPSHOT_FORMAT_VERSION]));
+    this.zstd.write(encodeCborTransient([SNAPSHOT_STATE_TAG, this.version]));
   }
 
   /** Number of pairs added so far. */
@@ -162,7 +175,7 @@ export class SnapshotEncoder {
     let i = 0;
     if (this.pending === 0) {
       // Whole chunks straight from the caller's arrays.
-      for (; n - i >= CHUNK_PAIRS; i += CHUNK_PAIRS) this.zstd.write(encodeColumnsTransient(keys, values, CHUNK_PAIRS, i, KEY_RUN_MIN));
+      for (; n - i >= CHUNK_PAIRS; i += CHUNK_PAIRS) this.writeChunk(keys, values, CHUNK_PAIRS, i);
     }
     const ks = this.keys;
     const vs = this.values;
@@ -201,12 +214,12 @@ export class SnapshotEncoder {
     const front = SNAPSHOT_PREAMBLE_BYTES + header.length + 4;
     let file: Buffer;
     if (front > offset) {
-      file = assembleSnapshot(SNAPSHOT_FORMAT_VERSION, header, buf.subarray(offset));
+      file = assembleSnapshot(this.version, header, buf.subarray(offset));
     } else {
       // Preamble, header and header CRC go into the headroom right in front of the payload, and
       // the file is copied out once, into a buffer of its exact size.
       const view = buf.subarray(offset - front);
-      writePreamble(view, SNAPSHOT_FORMAT_VERSION, header.length);
+      writePreamble(view, this.version, header.length);
       view.set(header, SNAPSHOT_PREAMBLE_BYTES);
       view.writeUInt32BE(crc32(view.subarray(0, SNAPSHOT_PREAMBLE_BYTES + header.length)), SNAPSHOT_PREAMBLE_BYTES + header.length);
       file = Buffer.allocUnsafe(view.length);
@@ -217,8 +230,14 @@ export class SnapshotEncoder {
   }
 
   private flushChunk(): void {
-    this.zstd.write(encodeColumnsTransient(this.keys, this.values, this.pending, 0, KEY_RUN_MIN));
+    this.writeChunk(this.keys, this.values, this.pending, 0);
     this.pending = 0;
+  }
+
+  /** One chunk of `n` pairs from `from`, in the encoding of the version written. */
+  private writeChunk(keys: readonly Json[], values: readonly Json[], n: number, from: number): void {
+    if (this.version === 2) encodeChunkV2(keys, values, n, from, this.sink);
+    else this.zstd.write(encodeColumnsTransient(keys, values, n, from, KEY_RUN_MIN));
   }
 }
 

@@ -1,4 +1,4 @@
-// Key runs: a chunk whose keys are consecutive integers is written as {"start": s, "count": n}
+// Key runs (format version 1, still written on request): a chunk whose keys are consecutive integers is written as {"start": s, "count": n}
 // (docs/FORMAT.md). These tests check the round trip and exactly when the run form is used.
 import { encode as cborEncode } from 'cbor-x';
 import fc from 'fast-check';
@@ -35,7 +35,7 @@ const noNegZero = (kv: Array<[Json, Json]>): Array<[Json, Json]> => kv.map(([k, 
 
 /** Checks the round trip and that every chunk uses the run form exactly when the rule says so. */
 function checkState(kv: Array<[Json, Json]>): void {
-  const bytes = encodeSnapshot(META, { kv }, { createdAt: 1 });
+  const bytes = encodeSnapshot(META, { kv }, { createdAt: 1, formatVersion: 1 });
   expect(decodeSnapshot(bytes).content.kv).toEqual(noNegZero(kv));
   const items = chunkItems(bytes);
   expect(items.length).toBe(Math.ceil(kv.length / CHUNK_PAIRS));
@@ -143,7 +143,7 @@ describe('key runs', () => {
 
   it('makes a 1,000,000-key state of consecutive integers small and decodes it back', () => {
     const kv = Array.from({ length: 1_000_000 }, (_, i): [Json, Json] => [i, (i * 7919) % 5]);
-    const bytes = encodeSnapshot(META, { kv }, { createdAt: 1 });
+    const bytes = encodeSnapshot(META, { kv }, { createdAt: 1, formatVersion: 1 });
     const h = decodeSnapshot(bytes).header;
     expect(h.rawSize).toBeLessThan(1.1e6); // the values, about one byte each; no keys
     const back = decodeSnapshot(bytes).content.kv;

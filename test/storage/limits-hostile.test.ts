@@ -26,6 +26,12 @@ const SNAPSHOTS: Array<{ file: string; code: string; text: RegExp }> = [
   { file: 'window-1gib.snap', code: 'LIMIT', text: /needs a window of (more than )?\d+ bytes/ },
   { file: 'keys-2p40.snap', code: 'LIMIT', text: /declares 1099511627776 keys/ },
   { file: 'chunk-8193.snap', code: 'LIMIT', text: /a chunk of 8193 pairs/ },
+  // Format version 2's group items (docs/FORMAT.md, "Payload").
+  { file: 'v2-value-400mb.snap', code: 'LIMIT', text: /a string of 419430400 bytes, larger than a key and value within the limit of 65536 bytes as JSON/ },
+  { file: 'v2-group-8193.snap', code: 'LIMIT', text: /a chunk of 8193 pairs/ },
+  { file: 'v2-deltas-4gib.snap', code: 'BAD_PAYLOAD', text: /a column of 4294967296 bytes, more than the varints of 1 pairs take/ },
+  { file: 'v2-keys-past-2p53.snap', code: 'BAD_PAYLOAD', text: /an integer key column whose keys leave the safe integers/ },
+  { file: 'v2-deep-1m.snap', code: 'LIMIT', text: /nested more than 64 levels deep/ },
 ];
 
 describe('hostile snapshot files', () => {

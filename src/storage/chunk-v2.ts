@@ -1,0 +1,474 @@
+/**
+ * Chunk items of snapshot format version 2 (docs/FORMAT.md, "Payload"). A chunk of pairs is
+ * written as one group item per kind of key, each `[n, keys, values]`:
+ *
+ *   keys   {"base": s, "deltas": b}   integer keys in ascending order: key i = s + d1 + ... + di,
+ *                                     b the n unsigned LEB128 varints d1..dn (the writer's d1 = 0)
+ *          [k1, ..., kn]              any keys, in input order (plain CBOR)
+ *   values {"ints": b}                integers, b the n zigzag LEB128 varints
+ *          [v1, ..., vn]              any values (plain CBOR)
+ *
+ * Sorting a chunk's integer keys turns keys inserted in any order into small differences, which
+ * compress far better than the keys themselves; values follow their keys. The writer's choices
+ * (which group a key falls in, when a column is a varint column) are fixed here, so the bytes do
+ * not depend on how a caller fed the pairs. The reader takes any group the format allows and
+ * assumes no order: a group's keys are checked, not trusted.
+ */
+import type { Json } from '../raft/types.js';
+import { CborScanError, cborScan, toJsonArray, type CborScanLimits } from './cbor.js';
+import { scratch, type Scratch } from './columns.js';
+
+const MAX_SAFE = Number.MAX_SAFE_INTEGER;
+/** Integer values with a magnitude below this go into a varint column (their zigzag form is a safe integer). */
+const VARINT_VALUE_LIMIT = 2 ** 52;
+/** The most bytes one varint of a safe integer takes (7 bits a byte). */
+const VARINT_MAX_BYTES = 8;
+
+// ------------------------------------------------------------------------------------------------
+// Varints
+
+/** Write the unsigned LEB128 varint of `x` (an integer, 0 <= x <= 2^53 - 1) at `p` of `b`; returns the position after it. */
+function varintAt(b: Buffer, p: number, x: number): number {
+  if (x < 0x80) {
+    b[p++] = x;
+  } else if (x < 0x80000000) {
+    while (x >= 0x80) {
+      b[p++] = (x & 0x7f) | 0x80;
+      x >>>= 7;
+    }
+    b[p++] = x;
+  } else {
+    while (x >= 0x80) {
+      b[p++] = (x % 0x80) | 0x80;
+      x = Math.floor(x / 0x80);
+    }
+    b[p++] = x;
+  }
+  return p;
+}
+
+/** Reserve a byte string of at most `maxBytes` at the writer's position (its head at the longest); returns where its content starts. */
+function openBytes(w: Scratch, maxBytes: number): number {
+  w.room(maxBytes + 5);
+  return w.pos + 5;
+}
+
+/** End the byte string whose content runs from `start` (from `openBytes`) to `end`: the head is written and the content moved up to it. */
+function closeBytes(w: Scratch, start: number, end: number): void {
+  const at = start - 5;
+  const len = end - start;
+  const hs = len < 24 ? 1 : len < 0x100 ? 2 : len < 0x10000 ? 3 : 5;
+  if (hs !== 5) w.buf.copyWithin(at + hs, start, end);
+  w.pos = at;
+  w.head(0x40, len);
+  w.pos += len;
+}
+
+/** Read position and failure of `readVarints`: a varint is longer than 8 bytes, or runs past the end. */
+class VarintError extends Error {}
+
+/** Decode exactly `n` unsigned varints from `b` (every byte used); throws VarintError. */
+function readVarints(b: Uint8Array, n: number, out: number[]): void {
+  let p = 0;
+  const len = b.length;
+  for (let i = 0; i < n; i++) {
+    if (p >= len) throw new VarintError(`holds ${i} varints where ${n} are declared`);
+    let c = b[p++]!;
+    if (c < 0x80) {
+      out[i] = c;
+      continue;
+    }
+    let x = c & 0x7f;
+    let mul = 0x80;
+    let k = 1;
+    for (;;) {
+      if (p >= len) throw new VarintError('ends inside a varint');
+      c = b[p++]!;
+      if (++k > VARINT_MAX_BYTES) throw new VarintError(`holds a varint longer than ${VARINT_MAX_BYTES} bytes`);
+      x += (c & 0x7f) * mul;
+      if (c < 0x80) break;
+      mul *= 0x80;
+    }
+    if (x > MAX_SAFE) throw new VarintError('holds a varint beyond the safe integers');
+    out[i] = x;
+  }
+  if (p !== len) throw new VarintError(`holds ${len - p} bytes after its ${n} varints`);
+}
+
+// ------------------------------------------------------------------------------------------------
+// Writing
+
+// Scratch of the encoder: the indices of each group, sort buffers. Grown to the largest chunk.
+let cap = 0;
+let intIdx = new Int32Array(0);
+let otherIdx = new Int32Array(0);
+let permA = new Int32Array(0);
+let permB = new Int32Array(0);
+let relA = new Uint32Array(0);
+let relB = new Uint32Array(0);
+const counts = new Int32Array(2048);
+
+function grow(n: number): void {
+  if (n <= cap) return;
+  cap = Math.max(n, cap * 2);
+  intIdx = new Int32Array(cap);
+  otherIdx = new Int32Array(cap);
+  permA = new Int32Array(cap);
+  permB = new Int32Array(cap);
+  relA = new Uint32Array(cap);
+  relB = new Uint32Array(cap);
+}
+
+/**
+ * Sort the `m` indices `idx[0, m)` (into `keys`, offset `from`) by key, stably, in place: an LSD
+ * radix sort on the key minus `min` (11 bits a pass, passes over digits that are zero in every key
+ * skipped) when the range is below 2^32, a comparison sort otherwise.
+ */
+function sortIntKeys(keys: readonly unknown[], from: number, idx: Int32Array, m: number, min: number, range: number): void {
+  if (range === 0) return; // one key, repeated: already in order
+  if (range >= 2 ** 32) {
+    const a = Array.from(idx.subarray(0, m));
+    a.sort((x, y) => (keys[from + x] as number) - (keys[from + y] as number) || x - y);
+    idx.set(a);
+    return;
+  }
+  let rs = relA;
+  let rd = relB;
+  let ps = permA;
+  let pd = permB;
+  for (let j = 0; j < m; j++) {
+    const i = idx[j]!;
+    rs[j] = (keys[from + i] as number) - min;
+    ps[j] = i;
+  }
+  const passes = range < 2 ** 11 ? 1 : range < 2 ** 22 ? 2 : 3;
+  for (let pass = 0; pass < passes; pass++) {
+    const shift = pass * 11;
+    counts.fill(0);
+    for (let j = 0; j < m; j++) counts[(rs[j]! >>> shift) & 0x7ff]!++;
+    let sum = 0;
+    for (let d = 0; d < 2048; d++) {
+      const c = counts[d]!;
+      counts[d] = sum;
+      sum += c;
+    }
+    for (let j = 0; j < m; j++) {
+      const r = rs[j]!;
+      const q = counts[(r >>> shift) & 0x7ff]!++;
+      rd[q] = r;
+      pd[q] = ps[j]!;
+    }
+    const tr = rs;
+    rs = rd;
+    rd = tr;
+    const tp = ps;
+    ps = pd;
+    pd = tp;
+  }
+  idx.set(ps.subarray(0, m));
+}
+
+/** The values of the group `idx[0, m)` as a varint column when every one is an integer of magnitude below 2^52, else plain CBOR. */
+function putValues(w: Scratch, values: readonly unknown[], from: number, idx: Int32Array, m: number): void {
+  let ints = true;
+  for (let j = 0; j < m; j++) {
+    const v = values[from + idx[j]!];
+    if (typeof v !== 'number' || !Number.isInteger(v) || v >= VARINT_VALUE_LIMIT || v <= -VARINT_VALUE_LIMIT) {
+      ints = false;
+      break;
+    }
+  }
+  w.room(16);
+  if (ints) {
+    w.buf[w.pos++] = 0xa1;
+    w.buf[w.pos++] = 0x64; // "ints"
+    w.buf.write('ints', w.pos, 'latin1');
+    w.pos += 4;
+    const start = openBytes(w, m * VARINT_MAX_BYTES);
+    const b = w.buf;
+    let p = start;
+    for (let j = 0; j < m; j++) {
+      const v = values[from + idx[j]!] as number;
+      const z = v >= 0 ? v * 2 : -v * 2 - 1;
+      if (z < 0x80) b[p++] = z;
+      else p = varintAt(b, p, z);
+    }
+    closeBytes(w, start, p);
+    return;
+  }
+  w.head(0x80, m);
+  for (let j = 0; j < m; j++) w.item(values[from + idx[j]!]);
+}
+
+/**
+ * Encode the chunk `keys[from, from+n) -> values[from, from+n)` as version 2 group items, handing
+ * each to `sink` as a view into a scratch buffer that the next item overwrites (copy it at once, as
+ * zstd does). Integer keys (safe integers spanning at most 2^53 - 1) make a group of their own,
+ * sorted; every other key goes into a plain group, in input order. A key's group depends only on
+ * the key, so the pairs of a repeated key keep their order.
+ */
+export function encodeChunkV2(keys: readonly unknown[], values: readonly unknown[], n: number, from: number, sink: (item: Uint8Array) => void): void {
+  grow(n);
+  let ni = 0;
+  let no = 0;
+  let min = Infinity;
+  let max = -Infinity;
+  let ascending = true; // the integer keys come in ascending order already (a state written in key order)
+  for (let i = 0; i < n; i++) {
+    const k = keys[from + i];
+    if (typeof k === 'number' && Number.isSafeInteger(k)) {
+      intIdx[ni++] = i;
+      if (k < max) ascending = false;
+      if (k < min) min = k;
+      if (k > max) max = k;
+    } else {
+      otherIdx[no++] = i;
+    }
+  }
+  const w = scratch;
+  if (ni > 0 && max - min > MAX_SAFE) {
+    // Differences beyond the safe integers: these keys go into the plain group, in input order.
+    for (let j = 0; j < ni; j++) otherIdx[no++] = intIdx[j]!;
+    otherIdx.subarray(0, no).sort();
+    ni = 0;
+  }
+  if (ni > 0) {
+    if (!ascending) sortIntKeys(keys, from, intIdx, ni, min, max - min);
+    w.pos = 0;
+    w.room(32);
+    w.buf[w.pos++] = 0x83;
+    w.head(0x00, ni);
+    w.buf[w.pos++] = 0xa2;
+    w.buf[w.pos++] = 0x64; // "base"
+    w.buf.write('base', w.pos, 'latin1');
+    w.pos += 4;
+    w.item(min);
+    w.buf[w.pos++] = 0x66; // "deltas"
+    w.buf.write('deltas', w.pos, 'latin1');
+    w.pos += 6;
+    const start = openBytes(w, ni * VARINT_MAX_BYTES);
+    const b = w.buf;
+    let p = start;
+    let prev = min;
+    for (let j = 0; j < ni; j++) {
+      const k = keys[from + intIdx[j]!] as number;
+      const d = k - prev;
+      if (d < 0x80) b[p++] = d;
+      else p = varintAt(b, p, d);
+      prev = k;
+    }
+    closeBytes(w, start, p);
+    putValues(w, values, from, intIdx, ni);
+    sink(w.buf.subarray(0, w.pos));
+  }
+  if (no > 0) {
+    w.pos = 0;
+    w.room(16);
+    w.buf[w.pos++] = 0x83;
+    w.head(0x00, no);
+    w.head(0x80, no);
+    for (let j = 0; j < no; j++) w.item(keys[from + otherIdx[j]!]);
+    putValues(w, values, from, otherIdx, no);
+    sink(w.buf.subarray(0, w.pos));
+  }
+}
+
+// ------------------------------------------------------------------------------------------------
+// Reading
+
+/** Names of the fields of a varint column, and the most fields a column map may have. */
+const COLUMN_FIELDS = ['base', 'deltas', 'ints'];
+const MAX_COLUMN_FIELDS = 2;
+
+// The head read by `head`: major type and argument (read through `major()` and `arg()`).
+let hMajor = 0;
+let hArg = 0;
+const major = (): number => hMajor;
+const arg = (): number => hArg;
+
+/** Read the CBOR head at `pos` (lengths up to 2^53); the position after it, or -1 when it is not complete. */
+function head(buf: Uint8Array, pos: number, end: number, avail: number): number {
+  if (pos >= end) {
+    if (avail > end) return -1;
+    throw new CborScanError('damage', 'the data ends inside a CBOR item', pos);
+  }
+  const ib = buf[pos]!;
+  hMajor = ib >> 5;
+  const ai = ib & 31;
+  if (ai < 24) {
+    hArg = ai;
+    return pos + 1;
+  }
+  if (ai > 27) throw new CborScanError('damage', `invalid or indefinite CBOR head 0x${ib.toString(16)} in a chunk`, pos);
+  const nb = 1 << (ai - 24);
+  if (pos + 1 + nb > end) {
+    if (avail >= pos + 1 + nb) return -1;
+    throw new CborScanError('damage', 'the data ends inside a CBOR head', pos);
+  }
+  let x = 0;
+  for (let i = 1; i <= nb; i++) x = x * 256 + buf[pos + i]!;
+  hArg = x;
+  return pos + 1 + nb;
+}
+
+/**
+ * Scan one column of a version 2 group at `pos` (n pairs): a plain array of n elements, each
+ * within `elem` (its size appended to `sizes`), or a map of at most two scalar fields whose byte
+ * strings hold at most 8 bytes a pair. Returns the end, or -1 when incomplete. Throws CborScanError.
+ */
+function scanColumn(buf: Uint8Array, pos: number, end: number, avail: number, n: number, elem: CborScanLimits, sizes: number[]): number {
+  const at = pos;
+  let p = head(buf, pos, end, avail);
+  if (p < 0) return -1;
+  if (major() === 4) {
+    if (arg() !== n) throw new CborScanError('damage', `a column of ${arg()} elements in a group of ${n} pairs`, at);
+    for (let i = 0; i < n; i++) {
+      const e = cborScan(buf, p, end, avail, elem);
+      if (e < 0) return -1;
+      sizes.push(e - p);
+      p = e;
+    }
+    return p;
+  }
+  if (major() !== 5) throw new CborScanError('damage', 'a column that is neither an array nor a map', at);
+  if (arg() > MAX_COLUMN_FIELDS) throw new CborScanError('damage', `a column map of ${arg()} fields`, at);
+  const fields = arg();
+  const name: CborScanLimits = { maxDepth: 0, maxStringBytes: 8 };
+  const field: CborScanLimits = { maxDepth: 0, maxStringBytes: n * VARINT_MAX_BYTES };
+  for (let i = 0; i < fields; i++) {
+    p = cborScan(buf, p, end, avail, name);
+    if (p < 0) return -1;
+    const fat = p;
+    if (head(buf, p, end, avail) < 0) return -1;
+    if (major() === 4 || major() === 5) throw new CborScanError('damage', 'a column field that is not a scalar', fat);
+    if (major() === 2 && arg() > field.maxStringBytes) {
+      throw new CborScanError('damage', `a column of ${arg()} bytes, more than the varints of ${n} pairs take`, fat);
+    }
+    p = cborScan(buf, p, end, avail, field);
+    if (p < 0) return -1;
+  }
+  return p;
+}
+
+/**
+ * Scanner of a version 2 group item `[n, keys, values]` at `pos`: n at most `maxPairs`, each
+ * column within the limits (`elem` for every key and value of a plain column; the sizes of a plain
+ * keys column go to `keySizes`, of a plain values column to `valueSizes`). Returns the end of the
+ * item or -1 when it is not complete. Throws CborScanError.
+ */
+export function scanGroupV2(
+  buf: Uint8Array,
+  pos: number,
+  end: number,
+  avail: number,
+  maxPairs: number,
+  elem: CborScanLimits,
+  keySizes: number[],
+  valueSizes: number[],
+): number {
+  keySizes.length = 0;
+  valueSizes.length = 0;
+  let p = head(buf, pos, end, avail);
+  if (p < 0) return -1;
+  if (major() !== 4 || arg() !== 3) throw new CborScanError('damage', 'a group item that is not an array of three', pos);
+  const at = p;
+  p = head(buf, p, end, avail);
+  if (p < 0) return -1;
+  if (major() !== 0) throw new CborScanError('damage', 'a group whose pair count is not an unsigned integer', at);
+  const n = arg();
+  if (n > maxPairs) throw new CborScanError('limit', `a group of ${n} pairs, more than the limit of ${maxPairs}`, at, 'count', n);
+  p = scanColumn(buf, p, end, avail, n, elem, keySizes);
+  if (p < 0) return -1;
+  return scanColumn(buf, p, end, avail, n, elem, valueSizes);
+}
+
+/** One decoded group: `keys[i] -> values[i]`, and the CBOR bytes each key and value takes as plain CBOR (for the limits and `inspect`). */
+export interface GroupV2 {
+  keys: Json[];
+  values: Json[];
+  keyBytes: number[];
+  valueBytes: number[];
+}
+
+/** CBOR bytes of an integer as plain CBOR writes it (a CBOR integer below 2^32 in magnitude, else a float64). */
+export function intCborBytes(k: number): number {
+  const m = k < 0 ? -1 - k : k;
+  if (!Number.isSafeInteger(k) || m >= 2 ** 32) return 9;
+  return m < 24 ? 1 : m < 0x100 ? 2 : m < 0x10000 ? 3 : 5;
+}
+
+function columnMap(m: Map<unknown, unknown>, bad: (what: string) => never): Map<string, unknown> {
+  for (const k of m.keys()) if (typeof k !== 'string' || !COLUMN_FIELDS.includes(k)) return bad('has a column with an unknown field');
+  return m as Map<string, unknown>;
+}
+
+/**
+ * Decode a version 2 group item (cbor-x's result for bytes `scanGroupV2` has passed) with the
+ * sizes that scan gave. Every rule of the format is checked: the counts, the varint columns
+ * (each key a safe integer), the fields of a column map; `bad` is called on a violation.
+ */
+export function decodeGroupV2(v: unknown[], keySizes: readonly number[], valueSizes: readonly number[], bad: (what: string) => never): GroupV2 {
+  const n = v[0];
+  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) return bad('has a group whose pair count is not an unsigned integer');
+  const kc = v[1];
+  const vc = v[2];
+  let keys: Json[];
+  let keyBytes: number[];
+  if (Array.isArray(kc)) {
+    keys = toJsonArray(kc);
+    if (keys.length !== n) bad('has a group with unequal key and pair counts');
+    keyBytes = keySizes.slice(0, n);
+  } else if (kc instanceof Map) {
+    const m = columnMap(kc, bad);
+    const base = m.get('base');
+    const deltas = m.get('deltas');
+    if (m.size !== 2 || typeof base !== 'number' || !(deltas instanceof Uint8Array)) return bad('has a malformed integer key column');
+    if (!Number.isSafeInteger(base)) return bad('has an integer key column whose base is not a safe integer');
+    keys = new Array<Json>(n);
+    try {
+      readVarints(deltas, n, keys as number[]);
+    } catch (e) {
+      if (e instanceof VarintError) return bad(`has an integer key column that ${e.message}`);
+      throw e;
+    }
+    keyBytes = new Array<number>(n);
+    let k = base === 0 ? 0 : base;
+    for (let i = 0; i < n; i++) {
+      k += keys[i] as number;
+      if (k > MAX_SAFE) return bad('has an integer key column whose keys leave the safe integers');
+      keys[i] = k;
+      keyBytes[i] = intCborBytes(k);
+    }
+  } else {
+    return bad('has a group whose keys are neither an array nor a column map');
+  }
+  let values: Json[];
+  let valueBytes: number[];
+  if (Array.isArray(vc)) {
+    values = toJsonArray(vc);
+    if (values.length !== n) bad('has a group with unequal value and pair counts');
+    valueBytes = valueSizes.slice(0, n);
+  } else if (vc instanceof Map) {
+    const m = columnMap(vc, bad);
+    const ints = m.get('ints');
+    if (m.size !== 1 || !(ints instanceof Uint8Array)) return bad('has a malformed integer value column');
+    values = new Array<Json>(n);
+    try {
+      readVarints(ints, n, values as number[]);
+    } catch (e) {
+      if (e instanceof VarintError) return bad(`has an integer value column that ${e.message}`);
+      throw e;
+    }
+    valueBytes = new Array<number>(n);
+    for (let i = 0; i < n; i++) {
+      const z = values[i] as number;
+      // zigzag: even z = 2v, odd z = -2v - 1 (z is a safe integer, so v is exact).
+      const x = z % 2 === 0 ? z / 2 : -(z + 1) / 2;
+      values[i] = x;
+      valueBytes[i] = intCborBytes(x);
+    }
+  } else {
+    return bad('has a group whose values are neither an array nor a column map');
+  }
+  return { keys, values, keyBytes, valueBytes };
+}
