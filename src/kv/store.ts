@@ -1,6 +1,7 @@
 import type { Json } from '../raft/types.js';
 import { canonicalJson, jsonEqual } from './keys.js';
 import { SessionTable, sessionOf } from './sessions.js';
+import { ShardedMap, shardOf } from './shards.js';
 
 /** A lin-kv operation as it travels in the Raft log. */
 export type KvCommand =
@@ -34,7 +35,7 @@ export class FrozenView {
   private released = false;
   // The maps as of the freeze. `KvStore.reset` replaces the store's maps rather than clearing
   // them, so a view taken before a reset keeps reading the state it froze.
-  private readonly prim: Map<number | string, Json>;
+  private readonly prim: ShardedMap;
   private readonly other: Map<string, { key: Json; value: Json }>;
 
   constructor(private readonly store: KvStore) {
@@ -52,11 +53,13 @@ export class FrozenView {
       batch = [];
       return out;
     };
-    for (const [k, v] of this.prim) {
-      const saved = this.savedPrim.has(k) ? this.savedPrim.get(k)! : v;
-      if (saved === ABSENT) continue;
-      batch.push([k, saved]);
-      if (batch.length >= chunkSize) yield flush();
+    for (const shard of this.prim.shards) {
+      for (const [k, v] of shard) {
+        const saved = this.savedPrim.has(k) ? this.savedPrim.get(k)! : v;
+        if (saved === ABSENT) continue;
+        batch.push([k, saved]);
+        if (batch.length >= chunkSize) yield flush();
+      }
     }
     for (const [ck, e] of this.other) {
       const s = this.savedOther.get(ck);
@@ -84,13 +87,15 @@ export class FrozenView {
       return out;
     };
     const savedPrim = this.savedPrim;
-    for (const [k, v] of this.prim) {
-      // Writes may land between two chunks: look the key up in the saved values every time.
-      const value = savedPrim.size > 0 && savedPrim.has(k) ? savedPrim.get(k)! : v;
-      if (value === ABSENT) continue;
-      keys.push(k);
-      values.push(value);
-      if (keys.length >= size) yield flush();
+    for (const shard of this.prim.shards) {
+      for (const [k, v] of shard) {
+        // Writes may land between two chunks: look the key up in the saved values every time.
+        const value = savedPrim.size > 0 && savedPrim.has(k) ? savedPrim.get(k)! : v;
+        if (value === ABSENT) continue;
+        keys.push(k);
+        values.push(value);
+        if (keys.length >= size) yield flush();
+      }
     }
     for (const [ck, e] of this.other) {
       const s = this.savedOther.get(ck);
@@ -123,7 +128,7 @@ export class FrozenView {
  * indexed by their canonical JSON text.
  */
 export class KvStore {
-  private prim = new Map<number | string, Json>();
+  private prim = new ShardedMap();
   private other = new Map<string, { key: Json; value: Json }>();
   private views = new Set<FrozenView>();
   /** Forwarded requests already applied (replicated state; goes into snapshots). */
@@ -226,7 +231,7 @@ export class KvStore {
     this.sessions = SessionTable.fromJson(sessions);
     // Views taken before keep the old maps, which are never written again: no copy-on-write needed.
     this.views.clear();
-    const prim = new Map<number | string, Json>();
+    const prim = new ShardedMap();
     const other = new Map<string, { key: Json; value: Json }>();
     const put = (k: Json, v: Json): void => {
       if (typeof k === 'number' || typeof k === 'string') prim.set(k, v);
@@ -263,14 +268,14 @@ export class KvStore {
     return v;
   }
 
-  /** Current pairs, number/string keys first in insertion order. */
+  /** Current pairs: number and string keys first, shard by shard (shards.ts), each in insertion order. */
   *entries(): Generator<[Json, Json]> {
-    for (const [k, v] of this.prim) yield [k, v];
+    for (const shard of this.prim.shards) for (const [k, v] of shard) yield [k, v];
     for (const e of this.other.values()) yield [e.key, e.value];
   }
 
   /** @internal */
-  primMap(): Map<number | string, Json> {
+  primMap(): ShardedMap {
     return this.prim;
   }
   /** @internal */
@@ -290,7 +295,7 @@ export class KvStore {
  */
 export class KvLoad {
   /** @internal */
-  readonly prim = new Map<number | string, Json>();
+  readonly prim = new ShardedMap();
   /** @internal */
   readonly other = new Map<string, { key: Json; value: Json }>();
 
@@ -302,9 +307,10 @@ export class KvLoad {
   add(keys: readonly Json[], values: readonly Json[]): void {
     const prim = this.prim;
     const n = Math.min(keys.length, values.length);
+    // Straight into the shards: one shard lookup per key, no call through `set`.
     for (let i = 0; i < n; i++) {
       const k = keys[i]!;
-      if (typeof k === 'number' || typeof k === 'string') prim.set(k, values[i]!);
+      if (typeof k === 'number' || typeof k === 'string') prim.shards[shardOf(k)]!.set(k, values[i]!);
       else this.other.set(canonicalJson(k), { key: k, value: values[i]! });
     }
   }
