@@ -72,6 +72,8 @@ export {
   type WalItem,
   type SegmentScan,
   type SegmentDamage,
+  type SegmentFraming,
+  type ScanOptions,
   type SegmentFile,
 } from './wal.js';
 export { WalWriter, newSegmentBytes, type SegmentState, type WalWriterOptions } from './wal-writer.js';

@@ -290,6 +290,18 @@ export interface SegmentScan {
    */
   sealedEnd: number;
   damage: SegmentDamage | null;
+  /** With `{ framing: true }`: version 2's zero padding and commit records, in file order. */
+  framing?: SegmentFraming[];
+}
+
+/** Bytes between the records of a version 2 segment (a raw view of it: `raftsnap inspect --records`). */
+export type SegmentFraming =
+  | { type: 'padding'; offset: number; size: number }
+  | { type: 'commit'; offset: number; size: number; batchStart: number; batchCrc: number };
+
+export interface ScanOptions {
+  /** Also list the padding and commit records (`SegmentScan.framing`). */
+  framing?: boolean;
 }
 
 /** Parse and check a segment header; throws CORRUPT_WAL / UNSUPPORTED_VERSION, null when too short. */
@@ -317,9 +329,10 @@ export function parseSegmentHeader(buf: Buffer, file: string): SegmentHeaderInfo
  * Read every record of one segment held in memory. Stops at the first damaged record and says
  * whether it can be a torn tail (`damage.tailOnly`). Throws for a damaged segment header.
  */
-export function scanSegmentBytes(buf: Buffer, file: string): SegmentScan {
+export function scanSegmentBytes(buf: Buffer, file: string, opts: ScanOptions = {}): SegmentScan {
   const header = parseSegmentHeader(buf, file);
   const scan: SegmentScan = { file, size: buf.length, header, version: header?.version ?? 0, records: [], validEnd: 0, sealedEnd: 0, damage: null };
+  if (opts.framing) scan.framing = [];
   if (!header) {
     scan.damage = { offset: 0, reason: `incomplete segment header (${buf.length} of ${SEGMENT_HEADER_BYTES} bytes)`, tailOnly: true };
     return scan;
@@ -360,6 +373,7 @@ function scanV2(buf: Buffer, scan: SegmentScan): void {
       // Zero padding up to the next boundary, valid only when a commit record starts there.
       const boundary = pos + WAL_SECTOR_BYTES - (pos % WAL_SECTOR_BYTES);
       if (pos % WAL_SECTOR_BYTES !== 0 && isZero(buf, pos, boundary) && commitAt(buf, boundary)) {
+        scan.framing?.push({ type: 'padding', offset: pos, size: boundary - pos });
         pos = boundary;
         continue;
       }
@@ -391,6 +405,7 @@ function scanV2(buf: Buffer, scan: SegmentScan): void {
         damage(pos, `bytes ${c.batchStart}..${pos} changed after they were synced (commit record checksum stored ${hex8(c.batchCrc)}, computed ${hex8(actual)})`, true);
         return;
       }
+      scan.framing?.push({ type: 'commit', offset: pos, size: r.size, batchStart: c.batchStart, batchCrc: c.batchCrc });
       pos += r.size;
       scan.validEnd = pos;
       scan.sealedEnd = pos;
@@ -441,8 +456,8 @@ function validRecordAfter(buf: Buffer, from: number): boolean {
   return false;
 }
 
-export function scanSegmentFile(file: string, opts: IoOptions = {}): SegmentScan {
-  return scanSegmentBytes(readFile(fsOf(opts), file), file);
+export function scanSegmentFile(file: string, opts: IoOptions & ScanOptions = {}): SegmentScan {
+  return scanSegmentBytes(readFile(fsOf(opts), file), file, opts);
 }
 
 export interface SegmentFile {

@@ -6,10 +6,7 @@ import type { HardState, Json, NodeId } from '../raft/types.js';
 import { encodeCbor } from '../storage/codec.js';
 import {
   DataDir,
-  LogReplay,
-  StorageError,
   readSnapshotHeader,
-  readWal,
   verifySnapshotFile,
   type SnapshotHeader,
 } from '../storage/index.js';
@@ -18,8 +15,13 @@ import { ToolError, toToolError } from './errors.js';
 import { retype, retypeError, underBase } from './files.js';
 import { guard, isoTime, openReadOnly, pathKind } from './load.js';
 import { compareKeys, countSessions } from './state.js';
-import { summarizeSnapshot } from './top-keys.js';
+import { fileKind, readSegmentFile } from './inspect-wal.js';
+import { openStateStream } from './state-stream.js';
+import { TopList, summarizeSnapshot } from './top-keys.js';
 import fs from 'node:fs';
+
+export { readLog, describeEntry, ENTRY_OPS, type LogRow, type LogFilter, type LogResult, type EntryOp, type EntryCommand } from './inspect-log.js';
+export { readRecords, readSegmentFile, fileKind, type RecordsResult, type SegmentRecords, type RawRecord } from './inspect-wal.js';
 
 export interface HeaderInfo {
   formatVersion: number;
@@ -186,14 +188,47 @@ export interface InspectDirResult {
     uncommitted: number | null;
     error: { code: string; message: string } | null;
   };
+  /** The state recovery would serve (at the commit index); null when recovery would fail. */
+  state: DirStateSummary | null;
   sizes: { snapshots: number; wal: number; leftovers: number; total: number };
   warnings: string[];
+}
+
+export interface DirStateSummary {
+  /** The commit index, and its term. */
+  index: number;
+  term: number;
+  keys: number;
+  /** Client-session origins (null: no table). */
+  sessions: number | null;
+  /** Largest keys by encoded size (`--top`). */
+  top: TopKey[];
+}
+
+/**
+ * Key count and largest keys of the state a directory would recover (its newest good snapshot plus
+ * the committed log), streamed as `dump` and `hash` read it (src/tools/state-stream.ts): one chunk
+ * of the snapshot, the keys the log touches and the top list are held, never the state.
+ */
+export function summarizeDirState(dir: string, top: number): DirStateSummary {
+  const st = openStateStream(dir);
+  const list = new TopList(top);
+  let keys = 0;
+  try {
+    for (const batch of st.batches()) {
+      keys += batch.length;
+      if (top > 0) for (const [k, v] of batch) list.offer(k, encodeCbor(k).length, encodeCbor(v).length);
+    }
+  } finally {
+    st.close();
+  }
+  return { index: st.info.index, term: st.info.term, keys, sessions: countSessions(st.sessions()), top: list.list };
 }
 
 /** A path of the library (joined onto `dir`) as the user typed `dir`. */
 const rel = underBase;
 
-export function inspectDir(dir: string): InspectDirResult {
+export function inspectDir(dir: string, opts: { top?: number } = {}): InspectDirResult {
   const warnings: string[] = [];
   const dd = openReadOnly(dir, warnings);
   const snapshots: DirSnapshotInfo[] = guard(() => dd.listSnapshots(), dir).map((s) => ({
@@ -223,6 +258,7 @@ export function inspectDir(dir: string): InspectDirResult {
   let hardState: HardState | null = null;
   for (const s of segs) if (s.hardState) hardState = s.hardState;
 
+  let state: DirStateSummary | null = null;
   const recovery: InspectDirResult['recovery'] = {
     snapshot: null,
     snapshotIndex: 0,
@@ -258,6 +294,7 @@ export function inspectDir(dir: string): InspectDirResult {
     recovery.commit = commit;
     recovery.uncommitted = r.entries.filter((e) => e.index > commit).length;
     hardState = r.hardState;
+    state = summarizeDirState(dir, opts.top ?? 10);
   } catch (e) {
     const t = retypeError(dir, toToolError(e, dir));
     recovery.lastIndex = null;
@@ -285,6 +322,7 @@ export function inspectDir(dir: string): InspectDirResult {
     leftovers,
     hardState,
     recovery,
+    state,
     sizes,
     warnings,
   };
@@ -323,12 +361,29 @@ function stripFile(msg: string, file: string): string {
   return msg.startsWith(`${file}: `) ? msg.slice(file.length + 2) : msg;
 }
 
+/** A file: a snapshot, a WAL segment (every record checksum), or neither (a failed check saying so). */
+function verifyFile(file: string): VerifyCheck {
+  let kind: 'snapshot' | 'wal';
+  try {
+    kind = fileKind(file);
+  } catch (e) {
+    if (e instanceof ToolError && e.code === 'NOT_SNAPSHOT') return { file, check: 'file', ok: false, detail: e.problem };
+    throw e;
+  }
+  if (kind === 'snapshot') return verifySnap(file);
+  const s = readSegmentFile(file).segments[0]!;
+  if (s.status !== 'ok') return { file, check: 'wal segment', ok: false, detail: s.problem ?? s.status };
+  const n = s.records.filter((r) => r.type === 'entry' || r.type === 'hardState' || r.type === 'snapshot').length;
+  const range = s.entries > 0 ? `entries ${s.minIndex}..${s.maxIndex}` : 'no entries';
+  return { file, check: 'wal segment', ok: true, detail: `header and ${n} record checksums ok, ${range}` };
+}
+
 /** Check every checksum of a snapshot file, or of every file in a data directory. */
 export function verifyPath(p: string): VerifyResult {
   const warnings: string[] = [];
   const checks: VerifyCheck[] = [];
   if (pathKind(p) === 'file') {
-    checks.push(verifySnap(p));
+    checks.push(verifyFile(p));
   } else {
     const dd: DataDir = openReadOnly(p, warnings);
     checks.push({ file: underBase(p, path.join(p, 'meta.json')), check: 'meta', ok: true, detail: `data directory version ${dd.meta.version}, node ${dd.meta.nodeId ?? '(none)'}` });
@@ -357,50 +412,4 @@ export function verifyPath(p: string): VerifyResult {
   }
   const failed = checks.filter((c) => !c.ok).length;
   return { path: p, ok: failed === 0, checked: checks.length, failed, checks, warnings };
-}
-
-// ------------------------------------------------------------------------------------------------
-// --log
-
-export interface LogRow {
-  index: number;
-  term: number;
-  committed: boolean;
-  data: Json;
-}
-
-/**
- * The log as recovery would rebuild it from the WAL (replaced suffixes dropped), filtered to
- * [from, to]. A torn tail ends the listing with a warning; damage inside the log is an error.
- */
-export function readLog(dir: string, opts: { from?: number; to?: number } = {}): { rows: LogRow[]; commit: number; warnings: string[] } {
-  const warnings: string[] = [];
-  const dd = openReadOnly(dir, warnings);
-  const replay = new LogReplay();
-  guard(() => {
-    for (const item of readWal(dd.walDir)) {
-      if (item.type === 'damage') {
-        if (item.lastSegment && item.tailOnly) {
-          warnings.push(`${item.file}: torn tail at offset ${item.offset} (${item.reason}); the listing stops there`);
-          break;
-        }
-        throw new StorageError('CORRUPT_WAL', item.file, `WAL corrupt (not a torn tail): ${item.reason}`, item.offset);
-      }
-      replay.apply(item, { file: item.file, offset: item.offset });
-    }
-  }, dir);
-  const commit = replay.hardState.commit;
-  const from = opts.from ?? 0;
-  const to = opts.to ?? Number.MAX_SAFE_INTEGER;
-  if (from > to) throw new ToolError('BAD_ARGS', null, `--from ${from} is after --to ${to}`);
-  const first = replay.log.length > 0 ? replay.log[0]!.index : null;
-  if (first !== null && opts.from !== undefined && from < first) {
-    warnings.push(`${dir}: entries before ${first} are no longer in the log (compacted into a snapshot); the listing starts at ${first}`);
-  }
-  const rows: LogRow[] = [];
-  for (const e of replay.log) {
-    if (e.index < from || e.index > to) continue;
-    rows.push({ index: e.index, term: e.term, committed: e.index <= commit, data: e.data });
-  }
-  return { rows, commit, warnings };
 }

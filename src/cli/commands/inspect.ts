@@ -1,51 +1,80 @@
 import { plural, prose } from '../text.js';
 import { EXIT_DIFFERENT, EXIT_ERROR } from '../run.js';
-import { emit, warn, type CommandSpec } from '../spec.js';
+import { emit, warn, type CommandSpec, type Io } from '../spec.js';
 import { formatBytes, renderFields, renderTable } from '../table.js';
 import { ToolError } from '../../tools/errors.js';
 import {
+  fileKind,
   inspectDir,
   inspectSnapshot,
   readLog,
+  readRecords,
+  readSegmentFile,
   verifyPath,
+  type EntryCommand,
   type InspectDirResult,
   type InspectSnapshotResult,
-  type LogRow,
+  type LogResult,
+  type RawRecord,
+  type RecordsResult,
+  type TopKey,
   type VerifyResult,
 } from '../../tools/inspect.js';
 import { pathKind } from '../../tools/load.js';
 import { showJson } from '../../tools/state.js';
+import type { Json } from '../../raft/types.js';
 
 const inspect: CommandSpec = {
   id: 'inspect',
-  summary: 'Show what a snapshot file or a data directory holds (read-only).',
+  summary: 'Show what a snapshot file, a WAL segment or a data directory holds (read-only).',
   description: prose(`A snapshot file: its header (index, term, configuration, creation time, sizes and ratio,
 checksum status), the key count and the largest keys by encoded size. --header reads only the
 header (a few hundred bytes; the payload is not read or decompressed).
 
 A data directory: its snapshots and WAL segments with their index ranges, the hard state, the
-commit index, what recovery would load, and warnings (broken files, torn tail, leftovers, a live
-lock: the directory is read anyway, nothing is changed).
+commit index, what recovery would load, the key count and largest keys of the state it would
+recover (its newest good snapshot plus the committed log), and warnings (broken files, torn tail,
+leftovers, a live lock: the directory is read anyway, nothing is changed).
+
+--log lists the log entries of a directory as recovery rebuilds them: index, term, whether
+committed, and what each is (noop: a new leader's entry; read, write, cas: a client command with
+its key and values; other: data the state machine skips), NDJSON with --json. --from and --to
+limit the indexes, --term N keeps the entries of term N, --op the operations given (e.g.
+--op write,cas), --key K the commands on key K (K is JSON, as for dump: 7 is the integer, '"7"'
+the string; text that is not JSON is a string key); they combine.
+
+--records (or a WAL segment file as the path) shows the raw WAL: every segment in order with its
+header, then each record with its byte offset and size (entry, hard state, snapshot marker, and
+format 2's zero padding and commit records; records after the last commit record are unsealed).
+A torn tail or a damaged record is shown where it is and the next segment is read; exit 1 when a
+segment is damaged (a torn tail of the last segment is a warning).
 
 --verify checks every checksum of the file or of every file in the directory and exits 1 when
-any fails. --log lists the log entries of a directory (index, term, command), NDJSON with --json.
-Errors (missing path, not a snapshot, damaged file) print one line and exit 2.`),
+any fails. Errors (missing path, not a snapshot or WAL segment, damaged file) print one line and
+exit 2.`),
   examples: [
     'inspect backup.snap --top 5',
     'inspect backup.snap --header --json',
     'inspect ./raftsnap-data/n1',
     'inspect ./raftsnap-data/n1 --verify',
     'inspect ./raftsnap-data/n1 --log --from 100 --to 120',
+    'inspect ./raftsnap-data/n1 --log --term 3 --op write,cas --key 7',
     'inspect ./raftsnap-data/n1 --log --json | jq -c .data',
+    'inspect ./raftsnap-data/n1 --records',
+    'inspect ./raftsnap-data/n1/wal/000000000000000b-000000000000010f.wal --json',
   ],
-  args: [{ name: 'path', description: 'snapshot file or data directory', required: true }],
+  args: [{ name: 'path', description: 'snapshot file, WAL segment file or data directory', required: true }],
   flags: [
-    { name: 'top', kind: 'integer', description: 'how many of the largest keys to list', default: 10, min: 0 },
+    { name: 'top', kind: 'integer', description: 'how many of the largest keys to list (a snapshot, or the state a directory recovers)', default: 10, min: 0 },
     { name: 'header', kind: 'boolean', description: 'snapshot file: read the header only (payload not read)' },
-    { name: 'verify', kind: 'boolean', description: 'check every checksum; exit 1 on any failure', exclusive: ['log', 'header'] },
-    { name: 'log', kind: 'boolean', description: 'data directory: list log entries (NDJSON with --json)', exclusive: ['header'] },
+    { name: 'verify', kind: 'boolean', description: 'check every checksum; exit 1 on any failure', exclusive: ['log', 'header', 'records'] },
+    { name: 'log', kind: 'boolean', description: 'data directory: list log entries (NDJSON with --json)', exclusive: ['header', 'records'] },
+    { name: 'records', kind: 'boolean', description: 'data directory: every WAL record of every segment, with offsets', exclusive: ['header'] },
     { name: 'from', kind: 'integer', description: 'with --log: first index to list', min: 0, dependsOn: ['log'] },
     { name: 'to', kind: 'integer', description: 'with --log: last index to list', min: 0, dependsOn: ['log'] },
+    { name: 'term', kind: 'integer', description: 'with --log: only the entries of this term', min: 0, dependsOn: ['log'] },
+    { name: 'op', kind: 'string', description: 'with --log: only these operations (noop, read, write, cas, other; comma-separated)', helpValue: 'OPS', dependsOn: ['log'] },
+    { name: 'key', kind: 'string', description: 'with --log: only the commands on this key (JSON text; other text is a string key)', helpValue: 'KEY', dependsOn: ['log'] },
   ],
   run({ args, flags, io }) {
     const p = args['path']!;
@@ -60,19 +89,28 @@ Errors (missing path, not a snapshot, damaged file) print one line and exit 2.`)
     }
     const kind = pathKind(p);
     if (flags['log']) {
-      if (kind !== 'dir') throw new ToolError('BAD_ARGS', p, '--log needs a data directory (a snapshot file holds no log)');
-      const r = readLog(p, { from: flags['from'] as number | undefined, to: flags['to'] as number | undefined });
+      if (kind !== 'dir') throw new ToolError('BAD_ARGS', p, '--log needs a data directory (a snapshot file holds no log; `raftsnap inspect FILE.wal` lists the records of a WAL segment)');
+      const filter = {
+        ...(flags['from'] !== undefined ? { from: flags['from'] as number } : {}),
+        ...(flags['to'] !== undefined ? { to: flags['to'] as number } : {}),
+        ...(flags['term'] !== undefined ? { term: flags['term'] as number } : {}),
+        ...(typeof flags['op'] === 'string' ? { op: flags['op'] } : {}),
+        ...(typeof flags['key'] === 'string' ? { key: flags['key'] } : {}),
+      };
+      const r = readLog(p, filter);
       for (const w of r.warnings) warn(io, w);
       if (io.json) {
         io.stdout(r.rows.map((row) => JSON.stringify(row) + '\n').join(''));
         return 0;
       }
-      io.stdout(renderLog(r.rows, r.commit) + '\n');
+      const filtered = filter.term !== undefined || filter.op !== undefined || filter.key !== undefined;
+      io.stdout(renderLog(r, filtered) + '\n');
       return 0;
     }
     if (kind === 'dir') {
       if (flags['header']) throw new ToolError('BAD_ARGS', p, '--header is for snapshot files');
-      const r = inspectDir(p);
+      if (flags['records']) return emitRecords(io, readRecords(p), p);
+      const r = inspectDir(p, { top: flags['top'] as number });
       for (const w of r.warnings) if (w.includes('in use by pid')) warn(io, w);
       if (r.recovery.error) {
         // Show everything that could be read, then fail like any other damage: one line, exit 2.
@@ -81,10 +119,25 @@ Errors (missing path, not a snapshot, damaged file) print one line and exit 2.`)
       }
       return emit(io, r, renderDir);
     }
+    if (fileKind(p) === 'wal') {
+      if (flags['header']) throw new ToolError('BAD_ARGS', p, '--header is for snapshot files; this is a WAL segment (`raftsnap inspect FILE` shows its header and records)');
+      return emitRecords(io, readSegmentFile(p), null);
+    }
+    if (flags['records']) throw new ToolError('BAD_ARGS', p, '--records needs a data directory or a WAL segment file (a snapshot file holds no WAL records)');
     const r = inspectSnapshot(p, { top: flags['top'] as number, headerOnly: flags['header'] === true });
     return emit(io, r, renderSnapshot);
   },
 };
+
+/** The records view; a damaged segment: one line on stderr and exit 1, after the view. */
+function emitRecords(io: Io, r: RecordsResult, dir: string | null): number {
+  for (const w of r.warnings) warn(io, w);
+  const bad = r.segments.find((s) => s.status === 'damaged' || s.status === 'unreadable');
+  if (bad && !io.json) {
+    io.stderr(`raftsnap inspect: ${bad.file}: ${bad.problem}${dir !== null ? `; \`raftsnap repair ${dir}\` shows what a repair would keep and lose` : ''}\n`);
+  }
+  return emit(io, r, renderRecords, bad ? EXIT_DIFFERENT : 0);
+}
 
 export default inspect;
 
@@ -109,9 +162,13 @@ export function renderSnapshot(r: InspectSnapshotResult): string {
   );
   if (r.top.length > 0) {
     out.push(`Largest keys by encoded size (top ${r.top.length}):`);
-    out.push(renderTable(['key', 'bytes', 'key bytes', 'value bytes'], r.top.map((t) => [showJson(t.key), t.bytes, t.keyBytes, t.valueBytes])));
+    out.push(topTable(r.top));
   }
   return out.join('\n');
+}
+
+function topTable(top: TopKey[]): string {
+  return renderTable(['key', 'bytes', 'key bytes', 'value bytes'], top.map((t) => [showJson(t.key), t.bytes, t.keyBytes, t.valueBytes]));
 }
 
 function range(min: number, max: number): string {
@@ -137,6 +194,12 @@ export function renderDir(r: InspectDirResult): string {
       ],
       ['last index', rec.lastIndex ?? '-'],
       ['uncommitted entries', rec.uncommitted ?? '-'],
+      [
+        'recovered state',
+        r.state
+          ? `${plural(r.state.keys, 'key', 'keys')}, ${r.state.sessions === null ? 'no client sessions' : plural(r.state.sessions, 'client session', 'client sessions')}, at index ${r.state.index} (term ${r.state.term})`
+          : '-',
+      ],
       ['size', `${formatBytes(r.sizes.total)} (snapshots ${formatBytes(r.sizes.snapshots)}, WAL ${formatBytes(r.sizes.wal)}, leftovers ${formatBytes(r.sizes.leftovers)})`],
     ]),
   );
@@ -158,6 +221,10 @@ export function renderDir(r: InspectDirResult): string {
       ),
     );
   }
+  if (r.state && r.state.top.length > 0) {
+    out.push(`Largest keys of the recovered state by encoded size (top ${r.state.top.length}):`);
+    out.push(topTable(r.state.top));
+  }
   if (r.leftovers.length > 0) {
     out.push(`Leftover files (${r.leftovers.length}):`);
     out.push(renderTable(['file', 'kind', 'size'], r.leftovers.map((l) => [l.file, l.kind, formatBytes(l.size)])));
@@ -172,13 +239,122 @@ export function renderDir(r: InspectDirResult): string {
 export function renderVerify(r: VerifyResult): string {
   const out: string[] = [];
   out.push(renderTable(['file', 'check', 'result', 'detail'], r.checks.map((c) => [c.file, c.check, c.ok ? 'ok' : 'FAILED', c.detail])));
-  out.push(r.ok ? `All ${r.checked} checks passed.` : `${r.failed} of ${r.checked} checks FAILED.`);
+  out.push(r.ok ? (r.checked === 1 ? 'The check passed.' : `All ${r.checked} checks passed.`) : `${r.failed} of ${r.checked} checks FAILED.`);
   return out.join('\n');
 }
 
-export function renderLog(rows: LogRow[], commit: number): string {
+/** An entry's command for people: `write 26 = 59`, `cas 29: 11 -> 94`, `read 34`, `no-op`. */
+export function commandText(c: EntryCommand, data: Json, max = 60): string {
+  const k = c.key !== undefined ? showJson(c.key, 24) : '';
+  let t: string;
+  switch (c.op) {
+    case 'noop':
+      t = 'no-op';
+      break;
+    case 'read':
+      t = `read ${k}`;
+      break;
+    case 'write':
+      t = `write ${k} = ${showJson(c.value ?? null, max)}`;
+      break;
+    case 'cas':
+      t = `cas ${k}: ${showJson(c.from ?? null, max)} -> ${showJson(c.to ?? null, max)}${c.createIfNotExists ? ' (create if missing)' : ''}`;
+      break;
+    default:
+      t = `other ${showJson(data, max)}`;
+  }
+  if (c.session) t += ` (forwarded: ${c.session.origin} #${c.session.id})`;
+  return t;
+}
+
+/** The value column of the log: a write's value, a cas's `from -> to`; other data as it is. */
+function valueText(c: EntryCommand, data: Json): string {
+  if (c.op === 'write') return showJson(c.value ?? null, 60);
+  if (c.op === 'cas') return `${showJson(c.from ?? null, 28)} -> ${showJson(c.to ?? null, 28)}${c.createIfNotExists ? ' (create if missing)' : ''}`;
+  if (c.op === 'other') return showJson(data, 60);
+  return '';
+}
+
+export function renderLog(r: LogResult, filtered = false): string {
   const out: string[] = [];
-  out.push(renderTable(['index', 'term', 'committed', 'command'], rows.map((e) => [e.index, e.term, e.committed ? 'yes' : 'no', e.data === null ? '(no-op)' : showJson(e.data, 80)])));
-  out.push(`${plural(rows.length, 'entry', 'entries')}; commit index ${commit}.`);
+  const sessions = r.rows.some((e) => e.session);
+  const head = ['index', 'term', 'committed', 'op', 'key', 'value', ...(sessions ? ['forwarded by'] : [])];
+  out.push(
+    renderTable(
+      head,
+      r.rows.map((e) => [
+        e.index,
+        e.term,
+        e.committed ? 'yes' : 'no',
+        e.op,
+        e.key !== undefined ? showJson(e.key, 24) : '',
+        valueText(e, e.data),
+        ...(sessions ? [e.session ? `${e.session.origin} #${e.session.id}` : ''] : []),
+      ]),
+    ),
+  );
+  const n = filtered ? `${plural(r.rows.length, 'entry', 'entries')} of ${r.total} match` : plural(r.rows.length, 'entry', 'entries');
+  out.push(`${n}; commit index ${r.commit}.`);
+  return out.join('\n');
+}
+
+const RECORD_NAMES: Record<RawRecord['type'], string> = {
+  header: 'header',
+  entry: 'entry',
+  hardState: 'hard state',
+  snapshot: 'snapshot',
+  padding: 'padding',
+  commit: 'commit',
+  damage: 'DAMAGED',
+};
+
+function hex8(n: number): string {
+  return '0x' + n.toString(16).padStart(8, '0');
+}
+
+export function recordText(x: RawRecord): string {
+  const unsealed = 'sealed' in x && !x.sealed ? '; unsealed' : '';
+  switch (x.type) {
+    case 'header':
+      return `format version ${x.version}, seq ${x.seq}, first index ${x.firstIndex}`;
+    case 'entry':
+      return `index ${x.index}, term ${x.term}: ${commandText(x, x.data)}${unsealed}`;
+    case 'hardState':
+      return `term ${x.term}, voted for ${x.votedFor ?? '(nobody)'}, commit ${x.commit}${unsealed}`;
+    case 'snapshot':
+      return `a snapshot covers the log through index ${x.index}, term ${x.term} (${x.file})${unsealed}`;
+    case 'padding':
+      return `zero bytes up to offset ${x.offset + x.size}`;
+    case 'commit':
+      return `closes the write of bytes ${x.batchStart}..${x.offset} (CRC-32 ${hex8(x.batchCrc)})`;
+    case 'damage':
+      return `${x.reason}; ${plural(x.size, 'byte', 'bytes')} to the end, not read`;
+  }
+}
+
+export function renderRecords(r: RecordsResult): string {
+  const out: string[] = [];
+  for (const s of r.segments) {
+    const what = [
+      s.seq !== null ? `seq ${s.seq}` : null,
+      s.firstIndex !== null ? `first index ${s.firstIndex}` : null,
+      s.version !== null ? `format version ${s.version}` : null,
+      `${s.size} bytes`,
+      s.entries > 0 ? `${plural(s.entries, 'entry', 'entries')} (${s.minIndex}..${s.maxIndex})` : 'no entries',
+      s.status,
+    ].filter((x) => x !== null);
+    out.push(`Segment ${s.file}: ${what.join(', ')}`);
+    if (s.records.length > 0) {
+      out.push(renderTable(['offset', 'size', 'record', 'detail'], s.records.map((x) => [x.offset, x.size, x.type === 'damage' && x.torn ? 'TORN' : RECORD_NAMES[x.type], recordText(x)])));
+    }
+    if (s.status === 'unreadable') out.push(`  unreadable: ${s.problem}`);
+    const first = s.records.find((x) => 'sealed' in x && !x.sealed);
+    if (first) {
+      const kept = s.status === 'ok' || s.status === 'torn tail' ? '; recovery keeps them and seals them' : '';
+      out.push(`  records from offset ${first.offset} on are unsealed: no commit record after them was read${kept}`);
+    }
+  }
+  const segs = plural(r.segments.length, 'segment', 'segments');
+  out.push(`${segs}, ${plural(r.records, 'record', 'records')} (${plural(r.entries, 'entry', 'entries')}) and ${plural(r.commits, 'commit record', 'commit records')}, ${formatBytes(r.bytes)}.`);
   return out.join('\n');
 }
