@@ -1,0 +1,142 @@
+// A node restarted on a data directory holding a 1M-key snapshot: the time from the process's
+// start to its answer to `init` and to its first read, against the naive alternative in the same
+// run: a fresh node process that reads the same state from JSON+gzip and builds a Map
+// (bench/naive-node.js).
+//   node bench/recovery.js [--keys N] [--runs R] [--state mixed|int] [--out docs/BENCHMARKS.md]   (build first)
+// Each run spawns the process, writes `init` at once and a read of a key of the state right after
+// the init_ok; times are from spawn to the reply (medians of R runs, the three processes
+// interleaved). raftsnap = `node bin/run.js serve --data-dir DIR` on a single-node directory
+// (snapshot at index N, the hard state after it); empty = the naive node with no state (the floor
+// of starting a node process here).
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import zlib from 'node:zlib';
+import { fmt, median, writeBlock } from './report.js';
+import { forEachPair } from './large-state.js';
+
+const { values: args } = parseArgs({
+  options: {
+    keys: { type: 'string', default: '1000000' },
+    runs: { type: 'string', default: '5' },
+    state: { type: 'string', default: 'mixed' },
+    out: { type: 'string' },
+    keep: { type: 'string' },
+  },
+});
+const KEYS = Number(args.keys);
+const RUNS = Number(args.runs);
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const { KvStore } = await import('../dist/kv/store.js');
+const { StorageNodeStore } = await import('../dist/node/storage-adapter.js');
+const { DiskStorage } = await import('../dist/storage/node-storage.js');
+
+const root = args.keep ?? fs.mkdtempSync(path.join(os.tmpdir(), 'raftsnap-recovery-'));
+const dir = path.join(root, 'n1');
+const json = path.join(root, 'state.json.gz');
+let firstKey;
+if (!fs.existsSync(json)) {
+  const kv = new KvStore();
+  const pairs = [];
+  forEachPair(args.state, KEYS, (k, v) => {
+    if (firstKey === undefined) firstKey = k;
+    kv.set(k, v);
+    pairs.push([k, v]);
+  });
+  fs.writeFileSync(json, zlib.gzipSync(JSON.stringify(pairs), { level: 6 }));
+  pairs.length = 0;
+  const meta = { index: KEYS, term: 1, config: ['n1'] };
+  const storage = DiskStorage.open(dir, { fsync: true, nodeId: 'n1' });
+  storage.dir.setMembers(['n1']);
+  const store = new StorageNodeStore(storage, true, dir, { debug() {}, info() {}, warn() {} }, 'n1');
+  storage.recover();
+  const view = kv.freeze();
+  await store.saveSnapshot(meta, view);
+  view.release();
+  storage.setHardState({ term: 1, votedFor: 'n1', commit: KEYS });
+  storage.sync();
+  await store.close();
+  fs.writeFileSync(path.join(root, 'first-key.json'), JSON.stringify(firstKey));
+} else firstKey = JSON.parse(fs.readFileSync(path.join(root, 'first-key.json'), 'utf8'));
+const snapBytes = fs.readdirSync(path.join(dir, 'snap')).reduce((n, f) => n + fs.statSync(path.join(dir, 'snap', f)).size, 0);
+const jsonBytes = fs.statSync(json).size;
+
+/** Spawn, send init at once and a read after init_ok; resolves with the times from spawn. */
+function measure(argv, nodeId, ids) {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const p = spawn(process.execPath, argv, { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
+    let buf = '';
+    let err = '';
+    const res = {};
+    const timer = setTimeout(() => {
+      p.kill('SIGKILL');
+      reject(new Error(`${argv.join(' ')}: no answer within 60 s; stderr: ${err}`));
+    }, 60_000);
+    p.stderr.setEncoding('utf8').on('data', (d) => (err += d));
+    p.stdout.setEncoding('utf8').on('data', (d) => {
+      buf += d;
+      let i;
+      while ((i = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, i);
+        buf = buf.slice(i + 1);
+        const body = JSON.parse(line).body;
+        if (body.type === 'init_ok') {
+          res.initMs = performance.now() - t0;
+          p.stdin.write(JSON.stringify({ src: 'c1', dest: nodeId, body: { type: 'read', key: firstKey, msg_id: 2 } }) + '\n');
+        } else if (body.in_reply_to === 2) {
+          res.readMs = performance.now() - t0;
+          res.reply = body;
+          clearTimeout(timer);
+          p.stdin.end();
+          p.kill('SIGTERM');
+        }
+      }
+    });
+    p.on('close', () => (res.readMs !== undefined ? resolve(res) : reject(new Error(`${argv.join(' ')} exited early: ${err}`))));
+    p.stdin.write(JSON.stringify({ src: 'c0', dest: nodeId, body: { type: 'init', node_id: nodeId, node_ids: ids, msg_id: 1 } }) + '\n');
+  });
+}
+
+const systems = {
+  raftsnap: () => measure(['bin/run.js', 'serve', '--data-dir', dir], 'n1', ['n1']),
+  naive: () => measure(['bench/naive-node.js', json], 'n1', ['n1']),
+  empty: () => measure(['bench/naive-node.js'], 'n1', ['n1']),
+};
+const times = Object.fromEntries(Object.keys(systems).map((k) => [k, { init: [], read: [] }]));
+try {
+  for (let r = -1; r < RUNS; r++) {
+    for (const [name, run] of Object.entries(systems)) {
+      const res = await run();
+      if (name !== 'empty' && res.reply.type !== 'read_ok') throw new Error(`${name}: first read answered ${JSON.stringify(res.reply)}`);
+      process.stderr.write(`${name}${r < 0 ? ' (warm-up)' : ''}: init_ok ${res.initMs.toFixed(0)} ms, first read ${res.readMs.toFixed(0)} ms\n`);
+      if (r < 0) continue;
+      times[name].init.push(res.initMs);
+      times[name].read.push(res.readMs);
+    }
+  }
+} finally {
+  if (!args.keep) fs.rmSync(root, { recursive: true, force: true });
+}
+const m = Object.fromEntries(Object.entries(times).map(([k, t]) => [k, { init: median(t.init), read: median(t.read) }]));
+const ratio = m.raftsnap.read / m.naive.read;
+const cmd = `node bench/recovery.js --keys ${KEYS} --runs ${RUNS} --state ${args.state}`;
+const lines = [
+  `### Recovery: a node restarted on a ${KEYS.toLocaleString('en-US')}-key data directory`,
+  '',
+  `Command: \`${cmd}\` (via \`npm run bench\`). Machine: ${os.cpus().length} cores, Node ${process.version}, load average ${os.loadavg()[0].toFixed(1)} at the end. Whole processes, timed from spawn: \`init\` is written at once, a read of a key of the state right after the init_ok. raftsnap = \`node bin/run.js serve --data-dir DIR\` on a single-node directory (${args.state} state, snapshot ${snapBytes.toLocaleString('en-US')} bytes); naive = a node process that reads the same pairs from JSON+gzip (${jsonBytes.toLocaleString('en-US')} bytes, level 6), builds a Map, then answers (bench/naive-node.js); empty = the same process with no state (starting a node process here). Medians of ${RUNS} runs after a warm-up round, interleaved.`,
+  '',
+  '| process | init_ok ms | first read ms | first read vs naive |',
+  '|---|---:|---:|---:|',
+  ...Object.entries(m).map(([k, v]) => `| ${k} | ${fmt(v.init)} | ${fmt(v.read)} | ${(v.read / m.naive.read).toFixed(2)}x |`),
+  '',
+  `Target (issue 8): init_ok and the first read in under a fifth of the naive alternative's time: ${ratio.toFixed(2)}x, ${ratio < 0.2 ? 'met' : '**missed**'}.`,
+  '',
+];
+const text = lines.join('\n');
+process.stdout.write(text + '\n');
+if (args.out) writeBlock(args.out, 'recovery', text);
