@@ -21,13 +21,14 @@ const version: CommandSpec = {
   async run({ io }) {
     const v = readVersion();
     const s = await import('../../storage/index.js');
+    const { SNAPSHOT_READ_VERSIONS } = await import('../../storage/snapshot.js');
     const r: VersionResult = {
       name: v.name,
       version: v.version,
       node: v.node,
       platform: `${v.platform}-${v.arch}`,
       formats: {
-        snapshot: { writes: s.SNAPSHOT_FORMAT_VERSION, reads: [s.SNAPSHOT_FORMAT_VERSION] },
+        snapshot: { writes: s.SNAPSHOT_FORMAT_VERSION, reads: [...SNAPSHOT_READ_VERSIONS] },
         wal: { writes: s.WAL_FORMAT_VERSION, reads: [...s.WAL_READ_VERSIONS] },
         dataDir: { writes: s.DATA_DIR_FORMAT_VERSION, reads: [s.DATA_DIR_FORMAT_VERSION] },
       },
