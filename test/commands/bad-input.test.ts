@@ -208,7 +208,10 @@ async function startLive(): Promise<{ proc: ChildProcess; dir: string; pid: numb
   for (;;) {
     if (p.exitCode !== null) throw new Error(`serve exited ${p.exitCode}: ${err}`);
     if (fs.existsSync(lock) && fs.readFileSync(lock, 'utf8').trim() === String(p.pid)) break;
-    if (Date.now() - t0 > 20_000) throw new Error(`serve took no LOCK within 20 s: ${err}`);
+    if (Date.now() - t0 > 20_000) {
+      p.kill();
+      throw new Error(`serve took no LOCK within 20 s: ${err}`);
+    }
     await new Promise((r) => setTimeout(r, 20));
   }
   // Opened and recovered: it writes nothing more until input comes.
