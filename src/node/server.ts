@@ -127,6 +127,8 @@ export class RaftServer {
 
   private queue: Work[] = [];
   private pumping = false;
+  /** Set while a Ready's WAL fsync runs off the event loop and no input can be stepped: called on new input. */
+  private wakeWriter: (() => void) | null = null;
   private tickQueued = false;
   private idleWaiters: Array<() => void> = [];
   private stopTicks: (() => void) | null = null;
@@ -281,6 +283,11 @@ export class RaftServer {
     return this.pumping || this.queue.length > 0 || this.loading !== null;
   }
 
+  /** True while a Ready waits for its WAL fsync and no queued input can be stepped meanwhile. */
+  get waitingForWrite(): boolean {
+    return this.wakeWriter !== null;
+  }
+
   /** Resolves when the queue is empty, no Ready is being handled and no snapshot is being loaded. */
   async idle(): Promise<void> {
     for (;;) {
@@ -297,6 +304,13 @@ export class RaftServer {
     if (this.closed) return;
     this.queue.push(w);
     if (!this.pumping) void this.pump();
+    else this.wake();
+  }
+
+  private wake(): void {
+    const f = this.wakeWriter;
+    this.wakeWriter = null;
+    f?.();
   }
 
   /** Internal work (a finished snapshot's compaction) goes ahead of queued input. */
@@ -311,16 +325,11 @@ export class RaftServer {
     try {
       for (;;) {
         // At most MAX_BATCH inputs per Ready: bounded latency and memory per batch, and regular
-        // snapshot checks even when a flood of input has queued up (e.g. during recovery).
-        let batch: Work[];
-        if (this.queue.length <= MAX_BATCH) {
-          batch = this.queue;
-          this.queue = [];
-        } else {
-          batch = this.queue.slice(0, MAX_BATCH);
-          this.queue = this.queue.slice(MAX_BATCH);
-        }
-        for (const w of batch) {
+        // snapshot checks even when a flood of input has queued up (e.g. during recovery). Taken
+        // from the queue one at a time: a Ready handled in between (below) may step the inputs
+        // behind this one while its fsync runs (stepWhileWriting), in the order they came.
+        for (let taken = 0; taken < MAX_BATCH && this.queue.length > 0; taken++) {
+          const w = this.queue.shift()!;
           // A message that is neither a client request nor Raft traffic (control messages, init,
           // get_stats) observes the effects of everything before it: finish the pending Ready first.
           if (this.stopped || this.storeFailed()) break;
@@ -640,12 +649,12 @@ export class RaftServer {
           if (rd.entries.length > 0) store.append(rd.entries);
           if (rd.hardState) store.setHardState(rd.hardState);
           if (rd.mustSync) {
-            // The fsync blocks the event loop: what this Ready sent must be on its way first.
+            // A synchronous fsync blocks the event loop: what this Ready sent must be on its way first.
             this.out.push();
             const s = store.sync();
-            if (s) await s;
+            if (s) await this.stepWhileWriting(s);
           }
-          if (this.storeFailed()) return;
+          if (this.stopped || this.storeFailed()) return;
         }
       }
       // ... then a chunk of a snapshot from the leader: written, and on the last one verified,
@@ -677,6 +686,54 @@ export class RaftServer {
       this.snapshotter.maybeStart();
     }
     this.observe();
+  }
+
+  /**
+   * While this Ready's fsync runs off the event loop, step the inputs that need no finished Ready
+   * (Raft messages, client requests and forwards, ticks: ORDER_FREE), in order, as they arrive,
+   * and stop at the first one that does (it waits, and everything behind it). Their effects stay
+   * in the core until the next Ready, taken only after this one is done, so they are handled as if
+   * they had come after it: nothing they cause is sent, answered or applied before this Ready's
+   * entries and hard state are durable, and the core counts the leader's own new entries toward a
+   * commit only once `advance()` has marked them stable. Rethrows a failed fsync.
+   */
+  private async stepWhileWriting(write: Promise<void>): Promise<void> {
+    let settled = false;
+    let failure: { error: unknown } | null = null;
+    write.then(
+      () => {
+        settled = true;
+        this.wake();
+      },
+      (e: unknown) => {
+        settled = true;
+        failure = { error: e };
+        this.wake();
+      },
+    );
+    for (;;) {
+      while (!settled && !this.stopped && this.queue.length > 0 && this.freeDuringWrite(this.queue[0]!)) {
+        const w = this.queue.shift()!;
+        this.stats.inputsDuringWrite++;
+        try {
+          const r = this.handle(w);
+          if (r) await r;
+        } catch (e) {
+          this.onHandlerError(w, e);
+        }
+      }
+      if (settled || this.stopped) break;
+      await new Promise<void>((resolve) => {
+        this.wakeWriter = resolve;
+      });
+    }
+    if (failure) throw (failure as { error: unknown }).error;
+  }
+
+  /** An input that may be stepped while a Ready's write is in flight (see stepWhileWriting). */
+  private freeDuringWrite(w: Work): boolean {
+    if (w.kind === 'tick') return true;
+    return w.kind === 'msg' && this.core !== null && ORDER_FREE.has(w.msg.body.type);
   }
 
   /**

@@ -12,10 +12,12 @@ export interface Stats {
   snapshotsInstalled: number;
   /** First chunks sent: transfers started, a restarted transfer counted again. */
   snapshotTransfersStarted: number;
+  /** Inputs stepped while a Ready's WAL fsync ran off the event loop (batched into the next Ready). */
+  inputsDuringWrite: number;
 }
 
 export function newStats(): Stats {
-  return { elections: 0, leaderChanges: 0, snapshotsTaken: 0, snapshotsInstalled: 0, snapshotTransfersStarted: 0 };
+  return { elections: 0, leaderChanges: 0, snapshotsTaken: 0, snapshotsInstalled: 0, snapshotTransfersStarted: 0, inputsDuringWrite: 0 };
 }
 
 /** Count elections and leader changes from one status to the next. */
@@ -45,6 +47,7 @@ export function statsBody(node: RaftServer): Record<string, unknown> {
     // Completed transfers (the follower acknowledged the last chunk), as the core counts them.
     snapshot_transfers_sent: core ? core.stats().snapshotsSent : 0,
     snapshot_transfers_started: s.snapshotTransfersStarted,
+    inputs_during_write: s.inputsDuringWrite,
     log_entries: Math.max(0, last - first + 1),
     first_index: first,
     last_index: last,

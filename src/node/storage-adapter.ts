@@ -83,8 +83,58 @@ export class StorageNodeStore implements NodeStore {
     this.storage.setHardState(hs);
   }
 
-  sync(): void {
-    this.storage.sync();
+  /**
+   * Group commit. Where the file system can fsync off the event loop (a real disk, SimFs) the
+   * promise resolves once the records are durable; the driver steps inputs meanwhile. Work that
+   * must not overlap the WAL fsync (a snapshot's last stretch, compaction, close) waits in
+   * `whenWalIdle` and runs before this promise resolves, so that the driver's next sync can never
+   * starve it.
+   */
+  sync(): void | Promise<void> {
+    const p = this.storage.syncAsync();
+    if (!p) return;
+    return p.then(
+      () => this.runIdleJobs(null),
+      (e: unknown) => {
+        this.runIdleJobs(e);
+        throw e;
+      },
+    );
+  }
+
+  /** Jobs waiting for the WAL's fsync to finish (whenWalIdle). */
+  private idleJobs: Array<(err: unknown) => void> = [];
+
+  /** True while work waits for the WAL's fsync (the simulator counts the node as waiting on its disk). */
+  get waitingForDisk(): boolean {
+    return this.idleJobs.length > 0;
+  }
+
+  private runIdleJobs(err: unknown): void {
+    const jobs = this.idleJobs;
+    this.idleJobs = [];
+    for (const j of jobs) j(err);
+  }
+
+  /** Run `fn` (synchronous storage work that writes the WAL) once no WAL fsync is in flight. */
+  private whenWalIdle<T>(fn: () => T): Promise<T> {
+    if (!this.storage.walInFlight) {
+      try {
+        return Promise.resolve(fn());
+      } catch (e) {
+        return Promise.reject(e as Error);
+      }
+    }
+    return new Promise<T>((resolve, reject) => {
+      this.idleJobs.push((err) => {
+        if (err) return reject(err as Error);
+        try {
+          resolve(fn());
+        } catch (e) {
+          reject(e as Error);
+        }
+      });
+    });
   }
 
   async saveSnapshot(meta: SnapshotMeta, view: FrozenView, chunkKeys = SNAPSHOT_CHUNK_KEYS): Promise<{ size: number }> {
@@ -100,7 +150,7 @@ export class StorageNodeStore implements NodeStore {
       enc.addColumns(c.keys, c.values);
     }
     const bytes = enc.finish(view.sessions);
-    this.storage.saveSnapshot(meta, bytes);
+    await this.whenWalIdle(() => this.storage.saveSnapshot(meta, bytes));
     return { size: bytes.length };
   }
 
@@ -132,9 +182,10 @@ export class StorageNodeStore implements NodeStore {
   }
 
   compact(compactedTo: number, retain: number): Promise<void> {
-    if (compactedTo > 0) this.storage.compactLog(compactedTo);
-    this.storage.pruneSnapshots(retain);
-    return Promise.resolve();
+    return this.whenWalIdle(() => {
+      if (compactedTo > 0) this.storage.compactLog(compactedTo);
+      this.storage.pruneSnapshots(retain);
+    });
   }
 
   stats(): Record<string, number> {
@@ -149,8 +200,7 @@ export class StorageNodeStore implements NodeStore {
   }
 
   close(): Promise<void> {
-    this.storage.close();
-    return Promise.resolve();
+    return this.whenWalIdle(() => this.storage.close());
   }
 
   abandon(): void {

@@ -144,9 +144,11 @@ export class Invariants implements NodeObserver {
   }
 
   /** Entries and hard state of a Ready were synced (the core still holds them). */
-  onPersisted(node: SimNode, rd: { entries: Entry[]; hardState: HardState | null }): void {
+  onPersisted(node: SimNode, rd: { entries: Entry[]; hardState: HardState | null; prevTerm?: number | undefined }): void {
     const core = node.core!;
-    let prevTerm: number | undefined = rd.entries.length > 0 ? core.termAt(rd.entries[0]!.index - 1) : undefined;
+    // The term before the first entry as of the sync call (inputs stepped while the fsync ran may
+    // have changed the core's log since).
+    let prevTerm: number | undefined = rd.entries.length > 0 ? ('prevTerm' in rd ? rd.prevTerm : core.termAt(rd.entries[0]!.index - 1)) : undefined;
     for (const e of rd.entries) {
       this.checkEntry(node, e, prevTerm);
       prevTerm = e.term;

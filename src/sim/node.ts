@@ -69,6 +69,9 @@ export interface DiskConfig {
   crash: CrashOptions;
 }
 
+/** Simulated latency of an fsync that runs off the event loop, ms ([min, max)). */
+const FSYNC_MS: readonly [number, number] = [0.1, 4];
+
 /** Where each node's data directory lives on its SimFs. */
 export const DATA_ROOT = '/data';
 
@@ -88,7 +91,7 @@ export interface NodeHost {
 /** Hooks for the invariant checker. */
 export interface NodeObserver {
   onRecovered(node: SimNode, rec: RecoveredState): void;
-  onPersisted(node: SimNode, rd: { entries: Entry[]; hardState: HardState | null }): void;
+  onPersisted(node: SimNode, rd: { entries: Entry[]; hardState: HardState | null; prevTerm?: number | undefined }): void;
   onApplied(node: SimNode, e: Entry): void;
   onSnapshotReceived(node: SimNode, meta: SnapshotMeta): void;
   onSnapshotRestored(node: SimNode, meta: SnapshotMeta, pairs: Iterable<readonly [Json, Json]>): void;
@@ -216,6 +219,12 @@ export class SimNode {
   ) {
     this.dir = `${DATA_ROOT}/${id}`;
     this.storageFs = broken.storage ? new BrokenFs(fs, broken.storage) : fs;
+    // The WAL's group-commit fsync runs off the event loop (FileSystem.fsyncAsync): it completes
+    // as an event of its own, after a simulated disk latency, so that the driver steps inputs
+    // meanwhile; if the process dies first it never completes.
+    fs.deferFsync = (run) => {
+      void host.sleep(this, FSYNC_MS[0] + host.rng.next() * (FSYNC_MS[1] - FSYNC_MS[0])).then(run);
+    };
     fs.onCall = (n, kind, p) => {
       if (n !== this.crashAtCall) {
         if (this.crashAim === null || this.stepOf(kind, p) !== this.crashAim.step || --this.crashAim.left > 0) return;
@@ -425,7 +434,16 @@ export class SimNode {
   get quiescent(): boolean {
     const s = this.server;
     if (!this.up || !s) return true;
-    return !s.busy && !(s.snapshotter.inProgress && !this.store?.sleeping);
+    // Waiting for an fsync of the WAL (an event to come) is not work to run now (Simulation.settle
+    // makes sure that one which just completed has reached the server).
+    if (s.busy && !s.waitingForWrite) return false;
+    return !(s.snapshotter.inProgress && !this.store?.sleeping && !this.store?.waitingForDisk);
+  }
+
+  /** The live process waits for a WAL fsync (the driver or a snapshot's last stretch). */
+  get waitingOnDisk(): boolean {
+    const s = this.server;
+    return this.up && s !== null && (s.waitingForWrite || this.store?.waitingForDisk === true);
   }
 
   /** Figures over all incarnations, the live one included. */

@@ -91,6 +91,12 @@ export class SimFs implements FileSystem {
   private trace_: TraceEntry[] = [];
   /** Called before every mutating call with its number; may throw SimCrash to stop there. */
   onCall: ((n: number, kind: CallKind, path: string) => void) | null = null;
+  /**
+   * How `fsyncAsync` completes: `run` is the fsync itself, to be called later (the simulator
+   * schedules it as an event of its own, dropped when the process dies first: a crash meanwhile
+   * loses what it would have made durable). Null: at once, inside the call.
+   */
+  deferFsync: ((run: () => void) => void) | null = null;
 
   constructor(opts: SimFsOptions = {}, state?: FsState) {
     this.opts = opts;
@@ -329,6 +335,22 @@ export class SimFs implements FileSystem {
         this.collectAt = Math.max(64, 2 * this.s.inodes.size);
       }
     }
+  }
+
+  fsyncAsync(fd: number): Promise<void> {
+    const defer = this.deferFsync;
+    return new Promise<void>((resolve, reject) => {
+      const run = (): void => {
+        try {
+          this.fsync(fd);
+          resolve();
+        } catch (e) {
+          reject(e as Error);
+        }
+      };
+      if (defer) defer(run);
+      else run();
+    });
   }
 
   /**

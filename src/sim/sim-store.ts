@@ -130,11 +130,23 @@ export class SimStore implements NodeStore {
     this.hardState = hs;
   }
 
-  sync(): void {
-    this.inner.sync();
-    const rd = { entries: this.entries, hardState: this.hardState };
+  sync(): void | Promise<void> {
+    const p = this.inner.sync();
+    const first = this.entries[0];
+    const rd = { entries: this.entries, hardState: this.hardState, prevTerm: first ? this.node.core?.termAt(first.index - 1) : undefined };
     this.entries = [];
     this.hardState = null;
+    // Durable only once the fsync returned (SimFs completes it as an event of its own, later).
+    if (p) return p.then(() => this.persisted(rd));
+    this.persisted(rd);
+  }
+
+  /** True while storage work waits for the WAL's fsync (the node waits on its disk, not busy). */
+  get waitingForDisk(): boolean {
+    return this.inner.waitingForDisk;
+  }
+
+  private persisted(rd: { entries: Entry[]; hardState: HardState | null; prevTerm?: number | undefined }): void {
     const a = this.node.acked;
     a.noteEntries(rd.entries);
     if (rd.hardState) a.noteHardState(rd.hardState);

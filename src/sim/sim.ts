@@ -267,7 +267,7 @@ export class Simulation implements NodeHost {
     };
     return {
       onRecovered: g((n: SimNode, r: RecoveredState) => inv.onRecovered(n, r)),
-      onPersisted: g((n: SimNode, rd: { entries: Entry[]; hardState: HardState | null }) => inv.onPersisted(n, rd)),
+      onPersisted: g((n: SimNode, rd: { entries: Entry[]; hardState: HardState | null; prevTerm?: number | undefined }) => inv.onPersisted(n, rd)),
       onApplied: g((n: SimNode, e: Entry) => inv.onApplied(n, e)),
       onSnapshotReceived: g((n: SimNode, m: SnapshotMeta) => inv.onSnapshotReceived(n, m)),
       onSnapshotRestored: g((n: SimNode, m: SnapshotMeta, p: Iterable<readonly [Json, Json]>) => inv.onSnapshotRestored(n, m, p)),
@@ -357,16 +357,31 @@ export class Simulation implements NodeHost {
     return false;
   }
 
+  /** Some node waits for a WAL fsync: its completion may be on its way in a promise chain. */
+  private anyParked(): boolean {
+    for (const n of this.nodes) if (n.waitingOnDisk) return true;
+    return false;
+  }
+
   /**
    * Run the servers' queued async work to completion. Everything they await resolves in
-   * microtasks (SimFs calls are synchronous; a background snapshot waiting for simulated time
-   * counts as quiescent), so this depends on the seed alone. Then the processes that died are
-   * taken down: at a crash point (their disk crashes), or stopped by themselves (fail-stop).
+   * microtasks (SimFs calls are synchronous; a background snapshot or a WAL fsync waiting for
+   * simulated time counts as quiescent), so this depends on the seed alone. A node that looks
+   * quiescent may still have a promise chain to run (an fsync that just completed, on its way to
+   * the server): the last check comes after a macrotask hop, which runs every microtask first.
+   * Then the processes that died are taken down: at a crash point (their disk crashes), or
+   * stopped by themselves (fail-stop).
    */
   async settle(): Promise<void> {
-    for (let i = 0; this.anyBusy(); i++) {
+    for (let i = 0; ; i++) {
       if (i > 1_000_000) throw new Error('a node did not settle');
-      await null;
+      if (this.anyBusy()) {
+        await null;
+        continue;
+      }
+      if (!this.anyParked()) break;
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      if (!this.anyBusy()) break;
     }
     this.reap();
     this.checkErrors();
@@ -789,7 +804,7 @@ export class Simulation implements NodeHost {
 
   /** After each step: the servers' work done, the logs' lengths sampled, the invariants checked. */
   private async afterStep(): Promise<void> {
-    if (this.anyBusy()) await this.settle();
+    if (this.anyBusy() || this.anyParked()) await this.settle();
     else this.checkErrors();
     this.invariants.afterStep();
   }

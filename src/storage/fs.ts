@@ -5,7 +5,7 @@
  * without a directory, and the simulator's `SimFs` (src/sim/sim-fs.ts) with page-cache semantics,
  * crashes and injected faults.
  *
- * Calls are synchronous (the storage library is), and fail by throwing an Error whose `code` is
+ * Calls are synchronous (the storage library is; `fsyncAsync` is the one exception), and fail by throwing an Error whose `code` is
  * the errno name Node.js uses (`ENOENT`, `EEXIST`, `ENOTDIR`, `EISDIR`, `ENOTEMPTY`, `EACCES`,
  * `EIO`, `ENOSPC`, `EROFS`, `EBADF`, ...), so that `fsError` (errors.ts) turns it into a
  * StorageError naming the file.
@@ -46,6 +46,13 @@ export interface FileSystem {
   /** Write `length` bytes of `buf` from `offset`, at file position `position` (null or absent: the current one; always the end for 'a'). Returns the count written (may be short). */
   write(fd: number, buf: Uint8Array, offset: number, length: number, position?: number | null): number;
   fsync(fd: number): void;
+  /**
+   * fsync off the caller's thread (the node's event loop keeps running meanwhile); resolves when
+   * the file's bytes written before the call are durable, rejects as `fsync` throws. Optional: a
+   * file system without it (MemFs, the offline tools) is used synchronously. While it is in flight
+   * the caller must not close `fd`.
+   */
+  fsyncAsync?(fd: number): Promise<void>;
   ftruncate(fd: number, length: number): void;
   fstat(fd: number): FileStat;
   /** Atomically replace `to` with `from` (same file system). */

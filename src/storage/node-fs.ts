@@ -1,4 +1,4 @@
-/** The production FileSystem: node:fs, synchronous. */
+/** The production FileSystem: node:fs, synchronous (but for fsyncAsync). */
 import fs from 'node:fs';
 import type { FileStat, FileSystem, OpenFlags } from './fs.js';
 
@@ -8,6 +8,11 @@ export const nodeFs: FileSystem = {
   read: (fd, buf, offset, length, position) => fs.readSync(fd, buf, offset, length, position),
   write: (fd, buf, offset, length, position) => fs.writeSync(fd, buf, offset, length, position ?? null),
   fsync: (fd) => fs.fsyncSync(fd),
+  // libuv's thread pool: the event loop is free while the disk works.
+  fsyncAsync: (fd) =>
+    new Promise<void>((resolve, reject) => {
+      fs.fsync(fd, (err) => (err ? reject(err) : resolve()));
+    }),
   ftruncate: (fd, length) => fs.ftruncateSync(fd, length),
   fstat: (fd): FileStat => fs.fstatSync(fd),
   rename: (from, to) => fs.renameSync(from, to),

@@ -93,6 +93,14 @@ export interface NodeStorage {
   setHardState(hs: HardState): void;
   /** Write everything buffered and fsync once. */
   sync(): void;
+  /**
+   * `sync` whose fsync runs off the event loop where the file system can (FileSystem.fsyncAsync):
+   * resolves once everything buffered is durable; null when it already is. Until it settles every
+   * other call that writes the WAL is refused (INVALID): wait for `walInFlight` first.
+   */
+  syncAsync(): Promise<void> | null;
+  /** The running asynchronous fsync of `syncAsync` (null when none). */
+  readonly walInFlight: Promise<void> | null;
   /** Durably store an encoded snapshot file taken locally, record it in the WAL, apply retention. */
   saveSnapshot(meta: SnapshotMeta, fileBytes: Uint8Array): void;
   /**
@@ -295,6 +303,23 @@ export class DiskStorage implements NodeStorage {
 
   sync(): void {
     this.guard(() => this.ensureOpen().sync());
+  }
+
+  syncAsync(): Promise<void> | null {
+    const p = this.guard(() => this.ensureOpen().syncAsync());
+    if (!p) return null;
+    return p.catch((e: unknown) => {
+      if (!this.failed) {
+        this.failed = e instanceof StorageError ? e : new StorageError('IO', this.dir.path, `unexpected failure: ${e instanceof Error ? e.message : String(e)}`, undefined, e);
+        this.writer?.abandon();
+        this.closeReadFd();
+      }
+      throw e;
+    });
+  }
+
+  get walInFlight(): Promise<void> | null {
+    return this.writer?.inFlight ?? null;
   }
 
   saveSnapshot(meta: SnapshotMeta, fileBytes: Uint8Array): void {
@@ -530,6 +555,8 @@ export class DiskStorage implements NodeStorage {
 
   close(): void {
     if (this.closed) return;
+    // Refused before anything is released: the fsync in flight still needs the segment's fd.
+    if (this.writer?.inFlight) throw new StorageError('INVALID', this.dir.walDir, 'WAL close while an fsync of it is in flight (a caller must wait for it first)');
     try {
       this.guard(() => {
         this.writer?.close();

@@ -52,6 +52,7 @@ export class WalWriter {
   private readonly segmentBytes: number;
   private readonly fs: FileSystem;
   private failed: StorageError | null = null;
+  private flight: Promise<void> | null = null;
 
   constructor(
     readonly walDir: string,
@@ -96,11 +97,53 @@ export class WalWriter {
    * until the fsync has returned; on any failure the writer stops (see the file comment).
    */
   sync(): void {
+    this.notBusy('sync');
     this.guarded(() => this.writePending());
+  }
+
+  /**
+   * `sync` with its last fsync off the event loop (FileSystem.fsyncAsync): everything buffered is
+   * written now, and the promise resolves once it is durable (null: nothing was buffered, or the
+   * file system has no asynchronous fsync and the records are durable already). Until then the
+   * writer takes no other writing call (they throw; NodeStorage waits for `inFlight` first), but
+   * `add` may buffer the next records. A failed fsync stops the writer and rejects.
+   */
+  syncAsync(): Promise<void> | null {
+    this.usable();
+    if (this.flight) throw this.busyError('sync');
+    const fsyncAsync = this.fs.fsyncAsync;
+    if (this.pending.length === 0) return null;
+    if (!fsyncAsync || this.opts.fsync === false) {
+      this.sync();
+      return null;
+    }
+    const seg = this.guarded(() => this.writePending(true));
+    const fd = this.fd;
+    if (seg === null || fd === null) return null;
+    const done = fsyncAsync.call(this.fs, fd).then(
+      () => {
+        this.flight = null;
+      },
+      (e: unknown) => {
+        this.flight = null;
+        const err = fsError(e, seg.path, 'fsync WAL segment');
+        if (!this.failed) this.failed = err;
+        this.releaseFd();
+        throw err;
+      },
+    );
+    this.flight = done;
+    return done;
+  }
+
+  /** The asynchronous fsync of the last `syncAsync`, while it runs (null otherwise). */
+  get inFlight(): Promise<void> | null {
+    return this.flight;
   }
 
   /** Force a new segment at the next write (e.g. so that a covered active segment can be dropped). */
   forceRotate(): void {
+    this.notBusy('forceRotate');
     this.guarded(() => {
       this.writePending();
       this.closeCurrent();
@@ -113,6 +156,7 @@ export class WalWriter {
    * being written). Returns the deleted segments.
    */
   deleteCovered(upToIndex: number): SegmentState[] {
+    this.notBusy('deleteCovered');
     return this.guarded(() => {
       this.writePending();
       const removed: SegmentState[] = [];
@@ -134,6 +178,7 @@ export class WalWriter {
 
   /** Sync what is buffered and close the segment. A stopped writer releases its file and throws. */
   close(): void {
+    this.notBusy('close');
     this.guarded(() => {
       this.writePending();
       this.closeCurrent();
@@ -152,6 +197,16 @@ export class WalWriter {
 
   private usable(): void {
     if (this.failed) throw stoppedError(this.failed);
+  }
+
+  private busyError(call: string): StorageError {
+    return new StorageError('INVALID', this.walDir, `WAL ${call} while an fsync of it is in flight (a caller must wait for it first)`);
+  }
+
+  /** A writing call while an asynchronous fsync runs is refused before anything is written (a caller's bug). */
+  private notBusy(call: string): void {
+    this.usable();
+    if (this.flight) throw this.busyError(call);
   }
 
   /** Run a step that writes; its first failure stops the writer for good. */
@@ -177,8 +232,12 @@ export class WalWriter {
     return this.segments.length > 0 ? this.segments[this.segments.length - 1]! : null;
   }
 
-  private writePending(): void {
-    if (this.pending.length === 0) return;
+  /**
+   * Write the buffered records. `deferLastFsync`: the last run is written but not fsynced (the
+   * caller fsyncs the open segment asynchronously); returns that run's segment.
+   */
+  private writePending(deferLastFsync = false): SegmentState | null {
+    if (this.pending.length === 0) return null;
     const batch = this.pending;
     let cur = this.current();
     let chunks: Buffer[] = [];
@@ -198,16 +257,18 @@ export class WalWriter {
       run.push(p);
       runSize += p.buf.length;
     }
-    if (cur && run.length > 0) this.writeRun(cur, chunks, run);
-    // Everything was written and fsynced: only now do the records leave the buffer.
+    if (cur && run.length > 0) this.writeRun(cur, chunks, run, !deferLastFsync);
+    // Everything was written and fsynced (or, deferred, written: the caller's fsync is the rest of
+    // this call, and a failure of it stops the writer): only now do the records leave the buffer.
     this.pending = [];
+    return cur;
   }
 
   /**
    * Write one run of records to `seg`, sealed (padding and commit record), in one write, and fsync
    * it; the segment's figures change only after.
    */
-  private writeRun(seg: SegmentState, chunks: Buffer[], run: Pending[]): void {
+  private writeRun(seg: SegmentState, chunks: Buffer[], run: Pending[], fsync = true): void {
     if (this.fd === null) {
       try {
         this.fd = this.fs.open(seg.path, 'a');
@@ -217,7 +278,7 @@ export class WalWriter {
     }
     const sealed = [...chunks, ...sealBatch(seg.size, chunks)];
     const n = writeAll(this.fs, this.fd, [sealed.length === 1 ? sealed[0]! : Buffer.concat(sealed)], seg.path);
-    if (this.opts.fsync !== false) fsyncFd(this.fs, this.fd, seg.path, 'fsync WAL segment');
+    if (fsync && this.opts.fsync !== false) fsyncFd(this.fs, this.fd, seg.path, 'fsync WAL segment');
     seg.size += n;
     for (const p of run) {
       if (p.entryIndex > 0) {

@@ -1,0 +1,144 @@
+/**
+ * The driver while a Ready's WAL fsync runs off the event loop: it steps the inputs that need no
+ * finished Ready (client requests, Raft messages, ticks) and batches them into the next Ready, but
+ * answers nothing that depends on the write before the fsync completes, and a failed fsync stops
+ * the node. The disk is a SimFs whose asynchronous fsyncs complete only when the test says so.
+ */
+import { describe, expect, it } from 'vitest';
+import { silentLogger } from '../../src/node/log.js';
+import { defaultOptions, type ServeOptions } from '../../src/node/options.js';
+import { MemorySink, Outbox } from '../../src/node/protocol.js';
+import { RaftServer } from '../../src/node/server.js';
+import { StorageNodeStore } from '../../src/node/storage-adapter.js';
+import { SimFs } from '../../src/sim/sim-fs.js';
+import { DiskStorage } from '../../src/storage/node-storage.js';
+
+interface Harness {
+  server: RaftServer;
+  sim: SimFs;
+  held: Array<() => void>;
+  fatal: Error[];
+  send(body: Record<string, unknown>): void;
+  bodies(): Array<Record<string, unknown>>;
+  /** Let queued work and promise chains run (not the held fsyncs). */
+  settle(): Promise<void>;
+  /** Complete the oldest held fsync, then settle. */
+  complete(): Promise<void>;
+}
+
+function harness(options: Partial<ServeOptions> = {}): Harness {
+  const sim = new SimFs();
+  const held: Array<() => void> = [];
+  sim.deferFsync = (run) => held.push(run);
+  const opts: ServeOptions = { ...defaultOptions(), dataDir: '/data/n1', snapshotThreshold: 0, ...options };
+  const sink = new MemorySink();
+  const fatal: Error[] = [];
+  let id = 1;
+  const server = new RaftServer({
+    outbox: new Outbox(sink),
+    options: opts,
+    log: silentLogger,
+    openStore: (nodeId) => {
+      const ds = DiskStorage.open('/data/n1', { fs: sim, fsync: true, pid: 1, isPidAlive: () => false, createdAt: 0, ...(nodeId ? { nodeId } : {}) });
+      return Promise.resolve(new StorageNodeStore(ds, true, '/data/n1', silentLogger, nodeId));
+    },
+    random: () => 0.5,
+    onFatal: (e) => fatal.push(e),
+  });
+  const settle = async (): Promise<void> => {
+    for (let i = 0; i < 20; i++) await new Promise<void>((r) => setImmediate(r));
+  };
+  return {
+    server,
+    sim,
+    held,
+    fatal,
+    send(body) {
+      server.handleLine(JSON.stringify({ src: 'c1', dest: 'n1', body: { ...body, msg_id: id++ } }));
+    },
+    bodies: () => sink.lines.map((l) => (JSON.parse(l) as { body: Record<string, unknown> }).body),
+    settle,
+    async complete() {
+      held.shift()!();
+      await settle();
+    },
+  };
+}
+
+const oks = (h: Harness): number => h.bodies().filter((b) => b.type === 'write_ok').length - 1;
+
+/** Initialized, elected, and one write (key 0) done, so that the node leads with its no-op committed. */
+async function started(h: Harness): Promise<void> {
+  h.send({ type: 'init', node_id: 'n1', node_ids: ['n1'] });
+  await h.settle();
+  h.send({ type: 'write', key: 0, value: 0 });
+  await h.settle();
+  while (h.held.length > 0) await h.complete();
+  expect(h.bodies().map((b) => b.type)).toEqual(['init_ok', 'write_ok']);
+  expect(h.server.core!.status().role).toBe('leader');
+}
+
+describe('stepping inputs while the WAL fsync runs', () => {
+  it('answers a write only once its fsync completed, and batches the writes that arrived meanwhile into the next Ready', async () => {
+    const h = harness();
+    await started(h);
+    h.send({ type: 'write', key: 1, value: 1 });
+    await h.settle();
+    // The write is written; its fsync is held: nothing is answered.
+    expect(h.held).toHaveLength(1);
+    expect(h.server.waitingForWrite).toBe(true);
+    expect(oks(h)).toBe(0);
+    const before = h.server.core!.status().lastIndex;
+    for (let k = 2; k <= 6; k++) h.send({ type: 'write', key: k, value: k });
+    await h.settle();
+    // Stepped into the core (appended to the leader's log) while the fsync ran, but not answered,
+    // and not written either: one fsync is still all that runs.
+    expect(h.server.core!.status().lastIndex).toBe(before + 5);
+    expect(h.held).toHaveLength(1);
+    expect(oks(h)).toBe(0);
+    expect(h.server.stats.inputsDuringWrite).toBe(5);
+    await h.complete();
+    // The first write is answered; the five that came meanwhile are in one new write.
+    expect(oks(h)).toBe(1);
+    expect(h.held).toHaveLength(1);
+    await h.complete();
+    expect(oks(h)).toBe(6);
+    expect(h.held).toHaveLength(0);
+    expect(h.fatal).toEqual([]);
+  });
+
+  it('a message that needs a finished Ready (a control message) waits, and so does everything behind it', async () => {
+    const h = harness();
+    await started(h);
+    h.send({ type: 'write', key: 1, value: 1 });
+    await h.settle();
+    expect(h.held).toHaveLength(1);
+    h.send({ type: 'get_log_info' }); // a control message, not order-free: waits for the Ready
+    h.send({ type: 'write', key: 2, value: 2 }); // behind it: waits too
+    await h.settle();
+    const last = h.server.core!.status().lastIndex;
+    await h.settle();
+    expect(h.server.core!.status().lastIndex).toBe(last);
+    expect(h.bodies().map((b) => b.type)).toEqual(['init_ok', 'write_ok']);
+    while (h.held.length > 0) await h.complete();
+    expect(oks(h)).toBe(2);
+    expect(h.fatal).toEqual([]);
+  });
+
+  it('a failed asynchronous fsync stops the node: the write gets the indefinite 13, nothing is acknowledged after', async () => {
+    const h = harness();
+    await started(h);
+    h.sim.addFault({ kind: 'fsync', error: 'EIO', path: /\.wal$/, times: 1 });
+    h.send({ type: 'write', key: 1, value: 1 });
+    await h.settle();
+    h.send({ type: 'write', key: 2, value: 2 });
+    await h.settle();
+    await h.complete();
+    expect(h.fatal).toHaveLength(1);
+    expect(h.fatal[0]!.message).toMatch(/fsync WAL segment failed.*EIO/);
+    const bodies = h.bodies().slice(2);
+    expect(bodies.filter((b) => b.type === 'write_ok')).toEqual([]);
+    expect(bodies.filter((b) => b.type === 'error').map((b) => b.code)).toEqual([13, 13]);
+    expect(h.held).toHaveLength(0); // never retried
+  });
+});
