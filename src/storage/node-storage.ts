@@ -30,7 +30,7 @@ import {
   type SnapshotContent,
   type SnapshotHeader,
 } from './snapshot.js';
-import { SnapshotReader } from './snapshot-read.js';
+import { ArrivingSnapshot, SnapshotReader } from './snapshot-read.js';
 import { DEFAULT_SEGMENT_BYTES } from './wal.js';
 import { WalWriter } from './wal-writer.js';
 
@@ -138,7 +138,17 @@ interface Receiving {
   meta: SnapshotMeta;
   size: number;
   received: number;
+  /** Header and payload CRC, checked as the bytes arrive. */
+  verify: ArrivingSnapshot;
+  /** Bytes written since the receive file was last fsynced. */
+  unsynced: number;
 }
+
+/**
+ * A receive file is fsynced every this many bytes, so that the fsync at the end of a transfer has
+ * little left to write (one long fsync of a whole large file is an event-loop pause).
+ */
+const RECV_SYNC_BYTES = 1 << 20;
 
 function sameSnap(a: { index: number; term: number }, b: { index: number; term: number }): boolean {
   return a.index === b.index && a.term === b.term;
@@ -465,7 +475,7 @@ export class DiskStorage implements NodeStorage {
       } catch (e) {
         throw fsError(e, p, 'create snapshot receive file');
       }
-      this.recv = { meta: { ...meta, config: [...meta.config] }, size, received: 0 };
+      this.recv = { meta: { ...meta, config: [...meta.config] }, size, received: 0, verify: new ArrivingSnapshot(size, p), unsynced: 0 };
     }
     const r = this.recv;
     if (!r || !sameSnap(r.meta, meta) || r.size !== size) return 0;
@@ -479,9 +489,15 @@ export class DiskStorage implements NodeStorage {
     }
     try {
       writeAt(this.fs, fd, data, offset, p);
+      r.unsynced += data.length;
+      if (this.sync_.fsync !== false && r.unsynced >= RECV_SYNC_BYTES) {
+        fsyncFd(this.fs, fd, p, 'fsync snapshot receive file');
+        r.unsynced = 0;
+      }
     } finally {
       closeQuietly(this.fs, fd);
     }
+    r.verify.add(data);
     r.received += data.length;
     return r.received;
   }
@@ -495,10 +511,8 @@ export class DiskStorage implements NodeStorage {
     const p = this.recvPath(meta);
     let h: SnapshotHeader;
     try {
-      // Header, length, limits and payload CRC, read a piece at a time (not the whole file at once).
-      const reader = SnapshotReader.open(p, this.sync_);
-      h = reader.header;
-      reader.close();
+      // Header, length, limits and payload CRC: checked as the chunks arrived (nothing is read again).
+      h = r.verify.finish();
       if (!sameSnap(h, meta)) throw new StorageError('INVALID', p, 'received snapshot header does not match its metadata');
     } catch (e) {
       // Bad bytes from the leader (not a local failure): the transfer is dropped and retried.

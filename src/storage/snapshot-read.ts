@@ -219,6 +219,67 @@ export function decodeSnapshotHeader(bytes: Uint8Array, source = '<buffer>'): Sn
   return r.header;
 }
 
+/**
+ * Verifies a snapshot file whose bytes arrive in order, a piece at a time (a transfer from the
+ * leader): the header is parsed and checked once its bytes are in, the payload CRC computed as the
+ * bytes pass, so that the end of the transfer has nothing left to read. The same checks as
+ * `verifySnapshotBytes`; a problem is kept and thrown by `finish()` (bad bytes from the sender are
+ * not a failure of the receiver's).
+ */
+export class ArrivingSnapshot {
+  private prefix: Buffer[] | null = [];
+  private prefixBytes = 0;
+  private header: SnapshotHeader | null = null;
+  private crc = 0;
+  private received = 0;
+  private problem: unknown = null;
+
+  constructor(
+    readonly fileSize: number,
+    readonly source: string,
+    private readonly limits: ReadLimits = readLimits(),
+  ) {}
+
+  /** The next bytes of the file. */
+  add(data: Uint8Array): void {
+    this.received += data.length;
+    if (this.problem !== null) return;
+    try {
+      if (this.header) {
+        this.crc = crc32(data, this.crc);
+        return;
+      }
+      this.prefix!.push(Buffer.from(data));
+      this.prefixBytes += data.length;
+      if (this.prefixBytes < Math.min(this.fileSize, SNAPSHOT_PREAMBLE_BYTES)) return;
+      const buf = Buffer.concat(this.prefix!);
+      const r = parseHeader(buf, this.fileSize, this.source);
+      if ('need' in r) {
+        this.prefix = [buf];
+        return;
+      }
+      const h = r.header;
+      checkLength(h, this.fileSize, this.source);
+      checkHeaderLimits(h, this.source, this.limits);
+      this.header = h;
+      this.prefix = null;
+      this.crc = crc32(buf.subarray(h.payloadOffset));
+    } catch (e) {
+      this.problem = e;
+    }
+  }
+
+  /** All bytes were added: the header when the file is sound; throws what was found otherwise. */
+  finish(): SnapshotHeader {
+    if (this.problem !== null) throw this.problem;
+    if (this.received !== this.fileSize || !this.header) {
+      throw new StorageError('TRUNCATED', this.source, `truncated snapshot: ${this.received} of ${this.fileSize} bytes received`, this.received);
+    }
+    if (this.crc !== this.header.payloadCrc) throw payloadCrcError(this.header, this.crc, this.source);
+    return this.header;
+  }
+}
+
 /** Verify the length, the header limits and the payload CRC of an in-memory snapshot file (no decompression). */
 export function verifySnapshotBytes(bytes: Uint8Array, source = '<buffer>', limits: ReadLimits = readLimits()): SnapshotHeader {
   const h = decodeSnapshotHeader(bytes, source);
