@@ -20,7 +20,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance, PerformanceObserver } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { fmt, median, writeBlock } from './report.js';
@@ -68,8 +68,22 @@ async function steadyMemory() {
 // ------------------------------------------------------------------------------------------------
 // Child: one measurement.
 
+/** The longest garbage collection pause while `on()` is true (ms). */
+function gcWatch() {
+  const w = { on: false, max: 0, total: 0 };
+  new PerformanceObserver((list) => {
+    if (!w.on) return;
+    for (const e of list.getEntries()) {
+      w.max = Math.max(w.max, e.duration);
+      w.total += e.duration;
+    }
+  }).observe({ entryTypes: ['gc'] });
+  return w;
+}
+
 async function child(file, mode, dir) {
   const bytes = fs.readFileSync(file);
+  const gc = gcWatch();
   const { KvStore } = await import('../dist/kv/store.js');
   const h = monitorEventLoopDelay({ resolution: 1 });
   if (mode === 'one-call') {
@@ -81,10 +95,14 @@ async function child(file, mode, dir) {
     const hwmOk = clearHwm();
     h.enable();
     await sleep(20);
+    gc.on = true;
+    const cpu0 = process.cpuUsage();
     const t0 = performance.now();
     let s = readSnapshotFile(recv);
     kv.reset(s.content.kv, s.content.sessions);
     const ms = performance.now() - t0;
+    const cpu = process.cpuUsage(cpu0);
+    gc.on = false;
     const heapPeak = process.memoryUsage().heapUsed;
     s = null;
     await sleep(20);
@@ -92,7 +110,7 @@ async function child(file, mode, dir) {
     const rssPeak = hwmOk ? vmHwmKb() * 1024 : NaN;
     const steady = await steadyMemory();
     if (kv.size !== KEYS) throw new Error(`loaded ${kv.size} keys`);
-    return { ms, pauseMs: h.max / 1e6, rssPeak, heapPeak, steady, heartbeats: null, elections: null };
+    return { ms, pauseMs: h.max / 1e6, p99Ms: h.percentile(99) / 1e6, gcMaxMs: gc.max, gcMs: gc.total, cpuMs: (cpu.user + cpu.system) / 1000, rssPeak, heapPeak, steady, heartbeats: null, elections: null };
   }
 
   const { RaftServer } = await import('../dist/node/server.js');
@@ -149,8 +167,9 @@ async function child(file, mode, dir) {
     if (done) {
       // The install window: the last chunk's store, verification and the load in slices.
       await sleep(20);
-      last = { hwmOk: clearHwm(), t0: performance.now(), votes0: votes, hb0: heartbeatReplies };
+      last = { hwmOk: clearHwm(), t0: performance.now(), votes0: votes, hb0: heartbeatReplies, cpu0: process.cpuUsage() };
       h.enable();
+      gc.on = true;
     }
     const stored = off + data.length;
     const reply = waitFor((b) => b.type === 'raft_install_snapshot_reply' && b.bytesStored === stored);
@@ -167,6 +186,8 @@ async function child(file, mode, dir) {
     await sleep(1);
   }
   const ms = performance.now() - last.t0;
+  gc.on = false;
+  const cpu = process.cpuUsage(last.cpu0);
   const transferMs = performance.now() - tTransfer;
   heapPeak = Math.max(heapPeak, process.memoryUsage().heapUsed);
   clearInterval(sampler);
@@ -178,7 +199,7 @@ async function child(file, mode, dir) {
   clearInterval(hb);
   const steady = await steadyMemory();
   await server.end();
-  return { ms, transferMs, pauseMs: h.max / 1e6, rssPeak, heapPeak, steady, before, heartbeats: hbDuring, heartbeatMs: opts.heartbeatMs, elections };
+  return { ms, transferMs, pauseMs: h.max / 1e6, p99Ms: h.percentile(99) / 1e6, gcMaxMs: gc.max, gcMs: gc.total, cpuMs: (cpu.user + cpu.system) / 1000, rssPeak, heapPeak, steady, before, heartbeats: hbDuring, heartbeatMs: opts.heartbeatMs, elections };
 }
 
 if (args.child) {
@@ -225,7 +246,7 @@ try {
       results[mode].push(res);
       fs.rmSync(dir, { recursive: true, force: true });
       process.stderr.write(
-        `${mode} run ${r + 1}: install ${res.ms.toFixed(0)} ms, longest pause ${res.pauseMs.toFixed(1)} ms, peak RSS ${mb(res.rssPeak).toFixed(0)} MiB / steady ${mb(res.steady.rss).toFixed(0)} MiB, ` +
+        `${mode} run ${r + 1}: install ${res.ms.toFixed(0)} ms (CPU ${res.cpuMs.toFixed(0)} ms), longest pause ${res.pauseMs.toFixed(1)} ms (p99 ${res.p99Ms.toFixed(1)}), longest GC ${res.gcMaxMs.toFixed(1)} ms (all GC ${res.gcMs.toFixed(0)} ms), peak RSS ${mb(res.rssPeak).toFixed(0)} MiB / steady ${mb(res.steady.rss).toFixed(0)} MiB, ` +
           `peak heap ${mb(res.heapPeak).toFixed(0)} MiB / steady ${mb(res.steady.heap).toFixed(0)} MiB${res.heartbeats !== null ? `, ${res.heartbeats} heartbeats answered, ${res.elections} vote requests` : ''}\n`,
       );
     }
@@ -241,6 +262,10 @@ const row = (mode) => {
     ms: m((r) => r.ms),
     pause: m((r) => r.pauseMs),
     pauseWorst: Math.max(...rs.map((r) => r.pauseMs)),
+    p99: m((r) => r.p99Ms),
+    gcMax: m((r) => r.gcMaxMs),
+    gcMs: m((r) => r.gcMs),
+    cpuMs: m((r) => r.cpuMs),
     rssPeak: m((r) => r.rssPeak),
     rssSteady: m((r) => r.steady.rss),
     rssRatio: m((r) => r.rssPeak / r.steady.rss),
@@ -261,10 +286,10 @@ const lines = [
   '',
   `Command: \`${cmd}\` (via \`npm run bench\`). Machine: ${os.cpus().length} cores, Node ${process.version}. The driver in-process (a RaftServer follower, n2 of three, in a child process of its own per run, \`--data-dir\` with fsync on, the real Node timers and ticks), fed by the child acting as leader n1: the snapshot file (${args.state} state, ${fileBytes.toLocaleString('en-US')} bytes, written as serve writes it) in InstallSnapshot chunks of 64 KiB one at a time, and a heartbeat every heartbeat interval throughout. The install = from the last chunk until the snapshot is the state machine's (the last chunk's verification, fsync and rename, then the load in slices, src/node/install.ts). One call = the previous install in the same child: the received file decoded in one synchronous call into an array of every pair, then \`KvStore.reset\`. Longest pause = max of \`monitorEventLoopDelay\` (1 ms resolution) over the install; peak RSS = VmHWM over the install (cleared at its start); peak heap = heap in use sampled every 2 ms (one call: right after it, everything it made still held); steady = after the install and two full GCs. Medians of ${RUNS} runs, the modes interleaved.`,
   '',
-  '| install | time ms | longest pause, median ms | worst run ms | peak RSS MiB | steady RSS MiB | peak / steady RSS | peak heap MiB | steady heap MiB | peak / steady heap | heartbeats answered during it | vote requests |',
-  '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
-  `| driver: load in slices | ${fmt(d.ms)} | ${fmt(d.pause)} | ${fmt(d.pauseWorst)} | ${fmt(mb(d.rssPeak))} | ${fmt(mb(d.rssSteady))} | ${d.rssRatio.toFixed(2)}x | ${fmt(mb(d.heapPeak))} | ${fmt(mb(d.heapSteady))} | ${d.heapRatio.toFixed(2)}x | ${d.heartbeats} of about ${Math.round(d.heartbeatsExpected)} sent | ${d.elections} |`,
-  `| one synchronous call (before) | ${fmt(o.ms)} | ${fmt(o.pause)} | ${fmt(o.pauseWorst)} | ${fmt(mb(o.rssPeak))} | ${fmt(mb(o.rssSteady))} | ${o.rssRatio.toFixed(2)}x | ${fmt(mb(o.heapPeak))} | ${fmt(mb(o.heapSteady))} | ${o.heapRatio.toFixed(2)}x | – | – |`,
+  '| install | time ms | CPU ms | longest pause, median ms | worst run ms | p99 delay ms | longest GC pause ms | all GC ms | peak RSS MiB | steady RSS MiB | peak / steady RSS | peak heap MiB | steady heap MiB | peak / steady heap | heartbeats answered during it | vote requests |',
+  '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+  `| driver: load in slices | ${fmt(d.ms)} | ${fmt(d.cpuMs)} | ${fmt(d.pause)} | ${fmt(d.pauseWorst)} | ${fmt(d.p99)} | ${fmt(d.gcMax)} | ${fmt(d.gcMs)} | ${fmt(mb(d.rssPeak))} | ${fmt(mb(d.rssSteady))} | ${d.rssRatio.toFixed(2)}x | ${fmt(mb(d.heapPeak))} | ${fmt(mb(d.heapSteady))} | ${d.heapRatio.toFixed(2)}x | ${d.heartbeats} of about ${Math.round(d.heartbeatsExpected)} sent | ${d.elections} |`,
+  `| one synchronous call (before) | ${fmt(o.ms)} | ${fmt(o.cpuMs)} | ${fmt(o.pause)} | ${fmt(o.pauseWorst)} | ${fmt(o.p99)} | ${fmt(o.gcMax)} | ${fmt(o.gcMs)} | ${fmt(mb(o.rssPeak))} | ${fmt(mb(o.rssSteady))} | ${o.rssRatio.toFixed(2)}x | ${fmt(mb(o.heapPeak))} | ${fmt(mb(o.heapSteady))} | ${o.heapRatio.toFixed(2)}x | – | – |`,
   '',
   `Targets (issue 8): longest pause on the installing follower under 20 ms at 1M keys: ${fmt(d.pause)} ms median, worst run ${fmt(d.pauseWorst)} ms, ${ok(d.pauseWorst < 20)}; peak memory under 1.5x the steady state: RSS ${d.rssRatio.toFixed(2)}x, heap ${d.heapRatio.toFixed(2)}x, ${ok(d.rssRatio < 1.5 && d.heapRatio < 1.5)}.`,
   '',

@@ -7,6 +7,9 @@ const benches = [
   ['bench/snapshot-pause.js', '--out', 'docs/BENCHMARKS.md', ...process.argv.slice(2)],
   ['bench/cluster.js', '--out', 'docs/BENCHMARKS.md', ...process.argv.slice(2)],
   ['bench/overload.js', '--out', 'docs/BENCHMARKS.md', ...process.argv.slice(2)],
+  ['bench/install.js', '--out', 'docs/BENCHMARKS.md', ...process.argv.slice(2)],
+  ['bench/recovery.js', '--out', 'docs/BENCHMARKS.md', ...process.argv.slice(2)],
+  ['bench/catchup.js', '--out', 'docs/BENCHMARKS.md', ...process.argv.slice(2)],
 ];
 for (const args of benches) {
   const r = spawnSync(process.execPath, args, { stdio: 'inherit' });

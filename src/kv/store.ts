@@ -303,12 +303,15 @@ export class KvLoad {
     return this.prim.size + this.other.size;
   }
 
-  /** Add the pairs `keys[i] -> values[i]` (a later pair for the same key wins, as in `reset`). */
-  add(keys: readonly Json[], values: readonly Json[]): void {
+  /**
+   * Add the pairs `keys[i] -> values[i]` for i in [from, to) (default: all; a later pair for the
+   * same key wins, as in `reset`).
+   */
+  add(keys: readonly Json[], values: readonly Json[], from = 0, to = Math.min(keys.length, values.length)): void {
     const prim = this.prim;
-    const n = Math.min(keys.length, values.length);
+    const n = Math.min(to, keys.length, values.length);
     // Straight into the shards: one shard lookup per key, no call through `set`.
-    for (let i = 0; i < n; i++) {
+    for (let i = from; i < n; i++) {
       const k = keys[i]!;
       if (typeof k === 'number' || typeof k === 'string') prim.shards[shardOf(k)]!.set(k, values[i]!);
       else this.other.set(canonicalJson(k), { key: k, value: values[i]! });
