@@ -695,7 +695,10 @@ export class RaftServer {
    * in the core until the next Ready, taken only after this one is done, so they are handled as if
    * they had come after it: nothing they cause is sent, answered or applied before this Ready's
    * entries and hard state are durable, and the core counts the leader's own new entries toward a
-   * commit only once `advance()` has marked them stable. Rethrows a failed fsync.
+   * commit only once `advance()` has marked them stable. One exception, `sendFirst` carried on:
+   * when this Ready's sends went before its write, a leader's new messages (the appends of the
+   * requests stepped meanwhile) go out at once too (RaftCore.takeLeaderMessages decides), so that
+   * the followers write them while the leader does. Rethrows a failed fsync.
    */
   private async stepWhileWriting(write: Promise<void>): Promise<void> {
     let settled = false;
@@ -722,7 +725,13 @@ export class RaftServer {
           this.onHandlerError(w, e);
         }
       }
-      if (settled || this.stopped) break;
+      if (this.stopped || this.storeFailed()) break;
+      const msgs = this.core!.takeLeaderMessages();
+      if (msgs.length > 0) {
+        for (const m of msgs) this.sendRaft(m);
+        this.out.push();
+      }
+      if (settled) break;
       await new Promise<void>((resolve) => {
         this.wakeWriter = resolve;
       });

@@ -159,6 +159,8 @@ export class RaftCore {
   private sends: SnapshotSend[] = [];
   private pendingSnapshot: SnapshotMeta | null = null;
   private lastHardState: HardState;
+  /** The Ready handed out last, until advanced, was `sendFirst` (true when none is in flight). */
+  private lastReadySendFirst = true;
   /** Applied index the pending Ready will reach once the driver has handled it. */
   private readyApplied: number | null = null;
   /** A proposal was appended since the last flush of appends to followers. */
@@ -364,6 +366,7 @@ export class RaftCore {
     // A leader's messages (appends, heartbeats) may go out while it writes its own log (Raft thesis
     // 10.2.1, as etcd's leader does): it counts itself toward a commit only for entries on its disk.
     const sendFirst = this.role === 'leader' && !voteChanged;
+    this.lastReadySendFirst = sendFirst;
     const snapshot = this.pendingSnapshot;
     this.pendingSnapshot = null;
     let snapshotChunk: SnapshotChunk | null = null;
@@ -392,8 +395,29 @@ export class RaftCore {
     return { hardState, entries, mustSync, snapshot, snapshotChunk, messages, early, sendFirst, snapshotSends, committed, applyFirst, readStates, readsLost };
   }
 
+  /**
+   * A leader's messages produced since the last Ready (appends, heartbeats, read rounds), taken
+   * out before the next one: the driver sends them while the last Ready's write is still running,
+   * if that Ready was `sendFirst` (a Ready that records a new term or vote must be durable before
+   * anything is sent in it). A leader's messages depend on nothing of its own disk but its
+   * term and vote (its own new entries count toward a commit only once `advance()` marked them
+   * stable), so this is `sendFirst` carried on to the inputs stepped meanwhile. Empty unless the
+   * node still leads in the term and with the vote of the last Ready; snapshot sends, read states
+   * and everything else stay for the next Ready.
+   */
+  takeLeaderMessages(): RaftMessage[] {
+    if (!this.lastReadySendFirst || this.role !== 'leader' || this.term !== this.lastHardState.term || this.votedFor !== this.lastHardState.votedFor) return [];
+    this.flush();
+    if (this.msgs.length === 0) return [];
+    const m = this.msgs;
+    this.msgs = [];
+    return m;
+  }
+
   /** The driver handled the last Ready: persisted, sent, restored and applied it. */
   advance(): void {
+    // No Ready in flight: the last recorded term and vote are durable.
+    this.lastReadySendFirst = true;
     this.log.stableTo();
     // The leader's own entries are on its disk now: they count toward the commit index.
     if (this.role === 'leader') this.maybeCommit();

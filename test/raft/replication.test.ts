@@ -220,6 +220,55 @@ describe('persistence before counting (Raft thesis 10.2.1)', () => {
     expect(core.status().commit).toBe(r.index);
   });
 
+  it('takeLeaderMessages: while a sendFirst Ready is written, a leader sends the appends of new proposals at once; not after a Ready with a new vote, not once deposed', () => {
+    const c = new Cluster(ids3);
+    const l = c.elect();
+    c.run(4);
+    const core = c.core(l);
+    const commit = core.status().commit;
+    const r1 = core.propose('w1')!;
+    const rd = core.ready();
+    expect(rd.sendFirst).toBe(true);
+    // The Ready's write runs; a second proposal arrives meanwhile.
+    const r2 = core.propose('w2')!;
+    const early = core.takeLeaderMessages();
+    const appends = ofType(early, 'raft_append_entries');
+    expect(appends.length).toBe(2);
+    for (const a of appends) expect(a.entries.map((e) => e.index)).toContain(r2.index);
+    // Nothing is counted for the leader's own unwritten entries: both followers' acks commit.
+    const [f1, f2] = ids3.filter((x) => x !== l);
+    core.step({ type: 'raft_append_entries_reply', from: f1!, to: l, term: r1.term, success: true, matchIndex: r2.index, rejectHint: 0, rejectedIndex: 0 });
+    expect(core.status().commit).toBe(commit);
+    core.step({ type: 'raft_append_entries_reply', from: f2!, to: l, term: r1.term, success: true, matchIndex: r2.index, rejectHint: 0, rejectedIndex: 0 });
+    expect(core.status().commit).toBe(r2.index);
+    core.advance();
+    // Deposed while a Ready is written (a higher term): nothing is taken early.
+    core.propose('w3');
+    core.ready();
+    core.step({ type: 'raft_append_entries', from: f1!, to: l, term: r1.term + 5, prevLogIndex: 0, prevLogTerm: 0, entries: [], leaderCommit: 0 });
+    expect(core.status().role).toBe('follower');
+    expect(core.takeLeaderMessages()).toEqual([]);
+  });
+
+  it('takeLeaderMessages: nothing early while the Ready that records a new term and vote is written (the node won meanwhile)', () => {
+    const core = new RaftCore(cfg('n1', ids3, new MemSnapshots(), { preVote: false }), {
+      hardState: { term: 1, votedFor: null, commit: 0 }, snapshot: null, entries: [], applied: 0,
+    });
+    core.campaign();
+    const rd = core.ready(); // term 2, vote for itself: must be durable before anything is sent
+    expect(rd.sendFirst).toBe(false);
+    expect(rd.hardState).toMatchObject({ term: 2, votedFor: 'n1' });
+    // While it is written, the votes arrive (stepped during the write) and the node leads.
+    core.step({ type: 'raft_request_vote_reply', from: 'n2', to: 'n1', term: 2, granted: true, preVote: false });
+    core.step({ type: 'raft_request_vote_reply', from: 'n3', to: 'n1', term: 2, granted: true, preVote: false });
+    expect(core.status().role).toBe('leader');
+    core.propose('x');
+    expect(core.takeLeaderMessages()).toEqual([]);
+    core.advance();
+    // Once written, the leader's next Ready (its no-op and the proposal) is sendFirst again.
+    expect(core.ready().sendFirst).toBe(true);
+  });
+
   it('a follower whose commit index alone changed need not fsync (mustSync false); entries or a vote must', () => {
     const f = new RaftCore(cfg('n2', ids3, new MemSnapshots()), {
       hardState: { term: 2, votedFor: null, commit: 0 }, snapshot: null, entries: ents([1, 2]), applied: 0,
