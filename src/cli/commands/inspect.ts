@@ -63,7 +63,7 @@ exit 2.`),
     'inspect ./raftsnap-data/n1 --records',
     'inspect ./raftsnap-data/n1/wal/000000000000000b-000000000000010f.wal --json',
   ],
-  args: [{ name: 'path', description: 'snapshot file, WAL segment file or data directory', required: true }],
+  args: [{ name: 'path', description: 'snapshot file or data directory', required: true }],
   flags: [
     { name: 'top', kind: 'integer', description: 'how many of the largest keys to list (a snapshot, or the state a directory recovers)', default: 10, min: 0 },
     { name: 'header', kind: 'boolean', description: 'snapshot file: read the header only (payload not read)' },
