@@ -102,10 +102,11 @@ async function child(file, mode, dir) {
     kv.reset(s.content.kv, s.content.sessions);
     const ms = performance.now() - t0;
     const cpu = process.cpuUsage(cpu0);
-    gc.on = false;
     const heapPeak = process.memoryUsage().heapUsed;
     s = null;
     await sleep(20);
+    // GC entries are delivered after the call: counted until here.
+    gc.on = false;
     h.disable();
     const rssPeak = hwmOk ? vmHwmKb() * 1024 : NaN;
     const steady = await steadyMemory();
@@ -186,12 +187,12 @@ async function child(file, mode, dir) {
     await sleep(1);
   }
   const ms = performance.now() - last.t0;
-  gc.on = false;
   const cpu = process.cpuUsage(last.cpu0);
   const transferMs = performance.now() - tTransfer;
   heapPeak = Math.max(heapPeak, process.memoryUsage().heapUsed);
   clearInterval(sampler);
   await sleep(20);
+  gc.on = false;
   h.disable();
   const rssPeak = last.hwmOk ? vmHwmKb() * 1024 : NaN;
   const hbDuring = heartbeatReplies - last.hb0;
