@@ -5,12 +5,12 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { SNAPSHOT_MAGIC, encodeSnapshot, readSnapshotFile, snapshotFileName, writeSnapshotFile } from '../storage/index.js';
+import { SNAPSHOT_MAGIC, snapshotFileName, writeSnapshotFile } from '../storage/index.js';
 import { ToolError } from './errors.js';
 import { insideDataDir, retype, underBase } from './files.js';
-import { guard, isoTime, loadDirState, pathKind, toolNow, type ConfigSource } from './load.js';
+import { guard, isoTime, loadDirStore, pathKind, toolNow, type ConfigSource } from './load.js';
+import { encodeStore, verifyAgainstStore } from './snapshot.js';
 import { countSessions } from './state.js';
-import { canonicalJson } from '../kv/keys.js';
 
 export interface ExportResult {
   dir: string;
@@ -35,9 +35,9 @@ export interface ExportResult {
 
 export function exportSnapshot(dir: string, opts: { out?: string; index?: number; force?: boolean; cwd?: string } = {}): ExportResult {
   if (pathKind(dir) !== 'dir') throw new ToolError('ENOTDIR', dir, 'not a directory (expected a raftsnap data directory)');
-  const d = loadDirState(dir, { at: opts.index });
-  const st = d.state;
-  const name = snapshotFileName({ index: st.header.index, term: st.header.term });
+  const d = loadDirStore(dir, { at: opts.index });
+  const st = d.header;
+  const name = snapshotFileName({ index: st.index, term: st.term });
   const out = opts.out ?? (opts.cwd ? path.join(opts.cwd, name) : name);
   const inside = insideDataDir(out);
   if (inside) throw new ToolError('REFUSED', out, `${inside} (nothing was changed)`);
@@ -48,30 +48,24 @@ export function exportSnapshot(dir: string, opts: { out?: string; index?: number
     throw new ToolError('EXISTS', out, 'already exists and is not a raftsnap snapshot file; --force overwrites only a snapshot file (nothing was changed)');
   }
   const createdAt = toolNow();
-  const content = d.state.dedup === null ? { kv: st.pairs } : { kv: st.pairs, sessions: st.dedup! };
-  const bytes = encodeSnapshot({ index: st.header.index, term: st.header.term, config: st.header.config }, content, { createdAt, nodeId: d.nodeId });
+  const bytes = encodeStore(d.store, st, d.dedup, { createdAt, nodeId: d.nodeId });
   const written = guard(() => writeSnapshotFile(path.dirname(out), bytes, { name: path.basename(out) }), out);
   // Verify what is on disk: checksums, decode, and the same pairs as the state.
-  const back = guard(() => readSnapshotFile(written), out);
-  const same =
-    back.header.index === st.header.index &&
-    back.content.kv.length === st.pairs.length &&
-    back.content.kv.every(([k, v], i) => canonicalJson(k) === canonicalJson(st.pairs[i]![0]) && canonicalJson(v) === canonicalJson(st.pairs[i]![1]));
-  if (!same) throw new ToolError('CORRUPT', out, 'the written snapshot does not read back as the state it was made from');
+  const back = verifyAgainstStore(written, out, d.store, st.index, d.dedup);
   return {
     dir,
     file: out,
-    index: st.header.index,
-    term: st.header.term,
-    config: st.header.config,
+    index: st.index,
+    term: st.term,
+    config: st.config,
     configSource: d.configSource,
-    keys: st.pairs.length,
-    sessions: countSessions(st.dedup),
+    keys: d.store.size,
+    sessions: countSessions(d.dedup),
     base: { snapshot: d.base.file === null ? null : underBase(dir, d.base.file), index: d.base.index, replayed: d.replayed },
     createdAt: isoTime(createdAt),
     size: bytes.length,
-    rawSize: back.header.rawSize,
-    compressedSize: back.header.compressedSize,
+    rawSize: back.rawSize,
+    compressedSize: back.compressedSize,
     verified: true,
     warnings: d.warnings.map((w) => retype(dir, w)),
   };

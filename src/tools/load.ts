@@ -5,11 +5,13 @@
  */
 import fs from 'node:fs';
 import { KvStore } from '../kv/store.js';
+import { SessionTable } from '../kv/sessions.js';
 import type { Entry, Json, NodeId } from '../raft/types.js';
 import {
   DataDir,
   LogReplay,
   StorageError,
+  SnapshotReader,
   readSnapshotFile,
   readWal,
   type FileSystem,
@@ -132,8 +134,65 @@ export function loadDirState(dir: string, opts: { at?: number; fs?: FileSystem }
   return buildDirState(dir, dd, rec, warnings, opts.at);
 }
 
-/** The state of `dd` given its recovery (which must have loaded the snapshot's content). */
+/** A directory's state as the node holds it (a KvStore), with where it came from. */
+export interface DirStore {
+  store: KvStore;
+  header: { index: number; term: number; config: NodeId[] };
+  /** The client session table as the node rebuilds it (null: none). */
+  dedup: Json | null;
+  configSource: ConfigSource;
+  recovery: Recovery;
+  nodeId: NodeId | null;
+  base: { file: string | null; index: number };
+  replayed: number;
+  warnings: string[];
+}
+
+/** The state of `dd` given its recovery: DirStore's pairs as an array (small states, diff, tests). */
 export function buildDirState(dir: string, dd: DataDir, rec: Recovery, warnings: string[], atIndex?: number): DirState {
+  const d = buildDirStore(dir, dd, rec, warnings, atIndex);
+  return {
+    state: { source: dir, kind: 'dir', header: d.header, pairs: [...d.store.entries()], dedup: d.dedup },
+    configSource: d.configSource,
+    recovery: d.recovery,
+    nodeId: d.nodeId,
+    base: d.base,
+    replayed: d.replayed,
+    warnings: d.warnings,
+  };
+}
+
+/** Pairs of a snapshot file straight into a new store (no array of pairs); its session table, raw. */
+function storeFromFile(file: string, fsys: FileSystem): { store: KvStore; sessions: Json | undefined } {
+  const store = new KvStore();
+  const r = guard(() => SnapshotReader.open(file, { fs: fsys }), file);
+  const bar = startProgress('loading', r.header.keyCount >= PROGRESS_MIN_KEYS ? r.header.keyCount : 0);
+  try {
+    const it = r.chunks();
+    for (;;) {
+      const next = guard(() => it.next(), file);
+      if (next.done) break;
+      const { keys, values } = next.value;
+      for (let i = 0; i < keys.length; i++) store.set(keys[i]!, values[i]!);
+      bar.update(r.keysRead);
+    }
+  } finally {
+    r.close();
+    bar.stop();
+  }
+  if (r.sessions !== undefined) store.sessions = SessionTable.fromJson(r.sessions);
+  return { store, sessions: r.sessions };
+}
+
+/** States of at least this many keys show a progress bar on a terminal. */
+export const PROGRESS_MIN_KEYS = 100_000;
+
+/**
+ * The state of `dd` at its commit index (or `atIndex`) as a KvStore, the one copy of the state a
+ * tool that writes a snapshot needs. The recovery may have loaded the snapshot's content or not
+ * (`loadContent: false`: the snapshot is then streamed into the store, no array of pairs is built).
+ */
+export function buildDirStore(dir: string, dd: DataDir, rec: Recovery, warnings: string[], atIndex?: number): DirStore {
   for (const w of rec.warnings) warnings.push(w.message);
   const snap = rec.snapshot ? { index: rec.snapshot.header.index, term: rec.snapshot.header.term } : null;
   const commit = Math.min(rec.hardState.commit, rec.lastIndex);
@@ -160,7 +219,14 @@ export function buildDirState(dir: string, dd: DataDir, rec: Recovery, warnings:
   if (term === undefined) {
     throw new ToolError('BAD_INDEX', dir, `entry ${at} is not in the log (it holds ${entries.length > 0 ? `${entries[0]!.index}..${entries[entries.length - 1]!.index}` : 'no entries'})`);
   }
-  const store = KvStore.fromEntries(content ? content.kv : [], content?.sessions);
+  let store: KvStore;
+  let snapSessions: Json | undefined;
+  if (content) {
+    store = KvStore.fromEntries(content.kv, content.sessions);
+    snapSessions = content.sessions;
+  } else if (header && baseFile !== null) {
+    ({ store, sessions: snapSessions } = storeFromFile(baseFile, dd.fs));
+  } else store = new KvStore();
   const replayed = applyEntries(store, entries, at);
   // The members the directory records (first init, or restore); else its snapshot's configuration;
   // else (a state before the first snapshot) any snapshot's: membership is fixed at the first init.
@@ -185,15 +251,11 @@ export function buildDirState(dir: string, dd: DataDir, rec: Recovery, warnings:
   }
   // The client session table as the node rebuilds it: the base snapshot's, with the replayed
   // entries applied. A table the node cannot read (an older form) is carried as it is.
-  const dedup: Json | null = store.sessions.size > 0 ? store.sessions.toJson() : (content?.sessions ?? null);
+  const dedup: Json | null = store.sessions.size > 0 ? store.sessions.toJson() : (snapSessions ?? null);
   return {
-    state: {
-      source: dir,
-      kind: 'dir',
-      header: { index: at, term, config },
-      pairs: [...store.entries()],
-      dedup,
-    },
+    store,
+    header: { index: at, term, config },
+    dedup,
     configSource,
     recovery: rec,
     nodeId: dd.meta.nodeId,
@@ -201,6 +263,14 @@ export function buildDirState(dir: string, dd: DataDir, rec: Recovery, warnings:
     replayed,
     warnings,
   };
+}
+
+/** The state of a data directory as a KvStore (see buildDirStore), read-only; the snapshot streamed into it. */
+export function loadDirStore(dir: string, opts: { at?: number; fs?: FileSystem } = {}): DirStore {
+  const warnings: string[] = [];
+  const dd = openReadOnly(dir, warnings, opts.fs);
+  const rec = guard(() => dd.recover({ repair: false, loadContent: false }), dir);
+  return buildDirStore(dir, dd, rec, warnings, opts.at);
 }
 
 /** The newest good snapshot at or below `at` and the log entries after it (replayed from the WAL). */

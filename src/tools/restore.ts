@@ -16,6 +16,7 @@ import {
   isPidAlive,
   nodeFs,
   readLockPid,
+  SNAP_DIR,
   snapshotFileName,
   writeSnapshotFile,
   type FileSystem,
@@ -26,7 +27,8 @@ import type { Json, NodeId } from '../raft/types.js';
 import { ToolError, toToolError } from './errors.js';
 import { StateHasher, hashState, sessionsHash } from './hash.js';
 import { foreignEntries, freshSibling, holdsCwd, isDataDir, removeTree, statOrNull } from './files.js';
-import { guard, isoTime, toolNow } from './load.js';
+import { guard, isoTime, PROGRESS_MIN_KEYS, toolNow } from './load.js';
+import { startProgress } from '../cli/progress.js';
 
 export interface RestoreResult {
   file: string;
@@ -47,23 +49,33 @@ export interface RestoreResult {
 
 /**
  * Read a snapshot file once and verify it, streamed: its bytes (copied as they are when the
- * configuration stays), its header, and the state hash and session table of its contents, which
- * the restored directory must recover. The state is never built in memory (docs/FORMAT.md, "Limits").
+ * configuration stays), its header, every chunk decoded under the limits, and, when `hashFor` says
+ * so (the file is to be encoded again with another configuration), the state hash and session table of
+ * its contents, which the restored directory must then recover. The state is never built in
+ * memory (docs/FORMAT.md, "Limits").
  */
-function readSnapshotVerified(fsys: FileSystem, file: string): { header: SnapshotHeader; bytes: Buffer; hash: string; keys: number; sessions: Json | undefined } {
+function readSnapshotVerified(fsys: FileSystem, file: string, hashFor: (h: SnapshotHeader) => boolean): { header: SnapshotHeader; bytes: Buffer; hash: string | null; keys: number; sessions: Json | undefined } {
   const st = guard(() => fsys.stat(file), file);
   if (st.isDirectory()) throw new ToolError('ENOTDIR', file, 'is a directory, expected a snapshot file');
   const bytes = guard(() => fsys.readFile(file), file);
   const r = guard(() => SnapshotReader.fromBytes(bytes, file), file);
-  const h = new StateHasher();
-  const it = r.chunks();
-  for (;;) {
-    const next = guard(() => it.next(), file);
-    if (next.done) break;
-    const { keys, values } = next.value;
-    for (let i = 0; i < keys.length; i++) h.add(keys[i]!, values[i]!);
+  const h = hashFor(r.header) ? new StateHasher() : null;
+  const bar = startProgress('verifying', r.header.keyCount >= PROGRESS_MIN_KEYS ? r.header.keyCount : 0);
+  try {
+    const it = r.chunks();
+    for (;;) {
+      const next = guard(() => it.next(), file);
+      if (next.done) break;
+      if (h) {
+        const { keys, values } = next.value;
+        for (let i = 0; i < keys.length; i++) h.add(keys[i]!, values[i]!);
+      }
+      bar.update(r.keysRead);
+    }
+  } finally {
+    bar.stop();
   }
-  return { header: r.header, bytes, hash: h.digest(), keys: h.count, sessions: r.sessions };
+  return { header: r.header, bytes, hash: h ? h.digest() : null, keys: r.keysRead, sessions: r.sessions };
 }
 
 /** The snapshot `bytes` again with another configuration: the same pairs, streamed chunk by chunk into a new file. */
@@ -179,7 +191,10 @@ export function restoreSnapshot(file: string, dataDir: string, opts: RestoreOpti
   const warnings: string[] = [];
 
   // 1. The snapshot must be sound before anything is touched.
-  const { header, bytes, hash, keys, sessions } = readSnapshotVerified(fsys, file);
+  // The state hash is needed only when the file is encoded again (--config): see step 4.
+  const configText = opts.config ? opts.config.join('\0') : null;
+  const first = readSnapshotVerified(fsys, file, (h) => configText !== null && configText !== h.config.join('\0'));
+  const { header, bytes, hash, keys, sessions } = first;
   const config = opts.config ? [...opts.config] : [...header.config];
   if (config.length === 0) {
     throw new ToolError(
@@ -243,12 +258,26 @@ export function restoreSnapshot(file: string, dataDir: string, opts: RestoreOpti
     } finally {
       dd.close();
     }
-    // 4. It must recover exactly the snapshot's state: the same state hash and session table
-    // (streamed, src/tools/hash.ts), at the same index, with the members recorded.
-    const back = hashState(tmp, [], { fs: fsys });
+    // 4. It must recover exactly the snapshot's state, at the same index, with the members
+    // recorded. The file's bytes copied as they are: recovery must pick that file, hold its very
+    // bytes (read back) and replay nothing. Encoded again (another configuration): the same state
+    // hash and session table, streamed (src/tools/hash.ts).
     const members = DataDir.open(tmp, { fs: fsys }).meta.members ?? [];
     const sameMembers = [...members].sort().join('\0') === [...config].sort().join('\0');
-    if (back.hash !== hash || back.sessions !== sessionsHash(sessions ?? null) || back.index !== header.index || !sameMembers) {
+    let same: boolean;
+    if (hash !== null) {
+      const back = hashState(tmp, [], { fs: fsys });
+      same = back.hash === hash && back.sessions === sessionsHash(sessions ?? null) && back.index === header.index;
+    } else {
+      const rec = DataDir.open(tmp, { mode: 'read', fs: fsys }).recover({ repair: false, loadContent: false });
+      same =
+        rec.snapshot !== null &&
+        rec.snapshot.path === path.join(tmp, SNAP_DIR, snapshotFileName(header)) &&
+        rec.entries.length === 0 &&
+        Math.min(rec.hardState.commit, rec.lastIndex) === header.index &&
+        fsys.readFile(rec.snapshot.path).equals(bytes);
+    }
+    if (!same || !sameMembers) {
       throw new ToolError('INTERNAL', dataDir, 'the restored directory does not recover the snapshot state; nothing was changed');
     }
 
