@@ -17,13 +17,14 @@ import { LineSplitter, ProtocolError, parseLine } from '../node/protocol.js';
 import { MAX_MESSAGE_DEPTH, MAX_VALUE_CHARS, MAX_VALUE_DEPTH } from '../limits.js';
 import { clientValueProblem, valueProblem } from '../node/wire-limits.js';
 import type { Body } from '../node/protocol.js';
+import type { Json } from '../raft/types.js';
 import { decodeCborSequence, zstdDecompressExact } from '../storage/codec.js';
 import { KvStore } from '../kv/store.js';
 import { StateHasher, sessionsHash } from '../tools/hash.js';
 import { DataDir } from '../storage/datadir.js';
 import { StorageError } from '../storage/errors.js';
 import { MemFs } from '../storage/mem-fs.js';
-import { decodeSnapshot, decodeSnapshotHeader } from '../storage/snapshot.js';
+import { decodeSnapshot, decodeSnapshotHeader, encodeSnapshot } from '../storage/snapshot.js';
 import { scanSegmentBytes } from '../storage/wal.js';
 import { cbor, resealSnapshot, resealWal, snapshotFromPayload, zstdFrame } from './seal.js';
 
@@ -144,11 +145,31 @@ function files(dir: string, re: RegExp): string[] {
   return out;
 }
 
-/** Small snapshot fixtures (the large hostile ones are refused from their first bytes anyway). */
+/** Small snapshot fixtures (the large hostile ones are refused from their first bytes anyway), and a version 2 file with every kind of group. */
 function snapshotSeeds(): Buffer[] {
-  return [...files('fixtures/snapshots', /\.snap$/), ...files('fixtures/healthy/snap', /\.snap$/), ...files('fixtures/hostile', /\.snap$/)]
+  const seeds: Buffer[] = [...files('fixtures/snapshots', /\.snap$/), ...files('fixtures/healthy/snap', /\.snap$/), ...files('fixtures/hostile', /\.snap$/)]
     .map((f) => fs.readFileSync(f))
     .filter((b) => b.length < 64 * 1024);
+  seeds.push(v2Seed());
+  return seeds;
+}
+
+/**
+ * A small version 2 snapshot holding every group form (src/storage/chunk-v2.ts): shuffled integer
+ * keys (deltas) with integer values (varints), template keys (`user:<n>`, paths), hex keys, plain
+ * keys, and mixed values.
+ */
+function v2Seed(): Buffer {
+  const kv: Array<[Json, Json]> = [];
+  for (let i = 0; i < 40; i++) {
+    const n = (i * 37) % 41;
+    kv.push([n * 1000 - 7, i % 5]);
+    kv.push([`user:${n}`, i % 3 === 0 ? { id: n, name: 'ab', tags: [1, 'x'] } : `v${i}`]);
+    kv.push([`/org/${i % 4}/repo/${n}/f-${i}.json`, [i, null, true]]);
+    kv.push([(0x9e3779b9 * (i + 1)).toString(16).slice(-8).padStart(8, '0') + 'beef', i * 1e9]);
+  }
+  kv.push(['user:007', 1], [null, 2], [[1, 'a'], { b: [] }], [1.5, 'half'], [2 ** 53 - 1, -(2 ** 52)]);
+  return encodeSnapshot({ index: 9, term: 2, config: ['n1', 'n2'] }, { kv, sessions: { forwards: [] } }, { createdAt: 1, nodeId: 'n1' });
 }
 
 function storageOutcome(f: () => void): Outcome {
@@ -189,19 +210,24 @@ const snapshotPayload: Target = {
       try {
         const h = decodeSnapshotHeader(b);
         if (h.rawSize > 1 << 20) return [];
-        return [Buffer.concat([u32(h.keyCount), zstdDecompressExact(b.subarray(h.payloadOffset), h.rawSize)])];
+        const version = Buffer.alloc(2);
+        version.writeUInt16BE(h.formatVersion, 0);
+        return [Buffer.concat([u32(h.keyCount), version, zstdDecompressExact(b.subarray(h.payloadOffset), h.rawSize)])];
       } catch {
         return [];
       }
     }),
   make: (seed, rng) => {
-    // seed = keyCount (4 bytes) + raw payload; keep the count most of the time, else an extreme.
+    // seed = keyCount (4 bytes) + format version (2 bytes) + raw payload; keep the count most of the
+    // time, else an extreme; keep the version but now and then (version 2 items in a version 1 file).
     const count = rng.int(4) === 0 ? rng.pick(EXTREMES32) : seed.readUInt32BE(0);
-    const structural = rng.int(3) === 0 ? mutateItems(seed.subarray(4), rng) : null;
-    const raw = structural ?? mutate(seed.subarray(4), rng);
+    const version = rng.int(16) === 0 ? 3 - seed.readUInt16BE(4) : seed.readUInt16BE(4);
+    const body = seed.subarray(6);
+    const structural = rng.int(3) === 0 ? mutateItems(body, rng) : null;
+    const raw = structural ?? mutate(body, rng);
     const { payload, rawSize } = zstdFrame(raw);
     const declared = rng.int(8) === 0 ? rng.pick([0, rawSize - 1, rawSize + 1, 2 ** 31, 2 ** 40]) : rawSize;
-    return snapshotFromPayload(payload, rawSize, { keyCount: count, rawSize: Math.max(0, declared) });
+    return snapshotFromPayload(payload, rawSize, { keyCount: count, rawSize: Math.max(0, declared), formatVersion: version });
   },
   run: (input) =>
     storageOutcome(() => {
@@ -240,7 +266,10 @@ function mutateItems(raw: Uint8Array, rng: Rng): Buffer | null {
       return null;
     }
   };
-  if (Array.isArray(item) && item.length === 2) {
+  if (Array.isArray(item) && item.length === 3) {
+    mutateGroup(item, rng, hostile);
+    items[i] = plainMaps(item);
+  } else if (Array.isArray(item) && item.length === 2) {
     const [keys, values] = item as [unknown, unknown[]];
     if (keys instanceof Map || (keys !== null && typeof keys === 'object' && !Array.isArray(keys))) {
       const run = keys instanceof Map ? Object.fromEntries(keys) : (keys as Record<string, unknown>);
@@ -270,6 +299,54 @@ function mutateItems(raw: Uint8Array, rng: Rng): Buffer | null {
     return Buffer.concat(items.map((x) => cbor(x)));
   } catch {
     return null; // too deep to encode here: the byte mutations cover it
+  }
+}
+
+/** Decoded CBOR maps (Map, which cbor-x would write with a tag) as plain objects again, all the way down (null below 200 levels). */
+function plainMaps(x: unknown, depth = 0): unknown {
+  if (depth > 200) return null;
+  if (x instanceof Map) {
+    const o: Record<string, unknown> = {};
+    for (const [k, v] of x) o[String(k)] = plainMaps(v, depth + 1);
+    return o;
+  }
+  if (Array.isArray(x)) return x.map((v) => plainMaps(v, depth + 1));
+  return x;
+}
+
+/**
+ * A structural mutation of a version 2 group `[n, keys, values]` (src/storage/chunk-v2.ts): its
+ * count, a field of a column map (a byte of a varint column changed, the column cut or grown, a
+ * base or template replaced by an extreme), or a key or value of a plain column.
+ */
+function mutateGroup(item: unknown[], rng: Rng, hostile: () => unknown): void {
+  const extremes = [0, 1, -1, 2 ** 53 - 1, 2 ** 53, -(2 ** 53), 0.5, 8192, 8193, 2 ** 32, 'x', null];
+  const which = rng.int(5);
+  if (which === 0) {
+    item[0] = rng.pick(extremes);
+    return;
+  }
+  const col = item[which % 2 === 1 ? 1 : 2];
+  if (col instanceof Map) {
+    const names = [...col.keys()] as string[];
+    if (names.length === 0) return;
+    const name = rng.pick(names);
+    const v = col.get(name) as unknown;
+    if (v instanceof Uint8Array) {
+      const b = Buffer.from(v);
+      const r = rng.int(4);
+      if (r === 0 && b.length > 0) b[rng.int(b.length)] = rng.pick([0x00, 0x7f, 0x80, 0xff, rng.int(256)]);
+      if (r === 1) col.set(name, b.subarray(0, rng.int(b.length + 1)));
+      else if (r === 2) col.set(name, Buffer.concat([b, Buffer.alloc(1 + rng.int(9), rng.pick([0x00, 0x80, 0xff]))]));
+      else col.set(name, b);
+    } else if (Array.isArray(v) && v.length > 0) {
+      v[rng.int(v.length)] = rng.pick<unknown>([hostile(), 7, '', '0'.repeat(300), 'a0b0c0d0e0']);
+    } else {
+      col.set(name, rng.pick(extremes));
+    }
+    if (rng.int(8) === 0) col.set(rng.pick(['base', 'deltas', 'ints', 'templates', 'ids', 'nums', 'hex', 'start']), rng.pick(extremes));
+  } else if (Array.isArray(col) && col.length > 0) {
+    col[rng.int(col.length)] = hostile();
   }
 }
 

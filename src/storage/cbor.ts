@@ -67,7 +67,9 @@ export function toJson(v: unknown): Json {
     const out: Json[] = new Array(v.length);
     for (let i = 0; i < v.length; i++) {
       const x = v[i];
-      out[i] = x !== null && typeof x === 'object' ? toJson(x) : (x as Json);
+      if (x !== null && typeof x === 'object') out[i] = toJson(x);
+      else if (typeof x === 'bigint') throw new NotJsonError('unexpected bigint');
+      else out[i] = x === undefined ? null : (x as Json);
     }
     return out;
   }

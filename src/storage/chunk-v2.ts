@@ -17,6 +17,7 @@
 import type { Json } from '../raft/types.js';
 import { CborScanError, cborScan, toJsonArray, type CborScanLimits } from './cbor.js';
 import { scratch, type Scratch } from './columns.js';
+import { STRING_KEY_FIELDS, checkTemplatesHead, putHexKeys, putTemplateKeys, readHexKeys, readTemplateKeys, stringKeyKind } from './string-keys.js';
 
 const MAX_SAFE = Number.MAX_SAFE_INTEGER;
 /** Integer values with a magnitude below this go into a varint column (their zigzag form is a safe integer). */
@@ -102,6 +103,8 @@ function readVarints(b: Uint8Array, n: number, out: number[]): void {
 let cap = 0;
 let intIdx = new Int32Array(0);
 let otherIdx = new Int32Array(0);
+let tmplIdx = new Int32Array(0);
+let hexIdx = new Int32Array(0);
 let permA = new Int32Array(0);
 let permB = new Int32Array(0);
 let relA = new Uint32Array(0);
@@ -113,6 +116,8 @@ function grow(n: number): void {
   cap = Math.max(n, cap * 2);
   intIdx = new Int32Array(cap);
   otherIdx = new Int32Array(cap);
+  tmplIdx = new Int32Array(cap);
+  hexIdx = new Int32Array(cap);
   permA = new Int32Array(cap);
   permB = new Int32Array(cap);
   relA = new Uint32Array(cap);
@@ -211,6 +216,8 @@ export function encodeChunkV2(keys: readonly unknown[], values: readonly unknown
   grow(n);
   let ni = 0;
   let no = 0;
+  let nt = 0;
+  let nh = 0;
   let min = Infinity;
   let max = -Infinity;
   let ascending = true; // the integer keys come in ascending order already (a state written in key order)
@@ -221,6 +228,11 @@ export function encodeChunkV2(keys: readonly unknown[], values: readonly unknown
       if (k < max) ascending = false;
       if (k < min) min = k;
       if (k > max) max = k;
+    } else if (typeof k === 'string') {
+      const kind = stringKeyKind(k);
+      if (kind === 1) tmplIdx[nt++] = i;
+      else if (kind === 2) hexIdx[nh++] = i;
+      else otherIdx[no++] = i;
     } else {
       otherIdx[no++] = i;
     }
@@ -261,11 +273,20 @@ export function encodeChunkV2(keys: readonly unknown[], values: readonly unknown
     putValues(w, values, from, intIdx, ni);
     sink(w.buf.subarray(0, w.pos));
   }
+  if (nt > 0) {
+    groupHead(w, nt);
+    putTemplateKeys(w, keys, from, tmplIdx, nt);
+    putValues(w, values, from, tmplIdx, nt);
+    sink(w.buf.subarray(0, w.pos));
+  }
+  if (nh > 0) {
+    groupHead(w, nh);
+    putHexKeys(w, keys, from, hexIdx, nh);
+    putValues(w, values, from, hexIdx, nh);
+    sink(w.buf.subarray(0, w.pos));
+  }
   if (no > 0) {
-    w.pos = 0;
-    w.room(16);
-    w.buf[w.pos++] = 0x83;
-    w.head(0x00, no);
+    groupHead(w, no);
     w.head(0x80, no);
     for (let j = 0; j < no; j++) w.item(keys[from + otherIdx[j]!]);
     putValues(w, values, from, otherIdx, no);
@@ -273,12 +294,22 @@ export function encodeChunkV2(keys: readonly unknown[], values: readonly unknown
   }
 }
 
+/** Start a group item of `m` pairs at the start of the scratch buffer. */
+function groupHead(w: Scratch, m: number): void {
+  w.pos = 0;
+  w.room(16);
+  w.buf[w.pos++] = 0x83;
+  w.head(0x00, m);
+}
+
 // ------------------------------------------------------------------------------------------------
 // Reading
 
 /** Names of the fields of a varint column, and the most fields a column map may have. */
-const COLUMN_FIELDS = ['base', 'deltas', 'ints'];
-const MAX_COLUMN_FIELDS = 2;
+const COLUMN_FIELDS = ['base', 'deltas', 'ints', ...STRING_KEY_FIELDS];
+const MAX_COLUMN_FIELDS = 3;
+/** The most bytes a column field's byte string may hold per pair (a hex key: length, varint, 28 bytes). */
+const FIELD_BYTES_PER_PAIR = 40;
 
 // The head read by `head`: major type and argument (read through `major()` and `arg()`).
 let hMajor = 0;
@@ -333,21 +364,43 @@ function scanColumn(buf: Uint8Array, pos: number, end: number, avail: number, n:
   if (major() !== 5) throw new CborScanError('damage', 'a column that is neither an array nor a map', at);
   if (arg() > MAX_COLUMN_FIELDS) throw new CborScanError('damage', `a column map of ${arg()} fields`, at);
   const fields = arg();
-  const name: CborScanLimits = { maxDepth: 0, maxStringBytes: 8 };
-  const field: CborScanLimits = { maxDepth: 0, maxStringBytes: n * VARINT_MAX_BYTES };
+  const text: CborScanLimits = { maxDepth: 0, maxStringBytes: elem.maxStringBytes };
   for (let i = 0; i < fields; i++) {
-    p = cborScan(buf, p, end, avail, name);
-    if (p < 0) return -1;
+    // The field's name: a short text string.
+    const nat = p;
+    const np = head(buf, p, end, avail);
+    if (np < 0) return -1;
+    if (major() !== 3 || arg() > 16) throw new CborScanError('damage', 'a column field whose name is not a short text', nat);
+    if (np + arg() > end) return avail >= np + arg() ? -1 : damage('the data ends inside a CBOR item', nat);
+    const name = Buffer.from(buf.buffer, buf.byteOffset + np, arg()).toString('latin1');
+    p = np + arg();
     const fat = p;
-    if (head(buf, p, end, avail) < 0) return -1;
+    const fp = head(buf, p, end, avail);
+    if (fp < 0) return -1;
+    if (name === 'templates') {
+      // An array of at most n text strings, each within the string limit.
+      checkTemplatesHead(major(), arg(), n, fat);
+      const count = arg();
+      p = fp;
+      for (let q = 0; q < count; q++) {
+        p = cborScan(buf, p, end, avail, text);
+        if (p < 0) return -1;
+      }
+      continue;
+    }
     if (major() === 4 || major() === 5) throw new CborScanError('damage', 'a column field that is not a scalar', fat);
-    if (major() === 2 && arg() > field.maxStringBytes) {
+    const maxBytes = name === 'nums' ? n * (elem.maxStringBytes + VARINT_MAX_BYTES) : name === 'hex' ? n * FIELD_BYTES_PER_PAIR : n * VARINT_MAX_BYTES;
+    if (major() === 2 && arg() > maxBytes) {
       throw new CborScanError('damage', `a column of ${arg()} bytes, more than the varints of ${n} pairs take`, fat);
     }
-    p = cborScan(buf, p, end, avail, field);
+    p = cborScan(buf, p, end, avail, { maxDepth: 0, maxStringBytes: maxBytes });
     if (p < 0) return -1;
   }
   return p;
+}
+
+function damage(what: string, at: number): never {
+  throw new CborScanError('damage', what, at);
 }
 
 /**
@@ -418,6 +471,22 @@ export function decodeGroupV2(v: unknown[], keySizes: readonly number[], valueSi
     keys = toJsonArray(kc);
     if (keys.length !== n) bad('has a group with unequal key and pair counts');
     keyBytes = keySizes.slice(0, n);
+  } else if (kc instanceof Map && (kc.has('templates') || kc.has('hex'))) {
+    const m = columnMap(kc, bad);
+    keys = new Array<Json>(n);
+    keyBytes = new Array<number>(n);
+    const hex = m.get('hex');
+    const ids = m.get('ids');
+    const nums = m.get('nums');
+    if (hex !== undefined ? m.size !== 1 || !(hex instanceof Uint8Array) : m.size !== 3 || !(ids instanceof Uint8Array) || !(nums instanceof Uint8Array)) {
+      return bad(`has a malformed ${hex !== undefined ? 'hex' : 'template'} key column`);
+    }
+    try {
+      if (hex !== undefined) readHexKeys(hex as Uint8Array, n, keys, keyBytes);
+      else readTemplateKeys(m.get('templates'), ids as Uint8Array, nums as Uint8Array, n, keys, keyBytes);
+    } catch (e) {
+      return bad(`has a string key column that ${(e as Error).message}`);
+    }
   } else if (kc instanceof Map) {
     const m = columnMap(kc, bad);
     const base = m.get('base');

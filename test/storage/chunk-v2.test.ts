@@ -96,7 +96,7 @@ describe('snapshot format version 2', () => {
       ['a', { y: 1 }],
     ];
     const items = groups(encodeSnapshot(META, { kv }, { createdAt: 1 }));
-    expect(items.length).toBe(2);
+    expect(items.length).toBe(3);
     const [n, keys, values] = items[0]!;
     expect(n).toBe(3);
     expect(keys).toBeInstanceOf(Map);
@@ -107,7 +107,58 @@ describe('snapshot format version 2', () => {
     const vm = values as Map<string, unknown>;
     expect([...vm.keys()]).toEqual(['ints']);
     expect([...(vm.get('ints') as Uint8Array)]).toEqual([3, 6, 2]); // -2, 3, 1 zigzag
-    expect(items[1]).toEqual([3, ['b', null, 'a'], ['x', [1], new Map([['y', 1]])]]);
+    // Strings without digits are templates of their own; null goes into the plain group.
+    const tm = items[1]![1] as Map<string, unknown>;
+    expect(tm.get('templates')).toEqual(['b', 'a']);
+    expect(items[1]![2]).toEqual(['x', new Map([['y', 1]])]);
+    expect(items[2]).toEqual([1, [null], [[1]]]);
+  });
+
+  it('writes string keys as templates and numbers, hex keys as bytes, and others plainly', () => {
+    const kv: Array<[Json, Json]> = [
+      ['user:42', 1],
+      ['user:7', 2],
+      ['/org/3/repo/12/x-99.json', 3],
+      ['3fa9b2c4d5e6f708', 4],
+      ['user:007', 5], // a leading zero: plain
+      ['n1234567890123456', 6], // 16 digits: plain
+      ['DEADBEEF', 7], // upper case: a template of no numbers
+      ['0', 8],
+    ];
+    const items = groups(encodeSnapshot(META, { kv }, { createdAt: 1 }));
+    expect(items.length).toBe(3);
+    const t = items[0]![1] as Map<string, unknown>;
+    expect(t.get('templates')).toEqual(['user:0', '/org/0/repo/0/x-0.json', 'DEADBEEF', '0']);
+    // Ordered by template, then last number: user:7, user:42, the path, DEADBEEF, "0".
+    expect([...(t.get('ids') as Uint8Array)]).toEqual([0, 0, 1, 2, 3]);
+    // user:7 (7 - 0 zigzag 14), user:42 (35 -> 70), 3, 12, 99 (zigzag 198 = 0xc6 0x01), "0" (0).
+    expect([...(t.get('nums') as Uint8Array)]).toEqual([14, 70, 3, 12, 0xc6, 0x01, 0]);
+    expect([...((items[0]![2] as Map<string, Uint8Array>).get('ints') as Uint8Array)]).toEqual([4, 2, 6, 14, 16]);
+    const h = items[1]![1] as Map<string, unknown>;
+    // 8 bytes; the varint of 0x3fa9b2c4 (the first key: its difference to 0); the other 4 bytes.
+    expect([...(h.get('hex') as Uint8Array)]).toEqual([8, 0xc4, 0xe5, 0xa6, 0xfd, 0x03, 0xd5, 0xe6, 0xf7, 0x08]);
+    expect(items[2]!.slice(0, 2)).toEqual([2, ['user:007', 'n1234567890123456']]);
+    roundTrip(kv);
+  });
+
+  it('round-trips string keys at every edge of the template and hex forms', () => {
+    const edge = [
+      '', '0', '00', '01', '10', 'a0', '0a', '999999999999999', '1000000000000000', 'x999999999999999y', '-5', '5-', '1.5', '1e5',
+      'deadbeef', 'deadbee', 'deadbeefdeadbeefdeadbeefdeadbeefdeadbeefdeadbeefdeadbeefdeadbeef', 'deadbeefdeadbeefdeadbeefdeadbeefdeadbeefdeadbeefdeadbeefdeadbeef00',
+      '12345678', 'ffffffff', '00000000a', '00000000aa', 'é9', '\u{1F600}7', 'a\u00000b', 'user:0', 'user:00',
+    ];
+    const kv: Array<[Json, Json]> = edge.map((k, i) => [k, i]);
+    roundTrip(kv);
+    roundTrip([...kv, ...kv.map(([k]) => [k, 'again'] as [Json, Json])]);
+  });
+
+  it('round-trips many keys of one template in any order, with numbers up to 15 digits (property)', () => {
+    fc.assert(
+      fc.property(fc.array(fc.tuple(fc.constantFrom('user:', 'a/', '', 'x-'), fc.oneof(fc.nat(), fc.integer({ min: 0, max: 999_999_999_999_999 })), fc.constantFrom('', '.json', '/b7')), { maxLength: 100 }), (parts) => {
+        roundTrip(parts.map(([a, n, b], i) => [`${a}${n}${b}`, i]));
+      }),
+      { numRuns: 200 },
+    );
   });
 
   it('puts integer keys spanning more than 2^53 - 1 in the plain group, in input order', () => {
@@ -118,9 +169,9 @@ describe('snapshot format version 2', () => {
       [0, 4],
     ];
     const items = groups(encodeSnapshot(META, { kv }, { createdAt: 1 }));
-    expect(items.length).toBe(1);
-    expect(items[0]!.slice(0, 2)).toEqual([4, [MAX, -MAX, 's', 0]]);
-    expect([...((items[0]![2] as Map<string, Uint8Array>).get('ints') as Uint8Array)]).toEqual([2, 4, 6, 8]);
+    expect(items.length).toBe(2);
+    expect(items[1]!.slice(0, 2)).toEqual([3, [MAX, -MAX, 0]]);
+    expect([...((items[1]![2] as Map<string, Uint8Array>).get('ints') as Uint8Array)]).toEqual([2, 4, 8]);
     roundTrip(kv);
   });
 

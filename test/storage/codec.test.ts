@@ -143,3 +143,30 @@ describe('ZstdFrameWriter', () => {
     expect(w.compressedSize).toBe(buf.length - offset);
   });
 });
+
+describe('toJson', () => {
+  // Found by the fuzzer (a version 2 seed): an integer beyond 64 bits' float range inside an array
+  // came back as a BigInt, which JSON.stringify cannot write. Version 1 files had the same hole.
+  it('refuses a 64-bit integer nested in an array, in either format version', async () => {
+    const { NotJsonError, toJson } = await import('../../src/storage/codec.js');
+    const { snapshotFromItems } = await import('../../src/fuzz/seal.js');
+    const { decodeSnapshot, StorageError } = await import('../../src/storage/index.js');
+    expect(() => toJson([1, [2n ** 64n - 1n]])).toThrow(NotJsonError);
+    expect(toJson([undefined, [undefined]])).toEqual([null, [null]]);
+    const big = Buffer.from([0x1b, 0xf6, 0xf5, 0x20, 0x2c, 0x6b, 0x8e, 0x83, 0x83]); // 2^64 - ..., an 8-byte CBOR integer
+    const value = Buffer.concat([Buffer.from([0x82, 0x01]), big]);
+    const v1 = snapshotFromItems([['raftsnap-state', 1], Buffer.concat([Buffer.from([0x82, 0x81, 0x01, 0x81]), value]), { keyCount: 1 }], { keyCount: 1 });
+    const v2 = snapshotFromItems([['raftsnap-state', 2], Buffer.concat([Buffer.from([0x83, 0x01, 0x81, 0x01, 0x81]), value]), { keyCount: 1 }], { keyCount: 1, formatVersion: 2 });
+    for (const file of [v1, v2]) {
+      let err: unknown;
+      try {
+        decodeSnapshot(file, 'x.snap');
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(StorageError);
+      expect((err as InstanceType<typeof StorageError>).code).toBe('BAD_PAYLOAD');
+      expect((err as Error).message).toMatch(/non-JSON value \(unexpected bigint\)/);
+    }
+  });
+});
