@@ -254,7 +254,7 @@ export class RaftServer {
     this.closingInput = true;
     await this.idle();
     // A snapshot being loaded is finished (a single node still answers what it was given).
-    while (this.loading && !this.stopped) {
+    while (this.loading && !this.stopped && !this.loading.task.isCancelled) {
       await this.settleLoad().catch((e: unknown) => this.stop('loading a snapshot', e));
       await this.idle();
     }
@@ -294,8 +294,11 @@ export class RaftServer {
       if (this.pumping || this.queue.length > 0) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
       else if (this.loading && !this.stopped && !this.loading.task.isCancelled) {
         // Its end (finishLoad) is queued by the time this resumes: the handler that queues it came first.
-        await this.loading.task.done.catch(() => {});
+        const task = this.loading.task;
+        await task.done.catch(() => {});
         await Promise.resolve();
+        // Not queued (the input is closed): nothing more will happen to it.
+        if (this.loading?.task === task && !this.pumping && this.queue.length === 0) return;
       } else return;
     }
   }
@@ -817,7 +820,8 @@ export class RaftServer {
 
   /** Wait for the snapshot being loaded to become the state (or the node to stop). */
   private async settleLoad(): Promise<void> {
-    while (this.loading && !this.stopped) {
+    // A cancelled load is superseded by the next Ready's install (or the node stopped): nothing to wait for.
+    while (this.loading && !this.stopped && !this.loading.task.isCancelled) {
       const task = this.loading.task;
       const r = await task.done;
       if (r && this.loading?.task === task) await this.finishLoad(task, r);
