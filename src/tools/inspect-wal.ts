@@ -139,39 +139,88 @@ function segmentRecords(file: string, shown: string, isLast: boolean, base: stri
   return out;
 }
 
-function result(p: string, segments: SegmentRecords[], warnings: string[], single: boolean): RecordsResult {
-  let records = 0;
-  let commits = 0;
-  let entries = 0;
-  let bytes = 0;
-  for (const s of segments) {
+/** The totals of a records view, added up a segment at a time. */
+export class RecordTotals {
+  segments = 0;
+  records = 0;
+  commits = 0;
+  entries = 0;
+  bytes = 0;
+  damaged = false;
+
+  add(s: SegmentRecords): void {
+    this.segments++;
     for (const r of s.records) {
-      if (r.type === 'entry' || r.type === 'hardState' || r.type === 'snapshot') records++;
-      else if (r.type === 'commit') commits++;
+      if (r.type === 'entry' || r.type === 'hardState' || r.type === 'snapshot') this.records++;
+      else if (r.type === 'commit') this.commits++;
     }
-    entries += s.entries;
-    bytes += s.size;
+    this.entries += s.entries;
+    this.bytes += s.size;
+    if (s.status === 'damaged' || s.status === 'unreadable') this.damaged = true;
   }
-  const damaged = segments.some((s) => s.status === 'damaged' || s.status === 'unreadable');
-  for (const s of segments) {
-    if (s.status !== 'torn tail') continue;
-    warnings.push(`${s.file}: ${s.problem}; ${single ? 'as the last segment of a data directory, recovery would cut it there' : 'recovery would cut it there'} after keeping a copy`);
-  }
-  return { kind: 'records', path: p, segments, records, commits, entries, bytes, damaged, warnings };
 }
 
-/** Every record of every WAL segment of a data directory, in order. Read-only. */
-export function readRecords(dir: string): RecordsResult {
+/**
+ * The records view, a segment at a time (one segment's records in memory, whatever the size of
+ * the WAL). `warnings` holds what opening found (a live lock); a torn tail's warning is added when
+ * its segment is read.
+ */
+export interface RecordsScan {
+  path: string;
+  warnings: string[];
+  segments(): Generator<SegmentRecords>;
+}
+
+function tornWarning(s: SegmentRecords, single: boolean): string {
+  return `${s.file}: ${s.problem}; ${single ? 'as the last segment of a data directory, recovery would cut it there' : 'recovery would cut it there'} after keeping a copy`;
+}
+
+/** Every record of every WAL segment of a data directory, in order, streamed. Read-only. */
+export function scanRecords(dir: string): RecordsScan {
   const warnings: string[] = [];
   const dd = openReadOnly(dir, warnings);
   const files = guard(() => (fs.existsSync(dd.walDir) ? listSegmentFiles(dd.walDir) : []), dir);
-  const segments = files.map((f, i) => segmentRecords(f.path, underBase(dir, f.path), i === files.length - 1, dir));
-  return result(dir, segments, warnings, false);
+  return {
+    path: dir,
+    warnings,
+    *segments() {
+      for (const [i, f] of files.entries()) {
+        const s = segmentRecords(f.path, underBase(dir, f.path), i === files.length - 1, dir);
+        if (s.status === 'torn tail') warnings.push(tornWarning(s, false));
+        yield s;
+      }
+    },
+  };
 }
 
 /** The records of one segment file (a torn tail is judged as if it were the last segment). */
+export function scanSegmentRecords(file: string): RecordsScan {
+  const warnings: string[] = [];
+  return {
+    path: file,
+    warnings,
+    *segments() {
+      const s = segmentRecords(file, file, true, file);
+      if (s.status === 'torn tail') warnings.push(tornWarning(s, true));
+      yield s;
+    },
+  };
+}
+
+/** A whole records view in memory (tests, small WALs): the document `--records --json` prints. */
+export function collectRecords(scan: RecordsScan): RecordsResult {
+  const segments = [...scan.segments()];
+  const t = new RecordTotals();
+  for (const s of segments) t.add(s);
+  return { kind: 'records', path: scan.path, segments, records: t.records, commits: t.commits, entries: t.entries, bytes: t.bytes, damaged: t.damaged, warnings: scan.warnings };
+}
+
+export function readRecords(dir: string): RecordsResult {
+  return collectRecords(scanRecords(dir));
+}
+
 export function readSegmentFile(file: string): RecordsResult {
-  return result(file, [segmentRecords(file, file, true, file)], [], true);
+  return collectRecords(scanSegmentRecords(file));
 }
 
 /** What a file is, from its first bytes: a snapshot, a WAL segment, or (ToolError) neither. */

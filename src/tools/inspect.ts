@@ -21,7 +21,18 @@ import { TopList, summarizeSnapshot } from './top-keys.js';
 import fs from 'node:fs';
 
 export { readLog, describeEntry, ENTRY_OPS, type LogRow, type LogFilter, type LogResult, type EntryOp, type EntryCommand } from './inspect-log.js';
-export { readRecords, readSegmentFile, fileKind, type RecordsResult, type SegmentRecords, type RawRecord } from './inspect-wal.js';
+export {
+  readRecords,
+  readSegmentFile,
+  scanRecords,
+  scanSegmentRecords,
+  RecordTotals,
+  fileKind,
+  type RecordsResult,
+  type RecordsScan,
+  type SegmentRecords,
+  type RawRecord,
+} from './inspect-wal.js';
 
 export interface HeaderInfo {
   formatVersion: number;

@@ -257,6 +257,23 @@ describe('golden output of the log views', () => {
     });
   });
 
+  it('--records is written a segment at a time, and is the JSON of the whole view', async () => {
+    for (const dir of ['fixtures/torn-tail', 'fixtures/corrupt-mid-wal']) {
+      const r = await inproc(['inspect', dir, '--records', '--json']);
+      expect(r.stdout).toBe(JSON.stringify(readRecords(dir), null, 2) + '\n');
+    }
+    // A directory without WAL segments.
+    const empty = path.join(tmpDir(), 'n1');
+    DiskStorage.open(empty, { nodeId: 'n1', fsync: false }).close();
+    for (const f of fs.readdirSync(path.join(empty, 'wal'))) fs.rmSync(path.join(empty, 'wal', f));
+    const rel = path.relative(ROOT, empty);
+    const r = await inproc(['inspect', rel, '--records', '--json']);
+    expect(r.exit).toBe(0);
+    expect(r.stdout).toBe(JSON.stringify(readRecords(rel), null, 2) + '\n');
+    expect(JSON.parse(r.stdout)).toMatchObject({ segments: [], records: 0 });
+    expect((await inproc(['inspect', rel, '--records'])).stdout).toBe('0 segments, 0 records (0 entries) and 0 commit records, 0 B.\n');
+  });
+
   it('a damaged WAL: the view, then one line naming the segment and offset, exit 1', async () => {
     const r = await inproc(['inspect', 'fixtures/corrupt-mid-wal', '--records']);
     expect(r.exit).toBe(1);

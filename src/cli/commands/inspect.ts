@@ -8,15 +8,18 @@ import {
   inspectDir,
   inspectSnapshot,
   readLog,
-  readRecords,
-  readSegmentFile,
+  scanRecords,
+  scanSegmentRecords,
   verifyPath,
+  RecordTotals,
   type EntryCommand,
   type InspectDirResult,
   type InspectSnapshotResult,
   type LogResult,
   type RawRecord,
   type RecordsResult,
+  type RecordsScan,
+  type SegmentRecords,
   type TopKey,
   type VerifyResult,
 } from '../../tools/inspect.js';
@@ -109,7 +112,7 @@ exit 2.`),
     }
     if (kind === 'dir') {
       if (flags['header']) throw new ToolError('BAD_ARGS', p, '--header is for snapshot files');
-      if (flags['records']) return emitRecords(io, readRecords(p), p);
+      if (flags['records']) return emitRecords(io, scanRecords(p), p);
       const r = inspectDir(p, { top: flags['top'] as number });
       for (const w of r.warnings) if (w.includes('in use by pid')) warn(io, w);
       if (r.recovery.error) {
@@ -121,7 +124,7 @@ exit 2.`),
     }
     if (fileKind(p) === 'wal') {
       if (flags['header']) throw new ToolError('BAD_ARGS', p, '--header is for snapshot files; this is a WAL segment (`raftsnap inspect FILE` shows its header and records)');
-      return emitRecords(io, readSegmentFile(p), null);
+      return emitRecords(io, scanSegmentRecords(p), null);
     }
     if (flags['records']) throw new ToolError('BAD_ARGS', p, '--records needs a data directory or a WAL segment file (a snapshot file holds no WAL records)');
     const r = inspectSnapshot(p, { top: flags['top'] as number, headerOnly: flags['header'] === true });
@@ -129,14 +132,32 @@ exit 2.`),
   },
 };
 
-/** The records view; a damaged segment: one line on stderr and exit 1, after the view. */
-function emitRecords(io: Io, r: RecordsResult, dir: string | null): number {
-  for (const w of r.warnings) warn(io, w);
-  const bad = r.segments.find((s) => s.status === 'damaged' || s.status === 'unreadable');
-  if (bad && !io.json) {
-    io.stderr(`raftsnap inspect: ${bad.file}: ${bad.problem}${dir !== null ? `; \`raftsnap repair ${dir}\` shows what a repair would keep and lose` : ''}\n`);
+/**
+ * The records view, written a segment at a time (text, or the one JSON document of
+ * collectRecords, the same bytes as JSON.stringify of it would give); a damaged segment: one line
+ * on stderr and exit 1, after the view.
+ */
+function emitRecords(io: Io, scan: RecordsScan, dir: string | null): number {
+  for (const w of scan.warnings) warn(io, w);
+  const shown = scan.warnings.length;
+  const t = new RecordTotals();
+  let bad: SegmentRecords | null = null;
+  if (io.json) io.stdout(`{\n  "kind": "records",\n  "path": ${JSON.stringify(scan.path)},\n  "segments": [`);
+  for (const s of scan.segments()) {
+    if (io.json) io.stdout(`${t.segments > 0 ? ',' : ''}\n    ${JSON.stringify(s, null, 2).replace(/\n/g, '\n    ')}`);
+    else io.stdout(renderSegment(s) + '\n');
+    t.add(s);
+    if (!bad && (s.status === 'damaged' || s.status === 'unreadable')) bad = s;
   }
-  return emit(io, r, renderRecords, bad ? EXIT_DIFFERENT : 0);
+  for (const w of scan.warnings.slice(shown)) warn(io, w);
+  if (io.json) {
+    const rest = JSON.stringify({ records: t.records, commits: t.commits, entries: t.entries, bytes: t.bytes, damaged: t.damaged, warnings: scan.warnings }, null, 2);
+    io.stdout(`${t.segments > 0 ? '\n  ' : ''}],\n${rest.slice(2)}\n`);
+  } else {
+    io.stdout(recordsSummary(t) + '\n');
+    if (bad) io.stderr(`raftsnap inspect: ${bad.file}: ${bad.problem}${dir !== null ? `; \`raftsnap repair ${dir}\` shows what a repair would keep and lose` : ''}\n`);
+  }
+  return bad ? EXIT_DIFFERENT : 0;
 }
 
 export default inspect;
@@ -332,29 +353,36 @@ export function recordText(x: RawRecord): string {
   }
 }
 
-export function renderRecords(r: RecordsResult): string {
+export function renderSegment(s: SegmentRecords): string {
   const out: string[] = [];
-  for (const s of r.segments) {
-    const what = [
-      s.seq !== null ? `seq ${s.seq}` : null,
-      s.firstIndex !== null ? `first index ${s.firstIndex}` : null,
-      s.version !== null ? `format version ${s.version}` : null,
-      `${s.size} bytes`,
-      s.entries > 0 ? `${plural(s.entries, 'entry', 'entries')} (${s.minIndex}..${s.maxIndex})` : 'no entries',
-      s.status,
-    ].filter((x) => x !== null);
-    out.push(`Segment ${s.file}: ${what.join(', ')}`);
-    if (s.records.length > 0) {
-      out.push(renderTable(['offset', 'size', 'record', 'detail'], s.records.map((x) => [x.offset, x.size, x.type === 'damage' && x.torn ? 'TORN' : RECORD_NAMES[x.type], recordText(x)])));
-    }
-    if (s.status === 'unreadable') out.push(`  unreadable: ${s.problem}`);
-    const first = s.records.find((x) => 'sealed' in x && !x.sealed);
-    if (first) {
-      const kept = s.status === 'ok' || s.status === 'torn tail' ? '; recovery keeps them and seals them' : '';
-      out.push(`  records from offset ${first.offset} on are unsealed: no commit record after them was read${kept}`);
-    }
+  const what = [
+    s.seq !== null ? `seq ${s.seq}` : null,
+    s.firstIndex !== null ? `first index ${s.firstIndex}` : null,
+    s.version !== null ? `format version ${s.version}` : null,
+    `${s.size} bytes`,
+    s.entries > 0 ? `${plural(s.entries, 'entry', 'entries')} (${s.minIndex}..${s.maxIndex})` : 'no entries',
+    s.status,
+  ].filter((x) => x !== null);
+  out.push(`Segment ${s.file}: ${what.join(', ')}`);
+  if (s.records.length > 0) {
+    out.push(renderTable(['offset', 'size', 'record', 'detail'], s.records.map((x) => [x.offset, x.size, x.type === 'damage' && x.torn ? 'TORN' : RECORD_NAMES[x.type], recordText(x)])));
   }
-  const segs = plural(r.segments.length, 'segment', 'segments');
-  out.push(`${segs}, ${plural(r.records, 'record', 'records')} (${plural(r.entries, 'entry', 'entries')}) and ${plural(r.commits, 'commit record', 'commit records')}, ${formatBytes(r.bytes)}.`);
+  if (s.status === 'unreadable') out.push(`  unreadable: ${s.problem}`);
+  const first = s.records.find((x) => 'sealed' in x && !x.sealed);
+  if (first) {
+    const kept = s.status === 'ok' || s.status === 'torn tail' ? '; recovery keeps them and seals them' : '';
+    out.push(`  records from offset ${first.offset} on are unsealed: no commit record after them was read${kept}`);
+  }
   return out.join('\n');
+}
+
+function recordsSummary(t: RecordTotals): string {
+  return `${plural(t.segments, 'segment', 'segments')}, ${plural(t.records, 'record', 'records')} (${plural(t.entries, 'entry', 'entries')}) and ${plural(t.commits, 'commit record', 'commit records')}, ${formatBytes(t.bytes)}.`;
+}
+
+/** The whole records view as text (a view collected in memory). */
+export function renderRecords(r: RecordsResult): string {
+  const t = new RecordTotals();
+  for (const s of r.segments) t.add(s);
+  return [...r.segments.map(renderSegment), recordsSummary(t)].join('\n');
 }
