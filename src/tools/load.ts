@@ -4,8 +4,7 @@
  * index. Nothing here changes a file.
  */
 import fs from 'node:fs';
-import { KvStore } from '../kv/store.js';
-import { SessionTable } from '../kv/sessions.js';
+import { KvLoad, KvStore } from '../kv/store.js';
 import type { Entry, Json, NodeId } from '../raft/types.js';
 import {
   DataDir,
@@ -164,7 +163,8 @@ export function buildDirState(dir: string, dd: DataDir, rec: Recovery, warnings:
 
 /** Pairs of a snapshot file straight into a new store (no array of pairs); its session table, raw. */
 function storeFromFile(file: string, fsys: FileSystem): { store: KvStore; sessions: Json | undefined } {
-  const store = new KvStore();
+  // As the node loads a snapshot (src/node/install.ts): columns straight into a KvLoad, then one switch.
+  const load = new KvLoad();
   const r = guard(() => SnapshotReader.open(file, { fs: fsys }), file);
   const bar = startProgress('loading', r.header.keyCount >= PROGRESS_MIN_KEYS ? r.header.keyCount : 0);
   try {
@@ -173,14 +173,15 @@ function storeFromFile(file: string, fsys: FileSystem): { store: KvStore; sessio
       const next = guard(() => it.next(), file);
       if (next.done) break;
       const { keys, values } = next.value;
-      for (let i = 0; i < keys.length; i++) store.set(keys[i]!, values[i]!);
+      load.add(keys, values);
       bar.update(r.keysRead);
     }
   } finally {
     r.close();
     bar.stop();
   }
-  if (r.sessions !== undefined) store.sessions = SessionTable.fromJson(r.sessions);
+  const store = new KvStore();
+  store.replace(load, r.sessions);
   return { store, sessions: r.sessions };
 }
 

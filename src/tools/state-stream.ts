@@ -18,7 +18,8 @@ import { KvStore } from '../kv/store.js';
 import { canonicalJson } from '../kv/keys.js';
 import type { Entry, Json, NodeId } from '../raft/types.js';
 import { SnapshotReader, nodeFs, type FileSystem, type SnapshotHeader } from '../storage/index.js';
-import { guard, isoTime, openReadOnly } from './load.js';
+import { startProgress, type Progress } from '../cli/progress.js';
+import { PROGRESS_MIN_KEYS, guard, isoTime, openReadOnly } from './load.js';
 import { ToolError } from './errors.js';
 
 export interface StreamInfo {
@@ -97,11 +98,17 @@ function fileStream(file: string, fsys: FileSystem): StateStream {
       warnings: [],
     },
     *batches() {
-      const it = r.chunks();
-      for (;;) {
-        const next = guard(() => it.next(), file);
-        if (next.done) break;
-        yield zip(next.value.keys, next.value.values);
+      const bar = startProgress('reading', h.keyCount >= PROGRESS_MIN_KEYS ? h.keyCount : 0);
+      try {
+        const it = r.chunks();
+        for (;;) {
+          const next = guard(() => it.next(), file);
+          if (next.done) break;
+          bar.update(r.keysRead);
+          yield zip(next.value.keys, next.value.values);
+        }
+      } finally {
+        bar.stop();
       }
       done = true;
     },
@@ -142,6 +149,26 @@ function dirStream(dir: string, fsys: FileSystem): StateStream {
   return {
     info: { source: dir, kind: 'dir', index: commit, term, config, nodeId: dd.meta.nodeId, keyCount: null, createdAt: null, header: null, warnings },
     *batches() {
+      // One bar for both passes over the snapshot (the first only when the log touches keys).
+      const passes = snapPath !== null ? (touched.size > 0 ? 2 : 1) : 0;
+      const perPass = snap?.keyCount ?? 0;
+      const bar = startProgress('reading', perPass >= PROGRESS_MIN_KEYS ? perPass * passes : 0);
+      try {
+        yield* dirBatches(bar, perPass);
+      } finally {
+        bar.stop();
+      }
+    },
+    // As the node loads it and as the other tools report it (load.ts): the table the log rebuilt,
+    // else the snapshot's value as it is.
+    sessions: () => (store !== null && store.sessions.size > 0 ? store.sessions.toJson() : snapSessions),
+    close: () => {
+      (open as SnapshotReader | null)?.close();
+    },
+  };
+
+  function* dirBatches(bar: Progress, perPass: number): Generator<Array<[Json, Json]>> {
+    {
       // Pass 1: the snapshot's values of the keys the log touches, and its client table.
       const base: Array<[Json, Json]> = [];
       let sessions: Json | undefined;
@@ -155,6 +182,7 @@ function dirStream(dir: string, fsys: FileSystem): StateStream {
             if (next.done) break;
             const { keys, values } = next.value;
             for (let i = 0; i < keys.length; i++) if (touched.has(keys[i]!)) base.push([keys[i]!, values[i]!]);
+            bar.update(r1.keysRead);
           }
           sessions = r1.sessions;
         } else {
@@ -175,6 +203,7 @@ function dirStream(dir: string, fsys: FileSystem): StateStream {
           const next = guard(() => it.next(), snapPath);
           if (next.done) break;
           const { keys, values } = next.value;
+          bar.update(touched.size > 0 ? perPass + r2.keysRead : r2.keysRead);
           const batch = zip(keys, values);
           if (touched.size > 0) {
             for (const pair of batch) {
@@ -192,12 +221,6 @@ function dirStream(dir: string, fsys: FileSystem): StateStream {
       const created: Array<[Json, Json]> = [];
       for (const [k, v] of s.entries()) if (!emitted.has(k)) created.push([k, v]);
       if (created.length > 0) yield created;
-    },
-    // As the node loads it and as the other tools report it (load.ts): the table the log rebuilt,
-    // else the snapshot's value as it is.
-    sessions: () => (store !== null && store.sessions.size > 0 ? store.sessions.toJson() : snapSessions),
-    close: () => {
-      (open as SnapshotReader | null)?.close();
-    },
-  };
+    }
+  }
 }
