@@ -66,11 +66,17 @@ async function columnar(storage, view, meta, seg) {
   const t1 = performance.now();
   const bytes = enc.finish();
   const t2 = performance.now();
-  storage.saveSnapshot(meta, bytes);
+  // As the node does: the file's fsync runs off the event loop; what is timed here is the
+  // synchronous part before it (verify, write into the temporary file); the rename, directory
+  // fsync and WAL marker after it are a second, short stretch (in the longest pause if longest).
+  const p = storage.saveSnapshotAsync(meta, bytes, (fn) => Promise.resolve(fn()));
   const t3 = performance.now();
+  await p;
+  const t4 = performance.now();
   seg.lastChunkAndFinish = t2 - t;
   seg.finish = t2 - t1;
   seg.save = t3 - t2;
+  seg.fsyncWait = t4 - t3;
   seg.tail = t3 - t;
   return bytes.length;
 }
@@ -120,7 +126,7 @@ try {
     await store.close();
     const row = { name, pauseMs: median(pauses), pauseMaxMs: Math.max(...pauses), totalMs: median(totals), size };
     if (segs[0].tail !== undefined) {
-      for (const k of ['chunkMax', 'finish', 'save', 'tail']) row[k] = median(segs.map((s) => s[k]));
+      for (const k of ['chunkMax', 'finish', 'save', 'fsyncWait', 'tail']) row[k] = median(segs.map((s) => s[k]));
     }
     results.push(row);
     process.stderr.write(`${name}: longest pause median ${row.pauseMs.toFixed(1)} ms (worst ${row.pauseMaxMs.toFixed(1)}), save ${row.totalMs.toFixed(0)} ms, ${size} bytes\n`);
@@ -144,9 +150,12 @@ const col = results.find((r) => r.tail !== undefined && r.name.endsWith("shuffle
 if (col) {
   lines.push('');
   lines.push(
-    `Where the node path spends its synchronous stretches (timed copy, medians): longest chunk ${fmt(col.chunkMax)} ms; last stretch ${fmt(col.tail)} ms = \`finish()\` ${fmt(col.finish)} ms (last chunk, zstd end, header) + \`DiskStorage.saveSnapshot\` ${fmt(col.save)} ms (verify, write, fsync, rename, directory fsync, WAL marker + fsync).`,
+    `Where the node path spends its synchronous stretches (timed copy, medians): longest chunk ${fmt(col.chunkMax)} ms; last stretch ${fmt(col.tail)} ms = \`finish()\` ${fmt(col.finish)} ms (last chunk, zstd end, header) + the synchronous start of \`DiskStorage.saveSnapshotAsync\` ${fmt(col.save)} ms (verify, write into the temporary file); then the file's fsync runs off the event loop (${fmt(col.fsyncWait)} ms of waiting, the node free meanwhile), followed by a short stretch (rename, directory fsync, WAL marker + fsync).`,
   );
 }
+const worst = Math.max(...results.filter((r) => r.name.startsWith('node path')).map((r) => r.pauseMaxMs));
+lines.push('');
+lines.push(`Target (issue 8): the longest pause under 10 ms in every run: worst run of the node path ${fmt(worst)} ms, **${worst < 10 ? 'met' : 'missed'}**. (Measured without client load; the client p99 during a snapshot against without one is not measured here.)`);
 const text = lines.join('\n') + '\n';
 process.stdout.write(text);
 if (args.out) writeBlock(args.out, 'pause', text);

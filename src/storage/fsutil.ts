@@ -122,26 +122,73 @@ export function fsyncFd(fsys: FileSystem, fd: number, file: string, what = 'fsyn
  * `file`, fsync the directory. On failure the temporary file is removed and `file` is untouched.
  */
 export function writeFileAtomic(file: string, data: Uint8Array | readonly Uint8Array[], opts: SyncOptions = {}): void {
+  const w = beginAtomicWrite(file, data, opts);
+  try {
+    if (opts.fsync !== false) fsyncFd(fsOf(opts), w.fd, w.tmp);
+  } catch (e) {
+    abortAtomicWrite(w, opts, e);
+  }
+  completeAtomicWrite(w, opts);
+}
+
+/**
+ * `writeFileAtomic` in two steps, so that its file fsync (the long part for a large file) can run
+ * off the event loop where the file system can (FileSystem.fsyncAsync): `beginAtomicWrite`
+ * creates the temporary file and writes `data` into it, synchronously (its failures are thrown at
+ * once); `finishAtomicWrite` fsyncs it (asynchronously where possible), renames it into place and
+ * fsyncs the directory. On failure the temporary file is removed and `file` is untouched.
+ */
+export function beginAtomicWrite(file: string, data: Uint8Array | readonly Uint8Array[], opts: SyncOptions = {}): AtomicWrite {
   const fsys = fsOf(opts);
   const chunks = data instanceof Uint8Array ? [data] : data;
   const { tmp, fd } = createTemp(file, fsys, 'create temporary file');
+  const w = { file, tmp, fd };
   try {
-    try {
-      writeAll(fsys, fd, chunks, tmp);
-      if (opts.fsync !== false) fsyncFd(fsys, fd, tmp);
-    } finally {
-      closeQuietly(fsys, fd);
-    }
-    try {
-      fsys.rename(tmp, file);
-    } catch (e) {
-      throw fsError(e, file, 'rename into place');
+    writeAll(fsys, fd, chunks, tmp);
+  } catch (e) {
+    abortAtomicWrite(w, opts, e);
+  }
+  return w;
+}
+
+export async function finishAtomicWrite(w: AtomicWrite, opts: SyncOptions = {}): Promise<void> {
+  const fsys = fsOf(opts);
+  try {
+    if (opts.fsync !== false) {
+      if (fsys.fsyncAsync) await fsys.fsyncAsync(w.fd);
+      else fsys.fsync(w.fd);
     }
   } catch (e) {
-    unlinkQuietly(fsys, tmp);
-    throw fsError(e, tmp, 'write');
+    abortAtomicWrite(w, opts, fsError(e, w.tmp, 'fsync'));
   }
-  fsyncDir(path.dirname(file), opts);
+  completeAtomicWrite(w, opts);
+}
+
+/** A temporary file written by `beginAtomicWrite`, still open, to be renamed over `file`. */
+export interface AtomicWrite {
+  file: string;
+  tmp: string;
+  fd: number;
+}
+
+function abortAtomicWrite(w: AtomicWrite, opts: SyncOptions, e: unknown): never {
+  const fsys = fsOf(opts);
+  closeQuietly(fsys, w.fd);
+  unlinkQuietly(fsys, w.tmp);
+  throw fsError(e, w.tmp, 'write');
+}
+
+/** The temporary file's bytes are durable: close it, rename it into place, fsync the directory. */
+function completeAtomicWrite(w: AtomicWrite, opts: SyncOptions): void {
+  const fsys = fsOf(opts);
+  closeQuietly(fsys, w.fd);
+  try {
+    fsys.rename(w.tmp, w.file);
+  } catch (e) {
+    unlinkQuietly(fsys, w.tmp);
+    throw fsError(fsError(e, w.file, 'rename into place'), w.tmp, 'write');
+  }
+  fsyncDir(path.dirname(w.file), opts);
 }
 
 /** Remove a file if it is there, ignoring every failure (clean-up after a failed write). */

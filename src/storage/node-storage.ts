@@ -19,7 +19,7 @@ import type { Entry, HardState, NodeId, SnapshotMeta, SnapshotStore } from '../r
 import { DataDir, RECV_SUFFIX, type LockIdentity, type RecoveryWarning } from './datadir.js';
 import { StorageError, fsError, stoppedError } from './errors.js';
 import type { FileSystem } from './fs.js';
-import { closeQuietly, fsyncDir, fsyncFd, renameDurable, unlinkQuietly, writeFileAtomic, type SyncOptions } from './fsutil.js';
+import { closeQuietly, fsyncDir, fsyncFd, renameDurable, unlinkQuietly, writeFileAtomic, beginAtomicWrite, finishAtomicWrite, type SyncOptions } from './fsutil.js';
 import { MemFs } from './mem-fs.js';
 import {
   headerMeta,
@@ -103,6 +103,12 @@ export interface NodeStorage {
   readonly walInFlight: Promise<void> | null;
   /** Durably store an encoded snapshot file taken locally, record it in the WAL, apply retention. */
   saveSnapshot(meta: SnapshotMeta, fileBytes: Uint8Array): void;
+  /**
+   * `saveSnapshot` with the file's fsync off the event loop (FileSystem.fsyncAsync, where there
+   * is one); the WAL marker is written through `walIdle`, which runs it once no WAL fsync is in
+   * flight. A failure stops the storage.
+   */
+  saveSnapshotAsync(meta: SnapshotMeta, fileBytes: Uint8Array, walIdle: <T>(fn: () => T) => Promise<T>): Promise<void>;
   /**
    * A stored snapshot's state a chunk at a time (the one at meta's index and term, or the newest;
    * null when there is none): header and length checked here, the CRC computed while the chunks
@@ -334,19 +340,55 @@ export class DiskStorage implements NodeStorage {
 
   saveSnapshot(meta: SnapshotMeta, fileBytes: Uint8Array): void {
     this.guard(() => {
-      const w = this.ensureOpen();
-      const h = verifySnapshotBytes(fileBytes, `snapshot ${meta.index}/${meta.term}`);
-      if (!sameSnap(h, meta)) {
-        throw new StorageError('INVALID', this.dir.snapDir, `snapshot bytes are for index ${h.index} term ${h.term}, not ${meta.index}/${meta.term}`);
-      }
-      // Checked once, above: write the file itself (writeSnapshotFile would verify the same bytes again).
-      const file = path.join(this.dir.snapDir, snapshotFileName(h));
+      const { h, file } = this.checkSnapshotBytes(meta, fileBytes);
       writeFileAtomic(file, fileBytes, this.sync_);
-      this.installed(h, file, fileBytes.length);
-      w.add({ type: 'snapshot', index: h.index, term: h.term, file: path.basename(file) });
-      w.sync();
-      this.prune(this.retain);
+      this.recordSnapshot(h, file, fileBytes.length);
     });
+  }
+
+  saveSnapshotAsync(meta: SnapshotMeta, fileBytes: Uint8Array, walIdle: <T>(fn: () => T) => Promise<T>): Promise<void> {
+    let begun: { h: SnapshotHeader; w: ReturnType<typeof beginAtomicWrite> };
+    try {
+      // Checks and the write into the temporary file: synchronous, a failure stops the storage at once.
+      begun = this.guard(() => {
+        const { h, file } = this.checkSnapshotBytes(meta, fileBytes);
+        return { h, w: beginAtomicWrite(file, fileBytes, this.sync_) };
+      });
+    } catch (e) {
+      return Promise.reject(e as Error);
+    }
+    const { h, w } = begun;
+    return finishAtomicWrite(w, this.sync_).then(
+      () => walIdle(() => this.guard(() => this.recordSnapshot(h, w.file, fileBytes.length))),
+      (e: unknown) => {
+        // As guard does: the first failure stops the storage.
+        if (!this.failed) {
+          this.failed = e instanceof StorageError ? e : new StorageError('IO', this.dir.path, `unexpected failure: ${e instanceof Error ? e.message : String(e)}`, undefined, e);
+          this.writer?.abandon();
+          this.closeReadFd();
+        }
+        throw e;
+      },
+    );
+  }
+
+  /** The header of snapshot bytes about to be saved, checked against `meta` (once: writing does not verify again), and the file's path. */
+  private checkSnapshotBytes(meta: SnapshotMeta, fileBytes: Uint8Array): { h: SnapshotHeader; file: string } {
+    this.ensureOpen();
+    const h = verifySnapshotBytes(fileBytes, `snapshot ${meta.index}/${meta.term}`);
+    if (!sameSnap(h, meta)) {
+      throw new StorageError('INVALID', this.dir.snapDir, `snapshot bytes are for index ${h.index} term ${h.term}, not ${meta.index}/${meta.term}`);
+    }
+    return { h, file: path.join(this.dir.snapDir, snapshotFileName(h)) };
+  }
+
+  /** A snapshot file is durably in place: record it in the WAL (marker + fsync) and prune old ones. */
+  private recordSnapshot(h: SnapshotHeader, file: string, size: number): void {
+    const w = this.ensureOpen();
+    this.installed(h, file, size);
+    w.add({ type: 'snapshot', index: h.index, term: h.term, file: path.basename(file) });
+    w.sync();
+    this.prune(this.retain);
   }
 
   private installed(h: SnapshotHeader, file: string, size: number): void {

@@ -10,6 +10,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Entry } from '../../src/raft/types.js';
 import { DiskStorage } from '../../src/storage/node-storage.js';
+import { encodeSnapshot } from '../../src/storage/snapshot.js';
 import { SimFs } from '../../src/sim/sim-fs.js';
 
 const DIR = '/data/n1';
@@ -130,5 +131,55 @@ describe('WAL sync off the event loop', () => {
     const r = t.recover();
     expect(r.entries.map((e) => e.index)).toEqual(entries(1, 50).map((e) => e.index));
     t.close();
+  });
+});
+
+describe('snapshot save with its file fsync off the event loop', () => {
+  const meta = { index: 2, term: 1, config: ['n1'] };
+  const bytes = (): Uint8Array => encodeSnapshot(meta, { kv: [[1, 1], [2, 2]] });
+  const idle = <T>(fn: () => T): Promise<T> => Promise.resolve(fn());
+
+  it('the file is in place and recorded only after its fsync; a crash before leaves no snapshot', async () => {
+    const { fs: sim, held } = heldFs();
+    const s = open(sim);
+    s.append(entries(1, 2));
+    s.sync();
+    const p = s.saveSnapshotAsync(meta, bytes(), idle);
+    expect(held).toHaveLength(1);
+    expect(sim.readdir(`${DIR}/snap`).filter((f) => f.endsWith('.snap'))).toEqual([]);
+    const before = sim.clone();
+    before.crash('clean');
+    const r0 = open(before).recover();
+    expect(r0.snapshot).toBeNull();
+    held.shift()!();
+    await p;
+    expect(sim.readdir(`${DIR}/snap`).filter((f) => f.endsWith('.snap'))).toHaveLength(1);
+    const after = sim.clone();
+    after.crash('clean');
+    const r1 = open(after).recover();
+    expect(r1.snapshot?.meta.index).toBe(2);
+    s.close();
+  });
+
+  it('a failed asynchronous fsync of the file stops the storage and removes the temporary file', async () => {
+    const { fs: sim, held } = heldFs();
+    const s = open(sim);
+    s.append(entries(1, 2));
+    s.sync();
+    sim.addFault({ kind: 'fsync', error: 'EIO', path: /\.snap\.tmp/, times: 1 });
+    const p = s.saveSnapshotAsync(meta, bytes(), idle);
+    held.shift()!();
+    await expect(p).rejects.toThrow(/EIO/);
+    expect(s.failure?.message).toMatch(/EIO/);
+    expect(sim.readdir(`${DIR}/snap`)).toEqual([]);
+    expect(() => s.sync()).toThrow(/STOPPED|stopped/i);
+  });
+
+  it('a failure before the fsync (the temporary file cannot be created) stops the storage at once, synchronously', () => {
+    const { fs: sim } = heldFs();
+    const s = open(sim);
+    sim.addFault({ kind: 'open', error: 'EIO', path: `${DIR}/snap` });
+    void s.saveSnapshotAsync(meta, bytes(), idle).catch(() => {});
+    expect(s.failure?.message).toMatch(/EIO/);
   });
 });
