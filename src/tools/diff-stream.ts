@@ -76,9 +76,9 @@ export function streamDiff(a: string, b: string, opts: { keys?: boolean } = {}):
   const left = new KeyMap<number | string>();
   let keysA = 0;
   try {
-    for (const batch of sa.batches()) {
-      for (const [k, v] of batch) left.set(k, valueId(v));
-      keysA += batch.length;
+    for (const { keys, values } of sa.columns()) {
+      for (let i = 0; i < keys.length; i++) left.set(keys[i]!, valueId(values[i]!));
+      keysA += keys.length;
     }
   } finally {
     sa.close();
@@ -93,9 +93,11 @@ export function streamDiff(a: string, b: string, opts: { keys?: boolean } = {}):
   let keysB = 0;
   let found = 0;
   try {
-    for (const batch of sb.batches()) {
-      keysB += batch.length;
-      for (const [key, vb] of batch) {
+    for (const { keys, values } of sb.columns()) {
+      keysB += keys.length;
+      for (let i = 0; i < keys.length; i++) {
+        const key = keys[i]!;
+        const vb = values[i]!;
         const id = left.get(key);
         if (id === undefined) {
           nAdded++;
@@ -121,8 +123,10 @@ export function streamDiff(a: string, b: string, opts: { keys?: boolean } = {}):
     // Side A again, for the values of the keys removed and changed.
     const again = openStateStream(a);
     try {
-      for (const batch of again.batches()) {
-        for (const [key, va] of batch) {
+      for (const { keys, values } of again.columns()) {
+        for (let i = 0; i < keys.length; i++) {
+          const key = keys[i]!;
+          const va = values[i]!;
           if (left.get(key) !== SEEN) removed.push({ key, value: va });
           else {
             const c = changedB.get(key);

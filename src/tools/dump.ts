@@ -83,9 +83,11 @@ export function dumpState(p: string, opts: { format: DumpFormat; filter?: KeyFil
     out(`${'KEY'.padEnd(KEY_WIDTH)}  VALUE\n`);
   }
   try {
-    for (const batch of st.batches()) {
+    for (const { keys, values } of st.columns()) {
       let text = '';
-      for (const [k, v] of batch) {
+      for (let i = 0; i < keys.length; i++) {
+        const k = keys[i]!;
+        const v = values[i]!;
         read++;
         if (keep !== null && !keep(k)) continue;
         if (fmt === 'ndjson') text += `{"key":${JSON.stringify(k)},"value":${JSON.stringify(v)}}\n`;

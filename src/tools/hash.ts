@@ -186,7 +186,7 @@ export function hashState(p: string, warnings: string[] = [], opts: { fs?: FileS
   const st = openStateStream(p, opts);
   const h = new StateHasher();
   try {
-    for (const batch of st.batches()) for (const [k, v] of batch) h.add(k, v);
+    for (const { keys, values } of st.columns()) for (let i = 0; i < keys.length; i++) h.add(keys[i]!, values[i]!);
   } finally {
     st.close();
   }

@@ -8,8 +8,9 @@
  *   2. the keys those entries touch are few: their values in the snapshot are read in a first pass
  *      over it, and the entries are applied to that small store (with the snapshot's client
  *      table, so forwarded requests are de-duplicated as the node does);
- *   3. a second pass streams the snapshot, giving each touched key its value after the log, then
- *      the keys the log created.
+ *   3. a second pass streams the snapshot, giving each touched key its value after the log (the
+ *      first pass noted where each one is, so the second looks no key up), then the keys the log
+ *      created.
  *
  * Memory: one chunk of the snapshot, the touched keys, the log entries. Order: the snapshot's,
  * then the keys the log created, in the order it created them.
@@ -44,23 +45,58 @@ export interface StateStream {
   info: StreamInfo;
   /** The pairs, a batch at a time (a batch is valid until the next one is asked for). Once only. */
   batches(): Generator<Array<[Json, Json]>>;
-  /** The client session table, once `batches()` has ended (null when there is none). */
+  /**
+   * The same pairs in the same order as columns, `keys[i] -> values[i]` (no pair arrays: the cheap
+   * way for a reader that looks at every pair). Valid until the next one. Once only, instead of `batches`.
+   */
+  columns(): Generator<Columns>;
+  /** The client session table, once the pairs have ended (null when there is none). */
   sessions(): Json | null;
   /** Release files when the stream is not read to its end. */
   close(): void;
 }
 
-/** A set of keys with KvStore's identity (`1` and `"1"` differ, other keys by canonical JSON). */
+export interface Columns {
+  keys: Json[];
+  values: Json[];
+}
+
+/** Bits of the quick filter in front of a KeySet (a power of two). */
+const FILTER_BITS = 1 << 16;
+
+/**
+ * A cheap hash of a number or string key, for the filter: a few code units and the length (a
+ * key's full hash is what makes a lookup of a fresh string dear).
+ */
+function quick(k: number | string): number {
+  if (typeof k === 'number') return (k | 0) ^ ((k / 4294967296) | 0);
+  const n = k.length;
+  if (n === 0) return 0x9e37;
+  return Math.imul(n, 0x9e3779b1) ^ Math.imul(k.charCodeAt(n - 1), 0x85ebca6b) ^ Math.imul(k.charCodeAt(n >> 1), 0xc2b2ae35) ^ (k.charCodeAt(n - 2 < 0 ? 0 : n - 2) << 7) ^ k.charCodeAt(0);
+}
+
+/**
+ * A set of keys with KvStore's identity (`1` and `"1"` differ, other keys by canonical JSON), with
+ * a bit filter that answers "no" for most keys not in it without hashing them.
+ */
 class KeySet {
   private prim = new Set<number | string>();
   private other = new Set<string>();
+  private filter = new Uint32Array(FILTER_BITS >>> 5);
   add(k: Json): void {
-    if (typeof k === 'number' || typeof k === 'string') this.prim.add(k);
-    else this.other.add(canonicalJson(k));
+    if (typeof k === 'number' || typeof k === 'string') {
+      this.prim.add(k);
+      const b = quick(k) & (FILTER_BITS - 1);
+      this.filter[b >>> 5]! |= 1 << (b & 31);
+    } else this.other.add(canonicalJson(k));
   }
   has(k: Json): boolean {
-    if (typeof k === 'number' || typeof k === 'string') return this.prim.has(k);
-    return this.other.has(canonicalJson(k));
+    if (typeof k === 'number' || typeof k === 'string') {
+      const b = quick(k) & (FILTER_BITS - 1);
+      if ((this.filter[b >>> 5]! & (1 << (b & 31))) === 0) return false;
+      return this.prim.has(k);
+    }
+    return this.other.size > 0 && this.other.has(canonicalJson(k));
   }
   get size(): number {
     return this.prim.size + this.other.size;
@@ -80,10 +116,33 @@ export function openStateStream(p: string, opts: { fs?: FileSystem } = {}): Stat
   return st.isDirectory() ? dirStream(p, fsys) : fileStream(p, fsys);
 }
 
+function* zipped(cols: Generator<Columns>): Generator<Array<[Json, Json]>> {
+  for (const { keys, values } of cols) {
+    const out = new Array<[Json, Json]>(keys.length);
+    for (let i = 0; i < keys.length; i++) out[i] = [keys[i]!, values[i]!];
+    yield out;
+  }
+}
+
 function fileStream(file: string, fsys: FileSystem): StateStream {
   const r = guard(() => SnapshotReader.open(file, { fs: fsys }), file);
   const h = r.header;
   let done = false;
+  function* columns(): Generator<Columns> {
+    const bar = startProgress('reading', h.keyCount >= PROGRESS_MIN_KEYS ? h.keyCount : 0);
+    try {
+      const it = r.chunks();
+      for (;;) {
+        const next = guard(() => it.next(), file);
+        if (next.done) break;
+        bar.update(r.keysRead);
+        yield next.value;
+      }
+    } finally {
+      bar.stop();
+    }
+    done = true;
+  }
   return {
     info: {
       source: file,
@@ -97,30 +156,11 @@ function fileStream(file: string, fsys: FileSystem): StateStream {
       header: h,
       warnings: [],
     },
-    *batches() {
-      const bar = startProgress('reading', h.keyCount >= PROGRESS_MIN_KEYS ? h.keyCount : 0);
-      try {
-        const it = r.chunks();
-        for (;;) {
-          const next = guard(() => it.next(), file);
-          if (next.done) break;
-          bar.update(r.keysRead);
-          yield zip(next.value.keys, next.value.values);
-        }
-      } finally {
-        bar.stop();
-      }
-      done = true;
-    },
+    batches: () => zipped(columns()),
+    columns,
     sessions: () => (done ? (r.sessions ?? null) : null),
     close: () => r.close(),
   };
-}
-
-function zip(keys: Json[], values: Json[]): Array<[Json, Json]> {
-  const out = new Array<[Json, Json]>(keys.length);
-  for (let i = 0; i < keys.length; i++) out[i] = [keys[i]!, values[i]!];
-  return out;
 }
 
 function dirStream(dir: string, fsys: FileSystem): StateStream {
@@ -146,19 +186,89 @@ function dirStream(dir: string, fsys: FileSystem): StateStream {
   let store: KvStore | null = null;
   let snapSessions: Json | null = null;
   let open: SnapshotReader | null = null;
+
+  function* columns(): Generator<Columns> {
+    // One bar for both passes over the snapshot (the first only when the log touches keys).
+    const passes = snapPath !== null ? (touched.size > 0 ? 2 : 1) : 0;
+    const perPass = snap?.keyCount ?? 0;
+    const bar = startProgress('reading', perPass >= PROGRESS_MIN_KEYS ? perPass * passes : 0);
+    try {
+      yield* dirColumns(bar, perPass);
+    } finally {
+      bar.stop();
+    }
+  }
+
+  function* dirColumns(bar: Progress, perPass: number): Generator<Columns> {
+    // Pass 1: the snapshot's values of the keys the log touches, where they are (chunk number and
+    // place in it), and its client table.
+    const base: Array<[Json, Json]> = [];
+    const at: number[] = [];
+    let sessions: Json | undefined;
+    if (snapPath !== null) {
+      const r1 = guard(() => SnapshotReader.open(snapPath, { fs: dd.fs }), snapPath);
+      open = r1;
+      if (touched.size > 0) {
+        const it = r1.chunks();
+        for (let chunk = 0; ; chunk++) {
+          const next = guard(() => it.next(), snapPath);
+          if (next.done) break;
+          const { keys, values } = next.value;
+          for (let i = 0; i < keys.length; i++) {
+            if (!touched.has(keys[i]!)) continue;
+            base.push([keys[i]!, values[i]!]);
+            at.push(chunk, i);
+          }
+          bar.update(r1.keysRead);
+        }
+        sessions = r1.sessions;
+      } else {
+        r1.close();
+      }
+    }
+    // The committed log on that small store.
+    const s = KvStore.fromEntries(base, sessions);
+    for (const e of entries) s.applyEntry(e.data, e.index);
+    store = s;
+    // Pass 2: the snapshot again, the touched keys (at the places pass 1 found them) with their
+    // values after the log.
+    const emitted = new KeySet();
+    if (snapPath !== null) {
+      const r2 = guard(() => SnapshotReader.open(snapPath, { fs: dd.fs }), snapPath);
+      open = r2;
+      const it = r2.chunks();
+      let p = 0;
+      for (let chunk = 0; ; chunk++) {
+        const next = guard(() => it.next(), snapPath);
+        if (next.done) break;
+        const { keys, values } = next.value;
+        bar.update(touched.size > 0 ? perPass + r2.keysRead : r2.keysRead);
+        for (; p < at.length && at[p] === chunk; p += 2) {
+          const i = at[p + 1]!;
+          const k = keys[i]!;
+          values[i] = s.get(k) ?? values[i]!;
+          emitted.add(k);
+        }
+        yield { keys, values };
+      }
+      snapSessions = r2.sessions ?? null;
+      open = null;
+    }
+    // Keys the log created.
+    const ck: Json[] = [];
+    const cv: Json[] = [];
+    for (const [k, v] of s.entries()) {
+      if (emitted.has(k)) continue;
+      ck.push(k);
+      cv.push(v);
+    }
+    if (ck.length > 0) yield { keys: ck, values: cv };
+  }
+
   return {
     info: { source: dir, kind: 'dir', index: commit, term, config, nodeId: dd.meta.nodeId, keyCount: null, createdAt: null, header: null, warnings },
-    *batches() {
-      // One bar for both passes over the snapshot (the first only when the log touches keys).
-      const passes = snapPath !== null ? (touched.size > 0 ? 2 : 1) : 0;
-      const perPass = snap?.keyCount ?? 0;
-      const bar = startProgress('reading', perPass >= PROGRESS_MIN_KEYS ? perPass * passes : 0);
-      try {
-        yield* dirBatches(bar, perPass);
-      } finally {
-        bar.stop();
-      }
-    },
+    batches: () => zipped(columns()),
+    columns,
     // As the node loads it and as the other tools report it (load.ts): the table the log rebuilt,
     // else the snapshot's value as it is.
     sessions: () => (store !== null && store.sessions.size > 0 ? store.sessions.toJson() : snapSessions),
@@ -166,61 +276,4 @@ function dirStream(dir: string, fsys: FileSystem): StateStream {
       (open as SnapshotReader | null)?.close();
     },
   };
-
-  function* dirBatches(bar: Progress, perPass: number): Generator<Array<[Json, Json]>> {
-    {
-      // Pass 1: the snapshot's values of the keys the log touches, and its client table.
-      const base: Array<[Json, Json]> = [];
-      let sessions: Json | undefined;
-      if (snapPath !== null) {
-        const r1 = guard(() => SnapshotReader.open(snapPath, { fs: dd.fs }), snapPath);
-        open = r1;
-        if (touched.size > 0) {
-          const it = r1.chunks();
-          for (;;) {
-            const next = guard(() => it.next(), snapPath);
-            if (next.done) break;
-            const { keys, values } = next.value;
-            for (let i = 0; i < keys.length; i++) if (touched.has(keys[i]!)) base.push([keys[i]!, values[i]!]);
-            bar.update(r1.keysRead);
-          }
-          sessions = r1.sessions;
-        } else {
-          r1.close();
-        }
-      }
-      // The committed log on that small store.
-      const s = KvStore.fromEntries(base, sessions);
-      for (const e of entries) s.applyEntry(e.data, e.index);
-      store = s;
-      // Pass 2: the snapshot again, touched keys with their values after the log.
-      const emitted = new KeySet();
-      if (snapPath !== null) {
-        const r2 = guard(() => SnapshotReader.open(snapPath, { fs: dd.fs }), snapPath);
-        open = r2;
-        const it = r2.chunks();
-        for (;;) {
-          const next = guard(() => it.next(), snapPath);
-          if (next.done) break;
-          const { keys, values } = next.value;
-          bar.update(touched.size > 0 ? perPass + r2.keysRead : r2.keysRead);
-          const batch = zip(keys, values);
-          if (touched.size > 0) {
-            for (const pair of batch) {
-              if (!touched.has(pair[0])) continue;
-              pair[1] = s.get(pair[0]) ?? pair[1];
-              emitted.add(pair[0]);
-            }
-          }
-          yield batch;
-        }
-        snapSessions = r2.sessions ?? null;
-        open = null;
-      }
-      // Keys the log created.
-      const created: Array<[Json, Json]> = [];
-      for (const [k, v] of s.entries()) if (!emitted.has(k)) created.push([k, v]);
-      if (created.length > 0) yield created;
-    }
-  }
 }
