@@ -161,7 +161,14 @@ export class Requests {
   private readQueue: Request[] = [];
   private lastReadCtx = 0;
   /** Forwards received, by sender, origin and msg_id, oldest first: a duplicate is not executed again. */
-  private readonly seenForwards = new Set<string>();
+  /**
+   * Forwards seen, in two generations (the newer one is filled, then becomes the older one): at
+   * least the last SEEN_FORWARDS / 2 and at most SEEN_FORWARDS are remembered, each check and
+   * insert O(1). (Evicting a Set's oldest entry one at a time costs a walk over the holes its
+   * earlier deletions left: 3.5% of a busy leader's time.)
+   */
+  private seenNew = new Set<string>();
+  private seenOld = new Set<string>();
   /** Names this process in its forwards (msg_ids start again at 0 after a restart). */
   readonly origin: string;
 
@@ -291,14 +298,12 @@ export class Requests {
    */
   private firstCopy(msg: Envelope): boolean {
     const key = `${msg.src}/${String(msg.body['origin'] ?? '')}/${String(msg.body.msg_id)}`;
-    if (this.seenForwards.has(key)) return false;
-    this.seenForwards.add(key);
-    if (this.seenForwards.size > SEEN_FORWARDS) {
-      for (const k of this.seenForwards) {
-        this.seenForwards.delete(k);
-        break;
-      }
+    if (this.seenNew.has(key) || this.seenOld.has(key)) return false;
+    if (this.seenNew.size >= SEEN_FORWARDS / 2) {
+      this.seenOld = this.seenNew;
+      this.seenNew = new Set();
     }
+    this.seenNew.add(key);
     return true;
   }
 
@@ -324,7 +329,7 @@ export class Requests {
       return;
     }
     // The forward's identity goes into the log entry: a copy delivered after this process restarted
-    // (and forgot seenForwards) is then recognised by the replicated state machine. Reads carry none:
+    // (and forgot the forwards it had seen) is then recognised by the replicated state machine. Reads carry none:
     // executing a copy again changes nothing (and the follower ignores a second answer).
     const origin = body['origin'];
     let session: SessionId | undefined;
