@@ -17,7 +17,7 @@
 import type { Json } from '../raft/types.js';
 import { CborScanError, cborScan, toJsonArray, type CborScanLimits } from './cbor.js';
 import { scratch, type Scratch } from './columns.js';
-import { STRING_KEY_FIELDS, checkTemplatesHead, putHexKeys, putTemplateKeys, readHexKeys, readTemplateKeys, stringKeyKind } from './string-keys.js';
+import { STRING_KEY_FIELDS, beginStringKeys, checkTemplatesHead, classifyStringKey, putHexKeys, putTemplateKeys, readHexKeys, readTemplateKeys } from './string-keys.js';
 
 const MAX_SAFE = Number.MAX_SAFE_INTEGER;
 /** Integer values with a magnitude below this go into a varint column (their zigzag form is a safe integer). */
@@ -214,6 +214,7 @@ function putValues(w: Scratch, values: readonly unknown[], from: number, idx: In
  */
 export function encodeChunkV2(keys: readonly unknown[], values: readonly unknown[], n: number, from: number, sink: (item: Uint8Array) => void): void {
   grow(n);
+  beginStringKeys(n);
   let ni = 0;
   let no = 0;
   let nt = 0;
@@ -229,7 +230,7 @@ export function encodeChunkV2(keys: readonly unknown[], values: readonly unknown
       if (k < min) min = k;
       if (k > max) max = k;
     } else if (typeof k === 'string') {
-      const kind = stringKeyKind(k);
+      const kind = classifyStringKey(k, nt);
       if (kind === 1) tmplIdx[nt++] = i;
       else if (kind === 2) hexIdx[nh++] = i;
       else otherIdx[no++] = i;

@@ -99,11 +99,47 @@ export class Scratch {
         this.pos += n;
         return;
       }
+    } else if (v === null || typeof v === 'boolean') {
+      this.room(1);
+      this.buf[this.pos++] = v === null ? 0xf6 : v ? 0xf5 : 0xf4;
+      return;
+    } else if (this.depth < INLINE_DEPTH && typeof v === 'object') {
+      // Arrays and plain objects (JSON's), element by element as cbor-x writes them: the head of
+      // the exact count, then each element (an object's keys as text). Deeper values, and
+      // anything that is not a plain array or object, go through cbor-x.
+      if (Array.isArray(v)) {
+        this.room(5);
+        this.head(0x80, v.length);
+        this.depth++;
+        for (let i = 0; i < v.length; i++) this.item(v[i]);
+        this.depth--;
+        return;
+      }
+      if (Object.getPrototypeOf(v) === Object.prototype) {
+        const o = v as Record<string, unknown>;
+        const ks = Object.keys(o);
+        this.room(5);
+        this.head(0xa0, ks.length);
+        this.depth++;
+        for (let i = 0; i < ks.length; i++) {
+          const k = ks[i]!;
+          this.item(k);
+          this.item(o[k]);
+        }
+        this.depth--;
+        return;
+      }
     }
-    // Everything else (other numbers, short non-ASCII strings, null, booleans, arrays, objects).
+    // Everything else (other numbers, short non-ASCII strings, deep or unusual values).
     this.bytes(encodeCborTransient(v));
   }
+
+  /** Nesting of the value being written inline. */
+  private depth = 0;
 }
+
+/** Nesting written inline by `Scratch.item`; deeper values go to cbor-x whole. */
+const INLINE_DEPTH = 16;
 
 /** The scratch buffer of the chunk encoders (one per process: an item is handed on before the next is written). */
 export const scratch = new Scratch();

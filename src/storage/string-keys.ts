@@ -30,28 +30,62 @@ const HEX_MAX = 64;
 
 /** What kind of string key `s` is: 1 template, 2 hex, 0 plain (the plain group). */
 export function stringKeyKind(s: string): 0 | 1 | 2 {
+  const nn = nTotal;
+  const kind = classifyStringKey(s, 0);
+  nTotal = nn;
+  return kind;
+}
+
+/** Start the classification of a chunk's string keys (`classifyStringKey` for each, in order). */
+export function beginStringKeys(n: number): void {
+  growT(n);
+  nTotal = 0;
+}
+
+/**
+ * Classify string key `s` in one pass over it: 1 template, 2 hex, 0 plain. A template key's
+ * numbers, the hash of its template and its last number are kept as the `slot`-th key of the
+ * chunk's template group, for `putTemplateKeys` (slots are given in order, from 0).
+ */
+export function classifyStringKey(s: string, slot: number): 0 | 1 | 2 {
   const len = s.length;
-  if (len >= HEX_MIN && len <= HEX_MAX && (len & 1) === 0) {
-    let hex = true;
-    let letter = false;
-    for (let i = 0; i < len; i++) {
-      const c = s.charCodeAt(i);
-      if (c >= 97 && c <= 102) letter = true;
-      else if (c < 48 || c > 57) {
-        hex = false;
-        break;
-      }
-    }
-    if (hex && letter) return 2;
+  if (nTotal + len > nums.length) {
+    const bigger = new Float64Array(Math.max(nums.length * 2, nTotal + len));
+    bigger.set(nums.subarray(0, nTotal));
+    nums = bigger;
   }
+  let nn = nTotal;
+  let hex = len >= HEX_MIN && len <= HEX_MAX && (len & 1) === 0;
+  let letter = false;
+  let canonical = true;
+  let h = 0x811c9dc5;
   for (let i = 0; i < len; i++) {
     const c = s.charCodeAt(i);
-    if (c < 48 || c > 57) continue;
-    let j = i + 1;
-    while (j < len && s.charCodeAt(j) >= 48 && s.charCodeAt(j) <= 57) j++;
-    if ((c === 48 && j - i > 1) || j - i > MAX_DIGITS) return 0;
-    i = j - 1;
+    if (c < 48 || c > 57) {
+      if (c >= 97 && c <= 102) letter = true;
+      else hex = false;
+      h = Math.imul(h ^ c, 0x01000193);
+      continue;
+    }
+    let x = c - 48;
+    let k = i + 1;
+    for (; k < len; k++) {
+      const d = s.charCodeAt(k);
+      if (d < 48 || d > 57) break;
+      x = x * 10 + (d - 48);
+    }
+    if ((c === 48 && k - i > 1) || k - i > MAX_DIGITS) canonical = false;
+    h = Math.imul(h ^ 48, 0x01000193);
+    nums[nn++] = x;
+    i = k - 1;
   }
+  if (hex && letter) return 2;
+  if (!canonical) return 0;
+  nStart[slot] = nTotal;
+  nCount[slot] = nn - nTotal;
+  hashOf[slot] = h;
+  lastNum[slot] = nn > nTotal ? Math.min(nums[nn - 1]!, 0xffffffff) : 0;
+  nTotal = nn;
   return 1;
 }
 
@@ -163,25 +197,27 @@ export function radixOrder(order: Int32Array, m: number, range: number, value: (
 // ------------------------------------------------------------------------------------------------
 // Writing
 
-// Per-chunk scratch of the template writer.
+// Per-chunk scratch of the template writer, filled by `classifyStringKey` (by slot: the key's
+// position in the template group).
 let tcap = 0;
-let tid = new Int32Array(0); // template index of each key of the group (by group position)
+let tid = new Int32Array(0); // template index of each key
 let nStart = new Int32Array(0); // where its numbers start in `nums`
 let nCount = new Int32Array(0);
+let hashOf = new Int32Array(0); // hash of its template
 let lastNum = new Uint32Array(0); // its last number (clamped to 2^32 - 1) for the sort
-let nums = new Float64Array(0);
+let nums = new Float64Array(1024);
+let nTotal = 0;
 let prevLast = new Float64Array(0); // per template, the last number of the key written before
 
-function growT(n: number, numbers: number): void {
-  if (n > tcap) {
-    tcap = Math.max(n, tcap * 2);
-    tid = new Int32Array(tcap);
-    nStart = new Int32Array(tcap);
-    nCount = new Int32Array(tcap);
-    lastNum = new Uint32Array(tcap);
-    prevLast = new Float64Array(tcap);
-  }
-  if (numbers > nums.length) nums = new Float64Array(Math.max(numbers, nums.length * 2));
+function growT(n: number): void {
+  if (n <= tcap) return;
+  tcap = Math.max(n, tcap * 2);
+  tid = new Int32Array(tcap);
+  nStart = new Int32Array(tcap);
+  nCount = new Int32Array(tcap);
+  hashOf = new Int32Array(tcap);
+  lastNum = new Uint32Array(tcap);
+  prevLast = new Float64Array(tcap);
 }
 
 let table = new Int32Array(0);
@@ -242,11 +278,8 @@ function closeBytes(w: Scratch, start: number, end: number): void {
  * key of kind 1) and reorder `idx` into the group's order (by template, then last number).
  */
 export function putTemplateKeys(w: Scratch, keys: readonly unknown[], from: number, idx: Int32Array, m: number): void {
-  let totalChars = 0;
-  for (let j = 0; j < m; j++) totalChars += (keys[from + idx[j]!] as string).length;
-  growT(m, totalChars);
-  // Templates of the group: a hash table of their ids, looked up with a hash of the template's text
-  // computed while the key is scanned and checked against the key itself, so that a template's
+  // Templates of the group: a hash table of their ids, looked up with the hash of the template's
+  // text (from `classifyStringKey`) and checked against the key itself, so that a template's
   // string is built only the first time it is seen.
   const templates: string[] = [];
   const hashes: number[] = [];
@@ -255,31 +288,11 @@ export function putTemplateKeys(w: Scratch, keys: readonly unknown[], from: numb
   if (table.length < size) table = new Int32Array(size);
   const mask = size - 1;
   table.fill(0, 0, size);
-  let nn = 0;
+  const nn = nTotal;
   let maxLast = 0;
   for (let j = 0; j < m; j++) {
     const s = keys[from + idx[j]!] as string;
-    const len = s.length;
-    nStart[j] = nn;
-    let h = 0x811c9dc5;
-    for (let i = 0; i < len; i++) {
-      const c = s.charCodeAt(i);
-      if (c < 48 || c > 57) {
-        h = Math.imul(h ^ c, 0x01000193);
-        continue;
-      }
-      let x = c - 48;
-      let k = i + 1;
-      for (; k < len; k++) {
-        const d = s.charCodeAt(k);
-        if (d < 48 || d > 57) break;
-        x = x * 10 + (d - 48);
-      }
-      h = Math.imul(h ^ 48, 0x01000193);
-      nums[nn++] = x;
-      i = k - 1;
-    }
-    nCount[j] = nn - nStart[j]!;
+    const h = hashOf[j]!;
     let slot = h & mask;
     let id = -1;
     for (let e = table[slot]!; e !== 0; slot = (slot + 1) & mask, e = table[slot]!) {
@@ -295,9 +308,7 @@ export function putTemplateKeys(w: Scratch, keys: readonly unknown[], from: numb
       table[slot] = id + 1;
     }
     tid[j] = id;
-    const last = nCount[j]! > 0 ? Math.min(nums[nn - 1]!, 0xffffffff) : 0;
-    lastNum[j] = last;
-    if (last > maxLast) maxLast = last;
+    if (lastNum[j]! > maxLast) maxLast = lastNum[j]!;
   }
   // Order: by template, then by last number (two stable passes, least significant first).
   const order = new Int32Array(m);
