@@ -27,8 +27,24 @@ export function errorJson(err: ToolError): unknown {
   return { error: { message: err.message, code: err.code, file: err.file, problem: err.problem, exit: err.exit } };
 }
 
+let epipeQuiet = false;
+
+/**
+ * A reader of stdout that went away (`inspect DIR --records | head`) ends the command quietly, as
+ * `yes | head` does, instead of an unhandled 'error' event printing a stack trace.
+ */
+function quietOnEpipe(): void {
+  if (epipeQuiet) return;
+  epipeQuiet = true;
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(0);
+    throw e;
+  });
+}
+
 /** The exit code, after printing; `io` defaults to this process's stdout and stderr. */
 export async function runSpec(spec: CommandSpec, argv: readonly string[], io?: Partial<Io>): Promise<number> {
+  if (!io?.stdout) quietOnEpipe();
   const out = io?.stdout ?? ((s: string) => void process.stdout.write(s));
   const err = io?.stderr ?? ((s: string) => void process.stderr.write(s));
   // --json is known before parsing, so that a usage error is JSON too.

@@ -282,6 +282,16 @@ describe('golden output of the log views', () => {
     ]);
   });
 
+  it('a reader that goes away (| head) ends the view quietly, exit 0 (a real process)', () => {
+    // The view is written a segment at a time: the writes after head exits meet EPIPE.
+    const r = spawnSync('bash', ['-c', `"${process.execPath}" bin/run.js inspect fixtures/healthy --records | head -3 >/dev/null; echo "\${PIPESTATUS[0]}"`], {
+      cwd: ROOT,
+      encoding: 'utf8',
+    });
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toBe('0\n');
+  });
+
   it('real processes give the same output', () => {
     for (const c of views.filter((x) => /^inspect-(segment\.json|records-corrupt\.txt|log-filter\.txt)$/.test(x.name))) {
       const r = proc(c.args);
