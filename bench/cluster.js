@@ -14,14 +14,12 @@
 // (all, and between nodes), the CPU share of the leader process (its user+system time over the
 // window, from /proc; 1.0 = one core) and of the benchmark process itself (router + clients).
 // Every figure is the median over R runs; the runs interleave the systems.
-import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import { Network } from '../dist/cluster/network.js';
-import { NodeProcess } from '../dist/cluster/node-process.js';
+import { closedLoop, cpuMs, leaderOf as raftLeaderOf, MIXES, pickOp, quantile as q, sleep, startCluster, stopCluster } from './harness.js';
 import { fmt, median, writeBlock } from './report.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -48,12 +46,6 @@ const RUNS = Number(args.runs);
 const CONCS = args.conc.split(',').map(Number);
 const KEYS = Number(args['kv-keys']);
 
-const MIXES = {
-  mixed: { read: 0.5, write: 0.25, cas: 0.25 },
-  write: { read: 0, write: 1, cas: 0 },
-  read: { read: 1, write: 0, cas: 0 },
-};
-
 const SYSTEMS = [
   { name: 'answer', nodes: 3, mixes: ['mixed', 'write'], program: () => [ANSWER] },
   { name: 'single', nodes: 1, mixes: ['mixed', 'write'], program: () => [RUN, 'serve'] },
@@ -61,143 +53,48 @@ const SYSTEMS = [
   { name: 'raft3-nofsync', nodes: 3, mixes: ['mixed', 'write'], program: (dir) => [RUN, 'serve', '--data-dir', dir, '--fsync', 'false'] },
 ].filter((s) => !args.only || args.only.split(',').includes(s.name));
 
-const CLK_TCK = 100; // Linux USER_HZ
-function cpuMs(pid) {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return ((Number(f[11]) + Number(f[12])) * 1000) / CLK_TCK;
-  } catch {
-    return NaN;
-  }
-}
-
-function sleep(ms) {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
 /** Start a system's nodes behind a fresh router; resolves once a write went through n1. */
 async function startSystem(sys, run) {
-  const start = performance.now();
-  const clock = () => performance.now() - start;
-  const net = new Network(() => 0, clock);
-  const ids = Array.from({ length: sys.nodes }, (_, i) => `n${i + 1}`);
-  const root = fs.mkdtempSync(path.join(os.tmpdir(), `raftsnap-bench-${sys.name}-`));
-  const nodes = ids.map((id) => {
-    const dir = path.join(root, id);
-    fs.mkdirSync(dir, { recursive: true });
-    const extra = args.profile && sys.name !== 'answer' ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(args.profile)}`, `--cpu-prof-name=${sys.name}-run${run}-${id}.cpuprofile`] : [];
-    const n = new NodeProcess({ id, command: process.execPath, args: [...extra, ...sys.program(dir)], env: {}, logPath: path.join(root, `${id}.log`) }, clock);
-    net.addNode(n);
-    n.start();
-    return n;
-  });
-  const control = net.client('c0');
-  for (const n of nodes) {
-    const r = await control.request(n.id, { type: 'init', node_id: n.id, node_ids: ids }, 10_000);
-    if (r.reply?.type !== 'init_ok') throw new Error(`${sys.name}: ${n.id} did not answer init: ${JSON.stringify(r)}`);
-  }
-  // Wait for a leader: a write through n1 (forwarded by a follower) succeeds.
-  const probe = net.client('cw');
-  for (let i = 0; ; i++) {
-    const r = await probe.request('n1', { type: 'write', key: 0, value: 0 }, 2000);
-    if (r.reply?.type === 'write_ok') break;
-    if (i > 100) throw new Error(`${sys.name}: no leader`);
-    await sleep(50);
-  }
-  return { sys, net, nodes, control, root, ids };
-}
-
-async function stopSystem(s) {
-  for (const n of s.nodes) n.closeStdin();
-  await Promise.all(s.nodes.map((n) => n.waitExit(10_000)));
-  for (const n of s.nodes) if (n.state !== 'down') n.kill();
-  s.net.close();
-  await Promise.all(s.nodes.map((n) => n.closeLog()));
-  fs.rmSync(s.root, { recursive: true, force: true });
-  // Let the machine settle between systems (the nodes' exits, the page cache).
-  await sleep(300);
+  const profile = (id) => (args.profile && sys.name !== 'answer' ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(args.profile)}`, `--cpu-prof-name=${sys.name}-run${run}-${id}.cpuprofile`] : []);
+  const c = await startCluster({ name: sys.name, count: sys.nodes, program: (dir, id) => [...profile(id), ...sys.program(dir)] });
+  return { sys, ...c };
 }
 
 async function leaderOf(s) {
   if (s.sys.name === 'answer') return s.nodes[0];
-  for (;;) {
-    for (const n of s.nodes) {
-      const r = await s.control.request(n.id, { type: 'get_stats' }, 2000);
-      if (r.reply?.role === 'leader') return n;
-    }
-    await sleep(50);
-  }
+  return raftLeaderOf(s);
 }
-
-let clientSeq = 0;
 
 /** One trial: `conc` closed-loop clients for warmup + time seconds; figures over the timed window. */
 async function trial(s, mixName, conc) {
   const mix = MIXES[mixName];
   const leader = await leaderOf(s);
-  let stop = false;
-  let measuring = false;
-  const lat = [];
-  const latBy = { read: [], write: [], cas: [] };
-  let ok = 0;
-  let done = 0;
-  let rng = 0x9e3779b9 ^ (conc * 7919 + clientSeq);
-  const rnd = () => {
-    // xorshift32: cheap and deterministic; the harness's own cost stays small
-    rng ^= rng << 13;
-    rng ^= rng >>> 17;
-    rng ^= rng << 5;
-    return (rng >>> 0) / 4294967296;
-  };
-  const worker = async (i) => {
-    const client = s.net.client(`c${++clientSeq}`);
-    const node = s.ids[i % s.ids.length];
-    while (!stop) {
-      const x = rnd();
-      const key = Math.floor(rnd() * KEYS);
-      const f = x < mix.read ? 'read' : x < mix.read + mix.write ? 'write' : 'cas';
-      const body = f === 'read' ? { type: 'read', key } : f === 'write' ? { type: 'write', key, value: Math.floor(rnd() * 5) } : { type: 'cas', key, from: Math.floor(rnd() * 5), to: Math.floor(rnd() * 5) };
-      const t0 = performance.now();
-      const r = await client.request(node, body, 5000);
-      const t1 = performance.now();
-      if (!measuring) continue;
-      done++;
-      if (r.reply?.type === `${f}_ok`) {
-        ok++;
-        lat.push(t1 - t0);
-        latBy[f].push(t1 - t0);
-      }
-    }
-  };
-  const workers = Array.from({ length: conc }, (_, i) => worker(i));
+  const load = closedLoop(s, conc, (rnd) => pickOp(mix, rnd, (r) => Math.floor(r() * KEYS)), { salt: conc * 7919 });
   await sleep(WARMUP * 1000);
   const sends0 = s.net.stats.all.sends;
   const servers0 = s.net.stats.servers.sends;
   const cpu0 = cpuMs(leader.pid);
   const self0 = process.cpuUsage();
   const w0 = performance.now();
-  measuring = true;
+  load.measure(true);
   await sleep(TIME * 1000);
-  measuring = false;
+  load.measure(false);
   const w1 = performance.now();
   const cpu1 = cpuMs(leader.pid);
   const self1 = process.cpuUsage(self0);
   const sends = s.net.stats.all.sends - sends0;
   const servers = s.net.stats.servers.sends - servers0;
-  stop = true;
-  await Promise.all(workers);
+  const { ok, done, lat, latBy } = await load.stop();
   const secs = (w1 - w0) / 1000;
   lat.sort((a, b) => a - b);
-  const q = (p, xs = lat) => (xs.length ? xs[Math.min(xs.length - 1, Math.floor(p * xs.length))] : NaN);
   for (const xs of Object.values(latBy)) xs.sort((a, b) => a - b);
   return {
     okPerS: ok / secs,
     donePerS: done / secs,
-    p50: q(0.5),
-    readP50: q(0.5, latBy.read),
-    writeP50: q(0.5, latBy.write),
-    p99: q(0.99),
+    p50: q(lat, 0.5),
+    readP50: q(latBy.read, 0.5),
+    writeP50: q(latBy.write, 0.5),
+    p99: q(lat, 0.99),
     max: lat.length ? lat[lat.length - 1] : NaN,
     msgsPerOp: done ? sends / done : NaN,
     nodeMsgsPerOp: done ? servers / done : NaN,
@@ -223,7 +120,7 @@ for (let run = 1; run <= RUNS; run++) {
         }
       }
     } finally {
-      await stopSystem(s);
+      await stopCluster(s);
     }
   }
 }

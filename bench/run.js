@@ -6,6 +6,7 @@ const benches = [
   ['bench/snapshot.js', '--out', 'docs/BENCHMARKS.md', ...process.argv.slice(2)],
   ['bench/snapshot-pause.js', '--out', 'docs/BENCHMARKS.md', ...process.argv.slice(2)],
   ['bench/cluster.js', '--out', 'docs/BENCHMARKS.md', ...process.argv.slice(2)],
+  ['bench/snapshot-load.js', '--out', 'docs/BENCHMARKS.md', ...process.argv.slice(2)],
   ['bench/overload.js', '--out', 'docs/BENCHMARKS.md', ...process.argv.slice(2)],
   ['bench/install.js', '--out', 'docs/BENCHMARKS.md', ...process.argv.slice(2)],
   ['bench/recovery.js', '--out', 'docs/BENCHMARKS.md', ...process.argv.slice(2)],
