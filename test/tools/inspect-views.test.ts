@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { Entry } from '../../src/raft/types.js';
-import { DataDir, DiskStorage } from '../../src/storage/index.js';
+import { DataDir, DiskStorage, encodeRecord, encodeSegmentHeader } from '../../src/storage/index.js';
 import { ToolError } from '../../src/tools/errors.js';
 import { describeEntry, fileKind, inspectDir, readLog, readRecords, readSegmentFile, topKeys } from '../../src/tools/inspect.js';
 import { loadDirState } from '../../src/tools/load.js';
@@ -166,6 +166,27 @@ describe('inspect --records (the raw WAL)', () => {
     expect(s.status).toBe('unreadable');
     expect(s.problem).toMatch(/WAL segment header checksum mismatch/);
     expect(s.records).toEqual([expect.objectContaining({ type: 'damage', offset: 28, torn: false })]);
+  });
+});
+
+describe('a format 1 segment', () => {
+  it('has no padding or commit records; every record it holds is sealed', () => {
+    const f = path.join(tmpDir(), '0000000000000001-0000000000000001.wal');
+    const recs = [
+      encodeRecord({ type: 'hardState', hardState: { term: 1, votedFor: 'n1', commit: 0 } }),
+      encodeRecord({ type: 'entry', entry: { index: 1, term: 1, data: null } }),
+      encodeRecord({ type: 'entry', entry: { index: 2, term: 1, data: { op: 'write', key: 'k', value: 1 } } }),
+    ];
+    fs.writeFileSync(f, Buffer.concat([encodeSegmentHeader(1, 1, 1), ...recs]));
+    const s = readSegmentFile(f).segments[0]!;
+    expect(s).toMatchObject({ version: 1, seq: 1, firstIndex: 1, status: 'ok', entries: 2, minIndex: 1, maxIndex: 2 });
+    expect(s.records.map((x) => [x.type, x.offset])).toEqual([
+      ['header', 0],
+      ['hardState', 32],
+      ['entry', 32 + recs[0]!.length],
+      ['entry', 32 + recs[0]!.length + recs[1]!.length],
+    ]);
+    expect(s.records.every((x) => !('sealed' in x) || x.sealed)).toBe(true);
   });
 });
 
