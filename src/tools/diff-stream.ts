@@ -1,52 +1,19 @@
 /**
- * `diff` of two states streamed (src/tools/state-stream.ts): neither side is built in memory.
- * Side A is read once into a map from each key to its value's identity (the number, the short
- * canonical JSON or a 128-bit digest of it), side B is streamed against that map (a key found is
- * marked, so what is left unmarked was removed), and with --keys side A is read a second time for the
- * values of the keys removed or changed. The result is what `diffStates` gives (src/tools/diff.ts):
- * the same header, membership and session-table rules.
+ * `diff` of two states streamed (src/tools/state-stream.ts). Side A is loaded as the node holds a
+ * state (a KvStore, filled a chunk at a time: one copy of the state), side B is streamed against
+ * it value against value (a key found is marked in place, so what is left unmarked was removed and
+ * still holds A's value for --keys). The result is what `diffStates` gives (src/tools/diff.ts): the
+ * same header, membership and session-table rules; values compare as JSON (object key order does
+ * not matter, `1` and `"1"` differ).
  */
-import { canonicalJson } from '../kv/keys.js';
+import { KvLoad, KvStore } from '../kv/store.js';
 import type { Json } from '../raft/types.js';
 import { diffHeaders, sessionsText, type DiffResult, type KeyChange, type KeyValue } from './diff.js';
-import { bytes as utf8Bytes, encode as encodeUtf8, murmur3x86_128 } from './hash.js';
 import { openStateStream, type StreamInfo } from './state-stream.js';
-import { compareKeys, type ToolState } from './state.js';
+import { compareKeys, sameJson, type ToolState } from './state.js';
 
-const h = new Uint32Array(4);
-
-/**
- * A value's identity for comparing, small and flat (side A's map holds one per key): a number
- * itself (0 and -0 alike, as canonical JSON has them); else its canonical JSON when it is at most
- * 12 characters (V8 keeps strings that short flat); else a 128-bit digest of the canonical JSON as
- * 9 UTF-16 units, the first a lone surrogate, which canonical JSON never holds (JSON.stringify
- * escapes one), so a digest never equals a short canonical text. Different types never meet: a
- * number against a string is unequal.
- */
-function valueId(v: Json): number | string {
-  if (typeof v === 'number') return v;
-  const c = canonicalJson(v);
-  if (c.length <= 12) return c;
-  const n = encodeUtf8(c);
-  murmur3x86_128(utf8Bytes, n, h);
-  return String.fromCharCode(0xdfff, h[0]! & 0xffff, h[0]! >>> 16, h[1]! & 0xffff, h[1]! >>> 16, h[2]! & 0xffff, h[2]! >>> 16, h[3]! & 0xffff, h[3]! >>> 16);
-}
-
-/** A map with KvStore's key identity: numbers and strings natively (`1` and `"1"` apart), other keys by canonical JSON. */
-class KeyMap<V> {
-  private prim = new Map<number | string, V>();
-  private other = new Map<string, V>();
-  get(k: Json): V | undefined {
-    return typeof k === 'number' || typeof k === 'string' ? this.prim.get(k) : this.other.get(canonicalJson(k));
-  }
-  set(k: Json, v: V): void {
-    if (typeof k === 'number' || typeof k === 'string') this.prim.set(k, v);
-    else this.other.set(canonicalJson(k), v);
-  }
-}
-
-/** Marks a key of side A found in side B. */
-const SEEN = '\u0000seen';
+/** Put in place of side A's value once B has the key. */
+const SEEN: Json = Object.freeze({ seen: true }) as Json;
 
 /** The ToolState fields diffHeaders reads (no pairs). */
 function headerState(info: StreamInfo, sessions: Json | null): ToolState {
@@ -72,21 +39,25 @@ function headerState(info: StreamInfo, sessions: Json | null): ToolState {
 }
 
 export function streamDiff(a: string, b: string, opts: { keys?: boolean } = {}): { result: DiffResult; warnings: string[] } {
+  // Side A as the node holds a state (a KvStore, loaded a chunk at a time as the node loads one):
+  // one copy of it, and B compared value against value, with no third pass for --keys.
   const sa = openStateStream(a);
-  const left = new KeyMap<number | string>();
+  const load = new KvLoad();
   let keysA = 0;
   try {
     for (const { keys, values } of sa.columns()) {
-      for (let i = 0; i < keys.length; i++) left.set(keys[i]!, valueId(values[i]!));
+      load.add(keys, values);
       keysA += keys.length;
     }
   } finally {
     sa.close();
   }
   const sessionsA = sa.sessions();
+  const left = new KvStore();
+  left.replace(load);
   const sb = openStateStream(b);
   const added: KeyValue[] = [];
-  const changedB = new KeyMap<{ key: Json; b: Json }>();
+  const changed: KeyChange[] = [];
   let nAdded = 0;
   let nChanged = 0;
   let unchanged = 0;
@@ -98,17 +69,21 @@ export function streamDiff(a: string, b: string, opts: { keys?: boolean } = {}):
       for (let i = 0; i < keys.length; i++) {
         const key = keys[i]!;
         const vb = values[i]!;
-        const id = left.get(key);
-        if (id === undefined) {
+        const va = left.get(key);
+        if (va === undefined) {
           nAdded++;
           if (opts.keys) added.push({ key, value: vb });
           continue;
         }
         found++;
+        if (va === SEEN) {
+          nChanged++; // a key B holds twice
+          continue;
+        }
         left.set(key, SEEN); // a write in place: no rehash, as a delete from a large map would cause
-        if (id !== valueId(vb)) {
+        if (!sameJson(va, vb)) {
           nChanged++;
-          if (opts.keys) changedB.set(key, { key, b: vb });
+          if (opts.keys) changed.push({ key, a: va, b: vb });
         } else unchanged++;
       }
     }
@@ -118,25 +93,9 @@ export function streamDiff(a: string, b: string, opts: { keys?: boolean } = {}):
   const sessionsB = sb.sessions();
   const nRemoved = keysA - found;
   const removed: KeyValue[] = [];
-  const changed: KeyChange[] = [];
-  if (opts.keys && (nRemoved > 0 || nChanged > 0)) {
-    // Side A again, for the values of the keys removed and changed.
-    const again = openStateStream(a);
-    try {
-      for (const { keys, values } of again.columns()) {
-        for (let i = 0; i < keys.length; i++) {
-          const key = keys[i]!;
-          const va = values[i]!;
-          if (left.get(key) !== SEEN) removed.push({ key, value: va });
-          else {
-            const c = changedB.get(key);
-            if (c) changed.push({ key: c.key, a: va, b: c.b });
-          }
-        }
-      }
-    } finally {
-      again.close();
-    }
+  if (opts.keys && nRemoved > 0) {
+    // What B did not mark still holds A's value.
+    for (const [key, va] of left.entries()) if (va !== SEEN) removed.push({ key, value: va });
   }
   const ta = headerState(sa.info, sessionsA);
   const tb = headerState(sb.info, sessionsB);

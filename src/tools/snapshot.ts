@@ -12,7 +12,7 @@ import { SnapshotEncoder, SnapshotReader, type FileSystem } from '../storage/ind
 import { sessionsText } from './diff.js';
 import { ToolError } from './errors.js';
 import { guard, PROGRESS_MIN_KEYS } from './load.js';
-import { showJson } from './state.js';
+import { sameJson, showJson } from './state.js';
 
 /** Pairs per column batch: the format's chunk, so that the encoder takes them without a copy. */
 const BATCH = 8192;
@@ -37,24 +37,6 @@ export function encodeStore(
     view.release();
     bar.stop();
   }
-}
-
-/** Deep equality of two JSON values as the state knows them (object key order does not matter). */
-function sameJson(a: Json, b: Json): boolean {
-  if (a === b) return true;
-  if (a === null || b === null || typeof a !== 'object' || typeof b !== 'object') return false;
-  if (Array.isArray(a)) {
-    if (!Array.isArray(b) || a.length !== b.length) return false;
-    for (let i = 0; i < a.length; i++) if (!sameJson(a[i]!, b[i]!)) return false;
-    return true;
-  }
-  if (Array.isArray(b)) return false;
-  const ka = Object.keys(a);
-  if (ka.length !== Object.keys(b).length) return false;
-  for (const k of ka) {
-    if (!Object.prototype.hasOwnProperty.call(b, k) || !sameJson(a[k]!, b[k]!)) return false;
-  }
-  return true;
 }
 
 /** Put in the store in place of a value once its pair has been read back: a second one is a duplicate. */
