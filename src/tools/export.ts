@@ -1,11 +1,11 @@
 /**
  * `snapshot`: a standalone snapshot file of a data directory's state at its commit index (or at a
- * given index), built read-only (newest snapshot + committed log replayed) and verified after
- * writing.
+ * given index), built read-only (newest snapshot + committed log replayed), written under a
+ * temporary name, verified there, then renamed into place.
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { SNAPSHOT_MAGIC, snapshotFileName, writeSnapshotFile } from '../storage/index.js';
+import { SNAPSHOT_MAGIC, renameDurable, snapshotFileName, tempName, writeSnapshotFile } from '../storage/index.js';
 import { ToolError } from './errors.js';
 import { insideDataDir, retype, underBase } from './files.js';
 import { guard, isoTime, loadDirStore, pathKind, toolNow, type ConfigSource } from './load.js';
@@ -49,9 +49,23 @@ export function exportSnapshot(dir: string, opts: { out?: string; index?: number
   }
   const createdAt = toolNow();
   const bytes = encodeStore(d.store, st, d.dedup, { createdAt, nodeId: d.nodeId });
-  const written = guard(() => writeSnapshotFile(path.dirname(out), bytes, { name: path.basename(out) }), out);
-  // Verify what is on disk: checksums, decode, and the same pairs as the state.
-  const back = verifyAgainstStore(written, out, d.store, st.index, d.dedup);
+  // Written under a temporary name and verified there (checksums, decode, the same pairs as the
+  // state) before it replaces anything: a file that does not read back never takes the place of
+  // the one --force would overwrite, and the temporary file is removed.
+  const written = guard(() => writeSnapshotFile(path.dirname(out), bytes, { name: path.basename(tempName(out)) }), out);
+  let back: ReturnType<typeof verifyAgainstStore>;
+  try {
+    back = verifyAgainstStore(written, out, d.store, st.index, d.dedup);
+  } catch (e) {
+    fs.rmSync(written, { force: true });
+    throw e;
+  }
+  try {
+    guard(() => renameDurable(written, out), out);
+  } catch (e) {
+    fs.rmSync(written, { force: true });
+    throw e;
+  }
   return {
     dir,
     file: out,
