@@ -273,6 +273,32 @@ describe('reading version 2 groups: every rule checked', () => {
     refused(snap([[CHUNK_PAIRS + 1, [], []]], 0), 'LIMIT', /chunk of 8193 pairs/);
   });
 
+  it('refuses malformed template and hex columns', () => {
+    const tk = (templates: unknown, ids: number[], nums: number[]) => ({ templates, ids: Buffer.from(ids), nums: Buffer.from(nums) });
+    // A good one first: "user:5" and "user:7" (5 zigzag 10, then +2 zigzag 4).
+    expect(decodeSnapshot(snap([[2, tk(['user:0'], [0, 0], [10, 4]), [1, 2]]], 2)).content.kv).toEqual([
+      ['user:5', 1],
+      ['user:7', 2],
+    ]);
+    refused(snap([[1, tk(['a'], [1], []), [1]]], 1), 'BAD_PAYLOAD', /refers to template 1 of 1/);
+    refused(snap([[1, tk(['a0'], [0], []), [1]]], 1), 'BAD_PAYLOAD', /ends before its last varint/);
+    refused(snap([[1, tk(['a'], [0], [1]), [1]]], 1), 'BAD_PAYLOAD', /numbers after its last key/);
+    refused(snap([[1, tk(['a'], [0, 0], []), [1]]], 1), 'BAD_PAYLOAD', /template ids after its last key/);
+    refused(snap([[1, tk(['a0'], [0], [1]), [1]]], 1), 'BAD_PAYLOAD', /not a non-negative safe integer/);
+    refused(snap([[1, tk([7], [0], []), [1]]], 1), 'BAD_PAYLOAD', /template that is not text/);
+    refused(snap([[1, tk(['a', 'b'], [0], []), [1]]], 1), 'BAD_PAYLOAD', /2 templates for 1 keys/);
+    refused(snap([[1, { templates: ['a'], ids: Buffer.from([0]) }, [1]]], 1), 'BAD_PAYLOAD', /malformed template key column/);
+    refused(snap([[1, { templates: 'a', ids: Buffer.from([0]), nums: Buffer.from([]) }, [1]]], 1), 'BAD_PAYLOAD', /templates field that is not an array/);
+    refused(snap([[1, { templates: ['x'.repeat(70000)], ids: Buffer.from([0]), nums: Buffer.from([]) }, [1]]], 1), 'LIMIT', /take 70003 bytes as JSON/);
+    const hex = (b: number[]) => ({ hex: Buffer.from(b) });
+    expect(decodeSnapshot(snap([[1, hex([4, 0xff, 0xff, 0xff, 0xff, 0x0f]), [1]]], 1)).content.kv).toEqual([['ffffffff', 1]]);
+    refused(snap([[1, hex([3, 0, 1, 2]), [1]]], 1), 'BAD_PAYLOAD', /hex key of 3 bytes/);
+    refused(snap([[2, hex([4, 0xff, 0xff, 0xff, 0xff, 0x0f, 4, 1]), [1, 2]]], 2), 'BAD_PAYLOAD', /first four bytes overflow/);
+    refused(snap([[1, hex([4, 0, 9]), [1]]], 1), 'BAD_PAYLOAD', /bytes after its last key/);
+    refused(snap([[1, hex([5, 0]), [1]]], 1), 'BAD_PAYLOAD', /ends inside a key/);
+    refused(snap([[1, { hex: Buffer.from([4, 0]), base: 0 }, [1]]], 1), 'BAD_PAYLOAD', /malformed hex key column/);
+  });
+
   it('checks each key and value of a group against the limits', () => {
     const deep: Json = JSON.parse('['.repeat(70) + ']'.repeat(70)) as Json;
     refused(snap([[1, [1], [deep]]], 1), 'LIMIT', /nested more than 64 levels/);
