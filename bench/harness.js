@@ -59,17 +59,24 @@ export async function startCluster({ name, count, program, env = () => ({}), pre
     nodes.push(n);
   }
   const control = net.client('c0');
-  for (const n of nodes) {
-    const r = await control.request(n.id, { type: 'init', node_id: n.id, node_ids: ids }, 10_000);
-    if (r.reply?.type !== 'init_ok') throw new Error(`${name}: ${n.id} did not answer init: ${JSON.stringify(r)}`);
-  }
-  // Wait for a leader: a write through n1 (forwarded by a follower) succeeds.
-  const probe = net.client('cw');
-  for (let i = 0; ; i++) {
-    const r = await probe.request('n1', { type: 'write', key: 0, value: 0 }, 2000);
-    if (r.reply?.type === 'write_ok') break;
-    if (i > 100) throw new Error(`${name}: no leader`);
-    await sleep(50);
+  try {
+    for (const n of nodes) {
+      const r = await control.request(n.id, { type: 'init', node_id: n.id, node_ids: ids }, 10_000);
+      if (r.reply?.type !== 'init_ok') throw new Error(`${name}: ${n.id} did not answer init: ${JSON.stringify(r)}`);
+    }
+    // Wait for a leader: a write through n1 (forwarded by a follower) succeeds.
+    const probe = net.client('cw');
+    for (let i = 0; ; i++) {
+      const r = await probe.request('n1', { type: 'write', key: 0, value: 0 }, 2000);
+      if (r.reply?.type === 'write_ok') break;
+      if (i > 100) throw new Error(`${name}: no leader`);
+      await sleep(50);
+    }
+  } catch (e) {
+    // Leave no process behind (their logs stay under the temporary root, named in the error).
+    for (const n of nodes) n.kill();
+    net.close();
+    throw new Error(`${e.message} (logs in ${root})`);
   }
   return { net, nodes, control, root, ids };
 }

@@ -4,11 +4,15 @@
 // monitorEventLoopDelay (resolution 1 ms) runs from the start; every SIGUSR2 appends one JSON line
 // { why: "signal", maxMs, p99Ms, meanMs, count } covering the time since the previous line (or the
 // start) and starts a fresh histogram, and the process's exit appends a last one (why: "exit").
-// Without the variable it does nothing. The node itself is not changed.
+// With RAFTSNAP_LOOP_DELAY_SLICE_MS = M as well, a second histogram is read and reset every M ms
+// and the line carries these slices too: `slices` = [[end, maxMs], ...], `end` in milliseconds
+// since the epoch (performance.timeOrigin + now: comparable across processes on one machine); a
+// pause shows in the slice in which it ended or the next. Without the first variable it does
+// nothing. The node itself is not changed.
 /* global require */
 'use strict';
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const { monitorEventLoopDelay } = require('node:perf_hooks');
+const { monitorEventLoopDelay, performance } = require('node:perf_hooks');
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const fs = require('node:fs');
 
@@ -16,10 +20,21 @@ const file = process.env.RAFTSNAP_LOOP_DELAY_FILE;
 if (file) {
   const h = monitorEventLoopDelay({ resolution: 1 });
   h.enable();
+  const sliceMs = Number(process.env.RAFTSNAP_LOOP_DELAY_SLICE_MS ?? 0);
+  let slices = [];
+  if (sliceMs > 0) {
+    const hs = monitorEventLoopDelay({ resolution: 1 });
+    hs.enable();
+    setInterval(() => {
+      slices.push([performance.timeOrigin + performance.now(), hs.max / 1e6]);
+      hs.reset();
+    }, sliceMs).unref();
+  }
   const dump = (why) => {
-    const line = { why, pid: process.pid, maxMs: h.max / 1e6, p99Ms: h.percentile(99) / 1e6, meanMs: h.mean / 1e6, count: h.count };
+    const line = { why, pid: process.pid, maxMs: h.max / 1e6, p99Ms: h.percentile(99) / 1e6, meanMs: h.mean / 1e6, count: h.count, slices };
     fs.appendFileSync(file, JSON.stringify(line) + '\n');
     h.reset();
+    slices = [];
   };
   process.on('SIGUSR2', () => dump('signal'));
   process.on('exit', () => dump('exit'));
