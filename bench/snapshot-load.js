@@ -19,7 +19,8 @@
 // event-loop pause over the window: bench/loop-delay-preload.cjs in every node (monitorEventLoopDelay,
 // 1 ms resolution), its histogram reset by a SIGUSR2 at the window's start and read at its end,
 // and the leader's longest pause during its snapshots against outside them, from the same
-// preload's 50 ms slices (a slice counts as during a snapshot when a pause it may show overlapped one).
+// preload's 50 ms slices (a slice counts as during a snapshot when a pause it may show overlapped one),
+// and the leader's garbage-collection pauses (the preload's PerformanceObserver), during and outside.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -196,6 +197,14 @@ async function trial(cfg, threshold, run) {
     if (intervals.some(([s0, s1]) => a < epoch(s1) && end > epoch(s0))) pauseIn = Math.max(pauseIn, mx);
     else pauseOut = Math.max(pauseOut, mx);
   }
+  const inSnapshot = (a, b) => intervals.some(([s0, s1]) => a < epoch(s1) && b > epoch(s0));
+  const gcs = delays[leader.id].gcs.filter(([st]) => st >= epoch(w0) && st <= epoch(w1));
+  let gcIn = intervals.length ? 0 : NaN;
+  let gcOut = 0;
+  for (const [st, ms] of gcs) {
+    if (inSnapshot(st, st + ms)) gcIn = Math.max(gcIn, ms);
+    else gcOut = Math.max(gcOut, ms);
+  }
   const taken = Object.fromEntries(IDS.map((id) => [id, st1[id].snapshots_taken - st0[id].snapshots_taken]));
   return {
     cfg,
@@ -212,6 +221,10 @@ async function trial(cfg, threshold, run) {
     leaderPause: delays[leader.id].maxMs,
     leaderPauseIn: pauseIn,
     leaderPauseOut: pauseOut,
+    gcIn,
+    gcOut,
+    gcMsPerS: gcs.reduce((t, g) => t + g[1], 0) / secs,
+    majorGcs: gcs.filter((g) => g[2] === 4).length,
     followerPause: Math.max(...IDS.filter((id) => id !== leader.id).map((id) => delays[id].maxMs)),
     leaderCpu: r.leaderCpu,
     taken,
@@ -234,7 +247,7 @@ try {
       process.stderr.write(
         `run ${run} ${cfg}${cfg === 'on' ? ` (threshold ${t.threshold})` : ''}: ${t.okPerS.toFixed(0)} ok/s, ${t.entriesPerS.toFixed(0)} log entries/s, p50 ${t.p50.toFixed(2)} p99 ${t.p99.toFixed(1)} max ${t.max.toFixed(1)} ms` +
           `${cfg === 'on' ? `, p99 during a leader snapshot ${t.duringP99.toFixed(1)} ms (${t.duringN} ops, ${(100 * t.snapshotWindowShare).toFixed(0)}% of the window), leader snapshot ${t.leaderSnapMs} ms` : ''}` +
-          `, longest pause leader ${t.leaderPause.toFixed(1)} ms (during its snapshots ${t.leaderPauseIn.toFixed(1)}, outside ${t.leaderPauseOut.toFixed(1)}) / followers ${t.followerPause.toFixed(1)} ms, snapshots taken ${IDS.map((id) => `${id} ${t.taken[id]}`).join(' ')} (leader ${t.leader}, ${t.leaderChanges} leader changes), leader CPU ${t.leaderCpu.toFixed(2)}\n`,
+          `, longest pause leader ${t.leaderPause.toFixed(1)} ms (during its snapshots ${t.leaderPauseIn.toFixed(1)}, outside ${t.leaderPauseOut.toFixed(1)}; longest GC during ${t.gcIn.toFixed(1)}, outside ${t.gcOut.toFixed(1)}, GC ${t.gcMsPerS.toFixed(0)} ms/s, ${t.majorGcs} major) / followers ${t.followerPause.toFixed(1)} ms, snapshots taken ${IDS.map((id) => `${id} ${t.taken[id]}`).join(' ')} (leader ${t.leader}, ${t.leaderChanges} leader changes), leader CPU ${t.leaderCpu.toFixed(2)}\n`,
       );
     }
   }
@@ -264,15 +277,15 @@ const lines = [
     `${CONC} closed-loop clients, Maelstrom's mix (reads 50%, write 25%, cas 25%) on keys drawn from the ${KEYS.toLocaleString('en-US')}, ${WARMUP} s warm-up then ${TIME} s measured; a fresh cluster per trial, medians of ${RUNS} runs, the configurations interleaved. ` +
     `**off** = \`--snapshot-threshold 0 --snapshot-threshold-bytes 0\`; **on** = \`--snapshot-threshold ${threshold} --snapshot-threshold-bytes 0\` (${args.threshold ? 'given' : `from the log entries per second of the first off trial, for about ${SNAPS} snapshots in the window`}; jitter 0.2 as default). ` +
     `Latencies are of ok operations. "During a leader snapshot" = the ok operations whose time overlapped one of the leader's snapshots (from its start to its commit: the leader's log line gives its duration, a get_stats poll every ${POLL_MS} ms when it was committed; the interval is widened by the poll's gap). ` +
-    `Longest pause = max of \`monitorEventLoopDelay\` (1 ms resolution) over the window in each node process (bench/loop-delay-preload.cjs, loaded with \`--require\`); without snapshots it is the floor set by garbage collection and CPU contention. The leader's pause during its snapshots and outside them: the same preload's ${SLICE_MS} ms slices over the window (a slice counts as during a snapshot when a pause it may show overlapped one).`,
+    `Longest pause = max of \`monitorEventLoopDelay\` (1 ms resolution) over the window in each node process (bench/loop-delay-preload.cjs, loaded with \`--require\`); without snapshots it is the floor set by garbage collection and CPU contention. The leader's pause during its snapshots and outside them: the same preload's ${SLICE_MS} ms slices over the window (a slice counts as during a snapshot when a pause it may show overlapped one); its garbage collections from a \`PerformanceObserver\` in the same preload (those of 1 ms or more; "during" = overlapping a snapshot).`,
   '',
-  '| snapshots | ok/s | p50 ms | p99 ms | max ms | p99 during a leader snapshot ms (ops) | share of the window in a leader snapshot | leader snapshot ms | snapshots taken in the window n1 / n2 / n3 | leader longest pause, median ms | worst run ms | leader longest pause during its snapshots, median ms | worst run ms | leader longest pause outside its snapshots ms | followers longest pause ms | leader CPU |',
-  '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+  '| snapshots | ok/s | p50 ms | p99 ms | max ms | p99 during a leader snapshot ms (ops) | share of the window in a leader snapshot | leader snapshot ms | snapshots taken in the window n1 / n2 / n3 | leader longest pause, median ms | worst run ms | leader longest pause during its snapshots, median ms | worst run ms | leader longest pause outside its snapshots ms | leader longest GC pause during its snapshots / outside ms | leader GC ms per s (major GCs) | followers longest pause ms | leader CPU |',
+  '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
 ];
 for (const cfg of ['off', 'on']) {
   const on = cfg === 'on';
   lines.push(
-    `| ${cfg} | ${ok0(m(cfg, (t) => t.okPerS))} | ${m(cfg, (t) => t.p50).toFixed(2)} | ${f1(m(cfg, (t) => t.p99))} | ${f1(m(cfg, (t) => t.max))} | ${on ? `${f1(m(cfg, (t) => t.duringP99))} (${ok0(m(cfg, (t) => t.duringN))})` : '–'} | ${on ? `${(100 * m(cfg, (t) => t.snapshotWindowShare)).toFixed(0)}%` : '–'} | ${on ? f1(m(cfg, (t) => t.leaderSnapMs)) : '–'} | ${takenCell(cfg)} | ${f1(m(cfg, (t) => t.leaderPause))} | ${f1(worst(cfg, (t) => t.leaderPause))} | ${on ? f1(m(cfg, (t) => t.leaderPauseIn)) : '–'} | ${on ? f1(worst(cfg, (t) => t.leaderPauseIn)) : '–'} | ${f1(m(cfg, (t) => t.leaderPauseOut))} | ${f1(m(cfg, (t) => t.followerPause))} | ${m(cfg, (t) => t.leaderCpu).toFixed(2)} |`,
+    `| ${cfg} | ${ok0(m(cfg, (t) => t.okPerS))} | ${m(cfg, (t) => t.p50).toFixed(2)} | ${f1(m(cfg, (t) => t.p99))} | ${f1(m(cfg, (t) => t.max))} | ${on ? `${f1(m(cfg, (t) => t.duringP99))} (${ok0(m(cfg, (t) => t.duringN))})` : '–'} | ${on ? `${(100 * m(cfg, (t) => t.snapshotWindowShare)).toFixed(0)}%` : '–'} | ${on ? f1(m(cfg, (t) => t.leaderSnapMs)) : '–'} | ${takenCell(cfg)} | ${f1(m(cfg, (t) => t.leaderPause))} | ${f1(worst(cfg, (t) => t.leaderPause))} | ${on ? f1(m(cfg, (t) => t.leaderPauseIn)) : '–'} | ${on ? f1(worst(cfg, (t) => t.leaderPauseIn)) : '–'} | ${f1(m(cfg, (t) => t.leaderPauseOut))} | ${on ? f1(m(cfg, (t) => t.gcIn)) : '–'} / ${f1(m(cfg, (t) => t.gcOut))} | ${f1(m(cfg, (t) => t.gcMsPerS))} (${f1(m(cfg, (t) => t.majorGcs))}) | ${f1(m(cfg, (t) => t.followerPause))} | ${m(cfg, (t) => t.leaderCpu).toFixed(2)} |`,
   );
 }
 lines.push('');
