@@ -223,9 +223,9 @@ export function summarizeDirState(dir: string, top: number): DirStateSummary {
   const list = new TopList(top);
   let keys = 0;
   try {
-    for (const batch of st.batches()) {
-      keys += batch.length;
-      if (top > 0) for (const [k, v] of batch) list.offer(k, encodeCbor(k).length, encodeCbor(v).length);
+    for (const c of st.columns()) {
+      keys += c.keys.length;
+      if (top > 0) for (let i = 0; i < c.keys.length; i++) list.offer(c.keys[i]!, encodeCbor(c.keys[i]!).length, encodeCbor(c.values[i]!).length);
     }
   } finally {
     st.close();
