@@ -60,6 +60,7 @@ const META = { index: KEYS, term: 1, config: IDS };
 const POLL_MS = 20;
 const SLICE_MS = 50;
 const epoch = (t) => performance.timeOrigin + t;
+const GC_KINDS = { 1: 'minor', 4: 'major', 8: 'incremental', 16: 'weak callbacks' };
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'raftsnap-snapshot-load-'));
 // The keys clients draw from: integers 0..N-1, or the mixed state's own keys.
@@ -200,10 +201,12 @@ async function trial(cfg, threshold, run) {
   const inSnapshot = (a, b) => intervals.some(([s0, s1]) => a < epoch(s1) && b > epoch(s0));
   const gcs = delays[leader.id].gcs.filter(([st]) => st >= epoch(w0) && st <= epoch(w1));
   let gcIn = intervals.length ? 0 : NaN;
+  let gcInKind = '–';
   let gcOut = 0;
-  for (const [st, ms] of gcs) {
-    if (inSnapshot(st, st + ms)) gcIn = Math.max(gcIn, ms);
-    else gcOut = Math.max(gcOut, ms);
+  for (const [st, ms, kind] of gcs) {
+    if (inSnapshot(st, st + ms)) {
+      if (ms > gcIn) [gcIn, gcInKind] = [ms, GC_KINDS[kind] ?? String(kind)];
+    } else gcOut = Math.max(gcOut, ms);
   }
   const taken = Object.fromEntries(IDS.map((id) => [id, st1[id].snapshots_taken - st0[id].snapshots_taken]));
   return {
@@ -222,6 +225,7 @@ async function trial(cfg, threshold, run) {
     leaderPauseIn: pauseIn,
     leaderPauseOut: pauseOut,
     gcIn,
+    gcInKind,
     gcOut,
     gcMsPerS: gcs.reduce((t, g) => t + g[1], 0) / secs,
     majorGcs: gcs.filter((g) => g[2] === 4).length,
@@ -247,7 +251,7 @@ try {
       process.stderr.write(
         `run ${run} ${cfg}${cfg === 'on' ? ` (threshold ${t.threshold})` : ''}: ${t.okPerS.toFixed(0)} ok/s, ${t.entriesPerS.toFixed(0)} log entries/s, p50 ${t.p50.toFixed(2)} p99 ${t.p99.toFixed(1)} max ${t.max.toFixed(1)} ms` +
           `${cfg === 'on' ? `, p99 during a leader snapshot ${t.duringP99.toFixed(1)} ms (${t.duringN} ops, ${(100 * t.snapshotWindowShare).toFixed(0)}% of the window), leader snapshot ${t.leaderSnapMs} ms` : ''}` +
-          `, longest pause leader ${t.leaderPause.toFixed(1)} ms (during its snapshots ${t.leaderPauseIn.toFixed(1)}, outside ${t.leaderPauseOut.toFixed(1)}; longest GC during ${t.gcIn.toFixed(1)}, outside ${t.gcOut.toFixed(1)}, GC ${t.gcMsPerS.toFixed(0)} ms/s, ${t.majorGcs} major) / followers ${t.followerPause.toFixed(1)} ms, snapshots taken ${IDS.map((id) => `${id} ${t.taken[id]}`).join(' ')} (leader ${t.leader}, ${t.leaderChanges} leader changes), leader CPU ${t.leaderCpu.toFixed(2)}\n`,
+          `, longest pause leader ${t.leaderPause.toFixed(1)} ms (during its snapshots ${t.leaderPauseIn.toFixed(1)}, outside ${t.leaderPauseOut.toFixed(1)}; longest GC during ${t.gcIn.toFixed(1)} (${t.gcInKind}), outside ${t.gcOut.toFixed(1)}, GC ${t.gcMsPerS.toFixed(0)} ms/s, ${t.majorGcs} major) / followers ${t.followerPause.toFixed(1)} ms, snapshots taken ${IDS.map((id) => `${id} ${t.taken[id]}`).join(' ')} (leader ${t.leader}, ${t.leaderChanges} leader changes), leader CPU ${t.leaderCpu.toFixed(2)}\n`,
       );
     }
   }
@@ -288,6 +292,9 @@ for (const cfg of ['off', 'on']) {
     `| ${cfg} | ${ok0(m(cfg, (t) => t.okPerS))} | ${m(cfg, (t) => t.p50).toFixed(2)} | ${f1(m(cfg, (t) => t.p99))} | ${f1(m(cfg, (t) => t.max))} | ${on ? `${f1(m(cfg, (t) => t.duringP99))} (${ok0(m(cfg, (t) => t.duringN))})` : '–'} | ${on ? `${(100 * m(cfg, (t) => t.snapshotWindowShare)).toFixed(0)}%` : '–'} | ${on ? f1(m(cfg, (t) => t.leaderSnapMs)) : '–'} | ${takenCell(cfg)} | ${f1(m(cfg, (t) => t.leaderPause))} | ${f1(worst(cfg, (t) => t.leaderPause))} | ${on ? f1(m(cfg, (t) => t.leaderPauseIn)) : '–'} | ${on ? f1(worst(cfg, (t) => t.leaderPauseIn)) : '–'} | ${f1(m(cfg, (t) => t.leaderPauseOut))} | ${on ? f1(m(cfg, (t) => t.gcIn)) : '–'} / ${f1(m(cfg, (t) => t.gcOut))} | ${f1(m(cfg, (t) => t.gcMsPerS))} (${f1(m(cfg, (t) => t.majorGcs))}) | ${f1(m(cfg, (t) => t.followerPause))} | ${m(cfg, (t) => t.leaderCpu).toFixed(2)} |`,
   );
 }
+const kinds = [...new Set(results.on.map((t) => t.gcInKind))].join(', ');
+lines.push('');
+lines.push(`The longest garbage collection during the leader's snapshots, by run: ${results.on.map((t) => `${f1(t.gcIn)} ms (${t.gcInKind})`).join(', ')}; kinds: ${kinds}.`);
 lines.push('');
 lines.push('Targets (issue 8, leader side):');
 lines.push('');
