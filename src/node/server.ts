@@ -850,7 +850,9 @@ export class RaftServer {
       await this.store!.compact(this.core!.status().firstIndex - 1, this.opts.retain);
       this.stats.snapshotsInstalled++;
     }
-    this.log.info(`${this.nodeId}: ${l.install ? 'installed' : 'loaded recovered'} snapshot ${meta.index}/${meta.term} (${this.kv.size} keys, ${r.slices} slices, longest ${r.longestSliceMs} ms)`);
+    // The timing is for debugging only (stderr of a recovering node is shown in docs examples).
+    if (l.install) this.log.info(`${this.nodeId}: installed snapshot ${meta.index}/${meta.term} (${this.kv.size} keys)`);
+    this.log.debug(`${this.nodeId}: ${l.install ? 'installed' : 'loaded recovered'} snapshot ${meta.index}/${meta.term} (${this.kv.size} keys, ${r.slices} slices, longest ${r.longestSliceMs} ms)`);
   }
 
   /** True while a snapshot is being loaded into the state machine (tests, stats). */
