@@ -74,9 +74,37 @@ export function textNestsDeeper(text: string, max: number): boolean {
 }
 
 
+/** A UTF-16 surrogate not part of a pair (in `u` mode a pair is one code point, not a surrogate). */
+const LONE_SURROGATE = /\p{Cs}/u;
+
+/**
+ * Whether a string in `v` (a value already checked by valueProblem: bounded depth), or an object
+ * key, holds a lone surrogate. JSON's \uD800 escapes can make one, but it is not Unicode: the
+ * log's and the snapshots' encoding (CBOR text, UTF-8) cannot hold it and would give back U+FFFD,
+ * silently changing an acknowledged value after a restart. So it is refused before it is logged.
+ */
+export function hasLoneSurrogate(v: unknown): boolean {
+  const stack: unknown[] = [v];
+  while (stack.length > 0) {
+    const x = stack.pop();
+    if (typeof x === 'string') {
+      if (LONE_SURROGATE.test(x)) return true;
+    } else if (Array.isArray(x)) {
+      for (const e of x) stack.push(e);
+    } else if (x !== null && typeof x === 'object') {
+      for (const k in x) {
+        if (LONE_SURROGATE.test(k)) return true;
+        stack.push((x as Record<string, unknown>)[k]);
+      }
+    }
+  }
+  return false;
+}
+
 /**
  * The first reason the keys and values of a client request `req` (a read/write/cas body, or the
- * request of a raft_forward) exceed MAX_VALUE_DEPTH or MAX_VALUE_CHARS; null when they fit.
+ * request of a raft_forward) exceed MAX_VALUE_DEPTH or MAX_VALUE_CHARS, or hold a string that is
+ * not Unicode (a lone surrogate); null when they fit.
  */
 export function clientValueProblem(req: Record<string, unknown>): string | null {
   let chars = 0;
@@ -85,6 +113,7 @@ export function clientValueProblem(req: Record<string, unknown>): string | null 
     const v = req[f];
     const p = valueProblem(v, MAX_VALUE_DEPTH);
     if (p) return `"${f}": ${p}`;
+    if (hasLoneSurrogate(v)) return `"${f}": a string holds a lone UTF-16 surrogate (not Unicode: the log could not store it exactly)`;
     chars += JSON.stringify(v ?? null).length;
     if (chars > MAX_VALUE_CHARS) return `key and values take more than ${MAX_VALUE_CHARS} characters as JSON`;
   }
