@@ -12,6 +12,7 @@ const benches = [
   ['bench/recovery.js', '--out', 'docs/BENCHMARKS.md', ...process.argv.slice(2)],
   ['bench/catchup.js', '--out', 'docs/BENCHMARKS.md', ...process.argv.slice(2)],
   ['bench/tools.js', '--out', 'docs/BENCHMARKS.md', ...process.argv.slice(2)],
+  ['bench/startup.js', '--out', 'docs/BENCHMARKS.md', ...process.argv.slice(2)],
 ];
 for (const args of benches) {
   const r = spawnSync(process.execPath, args, { stdio: 'inherit' });
