@@ -2,7 +2,7 @@
 // bench/recovery.js, bench/catchup.js): the same pairs in every run.
 //   mixed = string keys of three kinds (`user:<n>`, hex ids, path-like keys) in a pseudo-random
 //           order, with mixed JSON values (integers, short strings, small arrays and objects), the
-//           generator of bench/snapshot.js's `mixed` state;
+//           generator bench/snapshot.js's `mixed` state uses too;
 //   int   = integer keys 0..N-1 in order, values 0..4 (Maelstrom's lin-kv shape).
 
 /** xorshift32 with a fixed seed. */
@@ -17,17 +17,18 @@ export function xorshift(seed) {
 }
 
 /** A bijection of 32-bit integers (distinct n give distinct hex ids). */
-function mix32(n) {
+export function mix32(n) {
   let h = n >>> 0;
   h = Math.imul(h ^ (h >>> 16), 0x85ebca6b) >>> 0;
   h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35) >>> 0;
   return (h ^ (h >>> 16)) >>> 0;
 }
 
-const WORDS = ['alpha', 'bravo', 'charlie', 'delta', 'echo', 'foxtrot', 'golf', 'hotel', 'india', 'juliet', 'kilo', 'lima', 'mike', 'november', 'oscar', 'papa'];
+export const WORDS = ['alpha', 'bravo', 'charlie', 'delta', 'echo', 'foxtrot', 'golf', 'hotel', 'india', 'juliet', 'kilo', 'lima', 'mike', 'november', 'oscar', 'papa'];
 const STATUS = ['active', 'pending', 'closed', 'archived'];
 
-function mixedPair(i, rnd, keys) {
+/** The mixed state's pair number i of `keys` (keys distinct for distinct i), drawing from `rnd`. */
+export function mixedPair(i, rnd, keys) {
   let key;
   const kind = rnd() % 3;
   if (kind === 0) key = `user:${i}`;

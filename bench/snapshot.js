@@ -27,6 +27,7 @@ import { SnapshotEncoder } from '../dist/storage/snapshot.js';
 import { SNAPSHOT_CHUNK_KEYS } from '../dist/node/snapshotter.js';
 import { StateHasher } from '../dist/tools/hash.js';
 import { fmt, median, writeBlock } from './report.js';
+import { mixedPair, xorshift } from './large-state.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -53,48 +54,6 @@ const collect = vm.runInNewContext('gc');
 const ALL_STATES = ['int', 'int-shuffled', 'str100', 'mixed'];
 const STATES = args.states ? args.states.split(',') : ALL_STATES;
 
-/** xorshift32 with a fixed seed: the same sequence in every run. */
-function xorshift(seed) {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return x >>> 0;
-  };
-}
-
-/** A bijection of 32-bit integers (so that distinct n give distinct hex ids). */
-function mix32(n) {
-  let h = n >>> 0;
-  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b) >>> 0;
-  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35) >>> 0;
-  return (h ^ (h >>> 16)) >>> 0;
-}
-
-const WORDS = ['alpha', 'bravo', 'charlie', 'delta', 'echo', 'foxtrot', 'golf', 'hotel', 'india', 'juliet', 'kilo', 'lima', 'mike', 'november', 'oscar', 'papa'];
-const STATUS = ['active', 'pending', 'closed', 'archived'];
-
-/** The mixed state's pair number i (keys distinct for distinct i), drawing from `rnd`. */
-function mixedPair(i, rnd) {
-  let key;
-  const kind = rnd() % 3;
-  if (kind === 0) key = `user:${i}`;
-  else if (kind === 1) key = mix32(i).toString(16).padStart(8, '0') + mix32(i ^ 0x5bd1e995).toString(16).padStart(8, '0');
-  else key = `/org/${i % 97}/repo/${(i >>> 5) % 1000}/${WORDS[i % 16]}-${i}.json`;
-  let value;
-  const r = rnd() % 100;
-  if (r < 35) value = r < 20 ? rnd() % 1000 : rnd() % 10000000;
-  else if (r < 60) value = r < 45 ? WORDS[rnd() % 16] : (rnd() % 2176782336).toString(36);
-  else if (r < 75) {
-    const n = 1 + (rnd() % 4);
-    value = [];
-    for (let j = 0; j < n; j++) value.push(r < 68 ? rnd() % 100 : WORDS[rnd() % 16]);
-  } else if (r < 88) value = { id: rnd() % 100000, name: WORDS[rnd() % 16], active: rnd() % 2 === 0 };
-  else value = { owner: `user:${rnd() % KEYS}`, status: STATUS[rnd() % 4], score: rnd() % 1000, tags: [WORDS[rnd() % 16], WORDS[rnd() % 16]] };
-  return [key, value];
-}
-
 function makeState(kind) {
   const order = Array.from({ length: KEYS }, (_, i) => i);
   if (kind === 'int-shuffled' || kind === 'mixed') {
@@ -111,7 +70,7 @@ function makeState(kind) {
   for (let n = 0; n < KEYS; n++) {
     const i = order[n];
     if (kind === 'mixed') {
-      kv[n] = mixedPair(i, rnd);
+      kv[n] = mixedPair(i, rnd, KEYS);
       store.set(kv[n][0], kv[n][1]);
       continue;
     }

@@ -28,6 +28,7 @@ import { DiskStorage } from '../dist/storage/node-storage.js';
 import { SnapshotEncoder } from '../dist/storage/snapshot.js';
 import { KvStore } from '../dist/kv/store.js';
 import { SNAPSHOT_CHUNK_KEYS } from '../dist/node/store.js';
+import { WORDS, mix32, xorshift } from './large-state.js';
 import { fmt, median, writeBlock } from './report.js';
 
 const { values: args } = parseArgs({
@@ -54,26 +55,6 @@ const loadBefore = os.loadavg()[0];
 
 // ---------------------------------------------------------------------------------------------
 // States
-
-function xorshift(seed) {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return x >>> 0;
-  };
-}
-
-/** A bijection of 32-bit integers: distinct n give distinct hex ids. */
-function mix32(n) {
-  let h = n >>> 0;
-  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b) >>> 0;
-  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35) >>> 0;
-  return (h ^ (h >>> 16)) >>> 0;
-}
-
-const WORDS = ['alpha', 'bravo', 'charlie', 'delta', 'echo', 'foxtrot', 'golf', 'hotel', 'india', 'juliet', 'kilo', 'lima', 'mike', 'november', 'oscar', 'papa'];
 
 /** Key number i of a state (distinct for distinct i). */
 function keyOf(kind, i) {
