@@ -17,7 +17,7 @@
 import type { Json } from '../raft/types.js';
 import { CborScanError, cborScan, toJsonArray, type CborScanLimits } from './cbor.js';
 import { scratch, type Scratch } from './columns.js';
-import { STRING_KEY_FIELDS, beginStringKeys, checkTemplatesHead, classifyStringKey, putHexKeys, putTemplateKeys, readHexKeys, readTemplateKeys } from './string-keys.js';
+import { STRING_KEY_FIELDS, beginStringKeys, checkTemplatesHead, classifyStringKey, putHexKeys, putTemplateKeys, radixOrder, readHexKeys, readTemplateKeys } from './string-keys.js';
 
 const MAX_SAFE = Number.MAX_SAFE_INTEGER;
 /** Integer values with a magnitude below this go into a varint column (their zigzag form is a safe integer). */
@@ -99,17 +99,12 @@ function readVarints(b: Uint8Array, n: number, out: number[]): void {
 // ------------------------------------------------------------------------------------------------
 // Writing
 
-// Scratch of the encoder: the indices of each group, sort buffers. Grown to the largest chunk.
+// Scratch of the encoder: the indices of each group (sorting: radixOrder, string-keys.ts). Grown to the largest chunk.
 let cap = 0;
 let intIdx = new Int32Array(0);
 let otherIdx = new Int32Array(0);
 let tmplIdx = new Int32Array(0);
 let hexIdx = new Int32Array(0);
-let permA = new Int32Array(0);
-let permB = new Int32Array(0);
-let relA = new Uint32Array(0);
-let relB = new Uint32Array(0);
-const counts = new Int32Array(2048);
 
 function grow(n: number): void {
   if (n <= cap) return;
@@ -118,10 +113,6 @@ function grow(n: number): void {
   otherIdx = new Int32Array(cap);
   tmplIdx = new Int32Array(cap);
   hexIdx = new Int32Array(cap);
-  permA = new Int32Array(cap);
-  permB = new Int32Array(cap);
-  relA = new Uint32Array(cap);
-  relB = new Uint32Array(cap);
 }
 
 /**
@@ -137,40 +128,7 @@ function sortIntKeys(keys: readonly unknown[], from: number, idx: Int32Array, m:
     idx.set(a);
     return;
   }
-  let rs = relA;
-  let rd = relB;
-  let ps = permA;
-  let pd = permB;
-  for (let j = 0; j < m; j++) {
-    const i = idx[j]!;
-    rs[j] = (keys[from + i] as number) - min;
-    ps[j] = i;
-  }
-  const passes = range < 2 ** 11 ? 1 : range < 2 ** 22 ? 2 : 3;
-  for (let pass = 0; pass < passes; pass++) {
-    const shift = pass * 11;
-    counts.fill(0);
-    for (let j = 0; j < m; j++) counts[(rs[j]! >>> shift) & 0x7ff]!++;
-    let sum = 0;
-    for (let d = 0; d < 2048; d++) {
-      const c = counts[d]!;
-      counts[d] = sum;
-      sum += c;
-    }
-    for (let j = 0; j < m; j++) {
-      const r = rs[j]!;
-      const q = counts[(r >>> shift) & 0x7ff]!++;
-      rd[q] = r;
-      pd[q] = ps[j]!;
-    }
-    const tr = rs;
-    rs = rd;
-    rd = tr;
-    const tp = ps;
-    ps = pd;
-    pd = tp;
-  }
-  idx.set(ps.subarray(0, m));
+  radixOrder(idx, m, range, (i) => (keys[from + i] as number) - min);
 }
 
 /** The values of the group `idx[0, m)` as a varint column when every one is an integer of magnitude below 2^52, else plain CBOR. */
