@@ -35,6 +35,11 @@ export class Progress {
   stalledHeartbeats = 0;
   matchAtHeartbeat = 0;
   snapshot: SnapshotTransfer | null = null;
+  /**
+   * The highest snapshot index this follower said it installed ("done") in this term: a done reply
+   * counts as a completed transfer once, even when it arrives after the leader moved on.
+   */
+  installedThrough = 0;
   /** ReadIndex: the read round number carried by the last append sent to this follower. */
   sentReadSeq = 0;
 

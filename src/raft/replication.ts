@@ -271,6 +271,11 @@ export class Replication {
     const pr = this.progress.get(m.from);
     if (!pr) return;
     pr.recentActive = true;
+    if (m.done && m.meta.index > pr.installedThrough) {
+      // The follower installed a snapshot we sent, perhaps one we have since replaced: count it once.
+      pr.installedThrough = m.meta.index;
+      this.ctx.snapshotSent();
+    }
     const s = pr.snapshot;
     if (pr.state !== 'snapshot' || !s || !sameMeta(s.meta, m.meta)) {
       // A reply about a transfer we already left (or an older snapshot): only learn the match.
@@ -281,7 +286,6 @@ export class Replication {
       return;
     }
     if (m.done) {
-      this.ctx.snapshotSent();
       pr.updateMatch(m.meta.index);
       pr.becomeReplicate(); // resume at meta.index + 1
       this.ctx.matched();

@@ -471,6 +471,40 @@ describe('InstallSnapshot sender', () => {
     expect(c.node(f).sm).toEqual(c.node(l).sm);
   });
 
+  for (const when of ['during the next transfer', 'after the next transfer']) {
+    it(`counts a completed transfer whose "done" reply arrives late, ${when}`, () => {
+      // Seen in a real cluster run: the follower installed snapshot A, but before its "done" reply
+      // came back the leader took snapshot B and sent that one; the reply for A then counted
+      // nothing, and the run reported two snapshots installed but one transfer sent.
+      const { c, l, f } = lagging();
+      const held: RaftMessage[] = [];
+      c.filter = (m) => {
+        if (m.type === 'raft_install_snapshot_reply' && m.done) {
+          held.push(m);
+          return false;
+        }
+        return true;
+      };
+      c.heal();
+      for (let t = 0; t < 40 && held.length === 0; t++) c.run(1);
+      expect(c.core(f).stats().snapshotsInstalled).toBe(1);
+      expect(c.core(l).stats().snapshotsSent).toBe(0);
+      // The leader moves on: new entries, a newer snapshot that the follower needs next.
+      c.filter = () => true;
+      for (let i = 0; i < 5; i++) c.propose(l, `more-${i}`);
+      c.deliverAll();
+      c.snapshot(l, 0);
+      // The late "done" for A, twice (a duplicate must not count again).
+      if (when === 'during the next transfer') c.queue.unshift(held[0]!, held[0]!);
+      else c.queue.push(held[0]!, held[0]!);
+      c.run(40);
+      expect(c.core(f).stats().snapshotsInstalled).toBe(2);
+      expect(c.core(l).stats().snapshotsSent).toBe(2);
+      expect(c.node(f).sm).toEqual(c.node(l).sm);
+      expect(c.core(l).progressOf().get(f)!.state).toBe('replicate');
+    });
+  }
+
   it('resumes a partial transfer from bytesStored after a lost reply or a lost chunk, not from 0', () => {
     const { c, l, f } = lagging();
     let droppedReply = false;
