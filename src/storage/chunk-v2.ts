@@ -170,7 +170,14 @@ function putValues(w: Scratch, values: readonly unknown[], from: number, idx: In
  * sorted; every other key goes into a plain group, in input order. A key's group depends only on
  * the key, so the pairs of a repeated key keep their order.
  */
-export function encodeChunkV2(keys: readonly unknown[], values: readonly unknown[], n: number, from: number, sink: (item: Uint8Array) => void): void {
+export function encodeChunkV2(
+  keys: readonly unknown[],
+  values: readonly unknown[],
+  n: number,
+  from: number,
+  sink: (item: Uint8Array) => void,
+  order?: ChunkOrder,
+): void {
   grow(n);
   beginStringKeys(n);
   let ni = 0;
@@ -231,18 +238,21 @@ export function encodeChunkV2(keys: readonly unknown[], values: readonly unknown
     closeBytes(w, start, p);
     putValues(w, values, from, intIdx, ni);
     sink(w.buf.subarray(0, w.pos));
+    if (order) noteOrder(order, intIdx, ni);
   }
   if (nt > 0) {
     groupHead(w, nt);
     putTemplateKeys(w, keys, from, tmplIdx, nt);
     putValues(w, values, from, tmplIdx, nt);
     sink(w.buf.subarray(0, w.pos));
+    if (order) noteOrder(order, tmplIdx, nt);
   }
   if (nh > 0) {
     groupHead(w, nh);
     putHexKeys(w, keys, from, hexIdx, nh);
     putValues(w, values, from, hexIdx, nh);
     sink(w.buf.subarray(0, w.pos));
+    if (order) noteOrder(order, hexIdx, nh);
   }
   if (no > 0) {
     groupHead(w, no);
@@ -250,7 +260,23 @@ export function encodeChunkV2(keys: readonly unknown[], values: readonly unknown
     for (let j = 0; j < no; j++) w.item(keys[from + otherIdx[j]!]);
     putValues(w, values, from, otherIdx, no);
     sink(w.buf.subarray(0, w.pos));
+    if (order) noteOrder(order, otherIdx, no);
   }
+}
+
+/**
+ * Where a chunk's pairs went: for each pair in the order written, its place in the input. `out[at]`
+ * onward receives `base` plus the pair's index within the chunk; `at` advances.
+ */
+export interface ChunkOrder {
+  out: Int32Array;
+  at: number;
+  base: number;
+}
+
+function noteOrder(o: ChunkOrder, idx: Int32Array, m: number): void {
+  for (let j = 0; j < m; j++) o.out[o.at + j] = o.base + idx[j]!;
+  o.at += m;
 }
 
 /** Start a group item of `m` pairs at the start of the scratch buffer. */

@@ -36,6 +36,7 @@ export {
   assembleSnapshot,
   SnapshotReader,
   checkHeaderLimits,
+  readAt,
   SNAPSHOT_STATE_TAG,
   type SnapshotReadOptions,
   type SnapshotHeader,

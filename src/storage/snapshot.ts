@@ -17,7 +17,7 @@
  */
 import path from 'node:path';
 import type { Json, NodeId, SnapshotMeta } from '../raft/types.js';
-import { encodeChunkV2 } from './chunk-v2.js';
+import { encodeChunkV2, type ChunkOrder } from './chunk-v2.js';
 import { ZstdFrameWriter, crc32, encodeCbor, encodeCborTransient, encodeColumnsTransient } from './codec.js';
 import { hex16, writeFileAtomic, type SyncOptions } from './fsutil.js';
 import { verifySnapshotBytes } from './snapshot-read.js';
@@ -122,12 +122,15 @@ export class SnapshotEncoder {
   private done = false;
   private readonly version: 1 | 2;
   private readonly sink = (item: Uint8Array): void => this.zstd.write(item);
+  /** With `recordOrder`: for each pair in file order, its place in the input (see `fileOrder`). */
+  private order: ChunkOrder | null = null;
 
   constructor(
     private readonly meta: SnapshotMeta,
-    private readonly opts: EncodeOptions = {},
+    private readonly opts: EncodeOptions & { recordOrder?: boolean } = {},
   ) {
     validateMeta(meta);
+    if (opts.recordOrder) this.order = { out: new Int32Array(CHUNK_PAIRS), at: 0, base: 0 };
     this.version = opts.formatVersion ?? SNAPSHOT_FORMAT_VERSION;
     if (this.version !== 1 && this.version !== 2) throw new RangeError(`cannot write snapshot format version ${String(this.version)}`);
     this.zstd = new ZstdFrameWriter(opts.level ?? DEFAULT_ZSTD_LEVEL, HEADER_HEADROOM);
@@ -234,10 +237,33 @@ export class SnapshotEncoder {
     this.pending = 0;
   }
 
+  /**
+   * With the option `recordOrder`, after `finish`: entry p is the input place (0-based, in the order
+   * the pairs were added) of the p-th pair of the file. A chunk's pairs stay within their chunk (a
+   * writer may group a chunk's keys), so a reader of the file can check every pair against the input
+   * a chunk at a time, without a lookup by key.
+   */
+  fileOrder(): Int32Array {
+    if (!this.order || !this.done) throw new Error('SnapshotEncoder.fileOrder: needs recordOrder and finish()');
+    return this.order.out.subarray(0, this.order.at);
+  }
+
   /** One chunk of `n` pairs from `from`, in the encoding of the version written. */
   private writeChunk(keys: readonly Json[], values: readonly Json[], n: number, from: number): void {
-    if (this.version === 2) encodeChunkV2(keys, values, n, from, this.sink);
-    else this.zstd.write(encodeColumnsTransient(keys, values, n, from, KEY_RUN_MIN));
+    const o = this.order;
+    if (o && o.out.length < o.at + n) {
+      const bigger = new Int32Array(Math.max(o.at + n, o.out.length * 2));
+      bigger.set(o.out.subarray(0, o.at));
+      o.out = bigger;
+    }
+    if (this.version === 2) {
+      encodeChunkV2(keys, values, n, from, this.sink, o ?? undefined);
+    } else {
+      this.zstd.write(encodeColumnsTransient(keys, values, n, from, KEY_RUN_MIN));
+      if (o) for (let i = 0; i < n; i++) o.out[o.at + i] = o.base + i;
+      if (o) o.at += n;
+    }
+    if (o) o.base += n;
   }
 }
 

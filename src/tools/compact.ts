@@ -22,12 +22,14 @@ import {
   snapshotFileName,
   writeSnapshotFile,
   type Recovery,
+  type SnapshotHeader,
   type WalRecord,
 } from '../storage/index.js';
 import { ToolError, toToolError } from './errors.js';
 import { retype, underBase } from './files.js';
-import { buildDirStore, guard, pathKind, toolNow } from './load.js';
-import { encodeStore, verifyAgainstStore } from './snapshot.js';
+import { guard, pathKind, toolNow } from './load.js';
+import { checkWrittenFile, encodeState } from './snapshot.js';
+import { holdDirState } from './held-state.js';
 
 export interface DirSizes {
   snapshots: { count: number; bytes: number };
@@ -122,10 +124,10 @@ function run(dd: DataDir, dir: string, retain: number, trailing: number, dry: bo
   const warnings: string[] = [];
   const before = sizesOf(dd, dir);
   const leftoversBefore = guard(() => dd.leftovers(), dir);
-  // The snapshot's content is streamed into the store (buildDirStore), never held as pairs too.
+  // The snapshot's content is streamed into the held state (columns, no map), never held as pairs too.
   const rec: Recovery = guard(() => dd.recover({ repair: !dry, now: toolNow(), loadContent: false }), dir);
   const repairs = rec.warnings.map((w) => retype(dir, w.message));
-  const st = buildDirStore(dir, dd, rec, [], undefined);
+  const st = holdDirState(dir, dd, rec, [], undefined);
   const commit = st.header.index;
   const term = st.header.term;
   const snapIndex = rec.snapshot?.header.index ?? 0;
@@ -133,11 +135,19 @@ function run(dd: DataDir, dir: string, retain: number, trailing: number, dry: bo
   // (2) the new snapshot
   let newSnapshot: CompactResult['newSnapshot'] = null;
   let snapBytes: Buffer | null = null;
+  let snapHeader: SnapshotHeader | null = null;
   let newestSnap = rec.snapshot ? { index: rec.snapshot.header.index, term: rec.snapshot.header.term, file: path.basename(rec.snapshot.path) } : null;
   if (commit > snapIndex) {
-    snapBytes = encodeStore(st.store, { index: commit, term, config: st.header.config }, st.dedup, { createdAt: toolNow(), nodeId: dd.meta.nodeId });
     const name = snapshotFileName({ index: commit, term });
-    newSnapshot = { file: underBase(dir, path.join(dd.snapDir, name)), index: commit, term, keys: st.store.size, size: snapBytes.length };
+    // Verified against the state before anything is written (src/tools/snapshot.ts).
+    const made = encodeState(st.state, { index: commit, term, config: st.header.config }, st.dedup, {
+      createdAt: toolNow(),
+      nodeId: dd.meta.nodeId,
+      shown: underBase(dir, path.join(dd.snapDir, name)),
+    });
+    snapBytes = made.bytes;
+    snapHeader = made.header;
+    newSnapshot = { file: underBase(dir, path.join(dd.snapDir, name)), index: commit, term, keys: st.state.size, size: snapBytes.length };
     newestSnap = { index: commit, term, file: name };
   }
 
@@ -196,7 +206,11 @@ function run(dd: DataDir, dir: string, retain: number, trailing: number, dry: bo
   }
 
   // Carry out (2)-(5).
-  if (snapBytes) guard(() => writeSnapshotFile(dd.snapDir, snapBytes!, dd.sync), newSnapshot!.file);
+  // The new snapshot first, read back byte for byte: the log it replaces is removed only after.
+  if (snapBytes) {
+    const written = guard(() => writeSnapshotFile(dd.snapDir, snapBytes!, dd.sync), newSnapshot!.file);
+    checkWrittenFile(written, newSnapshot!.file, snapBytes, dd.fs);
+  }
   guard(() => {
     const w = new WalWriter(dd.walDir, oldSegments.map((s) => ({ ...s })), { hardState: hs, lastIndex: firstIndex - 1 }, { fsync: dd.fsync });
     w.forceRotate();
@@ -211,8 +225,8 @@ function run(dd: DataDir, dir: string, retain: number, trailing: number, dry: bo
   if (dropSnaps.length > 0) guard(() => fsyncDir(dd.snapDir, { fsync: dd.fsync }), dd.snapDir);
 
   // Verify: what recovery gives now is what it gave before. The newest snapshot is now at the
-  // commit index (the new one, or the old one when it already was), so recovery replays nothing
-  // onto it: its file must hold exactly the state (streamed back against the store).
+  // commit index (the new one, checked above, or the old one when it already was, the file the
+  // state was loaded from), so recovery replays nothing onto it.
   const rec2 = guard(() => dd.recover({ repair: false, loadContent: false }), dir);
   const differs = (what: string): never => {
     throw new ToolError('INTERNAL', dir, `after compaction the directory recovers a different state (${what}); the old snapshots were kept`);
@@ -220,11 +234,12 @@ function run(dd: DataDir, dir: string, retain: number, trailing: number, dry: bo
   const commit2 = Math.min(rec2.hardState.commit, rec2.lastIndex);
   if (commit2 !== commit) differs(`commit index ${commit2}, was ${commit}`);
   if (rec2.snapshot === null) {
-    if (commit !== 0 || st.store.size !== 0) differs('no snapshot');
+    if (commit !== 0 || st.state.size !== 0) differs('no snapshot');
   } else {
     const h2 = rec2.snapshot.header;
     if (h2.index !== commit || h2.term !== term) differs(`newest snapshot ${h2.index}/${h2.term}, expected ${commit}/${term}`);
-    verifyAgainstStore(rec2.snapshot.path, underBase(dir, rec2.snapshot.path), st.store, commit, st.dedup, dd.fs);
+    const want = snapHeader ?? rec.snapshot?.header;
+    if (!want || h2.payloadCrc !== want.payloadCrc || h2.keyCount !== st.state.size) differs(`newest snapshot ${underBase(dir, rec2.snapshot.path)} is not the one compact made or kept`);
   }
   const after = sizesOf(dd, dir);
   return {

@@ -41,7 +41,7 @@ function headerState(info: StreamInfo, sessions: Json | null): ToolState {
 export function streamDiff(a: string, b: string, opts: { keys?: boolean } = {}): { result: DiffResult; warnings: string[] } {
   // Side A as the node holds a state (a KvStore, loaded a chunk at a time as the node loads one):
   // one copy of it, and B compared value against value, with no third pass for --keys.
-  const sa = openStateStream(a);
+  const sa = openStateStream(a, { order: 'any' });
   const load = new KvLoad();
   let keysA = 0;
   try {
@@ -55,7 +55,7 @@ export function streamDiff(a: string, b: string, opts: { keys?: boolean } = {}):
   const sessionsA = sa.sessions();
   const left = new KvStore();
   left.replace(load);
-  const sb = openStateStream(b);
+  const sb = openStateStream(b, { order: 'any' });
   const added: KeyValue[] = [];
   const changed: KeyChange[] = [];
   let nAdded = 0;

@@ -8,8 +8,9 @@ import path from 'node:path';
 import { SNAPSHOT_MAGIC, renameDurable, snapshotFileName, tempName, writeSnapshotFile } from '../storage/index.js';
 import { ToolError } from './errors.js';
 import { insideDataDir, retype, underBase } from './files.js';
-import { guard, isoTime, loadDirStore, pathKind, toolNow, type ConfigSource } from './load.js';
-import { encodeStore, verifyAgainstStore } from './snapshot.js';
+import { guard, isoTime, pathKind, toolNow, type ConfigSource } from './load.js';
+import { checkWrittenFile, encodeState } from './snapshot.js';
+import { loadDirHeld } from './held-state.js';
 import { countSessions } from './state.js';
 
 export interface ExportResult {
@@ -35,7 +36,7 @@ export interface ExportResult {
 
 export function exportSnapshot(dir: string, opts: { out?: string; index?: number; force?: boolean; cwd?: string } = {}): ExportResult {
   if (pathKind(dir) !== 'dir') throw new ToolError('ENOTDIR', dir, 'not a directory (expected a raftsnap data directory)');
-  const d = loadDirStore(dir, { at: opts.index });
+  const d = loadDirHeld(dir, { at: opts.index });
   const st = d.header;
   const name = snapshotFileName({ index: st.index, term: st.term });
   const out = opts.out ?? (opts.cwd ? path.join(opts.cwd, name) : name);
@@ -48,19 +49,14 @@ export function exportSnapshot(dir: string, opts: { out?: string; index?: number
     throw new ToolError('EXISTS', out, 'already exists and is not a raftsnap snapshot file; --force overwrites only a snapshot file (nothing was changed)');
   }
   const createdAt = toolNow();
-  const bytes = encodeStore(d.store, st, d.dedup, { createdAt, nodeId: d.nodeId });
-  // Written under a temporary name and verified there (checksums, decode, the same pairs as the
-  // state) before it replaces anything: a file that does not read back never takes the place of
-  // the one --force would overwrite, and the temporary file is removed.
+  // Verified before anything is written (read back through the node's reader against the state);
+  // written under a temporary name and compared byte for byte there before it replaces anything: a
+  // file that does not read back never takes the place of the one --force would overwrite, and the
+  // temporary file is removed.
+  const { bytes, header: back } = encodeState(d.state, st, d.dedup, { createdAt, nodeId: d.nodeId, shown: out });
   const written = guard(() => writeSnapshotFile(path.dirname(out), bytes, { name: path.basename(tempName(out)) }), out);
-  let back: ReturnType<typeof verifyAgainstStore>;
   try {
-    back = verifyAgainstStore(written, out, d.store, st.index, d.dedup);
-  } catch (e) {
-    fs.rmSync(written, { force: true });
-    throw e;
-  }
-  try {
+    checkWrittenFile(written, out, bytes);
     guard(() => renameDurable(written, out), out);
   } catch (e) {
     fs.rmSync(written, { force: true });
@@ -73,7 +69,7 @@ export function exportSnapshot(dir: string, opts: { out?: string; index?: number
     term: st.term,
     config: st.config,
     configSource: d.configSource,
-    keys: d.store.size,
+    keys: d.state.size,
     sessions: countSessions(d.dedup),
     base: { snapshot: d.base.file === null ? null : underBase(dir, d.base.file), index: d.base.index, replayed: d.replayed },
     createdAt: isoTime(createdAt),

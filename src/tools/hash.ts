@@ -183,7 +183,7 @@ export interface HashRow {
 
 /** Hash one snapshot file or data directory, streaming (nothing of the state is kept). */
 export function hashState(p: string, warnings: string[] = [], opts: { fs?: FileSystem } = {}): HashRow {
-  const st = openStateStream(p, opts);
+  const st = openStateStream(p, { ...opts, order: 'any' });
   const h = new StateHasher();
   try {
     for (const { keys, values } of st.columns()) for (let i = 0; i < keys.length; i++) h.add(keys[i]!, values[i]!);

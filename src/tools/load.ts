@@ -188,12 +188,27 @@ function storeFromFile(file: string, fsys: FileSystem): { store: KvStore; sessio
 /** States of at least this many keys show a progress bar on a terminal. */
 export const PROGRESS_MIN_KEYS = 100_000;
 
+/** What a directory's state at an index is made of: a base snapshot, the entries after it, the header. */
+export interface DirBase {
+  /** The state's index (the commit index, or the one asked for), its term and configuration. */
+  header: { index: number; term: number; config: NodeId[] };
+  configSource: ConfigSource;
+  /** The base snapshot's header (null: the log from index 1), its content when the recovery loaded it, its file. */
+  snapshot: SnapshotHeader | null;
+  content: SnapshotContent | null;
+  file: string | null;
+  /** The log entries after the base snapshot (those above `header.index` are not part of the state). */
+  entries: Entry[];
+  recovery: Recovery;
+  nodeId: NodeId | null;
+}
+
 /**
- * The state of `dd` at its commit index (or `atIndex`) as a KvStore, the one copy of the state a
- * tool that writes a snapshot needs. The recovery may have loaded the snapshot's content or not
- * (`loadContent: false`: the snapshot is then streamed into the store, no array of pairs is built).
+ * Where the state of `dd` at its commit index (or `atIndex`) comes from, given its recovery (which
+ * may have loaded the snapshot's content or not): the base snapshot, an older one when `atIndex`
+ * is before the newest, the entries to replay, the term and configuration at that index.
  */
-export function buildDirStore(dir: string, dd: DataDir, rec: Recovery, warnings: string[], atIndex?: number): DirStore {
+export function dirBase(dir: string, dd: DataDir, rec: Recovery, warnings: string[], atIndex?: number): DirBase {
   for (const w of rec.warnings) warnings.push(w.message);
   const snap = rec.snapshot ? { index: rec.snapshot.header.index, term: rec.snapshot.header.term } : null;
   const commit = Math.min(rec.hardState.commit, rec.lastIndex);
@@ -220,15 +235,6 @@ export function buildDirStore(dir: string, dd: DataDir, rec: Recovery, warnings:
   if (term === undefined) {
     throw new ToolError('BAD_INDEX', dir, `entry ${at} is not in the log (it holds ${entries.length > 0 ? `${entries[0]!.index}..${entries[entries.length - 1]!.index}` : 'no entries'})`);
   }
-  let store: KvStore;
-  let snapSessions: Json | undefined;
-  if (content) {
-    store = KvStore.fromEntries(content.kv, content.sessions);
-    snapSessions = content.sessions;
-  } else if (header && baseFile !== null) {
-    ({ store, sessions: snapSessions } = storeFromFile(baseFile, dd.fs));
-  } else store = new KvStore();
-  const replayed = applyEntries(store, entries, at);
   // The members the directory records (first init, or restore); else its snapshot's configuration;
   // else (a state before the first snapshot) any snapshot's: membership is fixed at the first init.
   let config: NodeId[] = [];
@@ -250,20 +256,44 @@ export function buildDirStore(dir: string, dd: DataDir, rec: Recovery, warnings:
     configSource = 'none';
     warnings.push(`${dir}: the state at index ${at} has no configuration: no members are recorded in meta.json and no snapshot names them; the file records none (restore will need --config)`);
   }
-  // The client session table as the node rebuilds it: the base snapshot's, with the replayed
-  // entries applied. A table the node cannot read (an older form) is carried as it is.
-  const dedup: Json | null = store.sessions.size > 0 ? store.sessions.toJson() : (snapSessions ?? null);
+  return { header: { index: at, term, config }, configSource, snapshot: header, content, file: baseFile, entries, recovery: rec, nodeId: dd.meta.nodeId };
+}
+
+/**
+ * The state of `dd` at its commit index (or `atIndex`) as a KvStore, built as the node builds it:
+ * the whole snapshot loaded, every entry applied to it (the reference the streaming tools are
+ * tested against). The snapshot is streamed into the store when the recovery did not load it.
+ */
+export function buildDirStore(dir: string, dd: DataDir, rec: Recovery, warnings: string[], atIndex?: number): DirStore {
+  const b = dirBase(dir, dd, rec, warnings, atIndex);
+  let store: KvStore;
+  let snapSessions: Json | undefined;
+  if (b.content) {
+    store = KvStore.fromEntries(b.content.kv, b.content.sessions);
+    snapSessions = b.content.sessions;
+  } else if (b.snapshot && b.file !== null) {
+    ({ store, sessions: snapSessions } = storeFromFile(b.file, dd.fs));
+  } else store = new KvStore();
+  const replayed = applyEntries(store, b.entries, b.header.index);
   return {
     store,
-    header: { index: at, term, config },
-    dedup,
-    configSource,
+    header: b.header,
+    dedup: sessionsAfter(store, snapSessions),
+    configSource: b.configSource,
     recovery: rec,
-    nodeId: dd.meta.nodeId,
-    base: { file: baseFile, index: header ? header.index : 0 },
+    nodeId: b.nodeId,
+    base: { file: b.file, index: b.snapshot ? b.snapshot.index : 0 },
     replayed,
     warnings,
   };
+}
+
+/**
+ * The client session table as the node rebuilds it: the base snapshot's, with the replayed entries
+ * applied (held by `store`). A table the node cannot read (an older form) is carried as it is.
+ */
+export function sessionsAfter(store: KvStore, snapSessions: Json | undefined): Json | null {
+  return store.sessions.size > 0 ? store.sessions.toJson() : (snapSessions ?? null);
 }
 
 /** The state of a data directory as a KvStore (see buildDirStore), read-only; the snapshot streamed into it. */

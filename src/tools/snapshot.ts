@@ -1,84 +1,147 @@
 /**
- * A tool's snapshot of a state held as a KvStore (`snapshot`, `compact`): encoded as the node
- * encodes its own (a frozen view's columns into SnapshotEncoder, no array of pairs), and a written
- * file checked against the store it was made from by streaming it back (checksums, every limit,
- * and each pair equal to the store's pair at the same place). Memory: the store, the file's bytes,
- * one chunk.
+ * A tool's snapshot of a state held as columns (`snapshot`, `compact`; src/tools/held-state.ts), verified before anything
+ * depends on it:
+ *
+ *  1. encoded as the node encodes its own (the held state's columns into SnapshotEncoder, no array
+ *     of pairs), the encoder noting where each pair went (`fileOrder`: a format may group a
+ *     chunk's keys, never move a pair out of its chunk);
+ *  2. the bytes read back through the node's own reader (checksums, every rule and limit, every
+ *     value decoded), each pair compared with the state's pair the encoder put there, a chunk at a
+ *     time in the state's order (no lookup by key), every place used once, the count, the
+ *     index and the session table too;
+ *  3. once written, the file compared byte for byte with those bytes (`checkWrittenFile`).
+ *
+ * So a file that passes holds exactly the state as the node will load it. Memory: the
+ * state, the file's bytes, one chunk of the read-back, 4 bytes per pair for the order.
  */
 import { startProgress } from '../cli/progress.js';
-import type { KvStore } from '../kv/store.js';
 import type { Json, NodeId } from '../raft/types.js';
-import { SnapshotEncoder, SnapshotReader, type FileSystem } from '../storage/index.js';
+import { CHUNK_PAIRS, SnapshotEncoder, SnapshotReader, nodeFs, readAt, type FileSystem, type SnapshotHeader } from '../storage/index.js';
 import { sessionsText } from './diff.js';
 import { ToolError } from './errors.js';
+import type { HeldState } from './held-state.js';
 import { guard, PROGRESS_MIN_KEYS } from './load.js';
 import { sameJson, showJson } from './state.js';
 
-/** Pairs per column batch: the format's chunk, so that the encoder takes them without a copy. */
-const BATCH = 8192;
+export interface EncodedState {
+  bytes: Buffer;
+  header: SnapshotHeader;
+}
 
-/** The store's pairs (in its order: number and string keys, then the others) as a snapshot file. */
-export function encodeStore(
-  store: KvStore,
+/**
+ * The held state's pairs (in its order) as a snapshot file at `meta`, verified as described above;
+ * throws CORRUPT naming `shown` (the file it is meant for) when the bytes do not read back as the
+ * state. The state is not changed.
+ */
+export function encodeState(
+  state: HeldState,
   meta: { index: number; term: number; config: NodeId[] },
   sessions: Json | null,
-  opts: { createdAt: number; nodeId: NodeId | null },
-): Buffer {
-  const view = store.freeze();
-  const bar = startProgress('encoding', view.size >= PROGRESS_MIN_KEYS ? view.size : 0);
+  opts: { createdAt: number; nodeId: NodeId | null; shown: string },
+): EncodedState {
+  const big = state.size >= PROGRESS_MIN_KEYS;
+  let bar = startProgress('encoding', big ? state.size : 0);
+  let bytes: Buffer;
+  let order: Int32Array;
   try {
-    const enc = new SnapshotEncoder(meta, opts);
-    for (const c of view.columns(BATCH)) {
+    const enc = new SnapshotEncoder(meta, { createdAt: opts.createdAt, nodeId: opts.nodeId, recordOrder: true });
+    for (const c of state.columns()) {
       enc.addColumns(c.keys, c.values);
       bar.update(enc.count);
     }
-    return enc.finish(sessions === null ? undefined : sessions);
+    bytes = enc.finish(sessions === null ? undefined : sessions);
+    order = enc.fileOrder();
   } finally {
-    view.release();
+    bar.stop();
+  }
+  bar = startProgress('verifying', big ? state.size : 0);
+  try {
+    const header = verifyEncoded(bytes, order, state.columns(), { size: state.size, index: meta.index, sessions, shown: opts.shown, progress: (n) => bar.update(n) });
+    return { bytes, header };
+  } finally {
     bar.stop();
   }
 }
 
-/** Put in the store in place of a value once its pair has been read back: a second one is a duplicate. */
-const SEEN: Json = Object.freeze({ seen: true }) as Json;
+/**
+ * Read `bytes` back as the node would and check it against the input it was made from: `input`
+ * yields the `size` pairs in the order they were given to the encoder, in chunks of CHUNK_PAIRS
+ * (the last one shorter), and `order[p]` is the input place of the file's p-th pair. Exported for tests.
+ */
+export function verifyEncoded(
+  bytes: Buffer,
+  order: Int32Array,
+  input: Iterator<{ keys: Json[]; values: Json[] }>,
+  want: { size: number; index: number; sessions: Json | null; shown: string; progress?: (n: number) => void },
+): SnapshotHeader {
+  const { size, index, sessions, shown } = want;
+  const bad = (what: string): never => {
+    throw new ToolError('CORRUPT', shown, `the snapshot made does not read back as the state it was made from (${what}); nothing was written`);
+  };
+  const r = guard(() => SnapshotReader.fromBytes(bytes, shown), shown);
+  if (r.header.index !== index || r.header.keyCount !== size) bad(`index ${r.header.index}, ${r.header.keyCount} keys`);
+  if (order.length !== size) bad(`${order.length} pairs placed, the state has ${size}`);
+  const used = new Uint8Array(Math.min(size, CHUNK_PAIRS));
+  // The input chunk that the file's pairs at [winStart, winEnd) come from.
+  let winKeys: Json[] = [];
+  let winValues: Json[] = [];
+  let winStart = 0;
+  let winEnd = 0;
+  let p = 0;
+  const it = r.chunks();
+  for (;;) {
+    const next = guard(() => it.next(), shown);
+    if (next.done) break;
+    const { keys, values } = next.value;
+    for (let i = 0; i < keys.length; i++, p++) {
+      if (p >= winEnd) {
+        const c = input.next();
+        if (c.done || p >= size) bad(`more than ${size} pairs`);
+        winKeys = c.value.keys;
+        winValues = c.value.values;
+        winStart = winEnd;
+        winEnd += winKeys.length;
+        used.fill(0);
+      }
+      const g = order[p]! - winStart;
+      if (!(g >= 0 && g < winKeys.length) || used[g] !== 0) bad(`pair ${p} is placed at ${order[p]}`);
+      used[g] = 1;
+      const k = keys[i]!;
+      const want = winKeys[g]!;
+      if (k !== want && (typeof k !== 'object' || !sameJson(k, want))) bad(`key ${showJson(want)} reads back as ${showJson(k)}`);
+      if (!sameJson(values[i]!, winValues[g]!)) bad(`the value of key ${showJson(want)}`);
+    }
+    want.progress?.(p);
+  }
+  if (p !== size || winEnd !== size) bad(`${p} pairs, the state has ${size}`);
+  // As the node loads the tables (a form it cannot read is no table).
+  if (!sameJson(r.sessions ?? null, sessions) && sessionsText(r.sessions ?? null) !== sessionsText(sessions)) bad('the client session table');
+  return r.header;
+}
+
+/** Pieces in which a written file is read back. */
+const PIECE = 1 << 20;
 
 /**
- * Read the snapshot file `file` back (streamed: checksums, limits, decoding) and check that it holds
- * exactly the store's pairs (in any order: a format may group a chunk's keys) and the session table
- * `sessions`, at `index`. Throws CORRUPT naming `shown` when it does not. Returns the file's header.
- * Consumes the store: each value read back is replaced by a marker (a write in place, no rehash),
- * so that a key read twice is caught without a set of the keys.
+ * The file `file` (as `shown`) holds exactly `bytes`: what was verified is what is on disk (as far
+ * as a read after the fsync can tell). Throws CORRUPT otherwise.
  */
-export function verifyAgainstStore(file: string, shown: string, store: KvStore, index: number, sessions: Json | null, fsys?: FileSystem): SnapshotReader['header'] {
-  const r = guard(() => SnapshotReader.open(file, fsys ? { fs: fsys } : {}), shown);
+export function checkWrittenFile(file: string, shown: string, bytes: Uint8Array, fsys: FileSystem = nodeFs): void {
   const bad = (what: string): never => {
-    throw new ToolError('CORRUPT', shown, `the written snapshot does not read back as the state it was made from (${what})`);
+    throw new ToolError('CORRUPT', shown, `the snapshot file written does not read back as the bytes written (${what})`);
   };
-  const size = store.size;
-  const bar = startProgress('verifying', size >= PROGRESS_MIN_KEYS ? size : 0);
+  const st = guard(() => fsys.stat(file), shown);
+  if (st.size !== bytes.length) bad(`${st.size} bytes, ${bytes.length} written`);
+  const fd = guard(() => fsys.open(file, 'r'), shown);
   try {
-    if (r.header.index !== index || r.header.keyCount !== size) bad(`index ${r.header.index}, ${r.header.keyCount} keys`);
-    const it = r.chunks();
-    for (;;) {
-      const next = guard(() => it.next(), shown);
-      if (next.done) break;
-      const { keys, values } = next.value;
-      for (let i = 0; i < keys.length; i++) {
-        const k = keys[i]!;
-        const want = store.get(k);
-        if (want === undefined) bad(`key ${showJson(k)} is not in the state`);
-        if (want === SEEN) bad(`key ${showJson(k)} read twice`);
-        if (!sameJson(values[i]!, want!)) bad(`the value of key ${showJson(k)}`);
-        store.set(k, SEEN);
-      }
-      bar.update(r.keysRead);
+    const piece = Buffer.allocUnsafe(Math.min(PIECE, Math.max(1, bytes.length)));
+    for (let pos = 0; pos < bytes.length; pos += piece.length) {
+      const n = Math.min(piece.length, bytes.length - pos);
+      const view = piece.subarray(0, n);
+      guard(() => readAt(fsys, fd, view, pos, file), shown);
+      if (!view.equals(bytes.subarray(pos, pos + n))) bad(`they differ in the bytes from offset ${pos}`);
     }
-    if (r.keysRead !== size) bad(`${r.keysRead} pairs, the state has ${size}`);
-    // As the node loads the tables (a form it cannot read is no table).
-    if (!sameJson(r.sessions ?? null, sessions) && sessionsText(r.sessions ?? null) !== sessionsText(sessions)) bad('the client session table');
-    return r.header;
   } finally {
-    r.close();
-    bar.stop();
+    fsys.close(fd);
   }
 }

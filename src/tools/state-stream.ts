@@ -1,27 +1,25 @@
 /**
  * A state as a stream of pairs, for the tools that read every pair but keep none of them (dump,
- * hash): a snapshot file a chunk at a time (SnapshotReader), or the state a data directory would
- * recover, read-only and never repairing (its newest good snapshot plus the committed log),
- * without building that state in memory:
+ * hash, diff's second side): a snapshot file a chunk at a time (SnapshotReader), or the state a
+ * data directory would recover, read-only and never repairing (its newest good snapshot plus the
+ * committed log), without building that state in memory. The log is folded onto the few keys it
+ * touches (src/tools/log-fold.ts):
  *
- *   1. recovery without the snapshot's content gives the snapshot and the committed entries after it;
- *   2. the keys those entries touch are few: their values in the snapshot are read in a first pass
- *      over it, and the entries are applied to that small store (with the snapshot's client
- *      table, so forwarded requests are de-duplicated as the node does);
- *   3. a second pass streams the snapshot, giving each touched key its value after the log (the
- *      first pass noted where each one is, so the second looks no key up), then the keys the log
- *      created.
+ *   order 'snapshot' (dump): a first pass over the snapshot reads the touched keys' values, the log
+ *     is applied to them, and a second pass streams the snapshot with each touched key's value
+ *     after the log at its place (the first pass noted where), then the keys the log created;
+ *   order 'any' (hash, diff): one pass, the pairs the log does not touch as they come, then every
+ *     key the log touched or created.
  *
- * Memory: one chunk of the snapshot, the touched keys, the log entries. Order: the snapshot's,
- * then the keys the log created, in the order it created them.
+ * Memory: one chunk of the snapshot, the touched keys, the log entries.
  */
-import { KvStore } from '../kv/store.js';
-import { canonicalJson } from '../kv/keys.js';
+import type { KvStore } from '../kv/store.js';
 import type { Entry, Json, NodeId } from '../raft/types.js';
 import { SnapshotReader, nodeFs, type FileSystem, type SnapshotHeader } from '../storage/index.js';
 import { startProgress, type Progress } from '../cli/progress.js';
-import { PROGRESS_MIN_KEYS, guard, isoTime, openReadOnly } from './load.js';
+import { PROGRESS_MIN_KEYS, guard, isoTime, openReadOnly, sessionsAfter } from './load.js';
 import { ToolError } from './errors.js';
+import { KeySet, LogFold } from './log-fold.js';
 
 export interface StreamInfo {
   /** The path as the user gave it. */
@@ -61,59 +59,19 @@ export interface Columns {
   values: Json[];
 }
 
-/** Bits of the quick filter in front of a KeySet (a power of two). */
-const FILTER_BITS = 1 << 16;
-
 /**
- * A cheap hash of a number or string key, for the filter: a few code units and the length (a
- * key's full hash is what makes a lookup of a fresh string dear).
+ * How a directory's pairs may come: `'snapshot'` (the default) in the snapshot's order, each key
+ * the log touched at its place with its value after the log (two passes over the snapshot when the
+ * log touches keys); `'any'` for a reader that does not care (hash, diff): one pass, the keys the
+ * log touched or created at the end.
  */
-function quick(k: number | string): number {
-  if (typeof k === 'number') return (k | 0) ^ ((k / 4294967296) | 0);
-  const n = k.length;
-  if (n === 0) return 0x9e37;
-  return Math.imul(n, 0x9e3779b1) ^ Math.imul(k.charCodeAt(n - 1), 0x85ebca6b) ^ Math.imul(k.charCodeAt(n >> 1), 0xc2b2ae35) ^ (k.charCodeAt(n - 2 < 0 ? 0 : n - 2) << 7) ^ k.charCodeAt(0);
-}
-
-/**
- * A set of keys with KvStore's identity (`1` and `"1"` differ, other keys by canonical JSON), with
- * a bit filter that answers "no" for most keys not in it without hashing them.
- */
-class KeySet {
-  private prim = new Set<number | string>();
-  private other = new Set<string>();
-  private filter = new Uint32Array(FILTER_BITS >>> 5);
-  add(k: Json): void {
-    if (typeof k === 'number' || typeof k === 'string') {
-      this.prim.add(k);
-      const b = quick(k) & (FILTER_BITS - 1);
-      this.filter[b >>> 5]! |= 1 << (b & 31);
-    } else this.other.add(canonicalJson(k));
-  }
-  has(k: Json): boolean {
-    if (typeof k === 'number' || typeof k === 'string') {
-      const b = quick(k) & (FILTER_BITS - 1);
-      if ((this.filter[b >>> 5]! & (1 << (b & 31))) === 0) return false;
-      return this.prim.has(k);
-    }
-    return this.other.size > 0 && this.other.has(canonicalJson(k));
-  }
-  get size(): number {
-    return this.prim.size + this.other.size;
-  }
-}
-
-/** The key of a logged command, when the entry is one (lin-kv read/write/cas). */
-function keyOf(data: Json): { key: Json } | null {
-  if (data === null || typeof data !== 'object' || Array.isArray(data) || !('key' in data)) return null;
-  return { key: data['key'] ?? null };
-}
+export type StreamOrder = 'snapshot' | 'any';
 
 /** Open a snapshot file or a data directory as a stream of pairs (over `fs`, default node:fs). */
-export function openStateStream(p: string, opts: { fs?: FileSystem } = {}): StateStream {
+export function openStateStream(p: string, opts: { fs?: FileSystem; order?: StreamOrder } = {}): StateStream {
   const fsys = opts.fs ?? nodeFs;
   const st = guard(() => fsys.stat(p), p);
-  return st.isDirectory() ? dirStream(p, fsys) : fileStream(p, fsys);
+  return st.isDirectory() ? dirStream(p, fsys, opts.order ?? 'snapshot') : fileStream(p, fsys);
 }
 
 function* zipped(cols: Generator<Columns>): Generator<Array<[Json, Json]>> {
@@ -163,7 +121,7 @@ function fileStream(file: string, fsys: FileSystem): StateStream {
   };
 }
 
-function dirStream(dir: string, fsys: FileSystem): StateStream {
+function dirStream(dir: string, fsys: FileSystem, order: StreamOrder): StateStream {
   const warnings: string[] = [];
   const dd = openReadOnly(dir, warnings, fsys);
   const rec = guard(() => dd.recover({ repair: false, loadContent: false }), dir);
@@ -178,47 +136,85 @@ function dirStream(dir: string, fsys: FileSystem): StateStream {
     throw new ToolError('BAD_INDEX', dir, `entry ${commit} (the commit index) is not in the log`);
   }
   const config: NodeId[] = dd.meta.members ? [...dd.meta.members] : snap ? [...snap.config] : [];
-  const touched = new KeySet();
-  for (const e of entries) {
-    const k = keyOf(e.data);
-    if (k) touched.add(k.key);
-  }
+  const fold = new LogFold(entries, commit);
   let store: KvStore | null = null;
   let snapSessions: Json | null = null;
   let open: SnapshotReader | null = null;
+  const openSnap = (p: string): SnapshotReader => {
+    const r = guard(() => SnapshotReader.open(p, { fs: dd.fs }), p);
+    open = r;
+    return r;
+  };
 
   function* columns(): Generator<Columns> {
-    // One bar for both passes over the snapshot (the first only when the log touches keys).
-    const passes = snapPath !== null ? (touched.size > 0 ? 2 : 1) : 0;
+    // One bar for every pass over the snapshot (two when the log touches keys and the order is the snapshot's).
+    const passes = snapPath !== null ? (fold.touchesKeys && order === 'snapshot' ? 2 : 1) : 0;
     const perPass = snap?.keyCount ?? 0;
     const bar = startProgress('reading', perPass >= PROGRESS_MIN_KEYS ? perPass * passes : 0);
     try {
-      yield* dirColumns(bar, perPass);
+      yield* order === 'any' ? onePass(bar) : dirColumns(bar, perPass);
     } finally {
       bar.stop();
     }
   }
 
+  /** The snapshot once: pairs the log does not touch as they come, then every key the log touched or created. */
+  function* onePass(bar: Progress): Generator<Columns> {
+    let sessions: Json | undefined;
+    if (snapPath !== null) {
+      const r = openSnap(snapPath);
+      const it = r.chunks();
+      for (;;) {
+        const next = guard(() => it.next(), snapPath);
+        if (next.done) break;
+        const { keys, values } = next.value;
+        bar.update(r.keysRead);
+        const hit = fold.note(keys, values);
+        if (!hit) {
+          yield { keys, values };
+          continue;
+        }
+        const ks: Json[] = [];
+        const vs: Json[] = [];
+        for (let i = 0, h = 0; i < keys.length; i++) {
+          if (h < hit.length && hit[h] === i) {
+            h++;
+            continue;
+          }
+          ks.push(keys[i]!);
+          vs.push(values[i]!);
+        }
+        if (ks.length > 0) yield { keys: ks, values: vs };
+      }
+      sessions = r.sessions;
+      snapSessions = r.sessions ?? null;
+      open = null;
+    }
+    const s = fold.apply(sessions);
+    store = s;
+    const ck: Json[] = [];
+    const cv: Json[] = [];
+    for (const [k, v] of s.entries()) {
+      ck.push(k);
+      cv.push(v);
+    }
+    if (ck.length > 0) yield { keys: ck, values: cv };
+  }
+
   function* dirColumns(bar: Progress, perPass: number): Generator<Columns> {
     // Pass 1: the snapshot's values of the keys the log touches, where they are (chunk number and
     // place in it), and its client table.
-    const base: Array<[Json, Json]> = [];
     const at: number[] = [];
     let sessions: Json | undefined;
     if (snapPath !== null) {
-      const r1 = guard(() => SnapshotReader.open(snapPath, { fs: dd.fs }), snapPath);
-      open = r1;
-      if (touched.size > 0) {
+      const r1 = openSnap(snapPath);
+      if (fold.touchesKeys) {
         const it = r1.chunks();
         for (let chunk = 0; ; chunk++) {
           const next = guard(() => it.next(), snapPath);
           if (next.done) break;
-          const { keys, values } = next.value;
-          for (let i = 0; i < keys.length; i++) {
-            if (!touched.has(keys[i]!)) continue;
-            base.push([keys[i]!, values[i]!]);
-            at.push(chunk, i);
-          }
+          const hit = fold.note(next.value.keys, next.value.values);
+          if (hit) for (const i of hit) at.push(chunk, i);
           bar.update(r1.keysRead);
         }
         sessions = r1.sessions;
@@ -227,22 +223,20 @@ function dirStream(dir: string, fsys: FileSystem): StateStream {
       }
     }
     // The committed log on that small store.
-    const s = KvStore.fromEntries(base, sessions);
-    for (const e of entries) s.applyEntry(e.data, e.index);
+    const s = fold.apply(sessions);
     store = s;
     // Pass 2: the snapshot again, the touched keys (at the places pass 1 found them) with their
     // values after the log.
     const emitted = new KeySet();
     if (snapPath !== null) {
-      const r2 = guard(() => SnapshotReader.open(snapPath, { fs: dd.fs }), snapPath);
-      open = r2;
+      const r2 = openSnap(snapPath);
       const it = r2.chunks();
       let p = 0;
       for (let chunk = 0; ; chunk++) {
         const next = guard(() => it.next(), snapPath);
         if (next.done) break;
         const { keys, values } = next.value;
-        bar.update(touched.size > 0 ? perPass + r2.keysRead : r2.keysRead);
+        bar.update(fold.touchesKeys ? perPass + r2.keysRead : r2.keysRead);
         for (; p < at.length && at[p] === chunk; p += 2) {
           const i = at[p + 1]!;
           const k = keys[i]!;
@@ -271,7 +265,7 @@ function dirStream(dir: string, fsys: FileSystem): StateStream {
     columns,
     // As the node loads it and as the other tools report it (load.ts): the table the log rebuilt,
     // else the snapshot's value as it is.
-    sessions: () => (store !== null && store.sessions.size > 0 ? store.sessions.toJson() : snapSessions),
+    sessions: () => (store !== null ? sessionsAfter(store, snapSessions ?? undefined) : snapSessions),
     close: () => {
       (open as SnapshotReader | null)?.close();
     },

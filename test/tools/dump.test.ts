@@ -8,14 +8,27 @@ import type { Json } from '../../src/raft/types.js';
 import { DiskStorage, encodeSnapshot } from '../../src/storage/index.js';
 import { dumpState, keyPredicate } from '../../src/tools/dump.js';
 import { loadDirState } from '../../src/tools/load.js';
-import { openStateStream } from '../../src/tools/state-stream.js';
+import { openStateStream, type StreamOrder } from '../../src/tools/state-stream.js';
+import { loadDirHeld } from '../../src/tools/held-state.js';
 import { ROOT, golden, inproc, proc, tmpDir, treeHash } from '../commands/helpers.js';
 import { measure } from '../storage/limits-measure.js';
 
 const DIRS = ['healthy', 'leftovers', 'torn-tail', 'broken-snapshot', 'locked'];
 
-function streamed(p: string): { pairs: Array<[Json, Json]>; sessions: Json | null } {
-  const st = openStateStream(p);
+/** The three readers of a directory's state without the node's full replay: each must give what loadDirState gives. */
+const READERS: Record<string, (p: string) => { pairs: Array<[Json, Json]>; sessions: Json | null }> = {
+  "the stream in the snapshot's order (dump)": (p) => streamed(p, 'snapshot'),
+  'the stream in one pass (hash, diff)': (p) => streamed(p, 'any'),
+  'the held state (snapshot, compact)': (p) => {
+    const d = loadDirHeld(p);
+    const pairs: Array<[Json, Json]> = [];
+    for (const c of d.state.columns()) for (let i = 0; i < c.keys.length; i++) pairs.push([c.keys[i]!, c.values[i]!]);
+    return { pairs, sessions: d.dedup };
+  },
+};
+
+function streamed(p: string, order: StreamOrder): { pairs: Array<[Json, Json]>; sessions: Json | null } {
+  const st = openStateStream(p, { order });
   const pairs: Array<[Json, Json]> = [];
   for (const b of st.batches()) for (const x of b) pairs.push([x[0], x[1]]);
   return { pairs, sessions: st.sessions() };
@@ -23,56 +36,70 @@ function streamed(p: string): { pairs: Array<[Json, Json]>; sessions: Json | nul
 
 const asSet = (pairs: Array<[Json, Json]>) => pairs.map(([k, v]) => `${canonicalJson(k)}=${canonicalJson(v)}`).sort();
 
-describe('the state stream of a directory', () => {
-  for (const d of DIRS) {
-    it(`${d}: the same pairs and session table as the state recovery builds (loadDirState)`, () => {
-      const dir = path.join(ROOT, 'fixtures', d);
-      const want = loadDirState(dir);
-      const got = streamed(dir);
-      expect(asSet(got.pairs)).toEqual(asSet(want.state.pairs));
-      expect(got.pairs.length).toBe(want.state.pairs.length);
-      expect(got.sessions).toEqual(want.state.dedup);
-    });
-  }
+/** A directory whose log writes, cas-es and creates keys after its snapshot, and leaves one write uncommitted. */
+function loggedDir(): string {
+  const dir = tmpDir();
+  const s = DiskStorage.open(dir, { fsync: false, nodeId: 'n1' });
+  const base: Array<[Json, Json]> = Array.from({ length: 20_000 }, (_, i) => [i, i * 2]);
+  base.push(['s', 'x'], [[1, 2], { a: 1 }]);
+  const snap = encodeSnapshot({ index: 10, term: 1, config: ['n1'] }, { kv: base });
+  const entries = [];
+  for (let i = 1; i <= 10; i++) entries.push({ index: i, term: 1, data: null });
+  s.append(entries);
+  s.setHardState({ term: 1, votedFor: 'n1', commit: 10 });
+  s.sync();
+  s.saveSnapshot({ index: 10, term: 1, config: ['n1'] }, snap);
+  s.append([
+    { index: 11, term: 1, data: { op: 'write', key: 5, value: 'five' } },
+    { index: 12, term: 1, data: { op: 'cas', key: 's', from: 'x', to: 'y' } },
+    { index: 13, term: 1, data: { op: 'cas', key: 6, from: 0, to: 'no' } },
+    { index: 14, term: 1, data: { op: 'write', key: 'new', value: [1] } },
+    { index: 15, term: 1, data: { op: 'write', key: [1, 2], value: { a: 2 } } },
+    { index: 16, term: 1, data: { op: 'write', key: 'uncommitted', value: 1 } },
+  ]);
+  s.setHardState({ term: 1, votedFor: 'n1', commit: 15 });
+  s.sync();
+  s.close();
+  return dir;
+}
 
-  it('a directory whose log writes, cas-es and creates keys after its snapshot (two passes over the snapshot)', () => {
-    const dir = tmpDir();
-    const s = DiskStorage.open(dir, { fsync: false, nodeId: 'n1' });
-    const base: Array<[Json, Json]> = Array.from({ length: 20_000 }, (_, i) => [i, i * 2]);
-    base.push(['s', 'x'], [[1, 2], { a: 1 }]);
-    const snap = encodeSnapshot({ index: 10, term: 1, config: ['n1'] }, { kv: base });
-    const entries = [];
-    for (let i = 1; i <= 10; i++) entries.push({ index: i, term: 1, data: null });
-    s.append(entries);
-    s.setHardState({ term: 1, votedFor: 'n1', commit: 10 });
-    s.sync();
-    s.saveSnapshot({ index: 10, term: 1, config: ['n1'] }, snap);
-    s.append([
-      { index: 11, term: 1, data: { op: 'write', key: 5, value: 'five' } },
-      { index: 12, term: 1, data: { op: 'cas', key: 's', from: 'x', to: 'y' } },
-      { index: 13, term: 1, data: { op: 'cas', key: 6, from: 0, to: 'no' } },
-      { index: 14, term: 1, data: { op: 'write', key: 'new', value: [1] } },
-      { index: 15, term: 1, data: { op: 'write', key: [1, 2], value: { a: 2 } } },
-      { index: 16, term: 1, data: { op: 'write', key: 'uncommitted', value: 1 } },
-    ]);
-    s.setHardState({ term: 1, votedFor: 'n1', commit: 15 });
-    s.sync();
-    s.close();
-    const got = streamed(dir);
-    const want = loadDirState(dir);
-    expect(asSet(got.pairs)).toEqual(asSet(want.state.pairs));
-    const m = new Map(got.pairs.map(([k, v]) => [canonicalJson(k), v]));
-    expect(m.get('5')).toBe('five');
-    expect(m.get('"s"')).toBe('y');
-    expect(m.get('6')).toBe(12);
-    expect(m.get('"new"')).toEqual([1]);
-    expect(m.get('[1,2]')).toEqual({ a: 2 });
-    expect(m.has('"uncommitted"')).toBe(false);
-    // Order: the snapshot's, then what the log created.
-    expect(got.pairs[0]![0]).toBe(0);
-    expect(got.pairs[got.pairs.length - 1]![0]).toBe('new');
+for (const [reader, read] of Object.entries(READERS)) {
+  describe(`a directory's state: ${reader}`, () => {
+    for (const d of DIRS) {
+      it(`${d}: the same pairs and session table as the state recovery builds (loadDirState)`, () => {
+        const dir = path.join(ROOT, 'fixtures', d);
+        const want = loadDirState(dir);
+        const got = read(dir);
+        expect(asSet(got.pairs)).toEqual(asSet(want.state.pairs));
+        expect(got.pairs.length).toBe(want.state.pairs.length);
+        expect(got.sessions).toEqual(want.state.dedup);
+      });
+    }
+
+    it('a directory whose log writes, cas-es and creates keys after its snapshot', () => {
+      const dir = loggedDir();
+      const got = read(dir);
+      const want = loadDirState(dir);
+      expect(asSet(got.pairs)).toEqual(asSet(want.state.pairs));
+      const m = new Map(got.pairs.map(([k, v]) => [canonicalJson(k), v]));
+      expect(m.get('5')).toBe('five');
+      expect(m.get('"s"')).toBe('y');
+      expect(m.get('6')).toBe(12);
+      expect(m.get('"new"')).toEqual([1]);
+      expect(m.get('[1,2]')).toEqual({ a: 2 });
+      expect(m.has('"uncommitted"')).toBe(false);
+      if (reader.includes('one pass')) {
+        // Every key the log touched or created comes at the end.
+        expect(got.pairs.slice(-5).map((p) => canonicalJson(p[0])).sort()).toEqual(['"new"', '"s"', '5', '6', '[1,2]'].sort());
+      } else {
+        // The snapshot's order, each touched key at its place, then what the log created.
+        expect(got.pairs[got.pairs.length - 1]![0]).toBe('new');
+        expect(got.pairs[0]![0]).toBe(0);
+        expect(got.pairs[5]).toEqual([5, 'five']);
+      }
+    });
   });
-});
+}
 
 describe('key filters', () => {
   it('--key is JSON text (7 the integer, "7" the string), --prefix string keys, --range integer keys', () => {

@@ -1,6 +1,6 @@
 /**
  * `snapshot DIR --out F --force`: the new file is verified before it replaces anything. A file that
- * does not read back as the state (here: the verifier made to fail) leaves the file --force would
+ * does not read back as the bytes verified (here: the check of the written file made to fail) leaves the file --force would
  * have overwritten exactly as it was, and no temporary file behind.
  */
 import fs from 'node:fs';
@@ -14,9 +14,9 @@ vi.mock('../../src/tools/snapshot.js', async (orig) => {
   const real = await orig<typeof import('../../src/tools/snapshot.js')>();
   return {
     ...real,
-    verifyAgainstStore: (...a: Parameters<typeof real.verifyAgainstStore>) => {
-      if (failVerify) throw new ToolError('CORRUPT', a[1], 'the written snapshot does not read back as the state it was made from (simulated)');
-      return real.verifyAgainstStore(...a);
+    checkWrittenFile: (...a: Parameters<typeof real.checkWrittenFile>) => {
+      if (failVerify) throw new ToolError('CORRUPT', a[1], 'the snapshot file written does not read back as the bytes written (simulated)');
+      return real.checkWrittenFile(...a);
     },
   };
 });
