@@ -209,7 +209,13 @@ function run(dd: DataDir, dir: string, retain: number, trailing: number, dry: bo
   // The new snapshot first, read back byte for byte: the log it replaces is removed only after.
   if (snapBytes) {
     const written = guard(() => writeSnapshotFile(dd.snapDir, snapBytes!, dd.sync), newSnapshot!.file);
-    checkWrittenFile(written, newSnapshot!.file, snapBytes, dd.fs);
+    try {
+      checkWrittenFile(written, newSnapshot!.file, snapBytes, dd.fs);
+    } catch (e) {
+      // What compact made goes; the log and the old snapshots are as they were.
+      fs.rmSync(written, { force: true });
+      throw e;
+    }
   }
   guard(() => {
     const w = new WalWriter(dd.walDir, oldSegments.map((s) => ({ ...s })), { hardState: hs, lastIndex: firstIndex - 1 }, { fsync: dd.fsync });

@@ -21,6 +21,7 @@ vi.mock('../../src/tools/snapshot.js', async (orig) => {
   };
 });
 const { exportSnapshot } = await import('../../src/tools/export.js');
+const { compactDir } = await import('../../src/tools/compact.js');
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 let dirs: string[] = [];
@@ -55,5 +56,38 @@ describe('snapshot --out --force verifies before it replaces', () => {
     expect(r.verified).toBe(true);
     expect(fs.readFileSync(out).equals(before)).toBe(false);
     expect(fs.readdirSync(path.dirname(out)).sort()).toEqual(['backup.snap', 'n1']);
+  });
+});
+
+/** Every file under `dir` with its bytes (a tree to compare before and after). */
+function tree(dir: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const walk = (d: string): void => {
+    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else out[path.relative(dir, p)] = fs.readFileSync(p).toString('base64');
+    }
+  };
+  walk(dir);
+  return out;
+}
+
+describe('compact checks its new snapshot before it removes the log', () => {
+  it('a new snapshot that does not read back as the bytes verified: the directory is left exactly as it was', () => {
+    const { dir } = setup();
+    const before = tree(dir);
+    failVerify = true;
+    expect(() => compactDir(dir)).toThrow(/does not read back/);
+    expect(tree(dir)).toEqual(before);
+  });
+
+  it('without the fault it compacts (a new snapshot, the old segments gone)', () => {
+    const { dir } = setup();
+    const before = tree(dir);
+    const r = compactDir(dir);
+    expect(r.verified).toBe(true);
+    expect(r.newSnapshot).not.toBeNull();
+    expect(tree(dir)).not.toEqual(before);
   });
 });
