@@ -174,17 +174,20 @@ function dirStream(dir: string, fsys: FileSystem, order: StreamOrder): StateStre
           yield { keys, values };
           continue;
         }
-        const ks: Json[] = [];
-        const vs: Json[] = [];
-        for (let i = 0, h = 0; i < keys.length; i++) {
+        // The chunk's arrays are ours (decoded for this pass): the touched pairs are squeezed out in place.
+        let w = hit[0]!;
+        for (let i = w + 1, h = 1; i < keys.length; i++) {
           if (h < hit.length && hit[h] === i) {
             h++;
             continue;
           }
-          ks.push(keys[i]!);
-          vs.push(values[i]!);
+          keys[w] = keys[i]!;
+          values[w] = values[i]!;
+          w++;
         }
-        if (ks.length > 0) yield { keys: ks, values: vs };
+        keys.length = w;
+        values.length = w;
+        if (w > 0) yield { keys, values };
       }
       sessions = r.sessions;
       snapSessions = r.sessions ?? null;
