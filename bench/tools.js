@@ -331,14 +331,12 @@ for (const r of results) {
 // Why a command misses (from CPU profiles, `node --cpu-prof bin/run.js ...`, of the 1M-key mixed state).
 const WHY = {
   'snapshot DIR --out F':
-    'the work is one load of the state as the node loads it (decode into a KvStore, about the whole baseline), one encode of it (SnapshotEncoder: the chunk encoding of src/storage/codec.ts and chunk-v2.ts, about as dear as the load) and one read-back that decodes the written file and looks every pair up in the store (the command promises a verified file): three passes of about the cost of the node\'s one. In the profile: load 33%, encode 30%, read-back 33% (half of it the decode). Within 2x needs a cheaper encoder (another helper\'s file) or a cheaper verification (e.g. comparing chunk by chunk in the writer\'s order instead of a lookup per key).',
-  'compact DIR':
-    'as `snapshot` (load, encode, read-back) plus a recovery with repair and the WAL rewrite with fsync.',
+    'one decode of the base snapshot (held as columns, no map: src/tools/held-state.ts), one encode (SnapshotEncoder, chunk-v2.ts) and one read-back of the encoded bytes through the node\'s reader, each pair compared with the state\'s pair at the place the encoder put it (src/tools/snapshot.ts), then the written file compared byte for byte: decode, encode, decode against the node\'s decode and map build.',
+  'compact DIR': 'as `snapshot` (decode, encode, read-back) plus a recovery with repair and the WAL rewrite with fsync.',
   'diff DIR1 DIR2':
-    'two states are read against the node\'s one: side A is loaded as a KvStore (one copy), side B streamed against it; and a data directory\'s stream reads its snapshot twice (a first pass for the values of the keys its committed log touches, src/tools/state-stream.ts), so four decodes against one. Within 2x needs a directory streamed in one pass (the log folded per key: which entries execute depends only on the session identities, not on values).',
-  'hash DIR':
-    'a data directory\'s stream reads its snapshot twice (the first pass for the keys its log touches), and each pair\'s canonical JSON is hashed (MurmurHash3 in JavaScript).',
-  'dump DIR': 'a data directory\'s stream reads its snapshot twice (the first pass for the keys its log touches), and every pair is written as JSON.',
+    'two directories are read against the node\'s one: side A loaded as a KvStore (the node\'s work: decode, map build, its WAL), side B streamed against it in one pass (a second decode, a second WAL, a lookup per pair); on the integer state the two WAL reads (10,000 entries each) weigh as much as the snapshot itself.',
+  'hash DIR': 'one pass over the snapshot (the log folded onto the keys it touches), each pair\'s canonical JSON hashed (MurmurHash3 in JavaScript).',
+  'dump DIR': 'a data directory\'s stream reads its snapshot twice to keep its order (the first pass for the keys its log touches), and every pair is written as JSON.',
   'restore F --data-dir D': 'the file is decoded once to verify it and written; recovery of the new directory is checked.',
 };
 const missed = [];
