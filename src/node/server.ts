@@ -655,7 +655,9 @@ export class RaftServer {
             // A synchronous fsync blocks the event loop: what this Ready sent must be on its way first.
             this.out.push();
             const s = store.sync();
-            if (s) await this.stepWhileWriting(s);
+            // Entries committed meanwhile may be applied during the write only if nothing this
+            // Ready hands out is still to be applied after it.
+            if (s) await this.stepWhileWriting(s, rd.snapshot === null && (early || rd.committed.length === 0));
           }
           if (this.stopped || this.storeFailed()) return;
         }
@@ -698,12 +700,14 @@ export class RaftServer {
    * in the core until the next Ready, taken only after this one is done, so they are handled as if
    * they had come after it: nothing they cause is sent, answered or applied before this Ready's
    * entries and hard state are durable, and the core counts the leader's own new entries toward a
-   * commit only once `advance()` has marked them stable. One exception, `sendFirst` carried on:
-   * when this Ready's sends went before its write, a leader's new messages (the appends of the
-   * requests stepped meanwhile) go out at once too (RaftCore.takeLeaderMessages decides), so that
-   * the followers write them while the leader does. Rethrows a failed fsync.
+   * commit only once `advance()` has marked them stable. The exceptions (RaftCore.takeDuringWrite
+   * decides): when this Ready's sends went before its write, a leader's new messages (the appends
+   * of the requests stepped meanwhile) go out at once too, so that the followers write them while
+   * the leader does; a follower's read acknowledgements go out at once; reads confirmed meanwhile
+   * are answered as soon as their read index is applied; and with `applyNow`, entries committed
+   * meanwhile that were already on this node's disk are applied (and answered). Rethrows a failed fsync.
    */
-  private async stepWhileWriting(write: Promise<void>): Promise<void> {
+  private async stepWhileWriting(write: Promise<void>, applyNow: boolean): Promise<void> {
     let settled = false;
     let failure: { error: unknown } | null = null;
     write.then(
@@ -729,11 +733,11 @@ export class RaftServer {
         }
       }
       if (this.stopped || this.storeFailed()) break;
-      const msgs = this.core!.takeLeaderMessages();
-      if (msgs.length > 0) {
-        for (const m of msgs) this.sendRaft(m);
-        this.out.push();
-      }
+      const early = this.core!.takeDuringWrite(applyNow);
+      for (const m of early.messages) this.sendRaft(m);
+      if (early.readStates.length > 0 || early.readsLost.length > 0) this.requests.readResults(early.readStates, early.readsLost);
+      for (const e of early.committed) this.applyEntry(e);
+      if (early.messages.length > 0 || early.readStates.length > 0 || early.readsLost.length > 0 || early.committed.length > 0) this.out.push();
       if (settled) break;
       await new Promise<void>((resolve) => {
         this.wakeWriter = resolve;

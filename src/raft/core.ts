@@ -141,7 +141,7 @@ export class RaftCore {
   private storing: Storing | null = null;
   /** What the driver has applied (advance / appliedTo). */
   private applied: number;
-  /** Last index handed out in Ready.committed (or covered by a Ready.snapshot). */
+  /** Last index handed out in Ready.committed or takeDuringWrite (or covered by a Ready.snapshot). */
   private applyCursor: number;
 
   private electionElapsed = 0;
@@ -405,6 +405,41 @@ export class RaftCore {
    * node still leads in the term and with the vote of the last Ready; snapshot sends, read states
    * and everything else stay for the next Ready.
    */
+  /**
+   * What may be carried out at once while a Ready's write is in flight, besides the leader's
+   * messages (takeLeaderMessages): a follower's read acknowledgements (they claim nothing about
+   * its log, only that it still follows this leader in this term; held back when the term itself
+   * is not yet recorded in a Ready), and the reads confirmed or lost since the last Ready (a read
+   * index is the commit index when the read arrived: answering once the state machine has applied
+   * it needs nothing of the write). Without this they would wait for the write and the next Ready,
+   * and a read round would pay for every fsync of the followers on its way.
+   *
+   * With `applyNow` (the driver has applied everything the Ready being written handed out, and it
+   * installs no snapshot), also the entries committed since that are already on this node's disk
+   * (below `unstableFrom`, so not in the Ready being written): applying them waits for nothing.
+   */
+  takeDuringWrite(applyNow: boolean): { messages: RaftMessage[]; readStates: ReadState[]; readsLost: number[]; committed: Entry[] } {
+    const messages = this.takeLeaderMessages();
+    if (this.early.length > 0 && this.term === this.lastHardState.term) {
+      for (const m of this.early) messages.push(m);
+      this.early = [];
+    }
+    const readStates = this.readStates;
+    const readsLost = this.readsLost;
+    if (readStates.length > 0) this.readStates = [];
+    if (readsLost.length > 0) this.readsLost = [];
+    let committed: Entry[] = [];
+    if (applyNow && this.pendingSnapshot === null) {
+      const upTo = Math.min(this.commit, this.log.unstableFrom - 1);
+      if (upTo > this.applyCursor) {
+        committed = this.log.slice(this.applyCursor + 1, upTo);
+        this.applyCursor = upTo;
+        this.readyApplied = Math.max(this.readyApplied ?? 0, upTo);
+      }
+    }
+    return { messages, readStates, readsLost, committed };
+  }
+
   takeLeaderMessages(): RaftMessage[] {
     if (!this.lastReadySendFirst || this.role !== 'leader' || this.term !== this.lastHardState.term || this.votedFor !== this.lastHardState.votedFor) return [];
     this.flush();

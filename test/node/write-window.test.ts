@@ -107,6 +107,23 @@ describe('stepping inputs while the WAL fsync runs', () => {
     expect(h.fatal).toEqual([]);
   });
 
+  it('a read stepped while a write is being written is answered after that write, with its value (reads confirmed during a write wait for their read index)', async () => {
+    const h = harness();
+    await started(h);
+    h.send({ type: 'write', key: 1, value: 'new' });
+    await h.settle();
+    expect(h.held).toHaveLength(1);
+    h.send({ type: 'read', key: 1 });
+    await h.settle();
+    // Confirmed at once (a single voter), but its read index is the write's: not answered yet.
+    expect(h.bodies().filter((b) => b.type === 'read_ok')).toEqual([]);
+    await h.complete();
+    const types = h.bodies().map((b) => b.type);
+    expect(types.slice(-2)).toEqual(['write_ok', 'read_ok']);
+    expect(h.bodies().find((b) => b.type === 'read_ok')!.value).toBe('new');
+    expect(h.fatal).toEqual([]);
+  });
+
   it('a message that needs a finished Ready (a control message) waits, and so does everything behind it', async () => {
     const h = harness();
     await started(h);

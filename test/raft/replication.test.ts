@@ -250,6 +250,47 @@ describe('persistence before counting (Raft thesis 10.2.1)', () => {
     expect(core.takeLeaderMessages()).toEqual([]);
   });
 
+  it('takeDuringWrite: a follower acknowledges a read round at once while its write runs; the leader gets the read confirmed and the stable committed entries', () => {
+    const c = new Cluster(ids3);
+    const l = c.elect();
+    c.run(4);
+    const [f1, f2] = ids3.filter((x) => x !== l) as [string, string];
+    const leader = c.core(l);
+    const follower = c.core(f1);
+    // The follower writes a Ready with new entries (an append from the leader)...
+    const r1 = leader.propose('w1')!;
+    const appends = ofType(drain(leader).msgs, 'raft_append_entries').filter((m) => m.to === f1);
+    follower.step(appends[0]!);
+    const frd = follower.ready();
+    expect(frd.entries.map((e) => e.index)).toContain(r1.index);
+    // ... and meanwhile a read round's heartbeat arrives: the acknowledgement is taken at once.
+    expect(leader.readIndex(7)).toBe(true);
+    const round = ofType(drain(leader).msgs, 'raft_append_entries').find((m) => m.to === f1 && (m.readSeq ?? 0) > 0)!;
+    follower.step(round);
+    const during = follower.takeDuringWrite(false);
+    const acks = during.messages.filter((m) => m.type === 'raft_read_ack');
+    expect(acks).toHaveLength(1);
+    expect(during.committed).toEqual([]); // nothing it holds on disk is committed beyond what it applied
+    // The replies that echo the entries wait for the write (the next Ready).
+    expect(during.messages.some((m) => m.type === 'raft_append_entries_reply')).toBe(false);
+    follower.advance();
+    // The leader, writing a Ready of its own, is confirmed by the ack and hands the read out at once.
+    leader.propose('w2');
+    const lrd = leader.ready();
+    expect(lrd.sendFirst).toBe(true);
+    leader.step(acks[0]!);
+    const confirmed = leader.takeDuringWrite(true);
+    expect(confirmed.readStates.map((r) => r.ctx)).toEqual([7]);
+    // w1 is committed by a follower's ack (the leader's own copy of w1 is on its disk: it was in an
+    // earlier Ready) and is handed out to apply while the leader still writes w2; w2 is not (unstable).
+    leader.step({ type: 'raft_append_entries_reply', from: f2, to: l, term: r1.term, success: true, matchIndex: r1.index, rejectHint: 0, rejectedIndex: 0 });
+    expect(leader.takeDuringWrite(false).committed).toEqual([]); // not while the driver has not applied what the Ready hands out
+    const applied = leader.takeDuringWrite(true).committed.map((e) => e.index);
+    expect(applied).toEqual([r1.index]);
+    leader.advance();
+    expect(leader.ready().committed.map((e) => e.index)).not.toContain(r1.index); // handed out once
+  });
+
   it('takeLeaderMessages: nothing early while the Ready that records a new term and vote is written (the node won meanwhile)', () => {
     const core = new RaftCore(cfg('n1', ids3, new MemSnapshots(), { preVote: false }), {
       hardState: { term: 1, votedFor: null, commit: 0 }, snapshot: null, entries: [], applied: 0,
