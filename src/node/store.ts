@@ -3,15 +3,10 @@
  * layer over the storage library in src/storage/; the driver never touches files itself.
  */
 import type { FrozenView } from '../kv/store.js';
-import { CHUNK_PAIRS } from '../storage/snapshot.js';
 import type { Entry, HardState, Json, NodeId, SnapshotMeta, SnapshotStore } from '../raft/types.js';
 
-/**
- * Keys encoded between yields to the event loop: the snapshot file's chunk (CHUNK_PAIRS). The
- * encoder turns a chunk into bytes in one call whatever the size of the pieces it is given, so
- * smaller pieces would not shorten the longest pause; whole chunks go in without a copy.
- */
-export const SNAPSHOT_CHUNK_KEYS = CHUNK_PAIRS;
+/** Keys encoded per chunk between yields to the event loop. */
+export const SNAPSHOT_CHUNK_KEYS = 2048;
 
 /** A snapshot's state-machine contents: the pairs and the client session table (when stored). */
 export interface SnapshotState {
