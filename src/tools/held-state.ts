@@ -9,10 +9,10 @@
  * the file written loads as the old one did.
  */
 import type { KvStore } from '../kv/store.js';
-import type { Json, NodeId } from '../raft/types.js';
+import type { Json } from '../raft/types.js';
 import { CHUNK_PAIRS, SnapshotReader, type DataDir, type FileSystem, type Recovery } from '../storage/index.js';
 import { startProgress } from '../cli/progress.js';
-import { PROGRESS_MIN_KEYS, dirBase, guard, openReadOnly, sessionsAfter, type ConfigSource } from './load.js';
+import { PROGRESS_MIN_KEYS, dirBase, guard, openReadOnly, sessionsAfter, type DirHeader } from './load.js';
 import { KeySet, LogFold } from './log-fold.js';
 
 /** Pairs in chunks of exactly CHUNK_PAIRS (the last one shorter): what SnapshotEncoder takes without a copy. */
@@ -54,17 +54,8 @@ export class HeldState {
 }
 
 /** A directory's state held as columns, with where it came from (as DirStore, src/tools/load.ts). */
-export interface DirHeld {
+export interface DirHeld extends DirHeader {
   state: HeldState;
-  header: { index: number; term: number; config: NodeId[] };
-  /** The client session table as the node rebuilds it (null: none). */
-  dedup: Json | null;
-  configSource: ConfigSource;
-  recovery: Recovery;
-  nodeId: NodeId | null;
-  base: { file: string | null; index: number };
-  replayed: number;
-  warnings: string[];
 }
 
 /** The state of `dd` at its commit index (or `atIndex`) given its recovery, held as columns. */

@@ -103,8 +103,8 @@ export function applyEntries(store: KvStore, entries: Entry[], upTo: number, lab
 /** Where a directory's configuration came from. */
 export type ConfigSource = 'meta.json' | 'snapshot' | 'newer snapshot' | 'none';
 
-export interface DirState {
-  state: ToolState;
+/** Where a directory's state came from, whatever form the state is held in. */
+export interface DirOrigin {
   configSource: ConfigSource;
   recovery: Recovery;
   nodeId: NodeId | null;
@@ -112,6 +112,11 @@ export interface DirState {
   base: { file: string | null; index: number };
   replayed: number;
   warnings: string[];
+}
+
+/** A directory's state as pairs (small states, diff, tests). */
+export interface DirState extends DirOrigin {
+  state: ToolState;
 }
 
 /** Term of entry `index` in `entries` (after a snapshot at snapIndex/snapTerm). */
@@ -133,18 +138,15 @@ export function loadDirState(dir: string, opts: { at?: number; fs?: FileSystem }
   return buildDirState(dir, dd, rec, warnings, opts.at);
 }
 
-/** A directory's state as the node holds it (a KvStore), with where it came from. */
-export interface DirStore {
-  store: KvStore;
+/** The state's index, term and configuration, and its client session table as the node rebuilds it (null: none). */
+export interface DirHeader extends DirOrigin {
   header: { index: number; term: number; config: NodeId[] };
-  /** The client session table as the node rebuilds it (null: none). */
   dedup: Json | null;
-  configSource: ConfigSource;
-  recovery: Recovery;
-  nodeId: NodeId | null;
-  base: { file: string | null; index: number };
-  replayed: number;
-  warnings: string[];
+}
+
+/** A directory's state as the node holds it (a KvStore), with where it came from. */
+export interface DirStore extends DirHeader {
+  store: KvStore;
 }
 
 /** The state of `dd` given its recovery: DirStore's pairs as an array (small states, diff, tests). */
