@@ -16,7 +16,7 @@
  */
 import type { Json } from '../raft/types.js';
 import { CborScanError, cborScan, toJsonArray, type CborScanLimits } from './cbor.js';
-import { scratch, type Scratch } from './columns.js';
+import { closeBytes, openBytes, scratch, type Scratch } from './columns.js';
 import { STRING_KEY_FIELDS, beginStringKeys, checkTemplatesHead, classifyStringKey, putHexKeys, putTemplateKeys, radixOrder, readHexKeys, readTemplateKeys } from './string-keys.js';
 
 const MAX_SAFE = Number.MAX_SAFE_INTEGER;
@@ -46,23 +46,6 @@ function varintAt(b: Buffer, p: number, x: number): number {
     b[p++] = x;
   }
   return p;
-}
-
-/** Reserve a byte string of at most `maxBytes` at the writer's position (its head at the longest); returns where its content starts. */
-function openBytes(w: Scratch, maxBytes: number): number {
-  w.room(maxBytes + 5);
-  return w.pos + 5;
-}
-
-/** End the byte string whose content runs from `start` (from `openBytes`) to `end`: the head is written and the content moved up to it. */
-function closeBytes(w: Scratch, start: number, end: number): void {
-  const at = start - 5;
-  const len = end - start;
-  const hs = len < 24 ? 1 : len < 0x100 ? 2 : len < 0x10000 ? 3 : 5;
-  if (hs !== 5) w.buf.copyWithin(at + hs, start, end);
-  w.pos = at;
-  w.head(0x40, len);
-  w.pos += len;
 }
 
 /** Read position and failure of `readVarints`: a varint is longer than 8 bytes, or runs past the end. */

@@ -138,6 +138,23 @@ export class Scratch {
   private depth = 0;
 }
 
+/** Reserve a byte string of at most `maxBytes` at the writer's position (its head at the longest); returns where its content starts. */
+export function openBytes(w: Scratch, maxBytes: number): number {
+  w.room(maxBytes + 5);
+  return w.pos + 5;
+}
+
+/** End the byte string whose content runs from `start` (from `openBytes`) to `end`: the head is written and the content moved up to it. */
+export function closeBytes(w: Scratch, start: number, end: number): void {
+  const at = start - 5;
+  const len = end - start;
+  const hs = len < 24 ? 1 : len < 0x100 ? 2 : len < 0x10000 ? 3 : 5;
+  if (hs !== 5) w.buf.copyWithin(at + hs, start, end);
+  w.pos = at;
+  w.head(0x40, len);
+  w.pos += len;
+}
+
 /** Nesting written inline by `Scratch.item`; deeper values go to cbor-x whole. */
 const INLINE_DEPTH = 16;
 

@@ -18,7 +18,7 @@
  * A key that is neither (a digit run with a leading zero, or too long) goes into the plain group.
  */
 import { CborScanError } from './cbor.js';
-import type { Scratch } from './columns.js';
+import { closeBytes, openBytes, type Scratch } from './columns.js';
 
 /** Longest digit run taken as a number (15 digits: always a safe integer). */
 const MAX_DIGITS = 15;
@@ -257,21 +257,6 @@ const HEAD_TEMPLATES = Buffer.from([0xa3, 0x69, ...Buffer.from('templates', 'lat
 const HEAD_IDS = Buffer.from([0x63, ...Buffer.from('ids', 'latin1')]);
 const HEAD_NUMS = Buffer.from([0x64, ...Buffer.from('nums', 'latin1')]);
 const HEAD_HEX = Buffer.from([0xa1, 0x63, ...Buffer.from('hex', 'latin1')]);
-
-/** Byte string helpers: reserve the longest head, then write it once the length is known. */
-function openBytes(w: Scratch, maxBytes: number): number {
-  w.room(maxBytes + 5);
-  return w.pos + 5;
-}
-function closeBytes(w: Scratch, start: number, end: number): void {
-  const at = start - 5;
-  const len = end - start;
-  const hs = len < 24 ? 1 : len < 0x100 ? 2 : len < 0x10000 ? 3 : 5;
-  if (hs !== 5) w.buf.copyWithin(at + hs, start, end);
-  w.pos = at;
-  w.head(0x40, len);
-  w.pos += len;
-}
 
 /**
  * Write the template keys column of the group `idx[0, m)` (indices into `keys` from `from`, every
