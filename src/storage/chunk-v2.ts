@@ -187,6 +187,12 @@ export function encodeChunkV2(
     }
   }
   const w = scratch;
+  // A group's values after its keys, then the item handed on (and where its pairs came from noted).
+  const finishGroup = (idx: Int32Array, m: number): void => {
+    putValues(w, values, from, idx, m);
+    sink(w.buf.subarray(0, w.pos));
+    if (order) noteOrder(order, idx, m);
+  };
   if (ni > 0 && max - min > MAX_SAFE) {
     // Differences beyond the safe integers: these keys go into the plain group, in input order.
     for (let j = 0; j < ni; j++) otherIdx[no++] = intIdx[j]!;
@@ -219,31 +225,23 @@ export function encodeChunkV2(
       prev = k;
     }
     closeBytes(w, start, p);
-    putValues(w, values, from, intIdx, ni);
-    sink(w.buf.subarray(0, w.pos));
-    if (order) noteOrder(order, intIdx, ni);
+    finishGroup(intIdx, ni);
   }
   if (nt > 0) {
     groupHead(w, nt);
     putTemplateKeys(w, keys, from, tmplIdx, nt);
-    putValues(w, values, from, tmplIdx, nt);
-    sink(w.buf.subarray(0, w.pos));
-    if (order) noteOrder(order, tmplIdx, nt);
+    finishGroup(tmplIdx, nt);
   }
   if (nh > 0) {
     groupHead(w, nh);
     putHexKeys(w, keys, from, hexIdx, nh);
-    putValues(w, values, from, hexIdx, nh);
-    sink(w.buf.subarray(0, w.pos));
-    if (order) noteOrder(order, hexIdx, nh);
+    finishGroup(hexIdx, nh);
   }
   if (no > 0) {
     groupHead(w, no);
     w.head(0x80, no);
     for (let j = 0; j < no; j++) w.item(keys[from + otherIdx[j]!]);
-    putValues(w, values, from, otherIdx, no);
-    sink(w.buf.subarray(0, w.pos));
-    if (order) noteOrder(order, otherIdx, no);
+    finishGroup(otherIdx, no);
   }
 }
 
