@@ -10,10 +10,9 @@
  */
 import type { KvStore } from '../kv/store.js';
 import type { Json } from '../raft/types.js';
-import { CHUNK_PAIRS, SnapshotReader, type DataDir, type FileSystem, type Recovery } from '../storage/index.js';
-import { startProgress } from '../cli/progress.js';
-import { PROGRESS_MIN_KEYS, dirBase, guard, openReadOnly, sessionsAfter, type DirHeader } from './load.js';
-import { KeySet, LogFold } from './log-fold.js';
+import { CHUNK_PAIRS, type DataDir, type FileSystem, type Recovery } from '../storage/index.js';
+import { dirBase, guard, openReadOnly, sessionsAfter, streamSnapshotFile, type DirHeader } from './load.js';
+import { KeySet, LogFold, pairsOutside } from './log-fold.js';
 
 /** Pairs in chunks of exactly CHUNK_PAIRS (the last one shorter): what SnapshotEncoder takes without a copy. */
 export class HeldState {
@@ -81,7 +80,7 @@ export function holdDirState(dir: string, dd: DataDir, rec: Recovery, warnings: 
     }
     snapSessions = b.content.sessions;
   } else if (b.snapshot && b.file !== null) {
-    snapSessions = streamFile(b.file, dd.fs, take);
+    snapSessions = streamSnapshotFile(b.file, dd.fs, take);
   }
   const after: KvStore = fold.apply(snapSessions);
   const placed = new KeySet();
@@ -91,14 +90,8 @@ export function holdDirState(dir: string, dd: DataDir, rec: Recovery, warnings: 
     if (v !== undefined) held.setValueAt(p, v);
     placed.add(k);
   }
-  const ck: Json[] = [];
-  const cv: Json[] = [];
-  for (const [k, v] of after.entries()) {
-    if (placed.has(k)) continue;
-    ck.push(k);
-    cv.push(v);
-  }
-  held.push(ck, cv);
+  const created = pairsOutside(after, placed);
+  held.push(created.keys, created.values);
   return {
     state: held,
     header: b.header,
@@ -110,25 +103,6 @@ export function holdDirState(dir: string, dd: DataDir, rec: Recovery, warnings: 
     replayed: fold.replayed,
     warnings,
   };
-}
-
-/** The chunks of a snapshot file, each handed to `take` (kept by it); returns the file's session table. */
-function streamFile(file: string, fsys: FileSystem, take: (keys: Json[], values: Json[]) => void): Json | undefined {
-  const r = guard(() => SnapshotReader.open(file, { fs: fsys }), file);
-  const bar = startProgress('loading', r.header.keyCount >= PROGRESS_MIN_KEYS ? r.header.keyCount : 0);
-  try {
-    const it = r.chunks();
-    for (;;) {
-      const next = guard(() => it.next(), file);
-      if (next.done) break;
-      take(next.value.keys, next.value.values);
-      bar.update(r.keysRead);
-    }
-  } finally {
-    r.close();
-    bar.stop();
-  }
-  return r.sessions;
 }
 
 /** The state of a data directory held as columns (see holdDirState), read-only. */

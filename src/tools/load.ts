@@ -163,10 +163,12 @@ export function buildDirState(dir: string, dd: DataDir, rec: Recovery, warnings:
   };
 }
 
-/** Pairs of a snapshot file straight into a new store (no array of pairs); its session table, raw. */
-function storeFromFile(file: string, fsys: FileSystem): { store: KvStore; sessions: Json | undefined } {
-  // As the node loads a snapshot (src/node/install.ts): columns straight into a KvLoad, then one switch.
-  const load = new KvLoad();
+/**
+ * The chunks of a snapshot file, read as the node reads one (checksums and limits as it streams),
+ * each handed to `take` (which may keep the arrays), with a progress bar for a large one. Returns
+ * the file's session table, raw.
+ */
+export function streamSnapshotFile(file: string, fsys: FileSystem, take: (keys: Json[], values: Json[]) => void): Json | undefined {
   const r = guard(() => SnapshotReader.open(file, { fs: fsys }), file);
   const bar = startProgress('loading', r.header.keyCount >= PROGRESS_MIN_KEYS ? r.header.keyCount : 0);
   try {
@@ -174,17 +176,24 @@ function storeFromFile(file: string, fsys: FileSystem): { store: KvStore; sessio
     for (;;) {
       const next = guard(() => it.next(), file);
       if (next.done) break;
-      const { keys, values } = next.value;
-      load.add(keys, values);
+      take(next.value.keys, next.value.values);
       bar.update(r.keysRead);
     }
   } finally {
     r.close();
     bar.stop();
   }
+  return r.sessions;
+}
+
+/** Pairs of a snapshot file straight into a new store (no array of pairs); its session table, raw. */
+function storeFromFile(file: string, fsys: FileSystem): { store: KvStore; sessions: Json | undefined } {
+  // As the node loads a snapshot (src/node/install.ts): columns straight into a KvLoad, then one switch.
+  const load = new KvLoad();
+  const sessions = streamSnapshotFile(file, fsys, (keys, values) => load.add(keys, values));
   const store = new KvStore();
-  store.replace(load, r.sessions);
-  return { store, sessions: r.sessions };
+  store.replace(load, sessions);
+  return { store, sessions };
 }
 
 /** States of at least this many keys show a progress bar on a terminal. */

@@ -63,6 +63,18 @@ function keyOf(data: Json): { key: Json } | null {
   return { key: data['key'] ?? null };
 }
 
+/** The pairs of `store` whose keys are not in `except` (all of them without it), as columns. */
+export function pairsOutside(store: KvStore, except?: KeySet): { keys: Json[]; values: Json[] } {
+  const keys: Json[] = [];
+  const values: Json[] = [];
+  for (const [k, v] of store.entries()) {
+    if (except?.has(k)) continue;
+    keys.push(k);
+    values.push(v);
+  }
+  return { keys, values };
+}
+
 export class LogFold {
   /** The keys the entries name. */
   readonly touched = new KeySet();

@@ -19,7 +19,7 @@ import { SnapshotReader, nodeFs, type FileSystem, type SnapshotHeader } from '..
 import { startProgress, type Progress } from '../cli/progress.js';
 import { PROGRESS_MIN_KEYS, guard, isoTime, openReadOnly, sessionsAfter } from './load.js';
 import { ToolError } from './errors.js';
-import { KeySet, LogFold } from './log-fold.js';
+import { KeySet, LogFold, pairsOutside } from './log-fold.js';
 
 export interface StreamInfo {
   /** The path as the user gave it. */
@@ -195,13 +195,8 @@ function dirStream(dir: string, fsys: FileSystem, order: StreamOrder): StateStre
     }
     const s = fold.apply(sessions);
     store = s;
-    const ck: Json[] = [];
-    const cv: Json[] = [];
-    for (const [k, v] of s.entries()) {
-      ck.push(k);
-      cv.push(v);
-    }
-    if (ck.length > 0) yield { keys: ck, values: cv };
+    const rest = pairsOutside(s);
+    if (rest.keys.length > 0) yield rest;
   }
 
   function* dirColumns(bar: Progress, perPass: number): Generator<Columns> {
@@ -252,14 +247,8 @@ function dirStream(dir: string, fsys: FileSystem, order: StreamOrder): StateStre
       open = null;
     }
     // Keys the log created.
-    const ck: Json[] = [];
-    const cv: Json[] = [];
-    for (const [k, v] of s.entries()) {
-      if (emitted.has(k)) continue;
-      ck.push(k);
-      cv.push(v);
-    }
-    if (ck.length > 0) yield { keys: ck, values: cv };
+    const created = pairsOutside(s, emitted);
+    if (created.keys.length > 0) yield created;
   }
 
   return {
