@@ -6,6 +6,7 @@
  */
 import { Decoder, Encoder } from 'cbor-x';
 import type { Json } from '../raft/types.js';
+import { encodeChunkV2 } from '../storage/chunk-v2.js';
 import { ZstdFrameWriter, crc32, encodeCbor } from '../storage/codec.js';
 import { SNAPSHOT_CODEC, assembleSnapshot } from '../storage/snapshot.js';
 import { RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES, WAL_SECTOR_BYTES } from '../storage/wal.js';
@@ -25,6 +26,8 @@ export interface HandHeader {
   payloadCrc?: number;
   /** Format version in the preamble; default 1, the version of the hand-made payloads (`stateItems`, fixtures). */
   formatVersion?: number;
+  /** More header fields, after these (a value of undefined: the field is left out). */
+  extra?: Record<string, unknown>;
 }
 
 const plain = new Encoder({ useRecords: false, structuredClone: false, pack: false, variableMapSize: true, tagUint8Array: false, useFloat32: 0 } as ConstructorParameters<typeof Encoder>[0]);
@@ -70,8 +73,56 @@ export function snapshotFromPayload(payload: Uint8Array, rawSize: number, h: Han
     keyCount: h.keyCount ?? 0,
     hasSessions: h.hasSessions ?? false,
     payloadCrc: h.payloadCrc ?? crc32(payload),
+    ...Object.fromEntries(Object.entries(h.extra ?? {}).filter(([, v]) => v !== undefined)),
   });
   return assembleSnapshot(h.formatVersion ?? 1, header, payload);
+}
+
+/** What a chunk frame of a hand-made format 3 file declares: its pairs and the range of its keys' shards. */
+export interface HandChunk {
+  pairs: number;
+  firstShard: number;
+  lastShard: number;
+}
+
+/**
+ * A format 3 snapshot file (docs/FORMAT.md, "Version 3: frames") whose payload is `frames`, each a
+ * list of CBOR items (as `snapshotFromItems` takes them) compressed as a zstd frame of its own: the
+ * state frame, the chunk frames, the end frame. The header's frame table holds the true sizes of
+ * each frame and `chunks[j]` for chunk frame j; keyCount defaults to the sum of their pairs. Any
+ * header field can be overridden, the table's fields too (`h.extra`: `stateFrame`, `chunkFrames`,
+ * `endFrame`; undefined leaves one out); the checksums are correct for what the header says.
+ */
+export function snapshotFromFrames(frames: unknown[][], chunks: HandChunk[], h: HandHeader = {}): Buffer {
+  if (frames.length < 2 || chunks.length !== frames.length - 2) throw new RangeError(`snapshotFromFrames: ${frames.length} frames and ${chunks.length} chunk entries`);
+  const made = frames.map((items) => zstdFrame(items.map((x) => (x instanceof Uint8Array ? x : cbor(x)))));
+  const span = (j: number): [number, number] => [made[j]!.payload.length, made[j]!.rawSize];
+  const payload = Buffer.concat(made.map((f) => f.payload));
+  const rawSize = made.reduce((a, f) => a + f.rawSize, 0);
+  const table = {
+    stateFrame: span(0),
+    chunkFrames: chunks.map((c, j) => [...span(j + 1), c.pairs, c.firstShard, c.lastShard]),
+    endFrame: span(frames.length - 1),
+  };
+  return snapshotFromPayload(payload, rawSize, {
+    keyCount: chunks.reduce((a, c) => a + c.pairs, 0),
+    formatVersion: 3,
+    ...h,
+    extra: { ...table, ...h.extra },
+  });
+}
+
+/** The version 2 group items (chunk-v2.ts) a writer makes of `pairs` as one chunk, each a copy of its CBOR bytes. */
+export function groupItems(pairs: Array<[Json, Json]>): Buffer[] {
+  const out: Buffer[] = [];
+  encodeChunkV2(
+    pairs.map((p) => p[0]),
+    pairs.map((p) => p[1]),
+    pairs.length,
+    0,
+    (item) => void out.push(Buffer.from(item)),
+  );
+  return out;
 }
 
 /** The items of a well-formed payload holding `pairs` (one chunk per `chunk` pairs, key arrays). */
