@@ -1,7 +1,9 @@
 /**
  * A small mutation fuzzer for every decoder of untrusted input (docs/FORMAT.md, "Limits"; issue
  * 11): snapshot files, the decompressed snapshot payload (mutated, then compressed and sealed again
- * so that the checks behind the checksums are reached), WAL segments (mutated, then re-sealed),
+ * so that the checks behind the checksums are reached), format 3 files taken apart into their frames
+ * and sealed again (src/fuzz/frames.ts: every reader, FramedSnapshot's chunks on their own too, and
+ * they must agree), WAL segments (mutated, then re-sealed),
  * meta.json, and serve's message decoder (parseLine and the request validation). Seeds are the
  * fixture files and the bad-value lines of the wire tests. Each input must end in a valid result
  * or a clear error (StorageError, ProtocolError, a refused ParseResult); anything else thrown is a
@@ -18,113 +20,22 @@ import { MAX_MESSAGE_DEPTH, MAX_VALUE_CHARS, MAX_VALUE_DEPTH } from '../limits.j
 import { clientValueProblem, valueProblem } from '../node/wire-limits.js';
 import type { Body } from '../node/protocol.js';
 import type { Json } from '../raft/types.js';
-import { decodeCborSequence, zstdDecompressExact } from '../storage/codec.js';
+import { zstdDecompressExact } from '../storage/codec.js';
 import { KvStore } from '../kv/store.js';
 import { StateHasher, sessionsHash } from '../tools/hash.js';
 import { DataDir } from '../storage/datadir.js';
-import { StorageError } from '../storage/errors.js';
 import { MemFs } from '../storage/mem-fs.js';
+import { FramedSnapshot } from '../storage/snapshot-framed.js';
 import { decodeSnapshot, decodeSnapshotHeader, encodeSnapshot } from '../storage/snapshot.js';
 import { scanSegmentBytes } from '../storage/wal.js';
-import { cbor, resealSnapshot, resealWal, snapshotFromPayload, zstdFrame } from './seal.js';
+import { EXTREMES32, HOSTILE_JSON, mutate, mutateItems, nest, storageOutcome, Rng, type Outcome, type Target } from './cases.js';
+import { framesSeeds, snapshotFrames } from './frames.js';
+import { resealSnapshot, resealWal, snapshotFromPayload, zstdFrame } from './seal.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+export { Rng, mutate, type Outcome, type Target } from './cases.js';
 
-/** xorshift128+ in 32-bit halves: deterministic, fast, good enough for choosing mutations. */
-export class Rng {
-  private s: Uint32Array;
-  constructor(seed: number) {
-    this.s = new Uint32Array([seed >>> 0 || 1, 0x9e3779b9, 0x243f6a88, 0xb7e15162]);
-    for (let i = 0; i < 16; i++) this.u32();
-  }
-  u32(): number {
-    const s = this.s;
-    let t = s[3]!;
-    t ^= t << 11;
-    t ^= t >>> 8;
-    s[3] = s[2]!;
-    s[2] = s[1]!;
-    s[1] = s[0]!;
-    s[0] = (t ^ s[0]! ^ (s[0]! >>> 19)) >>> 0;
-    return s[0]!;
-  }
-  int(n: number): number {
-    return n <= 0 ? 0 : this.u32() % n;
-  }
-  pick<T>(xs: readonly T[]): T {
-    return xs[this.int(xs.length)]!;
-  }
-}
 
-// ------------------------------------------------------------------------------------------------
-// Mutations
-
-const EXTREMES32 = [0, 1, 0x7f, 0x80, 0xff, 0x100, 0xffff, 0x10000, 0x7fffffff, 0x80000000, 0xfffffffe, 0xffffffff];
-
-/** One random mutation of `b`: bit flips, a byte set, a cut, an insertion, a duplicated slice, a 32-bit field set to an extreme, a CBOR head's argument set to an extreme. */
-export function mutate(b: Uint8Array, rng: Rng): Buffer {
-  const buf = Buffer.from(b);
-  if (buf.length === 0) return Buffer.from([rng.int(256)]);
-  switch (rng.int(8)) {
-    case 0: {
-      const n = 1 + rng.int(4);
-      for (let i = 0; i < n; i++) buf[rng.int(buf.length)]! ^= 1 << rng.int(8);
-      return buf;
-    }
-    case 1:
-      buf[rng.int(buf.length)] = rng.int(256);
-      return buf;
-    case 2:
-      return buf.subarray(0, rng.int(buf.length));
-    case 3: {
-      const at = rng.int(buf.length + 1);
-      const ins = Buffer.alloc(1 + rng.int(16));
-      for (let i = 0; i < ins.length; i++) ins[i] = rng.int(256);
-      return Buffer.concat([buf.subarray(0, at), ins, buf.subarray(at)]);
-    }
-    case 4: {
-      const a = rng.int(buf.length);
-      const len = 1 + rng.int(Math.min(64, buf.length - a));
-      const at = rng.int(buf.length + 1);
-      return Buffer.concat([buf.subarray(0, at), buf.subarray(a, a + len), buf.subarray(at)]);
-    }
-    case 5:
-      if (buf.length >= 4) buf.writeUInt32BE(rng.pick(EXTREMES32), rng.int(buf.length - 3));
-      return buf;
-    case 6: {
-      // A CBOR head with a 1-, 2-, 4- or 8-byte argument: set the argument to its maximum or zero.
-      for (let tries = 0; tries < 32; tries++) {
-        const i = rng.int(buf.length);
-        const ai = buf[i]! & 31;
-        if (ai < 24 || ai > 27) continue;
-        const n = 1 << (ai - 24);
-        const v = rng.int(2) === 0 ? 0xff : 0;
-        for (let j = 1; j <= n && i + j < buf.length; j++) buf[i + j] = v;
-        return buf;
-      }
-      return buf;
-    }
-    default: {
-      // Deep nesting: a run of "array of one" heads.
-      const at = rng.int(buf.length + 1);
-      return Buffer.concat([buf.subarray(0, at), Buffer.alloc(1 + rng.int(300), 0x81), buf.subarray(at)]);
-    }
-  }
-}
-
-// ------------------------------------------------------------------------------------------------
-// Targets
-
-export type Outcome = 'ok' | 'refused';
-
-export interface Target {
-  name: string;
-  seeds(): Buffer[];
-  /** A mutated input from a seed (may re-seal checksums). */
-  make(seed: Buffer, rng: Rng): Buffer;
-  /** Run the decoder on an input; returns how it ended or throws (a crash) when it ends otherwise. */
-  run(input: Buffer): Outcome;
-}
 
 function files(dir: string, re: RegExp): string[] {
   const out: string[] = [];
@@ -145,12 +56,12 @@ function files(dir: string, re: RegExp): string[] {
   return out;
 }
 
-/** Small snapshot fixtures (the large hostile ones are refused from their first bytes anyway), and a version 2 file with every kind of group. */
+/** Small snapshot fixtures (the large hostile ones are refused from their first bytes anyway), a version 2 file with every kind of group, and version 3 files (one chunk frame, and five). */
 function snapshotSeeds(): Buffer[] {
   const seeds: Buffer[] = [...files('fixtures/snapshots', /\.snap$/), ...files('fixtures/healthy/snap', /\.snap$/), ...files('fixtures/hostile', /\.snap$/)]
     .map((f) => fs.readFileSync(f))
     .filter((b) => b.length < 64 * 1024);
-  seeds.push(v2Seed());
+  seeds.push(v2Seed(), ...framesSeeds());
   return seeds;
 }
 
@@ -169,23 +80,11 @@ function v2Seed(): Buffer {
     kv.push([(0x9e3779b9 * (i + 1)).toString(16).slice(-8).padStart(8, '0') + 'beef', i * 1e9]);
   }
   kv.push(['user:007', 1], [null, 2], [[1, 'a'], { b: [] }], [1.5, 'half'], [2 ** 53 - 1, -(2 ** 52)]);
-  return encodeSnapshot({ index: 9, term: 2, config: ['n1', 'n2'] }, { kv, sessions: { forwards: [] } }, { createdAt: 1, nodeId: 'n1' });
+  return encodeSnapshot({ index: 9, term: 2, config: ['n1', 'n2'] }, { kv, sessions: { forwards: [] } }, { createdAt: 1, nodeId: 'n1', formatVersion: 2 });
 }
 
-function storageOutcome(f: () => void): Outcome {
-  try {
-    f();
-    return 'ok';
-  } catch (e) {
-    if (e instanceof StorageError) {
-      if (e.message.includes('\n')) throw new Error(`a StorageError of more than one line: ${JSON.stringify(e.message)}`);
-      return 'refused';
-    }
-    throw e;
-  }
-}
 
-/** The snapshot file as it is: preamble, header, checksums, payload. */
+/** The snapshot file as it is: preamble, header, checksums, payload; read whole, and (format 3) by FramedSnapshot, every chunk on its own. */
 const snapshotFile: Target = {
   name: 'snapshot-file',
   seeds: snapshotSeeds,
@@ -195,21 +94,31 @@ const snapshotFile: Target = {
     // Half the time with its checksums made right again, so that the checks behind them are reached.
     return rng.int(2) === 0 ? resealSnapshot(b) : b;
   },
-  run: (input) =>
-    storageOutcome(() => {
+  run: (input) => {
+    const whole = storageOutcome(() => {
       decodeSnapshotHeader(input, 'fuzz.snap');
       decodeSnapshot(input, 'fuzz.snap');
-    }),
+    });
+    storageOutcome(() => {
+      const f = FramedSnapshot.fromBytes(input, 'fuzz.snap');
+      if (f !== null) for (let j = f.chunks.length - 1; j >= 0; j--) f.chunk(j);
+    });
+    return whole;
+  },
 };
 
-/** The raw payload (the CBOR sequence), mutated, compressed again and sealed with correct checksums: reaches the decoder. */
+/**
+ * The raw payload (the CBOR sequence) of a version 1 or 2 file, mutated, compressed again and
+ * sealed with correct checksums: reaches the decoder. (A version 3 payload sealed as one frame has
+ * no frame table: snapshot-frames mutates those.)
+ */
 const snapshotPayload: Target = {
   name: 'snapshot-payload',
   seeds: () =>
     snapshotSeeds().flatMap((b) => {
       try {
         const h = decodeSnapshotHeader(b);
-        if (h.rawSize > 1 << 20) return [];
+        if (h.rawSize > 1 << 20 || h.formatVersion > 2) return [];
         const version = Buffer.alloc(2);
         version.writeUInt16BE(h.formatVersion, 0);
         return [Buffer.concat([u32(h.keyCount), version, zstdDecompressExact(b.subarray(h.payloadOffset), h.rawSize)])];
@@ -243,112 +152,6 @@ const snapshotPayload: Target = {
     }),
 };
 
-/**
- * A structural mutation of a raw payload (a CBOR sequence of trusted seed bytes): one item decoded,
- * changed as a JSON value (a value replaced by a hostile one, a key run's start or count set to an
- * extreme, the end item's count or session table changed) and encoded again. Null when the seed
- * does not decode.
- */
-function mutateItems(raw: Uint8Array, rng: Rng): Buffer | null {
-  const items: unknown[] = [];
-  try {
-    decodeCborSequence(raw, (v) => void items.push(v));
-  } catch {
-    return null;
-  }
-  if (items.length < 2) return null;
-  const i = 1 + rng.int(items.length - 1);
-  const item = items[i];
-  const hostile = (): unknown => {
-    try {
-      return JSON.parse(rng.pick(HOSTILE_JSON)()) as unknown;
-    } catch {
-      return null;
-    }
-  };
-  if (Array.isArray(item) && item.length === 3) {
-    mutateGroup(item, rng, hostile);
-    items[i] = plainMaps(item);
-  } else if (Array.isArray(item) && item.length === 2) {
-    const [keys, values] = item as [unknown, unknown[]];
-    if (keys instanceof Map || (keys !== null && typeof keys === 'object' && !Array.isArray(keys))) {
-      const run = keys instanceof Map ? Object.fromEntries(keys) : (keys as Record<string, unknown>);
-      const extremes = [0, -1, 2 ** 53 - 1, 2 ** 53, -(2 ** 53), 0.5, 8192, 8193, 'x', null];
-      run[rng.pick(['start', 'count'])] = rng.pick(extremes);
-      item[0] = run;
-    } else if (Array.isArray(keys) && keys.length > 0 && rng.int(2) === 0) {
-      keys[rng.int(keys.length)] = hostile();
-    } else if (Array.isArray(values) && values.length > 0) {
-      values[rng.int(values.length)] = hostile();
-    }
-  } else if (item instanceof Map || (item !== null && typeof item === 'object')) {
-    const end = item instanceof Map ? Object.fromEntries(item) : (item as Record<string, unknown>);
-    if (rng.int(2) === 0) end['keyCount'] = rng.pick([0, 1, -1, 2 ** 32, 0.5, 'x']);
-    else {
-      const origin = rng.pick(['o', '', 'x'.repeat(300)]);
-      end['sessions'] = rng.pick<unknown>([
-        hostile(),
-        { forwards: [{ origin, last: rng.pick([0, -1, 1e300]), low: 0, ids: [1, rng.pick([0, -5, 2 ** 53]), 'x'], failed: [[1, 22, 'no'], [2, 20], 'x'] }] },
-        { forwards: Array.from({ length: 300 }, (_, n) => ({ origin: `o${n}`, last: n, low: 0, ids: [n] })) },
-        { forwards: hostile() },
-      ]);
-    }
-    items[i] = end;
-  } else return null;
-  try {
-    return Buffer.concat(items.map((x) => cbor(x)));
-  } catch {
-    return null; // too deep to encode here: the byte mutations cover it
-  }
-}
-
-/** Decoded CBOR maps (Map, which cbor-x would write with a tag) as plain objects again, all the way down (null below 200 levels). */
-function plainMaps(x: unknown, depth = 0): unknown {
-  if (depth > 200) return null;
-  if (x instanceof Map) {
-    const o: Record<string, unknown> = {};
-    for (const [k, v] of x) o[String(k)] = plainMaps(v, depth + 1);
-    return o;
-  }
-  if (Array.isArray(x)) return x.map((v) => plainMaps(v, depth + 1));
-  return x;
-}
-
-/**
- * A structural mutation of a version 2 group `[n, keys, values]` (src/storage/chunk-v2.ts): its
- * count, a field of a column map (a byte of a varint column changed, the column cut or grown, a
- * base or template replaced by an extreme), or a key or value of a plain column.
- */
-function mutateGroup(item: unknown[], rng: Rng, hostile: () => unknown): void {
-  const extremes = [0, 1, -1, 2 ** 53 - 1, 2 ** 53, -(2 ** 53), 0.5, 8192, 8193, 2 ** 32, 'x', null];
-  const which = rng.int(5);
-  if (which === 0) {
-    item[0] = rng.pick(extremes);
-    return;
-  }
-  const col = item[which % 2 === 1 ? 1 : 2];
-  if (col instanceof Map) {
-    const names = [...col.keys()] as string[];
-    if (names.length === 0) return;
-    const name = rng.pick(names);
-    const v = col.get(name) as unknown;
-    if (v instanceof Uint8Array) {
-      const b = Buffer.from(v);
-      const r = rng.int(4);
-      if (r === 0 && b.length > 0) b[rng.int(b.length)] = rng.pick([0x00, 0x7f, 0x80, 0xff, rng.int(256)]);
-      if (r === 1) col.set(name, b.subarray(0, rng.int(b.length + 1)));
-      else if (r === 2) col.set(name, Buffer.concat([b, Buffer.alloc(1 + rng.int(9), rng.pick([0x00, 0x80, 0xff]))]));
-      else col.set(name, b);
-    } else if (Array.isArray(v) && v.length > 0) {
-      v[rng.int(v.length)] = rng.pick<unknown>([hostile(), 7, '', '0'.repeat(300), 'a0b0c0d0e0']);
-    } else {
-      col.set(name, rng.pick(extremes));
-    }
-    if (rng.int(8) === 0) col.set(rng.pick(['base', 'deltas', 'ints', 'templates', 'ids', 'nums', 'hex', 'start']), rng.pick(extremes));
-  } else if (Array.isArray(col) && col.length > 0) {
-    col[rng.int(col.length)] = hostile();
-  }
-}
 
 function u32(n: number): Buffer {
   const b = Buffer.alloc(4);
@@ -393,7 +196,6 @@ const metaJson: Target = {
   },
 };
 
-const nest = (depth: number, inner = '1'): string => '['.repeat(depth) + inner + ']'.repeat(depth);
 const env = (body: Record<string, unknown>, dest = 'n1'): string => JSON.stringify({ src: 'c1', dest, body });
 
 /** The bad-value lines of the wire tests (test/node/wire.test.ts, wire-flood.test.ts), smaller where they are huge, and good lines. */
@@ -430,29 +232,6 @@ export function serveSeeds(): string[] {
   ];
 }
 
-/** Text of hostile JSON values (spliced in as text: `1e400` parses to Infinity). */
-const HOSTILE_JSON = [
-  () => nest(MAX_VALUE_DEPTH),
-  () => nest(MAX_VALUE_DEPTH + 1),
-  () => nest(MAX_MESSAGE_DEPTH),
-  () => nest(5000),
-  () => '{"a":'.repeat(70) + '1' + '}'.repeat(70),
-  () => '1e400',
-  () => '-1e400',
-  () => '-0',
-  () => '123456789012345678901234567890',
-  () => JSON.stringify('x'.repeat(MAX_VALUE_CHARS)),
-  () => JSON.stringify('\u0001'.repeat(20_000)),
-  () => '[' + Array.from({ length: 4000 }, () => '1e20').join(',') + ']',
-  () => 'null',
-  () => '"__proto__"',
-  () => '{"__proto__":{"x":1}}',
-  () => '[]',
-  () => '{}',
-  () => 'true',
-  () => '"\ud800"',
-  () => '"line\\none\\u001b[31m"',
-];
 
 /** A seed line with one value (at a random place in its body) replaced by a hostile one; null when the seed is not a JSON object. */
 function mutateJson(text: string, rng: Rng): string | null {
@@ -600,7 +379,7 @@ const recovery: Target = {
   },
 };
 
-export const TARGETS: readonly Target[] = [snapshotFile, snapshotPayload, walSegment, metaJson, serveLine, recovery];
+export const TARGETS: readonly Target[] = [snapshotFile, snapshotPayload, snapshotFrames, walSegment, metaJson, serveLine, recovery];
 
 // ------------------------------------------------------------------------------------------------
 // Runner

@@ -80,6 +80,36 @@ describe('saved crashes (fixtures/fuzz/crashes/) stay fixed', () => {
   });
 });
 
+describe('snapshot-frames (format 3)', () => {
+  it('its seeds are version 3 files of one and of five chunk frames that every reader reads alike', async () => {
+    const { framesSeeds, snapshotFrames } = await import('../../src/fuzz/frames.js');
+    const { decodeSnapshotHeader } = await import('../../src/storage/index.js');
+    const seeds = framesSeeds();
+    expect(seeds.map((b) => decodeSnapshotHeader(b).frames?.chunks.length)).toEqual([1, 5]);
+    for (const b of seeds) expect(runCase(snapshotFrames, b)).toMatchObject({ outcome: 'ok', error: null });
+  });
+
+  it('two zstd frames declared as one chunk frame: every reader refuses it (decodeSnapshot and FramedSnapshot read it, the file reader did not; the target found it with the fix undone)', async () => {
+    const { framesSeeds, snapshotFrames } = await import('../../src/fuzz/frames.js');
+    const { decodeSnapshotHeader } = await import('../../src/storage/index.js');
+    const { snapshotFromPayload } = await import('../../src/fuzz/seal.js');
+    const seed = framesSeeds()[1]!;
+    const h = decodeSnapshotHeader(seed);
+    const f = h.frames!;
+    const [a, b, ...rest] = f.chunks;
+    const entry = (c: typeof a) => [c!.size, c!.rawSize, c!.pairs, c!.firstShard, c!.lastShard];
+    const joined = [a!.size + b!.size, a!.rawSize + b!.rawSize, a!.pairs + b!.pairs, Math.min(a!.firstShard, b!.firstShard), Math.max(a!.lastShard, b!.lastShard)];
+    const bytes = snapshotFromPayload(seed.subarray(h.payloadOffset), h.rawSize, {
+      formatVersion: 3,
+      keyCount: h.keyCount,
+      index: h.index,
+      term: h.term,
+      extra: { stateFrame: [f.state.size, f.state.rawSize], chunkFrames: [joined, ...rest.map(entry)], endFrame: [f.end.size, f.end.rawSize] },
+    });
+    expect(runCase(snapshotFrames, bytes)).toMatchObject({ outcome: 'refused', error: null });
+  });
+});
+
 describe('found by the fuzzer', () => {
   it('a codec name holding a newline makes a one-line error (the name is quoted as JSON); so does a meta.json version', async () => {
     const { snapshotFromItems } = await import('../../src/fuzz/seal.js');
