@@ -23,7 +23,8 @@ const out = path.resolve(process.argv[2] ?? path.join(here, '..', 'fixtures'));
 const CREATED = Date.UTC(2024, 0, 2, 3, 4, 5); // fixed creation time of every file
 const CONFIG = ['n1', 'n2', 'n3'];
 // The files of the first format stay as they were made: format version 1 (docs/FORMAT.md), which
-// readers must go on reading. good-v2.snap holds good.snap's state in the version written now.
+// readers must go on reading. good-v2.snap and good-v3.snap hold good.snap's state in versions 2
+// and 3 (3: the version written now).
 const V1 = { formatVersion: 1 };
 
 // --- deterministic data --------------------------------------------------------------------
@@ -100,6 +101,7 @@ function makeSnapshots(dir) {
   const p = (n) => path.join(dir, n);
   fs.writeFileSync(p('good.snap'), good);
   fs.writeFileSync(p('good-v2.snap'), encodeSnapshot(meta, { kv, sessions }, { createdAt: CREATED, nodeId: 'n1', formatVersion: 2 }));
+  fs.writeFileSync(p('good-v3.snap'), encodeSnapshot(meta, { kv, sessions }, { createdAt: CREATED, nodeId: 'n1', formatVersion: 3 }));
   const h = readSnapshotHeader(p('good.snap'));
 
   fs.writeFileSync(p('truncated.snap'), good.subarray(0, h.payloadOffset + Math.floor(h.compressedSize / 2)));
@@ -200,8 +202,9 @@ Formats: docs/FORMAT.md.
 
 | file | what it is | expected error |
 |---|---|---|
-| good.snap | index 120, term 3, config n1 n2 n3, node n1, 207 keys of mixed types (\`1\` and \`"1"\`, array, object and null keys, a 2 KB value) and a sessions table; format version 1, as every other file here but good-v2.snap | none |
+| good.snap | index 120, term 3, config n1 n2 n3, node n1, 207 keys of mixed types (\`1\` and \`"1"\`, array, object and null keys, a 2 KB value) and a sessions table; format version 1, as every other file here but good-v2.snap and good-v3.snap | none |
 | good-v2.snap | good.snap's state written in format version 2 (integer keys sorted and delta-coded, integer values as varints) | none |
+| good-v3.snap | good.snap's state written in format version 3 (version 2's payload in zstd frames: the state item, one chunk of 207 pairs of the shards 0 to 64, the end item; the frame table in the header) | none |
 | truncated.snap | good.snap cut in the middle of the payload | TRUNCATED |
 | bitflip-payload.snap | good.snap with one bit flipped in the payload | BAD_PAYLOAD_CRC |
 | bad-header-crc.snap | good.snap with one bit flipped in the header | BAD_HEADER_CRC |

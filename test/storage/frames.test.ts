@@ -286,6 +286,19 @@ describe('snapshot format version 3: writing and reading', () => {
     expect(refusal(() => FramedSnapshot.fromBytes(bad)).code).toBe('BAD_PAYLOAD_CRC');
   });
 
+  it('fixtures/snapshots/good-v3.snap holds good.snap\'s state in one chunk frame of the shards 0 to 64', () => {
+    const dir = path.resolve(__dirname, '../../fixtures/snapshots');
+    const v1 = readSnapshotFile(path.join(dir, 'good.snap'));
+    const v3 = readSnapshotFile(path.join(dir, 'good-v3.snap'));
+    expect(v3.header.formatVersion).toBe(3);
+    expect(sorted(v3.content.kv)).toEqual(sorted(v1.content.kv));
+    expect(v3.content.sessions).toEqual(v1.content.sessions);
+    expect(v3.header.frames!.chunks.map((c) => [c.pairs, c.firstShard, c.lastShard])).toEqual([[207, 0, 64]]);
+    const f = FramedSnapshot.open(path.join(dir, 'good-v3.snap'))!;
+    const c = f.chunk(0);
+    expect(canon(c.keys.map((k, i) => [k, c.values[i]!]))).toEqual(canon(v3.content.kv));
+  });
+
   it('SnapshotReader.open reads a version 3 file across frame and piece boundaries as decodeSnapshot does (verify first and streaming)', () => {
     // Values zstd cannot squeeze: the file is several of the streaming reader's 64 KiB pieces.
     const r = rng(5);
