@@ -13,6 +13,12 @@
 import type { Json } from '../raft/types.js';
 
 export const SHARDS = 64;
+/**
+ * The shard of the keys that are neither numbers nor strings (null, booleans, arrays, objects),
+ * which the state machine keeps apart: a snapshot file (format 3) records the shards of each chunk
+ * of pairs, 0 to SHARDS - 1 by `shardOf`, and this one for every other key (docs/FORMAT.md).
+ */
+export const OTHER_SHARD = SHARDS;
 const MASK = SHARDS - 1;
 const INT_BLOCK_BITS = 12;
 
@@ -29,6 +35,11 @@ export function shardOf(k: number | string): number {
   // -0 goes with 0 (a Map does not tell them apart either).
   if (k >= 0 && k <= 0x7fffffff && Math.floor(k) === k) return (k >>> INT_BLOCK_BITS) & MASK;
   return stringShard(String(k));
+}
+
+/** The shard of any key, as a snapshot file records it: `shardOf` for numbers and strings, OTHER_SHARD for any other key. */
+export function keyShard(k: Json): number {
+  return typeof k === 'number' || typeof k === 'string' ? shardOf(k) : OTHER_SHARD;
 }
 
 export class ShardedMap {

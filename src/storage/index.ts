@@ -44,7 +44,11 @@ export {
   type EncodeOptions,
   type WriteSnapshotOptions,
   type SnapshotProblem,
+  type PayloadFrames,
+  type ChunkFrame,
+  type FrameSpan,
 } from './snapshot.js';
+export { FramedSnapshot } from './snapshot-framed.js';
 export {
   WAL_MAGIC,
   WAL_FORMAT_VERSION,

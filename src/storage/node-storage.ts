@@ -31,6 +31,7 @@ import {
   type SnapshotHeader,
 } from './snapshot.js';
 import { ArrivingSnapshot, SnapshotReader } from './snapshot-read.js';
+import { FramedSnapshot } from './snapshot-framed.js';
 import { DEFAULT_SEGMENT_BYTES } from './wal.js';
 import { WalWriter } from './wal-writer.js';
 
@@ -117,6 +118,11 @@ export interface NodeStorage {
    * short stretches. Errors while reading do not stop the storage: the node stops itself.
    */
   openSnapshot(meta?: { index: number; term: number }): SnapshotReader | null;
+  /**
+   * A stored snapshot read whole into memory and checked, whose chunks can be decoded in any order
+   * (format 3, FramedSnapshot); null when there is none or it is a format 1 or 2 file.
+   */
+  openFramed(meta: { index: number; term: number }): FramedSnapshot | null;
   /** Decode a stored snapshot: the one at meta's index and term, or the newest. */
   loadSnapshot(meta?: { index: number; term: number }): { meta: SnapshotMeta; header: SnapshotHeader; content: SnapshotContent } | null;
   /**
@@ -411,6 +417,13 @@ export class DiskStorage implements NodeStorage {
       const s = meta ? this.snaps.find((x) => sameSnap(x.meta, meta)) : this.newest();
       if (!s) return null;
       return SnapshotReader.open(s.path, { ...this.sync_, verify: 'streaming' });
+    });
+  }
+
+  openFramed(meta: { index: number; term: number }): FramedSnapshot | null {
+    return this.guard(() => {
+      const s = this.snaps.find((x) => sameSnap(x.meta, meta));
+      return s ? FramedSnapshot.open(s.path, this.sync_) : null;
     });
   }
 

@@ -12,23 +12,18 @@
  * reader that does not keep the pairs (verify, counts, dump, hash) holds one chunk, not the state.
  */
 import type { Json } from '../raft/types.js';
-import { LIMIT_NAMES, maxItemCborBytes, readLimits, surelySmallPairBytes, type ReadLimits } from '../limits.js';
+import { readLimits, type ReadLimits } from '../limits.js';
 import {
   CborScanError,
-  NotJsonError,
-  ZstdStreamError,
   cborScan,
   crc32,
   decodeCborRaw,
   toJson,
-  toJsonArray,
-  zstdCborItems,
-  ZSTD_WINDOW_LOG_MAX,
   type CborScanLimits,
-  type ItemScanner,
   type ZstdInput,
 } from './codec.js';
-import { decodeGroupV2, scanGroupV2 } from './chunk-v2.js';
+import { PayloadDecoder, raise, type SnapshotChunk } from './snapshot-payload.js';
+export type { SnapshotChunk } from './snapshot-payload.js';
 import { StorageError, fsError } from './errors.js';
 import type { FileSystem } from './fs.js';
 import { closeQuietly, fsOf, type IoOptions } from './fsutil.js';
@@ -39,10 +34,13 @@ import {
   SNAPSHOT_MAGIC,
   SNAPSHOT_MAX_HEADER_BYTES,
   SNAPSHOT_PREAMBLE_BYTES,
-  SNAPSHOT_STATE_TAG,
+  type ChunkFrame,
+  type FrameSpan,
+  type PayloadFrames,
   type SnapshotContent,
   type SnapshotHeader,
 } from './snapshot.js';
+import { OTHER_SHARD } from '../kv/shards.js';
 
 /** Options of the readers: the file system and the limits (default: those in force, `readLimits()`). */
 export interface SnapshotReadOptions extends IoOptions {
@@ -94,7 +92,7 @@ function parseHeader(prefix: Buffer, fileSize: number, source: string): { header
     throw new StorageError(
       'UNSUPPORTED_VERSION',
       source,
-      `unsupported snapshot format version ${version} (this build reads versions ${SNAPSHOT_READ_VERSIONS.join(' and ')})`,
+      `unsupported snapshot format version ${version} (this build reads versions ${readVersions()})`,
       8,
     );
   }
@@ -129,6 +127,12 @@ function parseHeader(prefix: Buffer, fileSize: number, source: string): { header
   return { header: checkHeaderFields(h, version, stored, payloadOffset, source) };
 }
 
+/** "1, 2 and 3" */
+function readVersions(): string {
+  const v = SNAPSHOT_READ_VERSIONS.map(String);
+  return v.length > 1 ? `${v.slice(0, -1).join(', ')} and ${v[v.length - 1]!}` : v.join('');
+}
+
 function hexCrc(n: number): string {
   return '0x' + n.toString(16).padStart(8, '0');
 }
@@ -154,7 +158,7 @@ function checkHeaderFields(h: unknown, version: number, headerCrc: number, paylo
     // As JSON: the name comes from the file and may hold a newline or escape codes (found by the fuzzer).
     throw new StorageError('UNSUPPORTED_VERSION', source, `unsupported snapshot codec ${JSON.stringify(codec.slice(0, 64))} (this build reads "${SNAPSHOT_CODEC}")`);
   }
-  return {
+  const header: SnapshotHeader = {
     formatVersion: version,
     index: uint('index'),
     term: uint('term'),
@@ -169,7 +173,51 @@ function checkHeaderFields(h: unknown, version: number, headerCrc: number, paylo
     payloadCrc: uint('payloadCrc'),
     headerCrc,
     payloadOffset,
+    frames: null,
   };
+  if (version >= 3) header.frames = checkFrameTable(o, header, bad);
+  return header;
+}
+
+/**
+ * The frame table of a format 3 header: `stateFrame` and `endFrame` [compressed, raw] and
+ * `chunkFrames` [compressed, raw, pairs, first shard, last shard] each, in payload order. Their
+ * sizes must add up to the payload's, their pairs to keyCount; a chunk holds 1 to CHUNK_PAIRS pairs
+ * and its shards are a range within 0..OTHER_SHARD. Anything else is a damaged header.
+ */
+function checkFrameTable(o: Record<string, Json>, h: SnapshotHeader, bad: (what: string) => never): PayloadFrames {
+  let offset = 0;
+  let rawOffset = 0;
+  const span = (v: Json | undefined, fields: number, what: string): { span: FrameSpan; rest: number[] } => {
+    if (!Array.isArray(v) || v.length !== fields || v.some((x) => typeof x !== 'number' || !Number.isSafeInteger(x) || x < 0)) {
+      return bad(`${what} is not a list of ${fields} non-negative integers`);
+    }
+    const [size, rawSize, ...rest] = v as number[];
+    if (size! < 1 || rawSize! < 1) bad(`${what} declares an empty frame`);
+    const sp: FrameSpan = { offset, size: size!, rawOffset, rawSize: rawSize! };
+    offset += size!;
+    rawOffset += rawSize!;
+    return { span: sp, rest };
+  };
+  const state = span(o['stateFrame'], 2, 'field "stateFrame"').span;
+  const list = o['chunkFrames'];
+  if (!Array.isArray(list)) return bad('field "chunkFrames" is missing or not a list');
+  const chunks: ChunkFrame[] = [];
+  let pairs = 0;
+  for (let j = 0; j < list.length; j++) {
+    const { span: sp, rest } = span(list[j], 5, `chunk frame ${j}`);
+    const [n, first, last] = rest as [number, number, number];
+    if (n < 1 || n > CHUNK_PAIRS) bad(`chunk frame ${j} declares ${n} pairs (1 to ${CHUNK_PAIRS})`);
+    if (first > last || last > OTHER_SHARD) bad(`chunk frame ${j} declares the shards ${first} to ${last} (a range within 0 to ${OTHER_SHARD})`);
+    pairs += n;
+    chunks.push({ ...sp, pairs: n, firstShard: first, lastShard: last });
+  }
+  const end = span(o['endFrame'], 2, 'field "endFrame"').span;
+  if (offset !== h.compressedSize || rawOffset !== h.rawSize) {
+    bad(`its frames add up to ${offset} bytes (${rawOffset} decompressed), not the payload's ${h.compressedSize} (${h.rawSize})`);
+  }
+  if (pairs !== h.keyCount) bad(`its chunk frames hold ${pairs} pairs, not the ${h.keyCount} keys it declares`);
+  return { state, chunks, end };
 }
 
 /** Check the file length against the header; throws TRUNCATED, or BAD_PAYLOAD on trailing bytes. */
@@ -186,11 +234,6 @@ function checkLength(h: SnapshotHeader, fileSize: number, source: string): void 
   if (fileSize > expected) {
     throw new StorageError('BAD_PAYLOAD', source, `${fileSize - expected} unexpected bytes after the snapshot payload (expected ${expected} bytes)`, expected);
   }
-}
-
-/** How to raise a limit: its flag and environment variable. */
-function raise(k: keyof ReadLimits): string {
-  return `--${LIMIT_NAMES[k].flag} or ${LIMIT_NAMES[k].env} raises it`;
 }
 
 /**
@@ -302,25 +345,6 @@ function payloadCrcError(h: SnapshotHeader, actual: number, source: string, chan
 // ------------------------------------------------------------------------------------------------
 // The streaming reader
 
-/** One chunk of a payload: `keys[i] -> values[i]`, in payload order. */
-export interface SnapshotChunk {
-  keys: Json[];
-  values: Json[];
-  /** CBOR bytes of each key as stored (a key run's keys: as an integer would be written). */
-  keyBytes: number[];
-  /** CBOR bytes of each value as stored. */
-  valueBytes: number[];
-  /** Where the chunk starts in the decompressed payload. */
-  rawOffset: number;
-}
-
-/** CBOR bytes of an integer key of a key run, as a writer would write it. */
-function intBytes(k: number): number {
-  const m = k < 0 ? -1 - k : k;
-  if (!Number.isSafeInteger(k) || m >= 2 ** 32) return 9;
-  return m < 24 ? 1 : m < 0x100 ? 2 : m < 0x10000 ? 3 : 5;
-}
-
 /**
  * A snapshot's payload a chunk at a time, every rule of the format and every limit checked as it
  * goes (header and length checked when it is made, the CRC before the first chunk and again as the
@@ -431,162 +455,14 @@ export class SnapshotReader {
   }
 
   private *decode(): Generator<SnapshotChunk> {
-    const h = this.header;
-    const lim = this.limits;
-    const source = this.source;
-    const itemBytes = maxItemCborBytes(lim);
-    const small = surelySmallPairBytes(lim);
-    const stateScan: CborScanLimits = { maxDepth: 1, maxStringBytes: 64 };
-    // A chunk [keys, values]: at most CHUNK_PAIRS of each, every key and value within the limits.
-    const chunkScan: CborScanLimits = { maxDepth: lim.maxDepth + 2, maxStringBytes: itemBytes, maxCount: CHUNK_PAIRS, countAt: 1 };
-    const endScan: CborScanLimits = { maxDepth: lim.maxDepth + 1, maxStringBytes: itemBytes };
-    let item = 0;
-    const sizes: number[] = [];
-    // Version 2 group items [n, keys, values] (chunk-v2.ts): each key and value within the limits.
-    const v2 = h.formatVersion >= 2;
-    const elemScan: CborScanLimits = { maxDepth: lim.maxDepth, maxStringBytes: itemBytes };
-    const keySizes: number[] = [];
-    const valueSizes: number[] = [];
-    const scan: ItemScanner = (buf, pos, end, avail) => {
-      sizes.length = 0;
-      if (item === 0) return cborScan(buf, pos, end, avail, stateScan);
-      if (v2 && buf[pos] === 0x83) return scanGroupV2(buf, pos, end, avail, CHUNK_PAIRS, elemScan, keySizes, valueSizes);
-      if (buf[pos]! >> 5 === 4) return cborScan(buf, pos, end, avail, chunkScan, sizes, 2);
-      return cborScan(buf, pos, end, avail, endScan);
-    };
-    const badPayload = (what: string, rawOffset?: number): never => {
-      throw new StorageError('BAD_PAYLOAD', source, `snapshot payload passes its checksum but ${what}${at(rawOffset)}`, h.payloadOffset);
-    };
-    const overLimit = (what: string, rawOffset: number): never => {
-      throw new StorageError('LIMIT', source, `snapshot payload ${what}${at(rawOffset)}`, h.payloadOffset);
-    };
-    let n = 0;
-    let end: Record<string, Json> | null = null;
-    let rawOffset = 0;
-    try {
-      for (const it of zstdCborItems(this.input(), h.rawSize, scan)) {
-        rawOffset = it.offset;
-        const v = decodeCborRaw(it.bytes);
-        if (item++ === 0) {
-          if (!Array.isArray(v) || v[0] !== SNAPSHOT_STATE_TAG || v[1] !== h.formatVersion) badPayload('does not start with the state item', it.offset);
-          continue;
-        }
-        if (end !== null) badPayload('has items after the end item', it.offset);
-        if (!Array.isArray(v)) {
-          const e = toJson(v);
-          if (e === null || typeof e !== 'object' || Array.isArray(e)) badPayload('has an unknown item', it.offset);
-          end = e as Record<string, Json>;
-          continue;
-        }
-        let keys: Json[];
-        let values: Json[];
-        let keyBytes: number[];
-        let valueBytes: number[];
-        if (v2 && v.length === 3) {
-          // A version 2 group [n, keys, values] (chunk-v2.ts), sizes from its scan.
-          ({ keys, values, keyBytes, valueBytes } = decodeGroupV2(v, keySizes, valueSizes, (what) => badPayload(what, it.offset)));
-          if (n + keys.length > h.keyCount) badPayload(`holds more keys than the header's ${h.keyCount}`, it.offset);
-        } else {
-          if (v.length !== 2) badPayload('has a malformed chunk', it.offset);
-          values = toJsonArray(v[1]);
-          const count = values.length;
-          if (n + count > h.keyCount) badPayload(`holds more keys than the header's ${h.keyCount}`, it.offset);
-          if (v[0] instanceof Map) {
-            // Key run: the keys are start, start + 1, ..., start + count - 1.
-            const start = keyRunOf(v[0], count, (what) => badPayload(what, it.offset));
-            keys = new Array<Json>(count);
-            for (let i = 0; i < count; i++) keys[i] = start + i;
-          } else {
-            keys = toJsonArray(v[0]);
-            if (keys.length !== count) badPayload('has a chunk with unequal key and value counts', it.offset);
-          }
-          const vBase = sizes.length - count;
-          const run = vBase !== count;
-          keyBytes = run ? keys.map((k) => intBytes(k as number)) : sizes.slice(0, count);
-          valueBytes = sizes.slice(vBase);
-        }
-        const count = keys.length;
-        // Every key and value is within the depth limit (the scan) and within the CBOR size a pair
-        // of maxValueBytes of JSON can take; pairs that may be larger as JSON are measured.
-        for (let i = 0; i < count; i++) {
-          if (keyBytes[i]! + valueBytes[i]! <= small) continue;
-          const chars = jsonChars(keys[i]!) + jsonChars(values[i]!);
-          if (chars > lim.maxValueBytes) {
-            overLimit(
-              `holds key ${showKey(keys[i]!)} whose key and value take ${chars} bytes as JSON, more than the limit of ${lim.maxValueBytes} ` +
-                `that serve accepts (${raise('maxValueBytes')})`,
-              it.offset,
-            );
-          }
-        }
-        n += count;
-        this.keysRead = n;
-        yield { keys, values, keyBytes, valueBytes, rawOffset: it.offset };
-      }
-    } catch (e) {
-      if (e instanceof StorageError) throw e;
-      if (e instanceof CborScanError) {
-        const off = e.offset;
-        if (e.kind === 'limit') {
-          if (e.which === 'depth') {
-            return overLimit(`holds a key or value nested more than ${lim.maxDepth} levels deep, deeper than serve accepts (${raise('maxDepth')})`, off);
-          }
-          if (e.which === 'string') {
-            return overLimit(
-              `holds a string of ${e.declared} bytes, larger than a key and value within the limit of ${lim.maxValueBytes} bytes as JSON ` +
-                `that serve accepts (${raise('maxValueBytes')})`,
-              off,
-            );
-          }
-          if (e.which === 'count') return overLimit(`holds a chunk of ${e.declared} pairs, more than the ${CHUNK_PAIRS} a chunk may hold`, off);
-          return overLimit(`holds ${e.message}`, off);
-        }
-        return badPayload(`is not valid CBOR (${e.message})`, off);
-      }
-      if (e instanceof ZstdStreamError) {
-        if (e.overrun) {
-          const msg = /too much memory/i.test(e.message) ? `is a zstd frame that needs a window of more than ${2 ** ZSTD_WINDOW_LOG_MAX} bytes (${e.message})` : e.message;
-          throw new StorageError('LIMIT', source, `snapshot payload ${msg}`, h.payloadOffset);
-        }
-        return badPayload(`cannot be decompressed (${e.message})`);
-      }
-      if (e instanceof NotJsonError) return badPayload(`holds a non-JSON value (${e.message})`, rawOffset);
-      return badPayload(`is not valid CBOR (${(e as Error).message})`, rawOffset);
+    const d = new PayloadDecoder(this.header, this.source, this.limits);
+    const chunks = d.all(this.input());
+    for (let r = chunks.next(); !r.done; r = chunks.next()) {
+      this.keysRead = d.keysRead;
+      yield r.value;
     }
-    if (end === null) return badPayload('has no end item');
-    const endItem = end as Record<string, Json>;
-    if (endItem['keyCount'] !== n || n !== h.keyCount) return badPayload(`holds ${n} keys but the header says ${h.keyCount}`);
-    if ('sessions' in endItem) this.sessions = endItem['sessions']!;
+    this.sessions = d.sessions;
   }
-}
-
-function at(rawOffset: number | undefined): string {
-  return rawOffset === undefined ? '' : ` (at byte ${rawOffset} of the decompressed payload)`;
-}
-
-function jsonChars(v: Json): number {
-  return JSON.stringify(v ?? null).length;
-}
-
-function showKey(k: Json): string {
-  const s = JSON.stringify(k);
-  return s.length > 40 ? s.slice(0, 39) + '…' : s;
-}
-
-/**
- * Start of a key run item `{"start": s, "count": n}` of a chunk with `values` values. Any other
- * map, a start or count that is not a safe integer, a count that differs from the number of
- * values, or a run whose last key is not a safe integer is a malformed chunk.
- */
-function keyRunOf(m: Map<unknown, unknown>, values: number, bad: (what: string) => never): number {
-  const start = m.get('start');
-  const count = m.get('count');
-  if (m.size !== 2 || typeof start !== 'number' || typeof count !== 'number') return bad('has a malformed key run');
-  if (!Number.isSafeInteger(start) || !Number.isSafeInteger(count) || count < 0 || !Number.isSafeInteger(start + Math.max(count - 1, 0))) {
-    return bad('has a key run outside the safe integers');
-  }
-  if (count !== values) bad('has a chunk with unequal key and value counts');
-  return start === 0 ? 0 : start;
 }
 
 /** Decode a whole snapshot file held in memory, verifying every checksum and every limit. */

@@ -17,6 +17,7 @@
  */
 import path from 'node:path';
 import type { Json, NodeId, SnapshotMeta } from '../raft/types.js';
+import { keyShard } from '../kv/shards.js';
 import { encodeChunkV2, type ChunkOrder } from './chunk-v2.js';
 import { ZstdFrameWriter, crc32, encodeCbor, encodeCborTransient, encodeColumnsTransient } from './codec.js';
 import { hex16, writeFileAtomic, type SyncOptions } from './fsutil.js';
@@ -24,9 +25,9 @@ import { verifySnapshotBytes } from './snapshot-read.js';
 
 export const SNAPSHOT_MAGIC = Buffer.from('RAFTSNAP', 'latin1');
 /** The version this build writes. */
-export const SNAPSHOT_FORMAT_VERSION = 2;
+export const SNAPSHOT_FORMAT_VERSION = 3;
 /** The versions this build reads. */
-export const SNAPSHOT_READ_VERSIONS: readonly number[] = [1, 2];
+export const SNAPSHOT_READ_VERSIONS: readonly number[] = [1, 2, 3];
 export const SNAPSHOT_CODEC = 'zstd+cbor-seq';
 export const SNAPSHOT_PREAMBLE_BYTES = 16;
 /** Largest header accepted (a header is a few hundred bytes; this bounds what a damaged length can make us read). */
@@ -67,6 +68,30 @@ export interface SnapshotHeader {
   headerCrc: number;
   /** Offset of the payload in the file (preamble + header + header CRC). */
   payloadOffset: number;
+  /** Format 3: where each of the payload's frames is (null in versions 1 and 2: one frame). */
+  frames: PayloadFrames | null;
+}
+
+/** One zstd frame of a format 3 payload: offsets from the start of the payload, compressed and decompressed. */
+export interface FrameSpan {
+  offset: number;
+  size: number;
+  rawOffset: number;
+  rawSize: number;
+}
+
+/** A frame holding one chunk of pairs, whose keys are all in the shards firstShard..lastShard (kv/shards.ts keyShard). */
+export interface ChunkFrame extends FrameSpan {
+  pairs: number;
+  firstShard: number;
+  lastShard: number;
+}
+
+/** The frames of a format 3 payload: the state item, one per chunk, the end item. */
+export interface PayloadFrames {
+  state: FrameSpan;
+  chunks: ChunkFrame[];
+  end: FrameSpan;
 }
 
 export interface SnapshotContent {
@@ -81,8 +106,8 @@ export interface EncodeOptions {
   nodeId?: NodeId | null;
   /** zstd level, default 3. */
   level?: number;
-  /** Format version to write: 2 (default), or 1 for readers of older builds, fixtures and tests. */
-  formatVersion?: 1 | 2;
+  /** Format version to write: 3 (default), or 2 or 1 for readers of older builds, fixtures and tests. */
+  formatVersion?: 1 | 2 | 3;
 }
 
 /** `<term %016x>-<index %016x>.snap` */
@@ -120,7 +145,10 @@ export class SnapshotEncoder {
   private pending = 0;
   private keyCount = 0;
   private done = false;
-  private readonly version: 1 | 2;
+  private readonly version: 1 | 2 | 3;
+  /** Format 3: [compressed, raw] of the state frame, and [compressed, raw, pairs, first shard, last shard] per chunk frame. */
+  private stateFrame: [number, number] | null = null;
+  private readonly chunkFrames: Array<[number, number, number, number, number]> = [];
   private readonly sink = (item: Uint8Array): void => this.zstd.write(item);
   /** With `recordOrder`: for each pair in file order, its place in the input (see `fileOrder`). */
   private order: ChunkOrder | null = null;
@@ -132,9 +160,13 @@ export class SnapshotEncoder {
     validateMeta(meta);
     if (opts.recordOrder) this.order = { out: new Int32Array(CHUNK_PAIRS), at: 0, base: 0 };
     this.version = opts.formatVersion ?? SNAPSHOT_FORMAT_VERSION;
-    if (this.version !== 1 && this.version !== 2) throw new RangeError(`cannot write snapshot format version ${String(this.version)}`);
+    if (this.version !== 1 && this.version !== 2 && this.version !== 3) throw new RangeError(`cannot write snapshot format version ${String(this.version)}`);
     this.zstd = new ZstdFrameWriter(opts.level ?? DEFAULT_ZSTD_LEVEL, HEADER_HEADROOM);
     this.zstd.write(encodeCborTransient([SNAPSHOT_STATE_TAG, this.version]));
+    if (this.version === 3) {
+      const f = this.zstd.endFrame();
+      this.stateFrame = [f.size, f.rawSize];
+    }
   }
 
   /** Number of pairs added so far. */
@@ -201,6 +233,13 @@ export class SnapshotEncoder {
     this.zstd.write(encodeCborTransient(end));
     const { buf, offset } = this.zstd.endWithHeadroom();
     const compressedSize = buf.length - offset;
+    const frames: Record<string, Json> = {};
+    if (this.version === 3) {
+      const last = this.zstd.lastFrame!;
+      frames['stateFrame'] = this.stateFrame!;
+      frames['chunkFrames'] = this.chunkFrames;
+      frames['endFrame'] = [last.size, last.rawSize];
+    }
     const header = encodeCbor({
       index: this.meta.index,
       term: this.meta.term,
@@ -213,6 +252,7 @@ export class SnapshotEncoder {
       keyCount: this.keyCount,
       hasSessions: sessions !== undefined,
       payloadCrc: this.zstd.crc,
+      ...frames,
     });
     const front = SNAPSHOT_PREAMBLE_BYTES + header.length + 4;
     let file: Buffer;
@@ -256,7 +296,20 @@ export class SnapshotEncoder {
       bigger.set(o.out.subarray(0, o.at));
       o.out = bigger;
     }
-    if (this.version === 2) {
+    if (this.version === 3) {
+      // One frame per chunk, with the range of its keys' shards: a reader can decode the chunks
+      // that may hold a key without the others (a node answering before its whole state is loaded).
+      let lo = Infinity;
+      let hi = -1;
+      for (let i = from; i < from + n; i++) {
+        const s = keyShard(keys[i]!);
+        if (s < lo) lo = s;
+        if (s > hi) hi = s;
+      }
+      encodeChunkV2(keys, values, n, from, this.sink, o ?? undefined);
+      const f = this.zstd.endFrame();
+      this.chunkFrames.push([f.size, f.rawSize, n, lo, hi]);
+    } else if (this.version === 2) {
       encodeChunkV2(keys, values, n, from, this.sink, o ?? undefined);
     } else {
       this.zstd.write(encodeColumnsTransient(keys, values, n, from, KEY_RUN_MIN));

@@ -74,6 +74,9 @@ export class ZstdFrameWriter {
     return this.pos - this.headroom;
   }
 
+  /** Sizes of the last frame, once the payload has ended (`endWithHeadroom`). */
+  lastFrame: { size: number; rawSize: number } | null = null;
+
   /** CRC-32 of the whole frame; valid once the frame has ended. */
   get crc(): number {
     return this.crc_;
@@ -92,6 +95,29 @@ export class ZstdFrameWriter {
     }
   }
 
+  /**
+   * End the current frame and start the next one with the next `write` (a payload of several
+   * frames, each decompressible on its own). Returns the frame's compressed and raw sizes.
+   */
+  endFrame(): { size: number; rawSize: number } {
+    if (this.ended) throw new Error('zstd frame already ended');
+    const empty = Buffer.alloc(0);
+    for (;;) {
+      this.room();
+      const [remaining, written] = this.cctx.compressStream2(this.buf.subarray(this.pos), empty, zstdBinding.EndDirective.end);
+      this.pos += written;
+      if (remaining === 0) break;
+    }
+    const r = { size: this.compressedSize - this.frameStart, rawSize: this.rawSize - this.frameRawStart };
+    this.frameStart = this.compressedSize;
+    this.frameRawStart = this.rawSize;
+    return r;
+  }
+
+  /** Compressed and raw bytes of the frame being written (since the last `endFrame`), once ended. */
+  private frameStart = 0;
+  private frameRawStart = 0;
+
   /** End the frame; returns the compressed payload (a view, not a copy). */
   end(): Buffer {
     const r = this.endWithHeadroom();
@@ -101,14 +127,8 @@ export class ZstdFrameWriter {
   /** End the frame; returns `buf` holding the payload at [offset, buf.length) after `headroom` free bytes. */
   endWithHeadroom(): { buf: Buffer; offset: number } {
     if (!this.ended) {
+      this.lastFrame = this.endFrame();
       this.ended = true;
-      const empty = Buffer.alloc(0);
-      for (;;) {
-        this.room();
-        const [remaining, written] = this.cctx.compressStream2(this.buf.subarray(this.pos), empty, zstdBinding.EndDirective.end);
-        this.pos += written;
-        if (remaining === 0) break;
-      }
       this.crc_ = crc32(this.buf.subarray(this.headroom, this.pos));
     }
     return { buf: this.buf.subarray(0, this.pos), offset: this.headroom };

@@ -59,11 +59,13 @@ const intValue = fc.oneof(
 );
 
 describe('snapshot format version 2', () => {
-  it('writes version 2', () => {
-    const bytes = encodeSnapshot(META, { kv: [[1, 2]] }, { createdAt: 1 });
-    expect(SNAPSHOT_FORMAT_VERSION).toBe(2);
+  it('writes version 2 on request (version 3, its chunks in frames of their own, by default)', () => {
+    const bytes = encodeSnapshot(META, { kv: [[1, 2]] }, { createdAt: 1, formatVersion: 2 });
+    expect(SNAPSHOT_FORMAT_VERSION).toBe(3);
     expect(bytes.readUInt16BE(8)).toBe(2);
     expect(decodeSnapshot(bytes).header.formatVersion).toBe(2);
+    expect(decodeSnapshot(bytes).header.frames).toBeNull();
+    expect(decodeSnapshot(encodeSnapshot(META, { kv: [[1, 2]] }, { createdAt: 1 })).header.formatVersion).toBe(3);
   });
 
   it('round-trips any pairs: the same pairs for every key, in their order (property)', () => {
