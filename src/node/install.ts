@@ -42,11 +42,16 @@ export class StateLoad {
   readonly done: Promise<LoadedState | null>;
   private cancelled = false;
 
+  /**
+   * `into`: the state to add the pairs to (default a fresh one); a recovery that answers for the
+   * keys already loaded (keyed-load.ts) makes it the state machine's while it is still filling.
+   */
   constructor(
     readonly meta: SnapshotMeta,
     private readonly stream: SnapshotStream,
     private readonly clock: LoadClock,
     private readonly sliceMs = LOAD_SLICE_MS,
+    readonly load: KvLoad = new KvLoad(),
   ) {
     this.done = this.run();
     // The driver attaches its handlers (maybe later, at init); an early failure is not unhandled.
@@ -63,7 +68,7 @@ export class StateLoad {
   }
 
   private async run(): Promise<LoadedState | null> {
-    const load = new KvLoad();
+    const load = this.load;
     let slices = 0;
     let longest = 0;
     // A decoded chunk (up to 8,192 pairs) not yet all in the load: a turn decodes a chunk or adds
@@ -89,7 +94,10 @@ export class StateLoad {
             const end = Math.min(at + ADD_PAIRS, pending.keys.length);
             load.add(pending.keys, pending.values, at, end);
             at = end;
-            if (at >= pending.keys.length) pending = null;
+            if (at >= pending.keys.length) {
+              pending = null;
+              this.stream.added?.();
+            }
           }
         } while (this.clock.now() - t0 < this.sliceMs);
         longest = Math.max(longest, this.clock.now() - t0);

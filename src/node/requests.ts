@@ -137,6 +137,8 @@ export interface RequestHost {
   reply(dest: string, inReplyTo: number | undefined, body: Record<string, unknown>): void;
   /** A read answered from the state machine now. */
   read(key: Json): KvResult;
+  /** False while `key`'s part of the state is not loaded yet (a recovery still loading); the host loads it first and calls `readResults` when it is. */
+  readable(key: Json): boolean;
   /** Test-only broken mode: the leader answers reads at once, without ReadIndex. */
   readonly unsafeLocalReads: boolean;
 }
@@ -254,7 +256,7 @@ export class Requests {
     }
     if (leader === h.nodeId) {
       if (req.cmd.op === 'read') {
-        if (h.unsafeLocalReads) return this.end(req, { why: 'read', result: h.read(req.cmd.key) });
+        if (h.unsafeLocalReads && h.readable(req.cmd.key)) return this.end(req, { why: 'read', result: h.read(req.cmd.key) });
         // ReadIndex: no log entry; answered once a majority confirmed this leader after now.
         const ctx = ++this.lastReadCtx;
         if (core.readIndex(ctx)) {
@@ -398,7 +400,8 @@ export class Requests {
       const req = q[i]!;
       const s = req.state;
       if (s.name === 'reading') {
-        if (s.index === null || s.index > h.applied) break;
+        // Applied, and (while a recovered snapshot is still loading) its key's part of the state is in.
+        if (s.index === null || s.index > h.applied || !h.readable(req.cmd.key)) break;
         this.end(req, { why: 'read', result: h.read(req.cmd.key) });
       }
       i++;

@@ -19,7 +19,8 @@ import { installSnapshotMessage, sameMeta } from '../raft/snapshot.js';
 import { RAFT_MESSAGE_TYPES, type Entry, type Json, type NodeId, type RaftMessage, type Ready, type Role, type SnapshotMeta } from '../raft/types.js';
 import { CONTROL_TYPES, handleControl } from './control.js';
 import { onInit } from './init.js';
-import { StateLoad, type LoadedState } from './install.js';
+import { StateLoad, type LoadClock, type LoadedState } from './install.js';
+import { KeyedSource } from './keyed-load.js';
 import type { Logger } from './log.js';
 import { ticksOf, type ServeOptions } from './options.js';
 import { ErrorCode, ProtocolError, validate, type Body, type Envelope, type Outbox, type TooLongLine, parseLine } from './protocol.js';
@@ -28,6 +29,12 @@ import { Snapshotter } from './snapshotter.js';
 import { countRoleChanges, newStats, statsBody, type Stats } from './stats.js';
 import type { NodeStore, RecoveredState } from './store.js';
 import { realTimers, type Timers } from './timers.js';
+
+/** The load of a recovered snapshot: keyed (format 3, keyed-load.ts) or streamed whole first. */
+interface RecoveryLoad {
+  task: StateLoad;
+  keyed: KeyedSource | null;
+}
 
 export type { Outcome } from './requests.js';
 export type { Stats } from './stats.js';
@@ -43,6 +50,8 @@ export interface ServerEnv {
   now?: () => number;
   /** Tick timer, clock and yielding (default: the real Node timers; the simulator injects its own). */
   timers?: Timers;
+  /** Clock and yielding of snapshot loads, which run in slices (default: `timers`; the simulator makes each slice a step of its own). */
+  loadClock?: LoadClock;
   /** Observation points for the simulator (absent in serve). */
   probe?: ServerProbe;
   /**
@@ -139,13 +148,21 @@ export class RaftServer {
   private fatal: Error | null = null;
   private preloaded: Promise<{ store: NodeStore; rec: RecoveredState }> | null = null;
   /** The load of the recovered snapshot started with the preload (before init), adopted by `begin`. */
-  private preload: StateLoad | null = null;
+  private preload: RecoveryLoad | null = null;
+  private readonly loadClock: LoadClock;
   /**
    * A snapshot being loaded into the state machine (install.ts): a received one, or the recovered
    * one at start. Until it is made the state (`finishLoad`), `applied` and the state machine stay
    * as they were and every committed entry the core hands out waits in `deferred`, in order.
    */
   private loading: { task: StateLoad; deferred: Entry[]; install: boolean } | null = null;
+  /**
+   * A recovered snapshot that is the state machine while it is still being loaded (keyed-load.ts):
+   * `applied` is its index at once, a key is answered once its chunks are in, and committed
+   * entries are applied in order, each once its key is readable; the first that is not waits in
+   * `deferred`, with everything after it.
+   */
+  private keyed: { task: StateLoad; source: KeyedSource; deferred: Entry[]; drainQueued: boolean } | null = null;
 
   private lastRole: Role = 'follower';
   private lastTerm = 0;
@@ -157,6 +174,7 @@ export class RaftServer {
     this.log = env.log;
     this.random = env.random ?? Math.random;
     this.timers = env.timers ?? realTimers;
+    this.loadClock = env.loadClock ?? this.timers;
     const timers = this.timers;
     this.clock = env.now ?? (() => timers.now());
     this.probe = env.probe;
@@ -169,7 +187,7 @@ export class RaftServer {
       // The snapshot's state starts loading at once too, in slices (install.ts); `begin` adopts it.
       this.preloaded = env.openStore(null).then(async (store) => {
         const rec = await store.recover();
-        if (rec.snapshot && !rec.snapshot.pairs) this.preload = new StateLoad(rec.snapshot.meta, store.openSnapshot(rec.snapshot.meta), this.timers);
+        if (rec.snapshot && !rec.snapshot.pairs) this.preload = this.recoveryLoad(store, rec.snapshot.meta);
         return { store, rec };
       });
       this.preloaded.catch(() => {});
@@ -254,7 +272,7 @@ export class RaftServer {
     this.closingInput = true;
     await this.idle();
     // A snapshot being loaded is finished (a single node still answers what it was given).
-    while (this.loading && !this.stopped && !this.loading.task.isCancelled) {
+    while ((this.loading || this.keyed) && !this.stopped && !this.loadTask()!.isCancelled) {
       await this.settleLoad().catch((e: unknown) => this.stop('loading a snapshot', e));
       await this.idle();
     }
@@ -280,7 +298,7 @@ export class RaftServer {
 
   /** True while inputs are queued, a batch / Ready is being handled or a snapshot is being loaded. */
   get busy(): boolean {
-    return this.pumping || this.queue.length > 0 || this.loading !== null;
+    return this.pumping || this.queue.length > 0 || this.loading !== null || this.keyed !== null;
   }
 
   /** True while a Ready waits for its WAL fsync and no queued input can be stepped meanwhile. */
@@ -292,13 +310,13 @@ export class RaftServer {
   async idle(): Promise<void> {
     for (;;) {
       if (this.pumping || this.queue.length > 0) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
-      else if (this.loading && !this.stopped && !this.loading.task.isCancelled) {
+      else if ((this.loading || this.keyed) && !this.stopped && !this.loadTask()!.isCancelled) {
         // Its end (finishLoad) is queued by the time this resumes: the handler that queues it came first.
-        const task = this.loading.task;
+        const task = this.loadTask()!;
         await task.done.catch(() => {});
         await Promise.resolve();
         // Not queued (the input is closed): nothing more will happen to it.
-        if (this.loading?.task === task && !this.pumping && this.queue.length === 0) return;
+        if (this.loadTask() === task && !this.pumping && this.queue.length === 0) return;
       } else return;
     }
   }
@@ -340,7 +358,7 @@ export class RaftServer {
             try {
               // ... and of a snapshot being loaded (control messages read and replace the state;
               // get_stats reports the load as it stands).
-              if (this.loading && w.msg.body.type !== 'get_stats') await this.settleLoad();
+              if ((this.loading || this.keyed) && w.msg.body.type !== 'get_stats') await this.settleLoad();
               if (!this.stopped && this.core.hasReady()) await this.processReady();
             } catch (e) {
               this.stop('handling Raft output', e);
@@ -428,7 +446,9 @@ export class RaftServer {
     this.queue = [];
     this.loading?.task.cancel();
     this.loading = null;
-    this.preload?.cancel();
+    this.keyed?.task.cancel();
+    this.keyed = null;
+    this.preload?.task.cancel();
     this.requests.endAll(`node stopped (${operation} failed)`);
     this.out.seal();
     this.closed = true;
@@ -517,7 +537,7 @@ export class RaftServer {
    */
   notStarted(err: Error, store: NodeStore | null, seal: boolean): void {
     if (seal) this.out.seal();
-    this.preload?.cancel();
+    this.preload?.task.cancel();
     this.preload = null;
     this.nodeId = null;
     this.closed = true;
@@ -537,20 +557,21 @@ export class RaftServer {
     this.store = store;
     this.recoveredNodeId = rec.nodeId;
     let applied = 0;
-    let load: StateLoad | null = null;
+    let load: RecoveryLoad | null = null;
     if (rec.snapshot) {
       applied = rec.snapshot.meta.index;
       if (rec.snapshot.pairs) this.kv.reset(rec.snapshot.pairs, rec.snapshot.sessions);
       else {
-        // Loaded in slices (started with the preload for --data-dir): until it is the state,
-        // the state machine is the empty one at 0 and requests wait (init_ok does not).
+        // Loaded in slices (started with the preload for --data-dir). A format 3 file is the state
+        // at once, answering for the keys loaded (keyed-load.ts); an older one is not: until it is
+        // the state, the state machine is the empty one at 0 and requests wait (init_ok does not).
         const meta = rec.snapshot.meta;
-        load = this.preload && sameMeta(this.preload.meta, meta) ? this.preload : new StateLoad(meta, store.openSnapshot(meta), this.timers);
+        load = this.preload && sameMeta(this.preload.task.meta, meta) ? this.preload : this.recoveryLoad(store, meta);
       }
     }
-    if (this.preload && this.preload !== load) this.preload.cancel();
+    if (this.preload && this.preload !== load) this.preload.task.cancel();
     this.preload = null;
-    this.applied = load ? 0 : applied;
+    this.applied = load && !load.keyed ? 0 : applied;
     const { electionTicks, heartbeatTicks } = ticksOf(this.opts);
     this.core = new RaftCore(
       {
@@ -573,7 +594,79 @@ export class RaftServer {
     this.lastLeader = st.leader;
     this.lastTerm = st.term;
     this.snapshotter.reset();
-    if (load) this.startLoad(load, false);
+    if (load?.keyed) this.startKeyed(load.task, load.keyed);
+    else if (load) this.startLoad(load.task, false);
+  }
+
+  /** The load of a recovered snapshot: keyed (format 3) when its file allows, else streamed. */
+  private recoveryLoad(store: NodeStore, meta: SnapshotMeta): RecoveryLoad {
+    const snap = store.openKeyed?.(meta) ?? null;
+    if (!snap) return { task: new StateLoad(meta, store.openSnapshot(meta), this.loadClock), keyed: null };
+    const keyed = new KeyedSource(snap, () => this.keyedReady());
+    return { task: new StateLoad(meta, keyed, this.loadClock), keyed };
+  }
+
+  /** The recovered snapshot being loaded becomes the state machine now, filling as it loads. */
+  private startKeyed(task: StateLoad, source: KeyedSource): void {
+    this.kv.replace(task.load, source.sessions);
+    this.keyed = { task, source, deferred: [], drainQueued: false };
+    const what = `loading snapshot ${task.meta.index}/${task.meta.term} (recovery)`;
+    task.done.then(
+      (r) => {
+        if (r && this.keyed?.task === task) this.enqueueFirst({ kind: 'fn', fn: () => this.finishKeyed(task, r) });
+      },
+      (e: unknown) => {
+        if (this.keyed?.task === task) this.stop(what, e);
+      },
+    );
+  }
+
+  /** A key something waits for became readable: apply what waits, answer the reads (in the input queue). */
+  private keyedReady(): void {
+    const k = this.keyed;
+    if (!k || k.drainQueued) return;
+    k.drainQueued = true;
+    this.enqueueFirst({ kind: 'fn', fn: () => this.drainKeyed() });
+  }
+
+  /** Apply, in order, the deferred entries whose keys are readable; answer the reads that can be. */
+  private drainKeyed(): void {
+    const k = this.keyed;
+    if (!k || this.stopped) return;
+    k.drainQueued = false;
+    let i = 0;
+    while (i < k.deferred.length && k.source.canApply(k.deferred[i]!.data)) this.applyCommitted(k.deferred[i++]!);
+    if (i > 0) k.deferred.splice(0, i);
+    this.requests.readResults([], []);
+    if (i > 0) this.core!.appliedTo(this.applied);
+  }
+
+  /** The keyed load is complete: everything waiting is applied and answered; the state is whole. */
+  private finishKeyed(task: StateLoad, r: LoadedState): void {
+    const k = this.keyed;
+    if (!k || k.task !== task || this.stopped) return;
+    this.drainKeyed();
+    this.keyed = null;
+    if (k.deferred.length > 0) {
+      this.stop(`loading snapshot ${task.meta.index}/${task.meta.term} (recovery)`, new Error(`${k.deferred.length} entries still wait after the whole state was loaded`));
+      return;
+    }
+    this.log.debug(`${this.nodeId}: loaded recovered snapshot ${task.meta.index}/${task.meta.term} (${this.kv.size} keys, ${r.slices} slices, longest ${r.longestSliceMs} ms)`);
+  }
+
+  /** The load in progress (an install's or a recovery's), or null. */
+  private loadTask(): StateLoad | null {
+    return this.loading?.task ?? this.keyed?.task ?? null;
+  }
+
+  /** False while a recovered snapshot is still being loaded into the state machine (keyed): not every key can be read. */
+  get stateComplete(): boolean {
+    return this.keyed === null;
+  }
+
+  /** True when `key` can be read from the state machine now; otherwise its part of the state is loaded first (requests.ts). */
+  readable(key: Json): boolean {
+    return this.keyed === null || this.keyed.source.readable(key);
   }
 
   /**
@@ -790,6 +883,16 @@ export class RaftServer {
       return;
     }
     if (e.index <= this.applied) return;
+    const k = this.keyed;
+    if (k && (k.deferred.length > 0 || !k.source.canApply(e.data))) {
+      k.deferred.push(e);
+      return;
+    }
+    this.applyCommitted(e);
+  }
+
+  /** Apply committed entry `e` (the next after `applied`) and answer its request. */
+  private applyCommitted(e: Entry): void {
     const result = this.kv.applyEntry(e.data, e.index);
     this.applied = e.index;
     this.snapshotter.noteApplied(e);
@@ -804,12 +907,16 @@ export class RaftServer {
    */
   private installSnapshot(meta: SnapshotMeta): void {
     this.loading?.task.cancel();
-    this.startLoad(new StateLoad(meta, this.store!.openSnapshot(meta), this.timers), true);
+    // A recovery still loading is superseded too; the entries it held back wait for this one.
+    const carried = this.keyed?.deferred ?? [];
+    this.keyed?.task.cancel();
+    this.keyed = null;
+    this.startLoad(new StateLoad(meta, this.store!.openSnapshot(meta), this.loadClock), true, carried);
   }
 
   /** Track `task` as the load in progress; its end is handled in the input queue, ahead of input. */
-  private startLoad(task: StateLoad, install: boolean): void {
-    const deferred = this.loading?.deferred ?? [];
+  private startLoad(task: StateLoad, install: boolean, carried: Entry[] = []): void {
+    const deferred = this.loading?.deferred ?? carried;
     this.loading = { task, deferred, install };
     const what = `loading snapshot ${task.meta.index}/${task.meta.term}${install ? '' : ' (recovery)'}`;
     task.done.then(
@@ -825,6 +932,11 @@ export class RaftServer {
   /** Wait for the snapshot being loaded to become the state (or the node to stop). */
   private async settleLoad(): Promise<void> {
     // A cancelled load is superseded by the next Ready's install (or the node stopped): nothing to wait for.
+    while (this.keyed && !this.stopped && !this.keyed.task.isCancelled) {
+      const task = this.keyed.task;
+      const r = await task.done;
+      if (r && this.keyed?.task === task) this.finishKeyed(task, r);
+    }
     while (this.loading && !this.stopped && !this.loading.task.isCancelled) {
       const task = this.loading.task;
       const r = await task.done;
@@ -861,7 +973,7 @@ export class RaftServer {
 
   /** True while a snapshot is being loaded into the state machine (tests, stats). */
   get loadingSnapshot(): SnapshotMeta | null {
-    return this.loading ? this.loading.task.meta : null;
+    return this.loadTask()?.meta ?? null;
   }
 
   /**

@@ -84,7 +84,8 @@ export class Snapshotter {
 
   /** Called after each Ready: start a background snapshot when one is due. */
   maybeStart(): void {
-    if (this.running || !this.due() || this.host.stopped) return;
+    // A recovered snapshot still loading (keyed-load.ts) is not a whole state to snapshot yet.
+    if (this.running || !this.due() || this.host.stopped || !this.host.stateComplete) return;
     const host = this.host;
     const core = host.core!;
     const index = host.applied;

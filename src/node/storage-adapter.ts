@@ -12,7 +12,7 @@ import { DiskStorage, type NodeStorage } from '../storage/node-storage.js';
 import { SnapshotEncoder } from '../storage/snapshot.js';
 import type { Logger } from './log.js';
 import type { ServeOptions } from './options.js';
-import { SNAPSHOT_CHUNK_KEYS, type NodeStore, type RecoveredState, type SnapshotState, type SnapshotStream } from './store.js';
+import { SNAPSHOT_CHUNK_KEYS, type KeyedSnapshot, type NodeStore, type RecoveredState, type SnapshotState, type SnapshotStream } from './store.js';
 import { realTimers } from './timers.js';
 
 /** The pairs and (when stored) the session table of a decoded snapshot. */
@@ -183,6 +183,10 @@ export class StorageNodeStore implements NodeStore {
         reader.close();
       },
     };
+  }
+
+  openKeyed(meta: SnapshotMeta): KeyedSnapshot | null {
+    return this.storage.openFramed(meta);
   }
 
   loadSnapshot(meta: SnapshotMeta): Promise<SnapshotState> {

@@ -23,9 +23,24 @@ export interface SnapshotStream {
   /** Keys the header announces. */
   readonly keyCount: number;
   next(): { keys: Json[]; values: Json[] } | null;
+  /** The pairs of the chunk `next()` gave last are all in the state being loaded (optional). */
+  added?(): void;
   /** The session table, once `next()` returned null (undefined when none is stored). */
   readonly sessions: Json | undefined;
   close(): void;
+}
+
+/**
+ * A stored snapshot whose chunks can be decoded in any order, each on its own (format 3): a
+ * recovering node loads first the chunks that may hold the keys it is asked about (keyed-load.ts).
+ */
+export interface KeyedSnapshot {
+  /** The chunks in file order, each with the range of its keys' shards (kv/shards.ts keyShard). */
+  readonly chunks: ReadonlyArray<{ readonly pairs: number; readonly firstShard: number; readonly lastShard: number }>;
+  /** Decode chunk `j`, checked; throws at a problem. */
+  chunk(j: number): { keys: Json[]; values: Json[] };
+  /** The client session table (undefined when none is stored). */
+  readonly sessions: Json | undefined;
 }
 
 export interface RecoveredState {
@@ -82,6 +97,12 @@ export interface NodeStore {
    * start). Throws when there is none; a failure while streaming throws from `next()`.
    */
   openSnapshot(meta: SnapshotMeta): SnapshotStream;
+  /**
+   * The stored snapshot at `meta` with chunks to be decoded in any order (recovery at start), or
+   * null when its file cannot be read that way (formats 1 and 2: `openSnapshot` streams them).
+   * Absent: never. Throws when the file cannot be read or fails its checks.
+   */
+  openKeyed?(meta: SnapshotMeta): KeyedSnapshot | null;
   /** Decode the state of the current snapshot (after a transfer finished, or for replays). */
   loadSnapshot(meta: SnapshotMeta): Promise<SnapshotState>;
   /**

@@ -22,6 +22,7 @@
  * every event (`Simulation.settle`, microtasks only: SimFs calls are synchronous), so a run depends
  * on the seed alone. `quiescent` says when nothing is left to run.
  */
+import type { LoadClock } from '../node/install.js';
 import type { Logger } from '../node/log.js';
 import { defaultOptions, type ServeOptions } from '../node/options.js';
 import { Outbox, type LineSink } from '../node/protocol.js';
@@ -313,6 +314,19 @@ export class SimNode {
       now: () => host.now(),
       yield: () => Promise.resolve(),
     };
+    // Snapshot loads run in slices of their own (install.ts): here each slice does a step or two of
+    // work and the next comes a simulated millisecond later, so that messages, requests, crashes
+    // and the entries committed meanwhile interleave with a load as they do in a real process.
+    let work = 0;
+    const loadClock: LoadClock = {
+      now: () => (work += 2),
+      yield: () => {
+        this.loadSleeps++;
+        return host.sleep(this, 1).then(() => {
+          this.loadSleeps--;
+        });
+      },
+    };
     const unsafe = this.broken.ackBeforePersist === true;
     const probe: ServerProbe = {
       // The broken mode skips the store: what the node acknowledges is what it sends with.
@@ -354,6 +368,7 @@ export class SimNode {
       },
       random: () => rng.next(),
       timers,
+      loadClock,
       probe,
       unsafeAckBeforePersist: unsafe,
       onFatal: (err) => {
@@ -415,6 +430,7 @@ export class SimNode {
     this.store = null;
     this.storage = null;
     this.held.length = 0;
+    this.loadSleeps = 0;
     this.disarmCrash();
     this.dying = null;
   }
@@ -430,13 +446,17 @@ export class SimNode {
     this.down();
   }
 
+  /** Snapshot load slices of the live process waiting for simulated time (its load clock). */
+  private loadSleeps = 0;
+
   /** Nothing left to run without simulated time passing (or the process is gone). */
   get quiescent(): boolean {
     const s = this.server;
     if (!this.up || !s) return true;
     // Waiting for an fsync of the WAL (an event to come) is not work to run now (Simulation.settle
     // makes sure that one which just completed has reached the server).
-    if (s.busy && !s.waitingForWrite) return false;
+    // So is a snapshot load waiting for its next slice (simulated time).
+    if (s.busy && !s.waitingForWrite && this.loadSleeps === 0) return false;
     return !(s.snapshotter.inProgress && !this.store?.sleeping && !this.store?.waitingForDisk);
   }
 

@@ -12,7 +12,7 @@
  */
 import type { FrozenView } from '../kv/store.js';
 import type { StorageNodeStore } from '../node/storage-adapter.js';
-import type { NodeStore, RecoveredState, SnapshotState, SnapshotStream } from '../node/store.js';
+import type { KeyedSnapshot, NodeStore, RecoveredState, SnapshotState, SnapshotStream } from '../node/store.js';
 import type { Entry, HardState, Json, NodeId, SnapshotMeta, SnapshotStore } from '../raft/types.js';
 import type { NodeObserver, SimNode } from './node.js';
 
@@ -184,6 +184,28 @@ export class SimStore implements NodeStore {
         return s.sessions;
       },
       close: () => s.close(),
+    };
+  }
+
+  openKeyed(meta: SnapshotMeta): KeyedSnapshot | null {
+    const s = this.inner.openKeyed(meta);
+    if (!s) return null;
+    // The invariants see the pairs the driver loads, once every chunk has been decoded (in any order).
+    const pairs: Array<[Json, Json]> = [];
+    const seen = new Set<number>();
+    if (s.chunks.length === 0) this.observer.onSnapshotRestored(this.node, meta, pairs);
+    return {
+      chunks: s.chunks,
+      sessions: s.sessions,
+      chunk: (j) => {
+        const c = s.chunk(j);
+        if (!seen.has(j)) {
+          seen.add(j);
+          for (let i = 0; i < c.keys.length; i++) pairs.push([c.keys[i]!, c.values[i]!]);
+          if (seen.size === s.chunks.length) this.observer.onSnapshotRestored(this.node, meta, pairs);
+        }
+        return c;
+      },
     };
   }
 

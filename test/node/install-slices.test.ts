@@ -29,9 +29,9 @@ function slicingTimers(): Timers {
   return { every: () => () => {}, now: () => (t += 100), yield: () => new Promise((r) => setImmediate(r)) };
 }
 
-function snapshotBytes(meta: SnapshotMeta, keys: number, value: (i: number) => Json): Buffer {
+function snapshotBytes(meta: SnapshotMeta, keys: number, value: (i: number) => Json, formatVersion: 2 | 3 = 3): Buffer {
   const kv: Array<[Json, Json]> = Array.from({ length: keys }, (_, i) => [`k${i}`, value(i)]);
-  return encodeSnapshot(meta, { kv }, { createdAt: 0 });
+  return encodeSnapshot(meta, { kv }, { createdAt: 0, formatVersion });
 }
 
 let dirs: string[] = [];
@@ -219,7 +219,7 @@ describe('follower: a received snapshot is loaded in slices', () => {
   });
 });
 
-describe('recovery at start: the recovered snapshot is loaded in slices', () => {
+describe('recovery at start: a format 2 snapshot is loaded in slices (format 3: test/node/keyed-recovery.test.ts)', () => {
   it('init_ok comes at once; a read waits for the loaded state and sees it with the log after it', async () => {
     const dir = tmpDir();
     dirs.push(dir);
@@ -227,7 +227,7 @@ describe('recovery at start: the recovered snapshot is loaded in slices', () => 
     const SOLO: SnapshotMeta = { index: 50, term: 1, config: ['n1'] };
     const ds = DiskStorage.open(dir, { fsync: false, nodeId: 'n1' });
     ds.dir.setMembers(['n1']);
-    ds.saveSnapshot(SOLO, snapshotBytes(SOLO, KEYS, (i) => i));
+    ds.saveSnapshot(SOLO, snapshotBytes(SOLO, KEYS, (i) => i, 2));
     ds.append([{ index: 51, term: 1, data: { op: 'write', key: 'k1', value: 'after' } }]);
     ds.setHardState({ term: 1, votedFor: 'n1', commit: 51 });
     ds.sync();
