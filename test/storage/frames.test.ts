@@ -227,6 +227,27 @@ describe('snapshot format version 3: writing and reading', () => {
     expect(shardOf(-0)).toBe(shardOf(0));
     // Strings: the length and at most the last 16 code units.
     expect(shardOf('A' + 'z'.repeat(16))).toBe(shardOf('B' + 'z'.repeat(16)));
+    // The test values of docs/FORMAT.md ("The key shard"): part of the format, files record them.
+    const vectors: Array<[Json, number]> = [
+      ['', 28],
+      ['a', 30],
+      ['user:42', 8],
+      ['\u00e9', 26],
+      ['-1', 49],
+      [-1, 49],
+      [1.5, 10],
+      [2147483648, 57],
+      [2147483647, 63],
+      [4096, 1],
+      [262144, 0],
+      [1e21, 48],
+      ['x'.repeat(20), 36],
+      ['y' + 'x'.repeat(19), 36],
+      [null, 64],
+      [[1], 64],
+      [{}, 64],
+    ];
+    for (const [k, want] of vectors) expect(keyShard(k), JSON.stringify(k)).toBe(want);
   });
 
   it('FramedSnapshot.chunk(j), in any order of j, gives exactly the pairs of the whole decode', () => {
