@@ -55,6 +55,8 @@ export function statsBody(node: RaftServer): Record<string, unknown> {
     applied: node.applied,
     snapshot_index: st?.snapshot ? st.snapshot.index : 0,
     keys: node.kv.size,
+    // A snapshot (received, or recovered at start) is still being loaded into the state machine.
+    loading_snapshot: node.loadingSnapshot !== null,
     requests_in_flight: node.requests.size,
     durable: node.store ? node.store.durable : false,
     ...(node.store?.stats ? node.store.stats() : {}),

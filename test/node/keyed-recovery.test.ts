@@ -12,6 +12,7 @@ import type { Logger } from '../../src/node/log.js';
 import { defaultOptions, type ServeOptions } from '../../src/node/options.js';
 import { MemorySink, Outbox } from '../../src/node/protocol.js';
 import { RaftServer } from '../../src/node/server.js';
+import { statsBody } from '../../src/node/stats.js';
 import { openNodeStore } from '../../src/node/storage-adapter.js';
 import type { KeyedSnapshot, NodeStore } from '../../src/node/store.js';
 import type { Timers } from '../../src/node/timers.js';
@@ -139,6 +140,7 @@ describe('recovery of a format 3 snapshot: keys are answered as their chunks com
     const n = solo(dir);
     n.send({ type: 'read', key: 'k1' });
     await new Promise((r) => setImmediate(r));
+    expect(statsBody(n.server)['loading_snapshot']).toBe(true);
     n.send({ type: 'read', key: 'k59999' });
     n.send({ type: 'read', key: 'new' });
     n.send({ type: 'cas', key: 'k2', from: 'cas-ed', to: 'again' });
@@ -159,6 +161,7 @@ describe('recovery of a format 3 snapshot: keys are answered as their chunks com
     expect(n.server.kv.get('k59998')).toBe(59998);
     expect(n.server.kv.get('k1')).toBe('after');
     expect(n.server.loadingSnapshot).toBeNull();
+    expect(statsBody(n.server)).toMatchObject({ loading_snapshot: false, keys: KEYS + 1, applied: 55 });
     await n.server.end();
   });
 
