@@ -254,6 +254,12 @@ export class SnapshotEncoder {
       payloadCrc: this.zstd.crc,
       ...frames,
     });
+    // A reader refuses a larger header (format 3's frame table grows with the chunks: about 17
+    // bytes each, so this is some 60,000 chunks, 500 million pairs): never write what cannot be read.
+    if (header.length > SNAPSHOT_MAX_HEADER_BYTES) {
+      this.zstd.release();
+      throw new RangeError(`snapshot header of ${header.length} bytes (${this.chunkFrames.length} chunk frames) is larger than the ${SNAPSHOT_MAX_HEADER_BYTES} bytes a reader accepts`);
+    }
     const front = SNAPSHOT_PREAMBLE_BYTES + header.length + 4;
     let file: Buffer;
     if (front > offset) {
