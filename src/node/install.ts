@@ -94,10 +94,7 @@ export class StateLoad {
             const end = Math.min(at + ADD_PAIRS, pending.keys.length);
             load.add(pending.keys, pending.values, at, end);
             at = end;
-            if (at >= pending.keys.length) {
-              pending = null;
-              this.stream.added?.();
-            }
+            if (at >= pending.keys.length) pending = null;
           }
         } while (this.clock.now() - t0 < this.sliceMs);
         longest = Math.max(longest, this.clock.now() - t0);

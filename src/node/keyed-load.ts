@@ -23,13 +23,15 @@ export class KeyedSource implements SnapshotStream {
   private readonly remaining = new Int32Array(OTHER_SHARD + 1);
   /** Per shard: the chunks that cover it, in file order. */
   private readonly byShard: number[][] = Array.from({ length: OTHER_SHARD + 1 }, () => []);
-  /** Chunks handed out by `next()`. */
-  private readonly taken: Uint8Array;
+  /** Per chunk: 0 not started, 1 being loaded (or set aside half loaded), 2 in. */
+  private readonly state: Uint8Array;
   /** Shards something waits for (1), in the order asked. */
   private readonly wantedFlag = new Uint8Array(OTHER_SHARD + 1);
   private wanted: number[] = [];
   private cursor = 0;
+  /** The chunk being loaded (-1: none), and the parts still to come of every chunk started and not in. */
   private current = -1;
+  private readonly parts = new Map<number, Iterator<{ keys: Json[]; values: Json[] }>>();
 
   constructor(
     private readonly snap: KeyedSnapshot,
@@ -37,7 +39,7 @@ export class KeyedSource implements SnapshotStream {
     private readonly onReady: () => void,
   ) {
     const chunks = snap.chunks;
-    this.taken = new Uint8Array(chunks.length);
+    this.state = new Uint8Array(chunks.length);
     let pairs = 0;
     for (let j = 0; j < chunks.length; j++) {
       const c = chunks[j]!;
@@ -71,26 +73,60 @@ export class KeyedSource implements SnapshotStream {
     return cmd === null || this.readable(cmd.key);
   }
 
+  /**
+   * The next part of the state to add: the next group of a chunk that covers the first shard
+   * something waits for (the chunk being loaded is set aside for it, and taken up again later),
+   * else of the chunk being loaded, else of the next chunk in file order. A chunk counts as in (its
+   * shards' counts go down) once its last part has been added, i.e. at the call after it (StateLoad
+   * asks for the next part only then).
+   */
   next(): { keys: Json[]; values: Json[] } | null {
-    let j = -1;
-    while (this.wanted.length > 0 && j < 0) {
-      const s = this.wanted[0]!;
-      const c = this.remaining[s] === 0 ? undefined : this.byShard[s]!.find((x) => this.taken[x] === 0);
-      if (c === undefined) this.wanted.shift(); // complete, or its last chunk is being added
-      else j = c;
+    for (;;) {
+      const w = this.wantedChunk();
+      if (w >= 0) this.current = w;
+      else if (this.current < 0) this.current = this.nextInOrder();
+      const j = this.current;
+      if (j < 0) return null;
+      let parts = this.parts.get(j);
+      if (!parts) {
+        parts = this.snap.groups(j)[Symbol.iterator]();
+        this.parts.set(j, parts);
+        this.state[j] = 1;
+      }
+      const r = parts.next();
+      if (!r.done) return r.value;
+      this.parts.delete(j);
+      this.state[j] = 2;
+      this.current = -1;
+      this.chunkIn(j);
     }
-    if (j < 0) {
-      while (this.cursor < this.taken.length && this.taken[this.cursor] === 1) this.cursor++;
-      if (this.cursor >= this.taken.length) return null;
-      j = this.cursor;
-    }
-    this.taken[j] = 1;
-    this.current = j;
-    return this.snap.chunk(j);
   }
 
-  added(): void {
-    const c = this.snap.chunks[this.current]!;
+  /** A chunk not yet in that covers the first shard something waits for (the one being loaded if it does); -1 when none. */
+  private wantedChunk(): number {
+    while (this.wanted.length > 0) {
+      const s = this.wanted[0]!;
+      if (this.remaining[s] !== 0) {
+        const cur = this.current >= 0 ? this.snap.chunks[this.current]! : null;
+        if (cur && cur.firstShard <= s && s <= cur.lastShard) return this.current;
+        const c = this.byShard[s]!.find((x) => this.state[x] !== 2);
+        if (c !== undefined) return c;
+      }
+      this.wanted.shift();
+    }
+    return -1;
+  }
+
+  /** A chunk set aside half loaded, else the next not started in file order; -1 when every chunk is in. */
+  private nextInOrder(): number {
+    for (const j of this.parts.keys()) return j;
+    while (this.cursor < this.state.length && this.state[this.cursor] !== 0) this.cursor++;
+    return this.cursor < this.state.length ? this.cursor : -1;
+  }
+
+  /** Every pair of chunk `j` is in the state: its shards may become readable. */
+  private chunkIn(j: number): void {
+    const c = this.snap.chunks[j]!;
     let ready = false;
     for (let s = c.firstShard; s <= c.lastShard; s++) {
       if (--this.remaining[s]! === 0 && this.wantedFlag[s] === 1) {

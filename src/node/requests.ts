@@ -243,6 +243,9 @@ export class Requests {
    * read), forward it (follower), or queue it until a leader is known.
    */
   private route(req: Request): void {
+    // While a recovered snapshot is still loading, its key's part of the state is loaded first (the
+    // answer needs it once the request's entry or read index is applied).
+    this.host.readable(req.cmd.key);
     const h = this.host;
     const core = h.core!;
     if (h.closing && !h.singleNode) return this.end(req, { why: 'no-leader', text: 'node is shutting down' });

@@ -30,9 +30,13 @@ import { countRoleChanges, newStats, statsBody, type Stats } from './stats.js';
 import type { NodeStore, RecoveredState } from './store.js';
 import { realTimers, type Timers } from './timers.js';
 
-/** The load of a recovered snapshot: keyed (format 3, keyed-load.ts) or streamed whole first. */
+/**
+ * The load of a recovered snapshot: keyed (format 3, keyed-load.ts: opened and checked at once,
+ * decoded from `begin` on, so that `init` is answered first) or streamed whole first (started at once).
+ */
 interface RecoveryLoad {
-  task: StateLoad;
+  meta: SnapshotMeta;
+  task: StateLoad | null;
   keyed: KeyedSource | null;
 }
 
@@ -147,7 +151,7 @@ export class RaftServer {
   /** Why the node stopped (fail-stop), or null while it runs. */
   private fatal: Error | null = null;
   private preloaded: Promise<{ store: NodeStore; rec: RecoveredState }> | null = null;
-  /** The load of the recovered snapshot started with the preload (before init), adopted by `begin`. */
+  /** The load of the recovered snapshot prepared with the preload (before init), adopted by `begin`. */
   private preload: RecoveryLoad | null = null;
   private readonly loadClock: LoadClock;
   /**
@@ -448,7 +452,7 @@ export class RaftServer {
     this.loading = null;
     this.keyed?.task.cancel();
     this.keyed = null;
-    this.preload?.task.cancel();
+    this.preload?.task?.cancel();
     this.requests.endAll(`node stopped (${operation} failed)`);
     this.out.seal();
     this.closed = true;
@@ -537,7 +541,7 @@ export class RaftServer {
    */
   notStarted(err: Error, store: NodeStore | null, seal: boolean): void {
     if (seal) this.out.seal();
-    this.preload?.task.cancel();
+    this.preload?.task?.cancel();
     this.preload = null;
     this.nodeId = null;
     this.closed = true;
@@ -566,10 +570,10 @@ export class RaftServer {
         // at once, answering for the keys loaded (keyed-load.ts); an older one is not: until it is
         // the state, the state machine is the empty one at 0 and requests wait (init_ok does not).
         const meta = rec.snapshot.meta;
-        load = this.preload && sameMeta(this.preload.task.meta, meta) ? this.preload : this.recoveryLoad(store, meta);
+        load = this.preload && sameMeta(this.preload.meta, meta) ? this.preload : this.recoveryLoad(store, meta);
       }
     }
-    if (this.preload && this.preload !== load) this.preload.task.cancel();
+    if (this.preload && this.preload !== load) this.preload.task?.cancel();
     this.preload = null;
     this.applied = load && !load.keyed ? 0 : applied;
     const { electionTicks, heartbeatTicks } = ticksOf(this.opts);
@@ -594,20 +598,20 @@ export class RaftServer {
     this.lastLeader = st.leader;
     this.lastTerm = st.term;
     this.snapshotter.reset();
-    if (load?.keyed) this.startKeyed(load.task, load.keyed);
-    else if (load) this.startLoad(load.task, false);
+    if (load?.keyed) this.startKeyed(load.meta, load.keyed);
+    else if (load?.task) this.startLoad(load.task, false);
   }
 
   /** The load of a recovered snapshot: keyed (format 3) when its file allows, else streamed. */
   private recoveryLoad(store: NodeStore, meta: SnapshotMeta): RecoveryLoad {
     const snap = store.openKeyed?.(meta) ?? null;
-    if (!snap) return { task: new StateLoad(meta, store.openSnapshot(meta), this.loadClock), keyed: null };
-    const keyed = new KeyedSource(snap, () => this.keyedReady());
-    return { task: new StateLoad(meta, keyed, this.loadClock), keyed };
+    if (!snap) return { meta, task: new StateLoad(meta, store.openSnapshot(meta), this.loadClock), keyed: null };
+    return { meta, task: null, keyed: new KeyedSource(snap, () => this.keyedReady()) };
   }
 
-  /** The recovered snapshot being loaded becomes the state machine now, filling as it loads. */
-  private startKeyed(task: StateLoad, source: KeyedSource): void {
+  /** The recovered snapshot becomes the state machine now, filling as it loads. */
+  private startKeyed(meta: SnapshotMeta, source: KeyedSource): void {
+    const task = new StateLoad(meta, source, this.loadClock);
     this.kv.replace(task.load, source.sessions);
     this.keyed = { task, source, deferred: [], drainQueued: false };
     const what = `loading snapshot ${task.meta.index}/${task.meta.term} (recovery)`;
@@ -639,6 +643,8 @@ export class RaftServer {
     if (i > 0) k.deferred.splice(0, i);
     this.requests.readResults([], []);
     if (i > 0) this.core!.appliedTo(this.applied);
+    // The answers go out now, not after the load's next slice.
+    this.out.push();
   }
 
   /** The keyed load is complete: everything waiting is applied and answered; the state is whole. */

@@ -23,8 +23,6 @@ export interface SnapshotStream {
   /** Keys the header announces. */
   readonly keyCount: number;
   next(): { keys: Json[]; values: Json[] } | null;
-  /** The pairs of the chunk `next()` gave last are all in the state being loaded (optional). */
-  added?(): void;
   /** The session table, once `next()` returned null (undefined when none is stored). */
   readonly sessions: Json | undefined;
   close(): void;
@@ -37,8 +35,11 @@ export interface SnapshotStream {
 export interface KeyedSnapshot {
   /** The chunks in file order, each with the range of its keys' shards (kv/shards.ts keyShard). */
   readonly chunks: ReadonlyArray<{ readonly pairs: number; readonly firstShard: number; readonly lastShard: number }>;
-  /** Decode chunk `j`, checked; throws at a problem. */
-  chunk(j: number): { keys: Json[]; values: Json[] };
+  /**
+   * Chunk `j`'s pairs a part at a time (each decoded when asked for, checked; the chunk's own
+   * checks when the last has been given): throws at a problem.
+   */
+  groups(j: number): Iterable<{ keys: Json[]; values: Json[] }>;
   /** The client session table (undefined when none is stored). */
   readonly sessions: Json | undefined;
 }

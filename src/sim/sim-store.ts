@@ -193,18 +193,21 @@ export class SimStore implements NodeStore {
     // The invariants see the pairs the driver loads, once every chunk has been decoded (in any order).
     const pairs: Array<[Json, Json]> = [];
     const seen = new Set<number>();
+    let done = 0;
+    const observer = this.observer;
+    const node = this.node;
     if (s.chunks.length === 0) this.observer.onSnapshotRestored(this.node, meta, pairs);
     return {
       chunks: s.chunks,
       sessions: s.sessions,
-      chunk: (j) => {
-        const c = s.chunk(j);
-        if (!seen.has(j)) {
-          seen.add(j);
-          for (let i = 0; i < c.keys.length; i++) pairs.push([c.keys[i]!, c.values[i]!]);
-          if (seen.size === s.chunks.length) this.observer.onSnapshotRestored(this.node, meta, pairs);
+      groups: function* (this: void, j: number) {
+        const first = !seen.has(j);
+        seen.add(j);
+        for (const c of s.groups(j)) {
+          if (first) for (let i = 0; i < c.keys.length; i++) pairs.push([c.keys[i]!, c.values[i]!]);
+          yield c;
         }
-        return c;
+        if (first && ++done === s.chunks.length) observer.onSnapshotRestored(node, meta, pairs);
       },
     };
   }

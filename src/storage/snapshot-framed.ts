@@ -59,4 +59,9 @@ export class FramedSnapshot {
   chunk(j: number): { keys: Json[]; values: Json[] } {
     return this.decoder.frame(this.payload, j);
   }
+
+  /** Chunk `j`'s pairs a group at a time, each decoded when asked for (its checks as `chunk`'s, the count at the end). */
+  groups(j: number): Iterable<{ keys: Json[]; values: Json[] }> {
+    return this.decoder.frameGroups(this.payload, j);
+  }
 }

@@ -196,10 +196,25 @@ export class PayloadDecoder {
    * shards. Throws StorageError.
    */
   frame(payload: Uint8Array, j: number): { keys: Json[]; values: Json[] } {
-    const f = this.header.frames?.chunks[j];
-    if (!f) throw new RangeError(`no chunk frame ${j}`);
     const keys: Json[] = [];
     const values: Json[] = [];
+    for (const c of this.frameGroups(payload, j)) {
+      for (let i = 0; i < c.keys.length; i++) {
+        keys.push(c.keys[i]!);
+        values.push(c.values[i]!);
+      }
+    }
+    return { keys, values };
+  }
+
+  /**
+   * `frame`'s pairs a group item at a time (a chunk's groups hold its keys of one kind each), each
+   * decoded when asked for: the frame's pair count is checked when the last one has been given.
+   */
+  *frameGroups(payload: Uint8Array, j: number): Generator<{ keys: Json[]; values: Json[] }> {
+    const f = this.header.frames?.chunks[j];
+    if (!f) throw new RangeError(`no chunk frame ${j}`);
+    let n = 0;
     try {
       for (const it of zstdCborItems(oneFrame(payload.subarray(f.offset, f.offset + f.size)), f.rawSize, this.scanner('chunk', () => false))) {
         const offset = f.rawOffset + it.offset;
@@ -207,16 +222,14 @@ export class PayloadDecoder {
         const v = decodeCborRaw(it.bytes);
         if (!Array.isArray(v)) this.bad('has an item that is not a group in a chunk frame', offset);
         const c = this.chunkOf(v, offset, f);
-        for (let i = 0; i < c.keys.length; i++) {
-          keys.push(c.keys[i]!);
-          values.push(c.values[i]!);
-        }
+        n += c.keys.length;
+        if (n > f.pairs) break;
+        yield { keys: c.keys, values: c.values };
       }
     } catch (e) {
       this.translate(e);
     }
-    if (keys.length !== f.pairs) this.bad(`has a chunk frame of ${keys.length} pairs where its header declares ${f.pairs}`, f.rawOffset);
-    return { keys, values };
+    if (n !== f.pairs) this.bad(`has a chunk frame of ${n} pairs where its header declares ${f.pairs}`, f.rawOffset);
   }
 
   /**

@@ -86,10 +86,10 @@ function solo(dir: string, opts: Partial<ServeOptions> = {}, breakChunk = -1): S
       const w: KeyedSnapshot = {
         chunks: k.chunks,
         sessions: k.sessions,
-        chunk: (j) => {
+        groups: (j) => {
           if (j === breakChunk) throw new Error(`chunk ${j} of the test's snapshot cannot be read`);
           decoded.push(j);
-          return k.chunk(j);
+          return k.groups(j);
         },
       };
       return w;
@@ -215,9 +215,9 @@ describe('KeyedSource: which chunk comes next, and when a key is readable', () =
     const snap: KeyedSnapshot = {
       chunks: ranges.map(([firstShard, lastShard]) => ({ pairs: 1, firstShard, lastShard })),
       sessions: undefined,
-      chunk: (j) => {
+      groups: (j) => {
         order.push(j);
-        return { keys: [], values: [] };
+        return [{ keys: [], values: [] }];
       },
     };
     return { src: new KeyedSource(snap, onReady), order };
@@ -232,19 +232,48 @@ describe('KeyedSource: which chunk comes next, and when a key is readable', () =
     const k9 = keyOfShard(9);
     expect(src.readable(k9)).toBe(false);
     // Shard 9 is in chunks 3, 4 and 5: they come first, in order.
-    for (let i = 0; i < 3; i++) {
-      src.next();
-      src.added();
-    }
+    // A chunk is in once its last part was added: at the next call.
+    for (let i = 0; i < 3; i++) src.next();
     expect(order).toEqual([3, 4, 5]);
+    expect(src.readable(k9)).toBe(false);
+    src.next();
+    expect(order).toEqual([3, 4, 5, 0]);
     expect(ready).toBe(1);
     expect(src.readable(k9)).toBe(true);
     expect(src.readable(null)).toBe(true); // shard 64 was only in chunk 5
     expect(src.readable(keyOfShard(1))).toBe(false);
-    while (src.next() !== null) src.added();
+    while (src.next() !== null);
     expect(order).toEqual([3, 4, 5, 0, 1, 2]);
     expect(src.readable(keyOfShard(2))).toBe(true);
     expect(src.keyCount).toBe(6);
+  });
+
+  it('a key asked for sets the chunk being loaded aside: its chunks come first, then the one set aside goes on where it stopped', () => {
+    const parts: string[] = [];
+    const snap: KeyedSnapshot = {
+      chunks: [{ pairs: 2, firstShard: 0, lastShard: 0 }, { pairs: 2, firstShard: 1, lastShard: 1 }, { pairs: 2, firstShard: 7, lastShard: 7 }],
+      sessions: undefined,
+      groups: function* (j) {
+        for (const g of ['a', 'b']) {
+          parts.push(`${j}${g}`);
+          yield { keys: [], values: [] };
+        }
+      },
+    };
+    let ready = 0;
+    const src = new KeyedSource(snap, () => ready++);
+    src.next(); // chunk 0, its first part
+    expect(src.readable(keyOfShard(7))).toBe(false);
+    src.next();
+    src.next();
+    src.next(); // chunk 2 is in: shard 7 readable
+    expect(parts).toEqual(['0a', '2a', '2b', '0b']);
+    expect(ready).toBe(1);
+    expect(src.readable(keyOfShard(7))).toBe(true);
+    expect(src.readable(keyOfShard(0))).toBe(false); // its last part is added, counted at the next call
+    while (src.next() !== null);
+    expect(parts).toEqual(['0a', '2a', '2b', '0b', '1a', '1b']);
+    expect(src.readable(keyOfShard(0))).toBe(true);
   });
 
   it('a shard no chunk covers is readable at once; an entry that is no command can always be applied', () => {
