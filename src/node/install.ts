@@ -71,8 +71,8 @@ export class StateLoad {
     const load = this.load;
     let slices = 0;
     let longest = 0;
-    // A decoded chunk (up to 8,192 pairs) not yet all in the load: a turn decodes a chunk or adds
-    // pairs, whichever comes, until the slice is spent, so that neither adds to the other's pause.
+    // A decoded part (up to 8,192 pairs) not yet all in the load: a turn decodes the next part, or
+    // adds pairs until the slice is spent, so that neither adds to the other's pause.
     let pending: { keys: Json[]; values: Json[] } | null = null;
     let at = 0;
     try {
@@ -82,8 +82,12 @@ export class StateLoad {
         if (this.cancelled) return null;
         const t0 = this.clock.now();
         slices++;
+        let first = true;
         do {
           if (pending === null) {
+            // Decoding the next part is the longest step: it only ever begins a turn, so that a turn
+            // is one decode or a few adds, never adds and then a decode.
+            if (!first) break;
             pending = this.stream.next();
             at = 0;
             if (pending === null) {
@@ -96,6 +100,7 @@ export class StateLoad {
             at = end;
             if (at >= pending.keys.length) pending = null;
           }
+          first = false;
         } while (this.clock.now() - t0 < this.sliceMs);
         longest = Math.max(longest, this.clock.now() - t0);
         await this.clock.yield();
