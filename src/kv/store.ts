@@ -251,7 +251,9 @@ export class KvStore {
 
   /**
    * Make the state built in `load` the whole state at once (sessions included; an install or a
-   * recovery that decoded its snapshot a chunk at a time). Nothing of `load` may change afterwards.
+   * recovery that decoded its snapshot a chunk at a time). Afterwards `load` is this store's maps:
+   * only a recovery that answers for the keys already loaded (node/keyed-load.ts) goes on adding to
+   * it, and only pairs of keys nothing has read or written yet.
    */
   replace(load: KvLoad, sessions?: Json): void {
     this.sessions = SessionTable.fromJson(sessions);
