@@ -1,14 +1,15 @@
 /**
- * Snapshot file format, version 2 (see docs/FORMAT.md; version 1 is still read, and written on request).
+ * Snapshot file format, version 3 (see docs/FORMAT.md; versions 1 and 2 are still read, and written on request).
  *
  *   preamble (16 bytes): magic "RAFTSNAP", u16 BE format version, u16 BE flags (0),
  *                        u32 BE header length H
- *   header   (H bytes):  CBOR map of the header fields
+ *   header   (H bytes):  CBOR map of the header fields (version 3: with the frame table)
  *   u32 BE CRC-32 of bytes [0, 16 + H)
- *   payload  (compressedSize bytes): one zstd frame of a CBOR sequence:
- *       ["raftsnap-state", 2]                 state item
- *       [n, keys, values]                     group items (chunk-v2.ts): each chunk of at most
- *                                             CHUNK_PAIRS pairs as one group per kind of key
+ *   payload  (compressedSize bytes): a CBOR sequence, compressed as zstd frames (version 3: one
+ *            for the state item, one per chunk, one for the end item; versions 1 and 2: one frame):
+ *       ["raftsnap-state", v]                 state item
+ *       [n, keys, values]                     group items (chunk-v2.ts): each chunk (V3_CHUNK_PAIRS
+ *                                             pairs; CHUNK_PAIRS in version 2) as one group per kind of key
  *       {"keyCount": n, "sessions"?: any}     end item
  *     version 1 chunk items instead of groups (columns.ts):
  *       [[k1, k2, ...], [v1, v2, ...]]        one item per chunk of at most CHUNK_PAIRS pairs
@@ -34,6 +35,12 @@ export const SNAPSHOT_PREAMBLE_BYTES = 16;
 export const SNAPSHOT_MAX_HEADER_BYTES = 1 << 20;
 /** Pairs per payload chunk. Fixed, so that the bytes do not depend on how the caller chunks. */
 export const CHUNK_PAIRS = 8192;
+/**
+ * Pairs per chunk of a format 3 writer: a chunk is a zstd frame, and a node loading a large state
+ * decodes one of its groups per turn of the event loop (docs/FORMAT.md, "Frames": why 2048). The
+ * node's snapshot columns (SNAPSHOT_CHUNK_KEYS) are the same size, so they are encoded uncopied.
+ */
+export const V3_CHUNK_PAIRS = 2048;
 export const DEFAULT_ZSTD_LEVEL = 3;
 /**
  * Fewest pairs in a chunk whose consecutive integer keys are written as a key run
@@ -133,7 +140,7 @@ const HEADER_HEADROOM = 1024;
 
 /**
  * Streaming snapshot writer: call `addColumns(keys, values)` or `add(pairs)` once per chunk (any
- * size; pairs are re-chunked in fixed groups of CHUNK_PAIRS), then `finish(sessions?)` for the
+ * size; pairs are re-chunked in fixed chunks of the version's size), then `finish(sessions?)` for the
  * whole file. The result is byte for byte what `encodeSnapshot` gives for the same pairs in the
  * same order, however the calls were mixed and sized.
  */
@@ -142,6 +149,8 @@ export class SnapshotEncoder {
   // The chunk being filled, reused from chunk to chunk: CHUNK_PAIRS slots, `pending` of them used.
   private keys: Json[] = new Array<Json>(CHUNK_PAIRS);
   private values: Json[] = new Array<Json>(CHUNK_PAIRS);
+  /** Pairs per chunk this encoder writes (the version's: V3_CHUNK_PAIRS for format 3). */
+  private readonly chunkPairs: number;
   private pending = 0;
   private keyCount = 0;
   private done = false;
@@ -160,6 +169,7 @@ export class SnapshotEncoder {
     validateMeta(meta);
     if (opts.recordOrder) this.order = { out: new Int32Array(CHUNK_PAIRS), at: 0, base: 0 };
     this.version = opts.formatVersion ?? SNAPSHOT_FORMAT_VERSION;
+    this.chunkPairs = this.version === 3 ? V3_CHUNK_PAIRS : CHUNK_PAIRS;
     if (this.version !== 1 && this.version !== 2 && this.version !== 3) throw new RangeError(`cannot write snapshot format version ${String(this.version)}`);
     this.zstd = new ZstdFrameWriter(opts.level ?? DEFAULT_ZSTD_LEVEL, HEADER_HEADROOM);
     this.zstd.write(encodeCborTransient([SNAPSHOT_STATE_TAG, this.version]));
@@ -185,7 +195,7 @@ export class SnapshotEncoder {
         const p = arr[i]!;
         ks[this.pending] = p[0];
         vs[this.pending] = p[1];
-        if (++this.pending === CHUNK_PAIRS) this.flushChunk();
+        if (++this.pending === this.chunkPairs) this.flushChunk();
       }
       this.keyCount += arr.length;
       return;
@@ -194,7 +204,7 @@ export class SnapshotEncoder {
       ks[this.pending] = p[0];
       vs[this.pending] = p[1];
       this.keyCount += 1;
-      if (++this.pending === CHUNK_PAIRS) this.flushChunk();
+      if (++this.pending === this.chunkPairs) this.flushChunk();
     }
   }
 
@@ -210,14 +220,14 @@ export class SnapshotEncoder {
     let i = 0;
     if (this.pending === 0) {
       // Whole chunks straight from the caller's arrays.
-      for (; n - i >= CHUNK_PAIRS; i += CHUNK_PAIRS) this.writeChunk(keys, values, CHUNK_PAIRS, i);
+      for (; n - i >= this.chunkPairs; i += this.chunkPairs) this.writeChunk(keys, values, this.chunkPairs, i);
     }
     const ks = this.keys;
     const vs = this.values;
     for (; i < n; i++) {
       ks[this.pending] = keys[i]!;
       vs[this.pending] = values[i]!;
-      if (++this.pending === CHUNK_PAIRS) this.flushChunk();
+      if (++this.pending === this.chunkPairs) this.flushChunk();
     }
     this.keyCount += n;
   }

@@ -188,7 +188,7 @@ describe('snapshot format version 2', () => {
     const n = CHUNK_PAIRS * 2 + 5;
     const kv: Array<[Json, Json]> = [];
     for (let i = 0; i < n; i++) kv.push([(i * 7919) % n, i % 5]);
-    const bytes = encodeSnapshot(META, { kv }, { createdAt: 1 });
+    const bytes = encodeSnapshot(META, { kv }, { createdAt: 1, formatVersion: 2 });
     const items = groups(bytes);
     expect(items.map((g) => g[0])).toEqual([CHUNK_PAIRS, CHUNK_PAIRS, 5]);
     roundTrip(kv);

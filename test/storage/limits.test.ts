@@ -180,7 +180,7 @@ describe('snapshot payload limits', () => {
 
   it('the streaming reader yields one chunk at a time and checks the CRC before the first', () => {
     const pairs: Array<[Json, Json]> = Array.from({ length: 20_000 }, (_, i) => [i, `v${i}`]);
-    const bytes = encodeSnapshot({ index: 7, term: 2, config: ['n1'] }, { kv: pairs, sessions: { s: 1 } });
+    const bytes = encodeSnapshot({ index: 7, term: 2, config: ['n1'] }, { kv: pairs, sessions: { s: 1 } }, { formatVersion: 2 });
     const dir = tmpDir();
     const f = writeSnapshotFile(dir, bytes, { fsync: false });
     const r = SnapshotReader.open(f);
