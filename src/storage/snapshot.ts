@@ -37,10 +37,10 @@ export const SNAPSHOT_MAX_HEADER_BYTES = 1 << 20;
 export const CHUNK_PAIRS = 8192;
 /**
  * Pairs per chunk of a format 3 writer: a chunk is a zstd frame, and a node loading a large state
- * decodes one of its groups per turn of the event loop (docs/FORMAT.md, "Frames": why 2048). The
- * node's snapshot columns (SNAPSHOT_CHUNK_KEYS) are the same size, so they are encoded uncopied.
+ * decodes one of its groups per turn of the event loop. 2048 was tried: it halves a loading node's
+ * longest pause but makes reading a file a piece at a time about 40% slower (docs/BENCHMARKS.md).
  */
-export const V3_CHUNK_PAIRS = 2048;
+export const V3_CHUNK_PAIRS = 8192;
 export const DEFAULT_ZSTD_LEVEL = 3;
 /**
  * Fewest pairs in a chunk whose consecutive integer keys are written as a key run

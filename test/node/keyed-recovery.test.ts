@@ -23,7 +23,7 @@ import { tmpDir } from './helpers.js';
 
 const log: Logger = { info() {}, debug() {}, warn() {} };
 const SOLO: SnapshotMeta = { index: 50, term: 1, config: ['n1'] };
-const KEYS = 60_000; // 30 chunks of 2,048 pairs, over all 64 shards
+const KEYS = 60_000; // chunks of V3_CHUNK_PAIRS pairs, over all 64 shards
 
 let dirs: string[] = [];
 afterEach(() => {
