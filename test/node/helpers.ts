@@ -8,6 +8,7 @@ import { defaultOptions, type ServeOptions } from '../../src/node/options.js';
 import { MemorySink, Outbox } from '../../src/node/protocol.js';
 import { RaftServer } from '../../src/node/server.js';
 import { openNodeStore } from '../../src/node/storage-adapter.js';
+import type { NodeStore } from '../../src/node/store.js';
 import type { Timers } from '../../src/node/timers.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -265,18 +266,31 @@ export function dirSize(dir: string): number {
 /** Timers that never fire: the test drives the server by messages alone. */
 export const noTimers: Timers = { every: () => () => {}, now: () => 0, yield: () => Promise.resolve() };
 
+/** Timers that never fire, whose clock passes a load slice at every look: a snapshot load yields after every step. */
+export function slicingTimers(): Timers {
+  let t = 0;
+  return { every: () => () => {}, now: () => (t += 100), yield: () => new Promise((r) => setImmediate(r)) };
+}
+
 /**
  * A RaftServer in this process writing to `sink`, with `options` over the defaults. Without
  * `timers` it uses the real Node timers, as serve does.
  */
-export function inProcessServer(sink: MemorySink, options: Partial<ServeOptions> = {}, timers?: Timers): RaftServer {
+export function inProcessServer(
+  sink: MemorySink,
+  options: Partial<ServeOptions> = {},
+  timers?: Timers,
+  more: { wrapStore?: (s: NodeStore) => NodeStore; onFatal?: (e: Error) => void } = {},
+): RaftServer {
   const opts: ServeOptions = { ...defaultOptions(), ...options };
+  const wrap = more.wrapStore ?? ((s: NodeStore) => s);
   return new RaftServer({
     outbox: new Outbox(sink),
     options: opts,
     log: silentLogger,
-    openStore: (id) => openNodeStore(opts, id, silentLogger),
+    openStore: async (id) => wrap(await openNodeStore(opts, id, silentLogger)),
     random: () => 0.5,
     ...(timers ? { timers } : {}),
+    ...(more.onFatal ? { onFatal: more.onFatal } : {}),
   });
 }

@@ -8,26 +8,17 @@
  */
 import fs from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Logger } from '../../src/node/log.js';
-import { defaultOptions, type ServeOptions } from '../../src/node/options.js';
-import { MemorySink, Outbox } from '../../src/node/protocol.js';
+import type { ServeOptions } from '../../src/node/options.js';
+import { MemorySink } from '../../src/node/protocol.js';
 import { RaftServer } from '../../src/node/server.js';
-import { openNodeStore } from '../../src/node/storage-adapter.js';
 import type { NodeStore } from '../../src/node/store.js';
-import type { Timers } from '../../src/node/timers.js';
 import type { Entry, Json, SnapshotMeta } from '../../src/raft/types.js';
 import { DiskStorage } from '../../src/storage/node-storage.js';
 import { encodeSnapshot } from '../../src/storage/snapshot.js';
-import { tmpDir } from './helpers.js';
+import { inProcessServer, slicingTimers, tmpDir } from './helpers.js';
 
 const IDS = ['n1', 'n2', 'n3'];
-const log: Logger = { info() {}, debug() {}, warn() {} };
 
-/** Every call of `now` moves the clock past a slice: the load yields after every chunk (8,192 pairs at most). */
-function slicingTimers(): Timers {
-  let t = 0;
-  return { every: () => () => {}, now: () => (t += 100), yield: () => new Promise((r) => setImmediate(r)) };
-}
 
 function snapshotBytes(meta: SnapshotMeta, keys: number, value: (i: number) => Json, formatVersion: 2 | 3 = 3): Buffer {
   const kv: Array<[Json, Json]> = Array.from({ length: keys }, (_, i) => [`k${i}`, value(i)]);
@@ -49,18 +40,9 @@ interface Node {
 }
 
 function node(dir: string, opts: Partial<ServeOptions> = {}, wrap: (s: NodeStore) => NodeStore = (s) => s, id = 'n2', ids = IDS): Node {
-  const options: ServeOptions = { ...defaultOptions(), dataDir: dir, fsync: false, ...opts };
   const sink = new MemorySink();
   const fatal: Error[] = [];
-  const server = new RaftServer({
-    outbox: new Outbox(sink),
-    options,
-    log,
-    openStore: async (nid) => wrap(await openNodeStore(options, nid, log)),
-    random: () => 0.5,
-    timers: slicingTimers(),
-    onFatal: (e) => fatal.push(e),
-  });
+  const server = inProcessServer(sink, { dataDir: dir, fsync: false, ...opts }, slicingTimers(), { wrapStore: wrap, onFatal: (e) => fatal.push(e) });
   let msgId = 1;
   const n: Node = {
     server,

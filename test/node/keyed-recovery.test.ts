@@ -8,20 +8,16 @@ import fs from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { shardOf } from '../../src/kv/shards.js';
 import { KeyedSource } from '../../src/node/keyed-load.js';
-import type { Logger } from '../../src/node/log.js';
-import { defaultOptions, type ServeOptions } from '../../src/node/options.js';
-import { MemorySink, Outbox } from '../../src/node/protocol.js';
+import type { ServeOptions } from '../../src/node/options.js';
+import { MemorySink } from '../../src/node/protocol.js';
 import { RaftServer } from '../../src/node/server.js';
 import { statsBody } from '../../src/node/stats.js';
-import { openNodeStore } from '../../src/node/storage-adapter.js';
 import type { KeyedSnapshot, NodeStore } from '../../src/node/store.js';
-import type { Timers } from '../../src/node/timers.js';
 import type { Entry, Json, SnapshotMeta } from '../../src/raft/types.js';
 import { DiskStorage } from '../../src/storage/node-storage.js';
 import { V3_CHUNK_PAIRS, encodeSnapshot } from '../../src/storage/snapshot.js';
-import { tmpDir } from './helpers.js';
+import { inProcessServer, slicingTimers, tmpDir } from './helpers.js';
 
-const log: Logger = { info() {}, debug() {}, warn() {} };
 const SOLO: SnapshotMeta = { index: 50, term: 1, config: ['n1'] };
 const KEYS = 60_000; // chunks of V3_CHUNK_PAIRS pairs, over all 64 shards
 
@@ -31,11 +27,6 @@ afterEach(() => {
   dirs = [];
 });
 
-/** A clock that passes a slice at every look: the load yields after every 1,024 pairs. */
-function slicingTimers(): Timers {
-  let t = 0;
-  return { every: () => () => {}, now: () => (t += 100), yield: () => new Promise((r) => setImmediate(r)) };
-}
 
 /** A single node's directory: a snapshot at 50 of `k0..k59999 -> i` (keys in shard order, as a node writes them), then `log`, committed. */
 function soloDir(log: Array<Entry['data']>): string {
@@ -66,7 +57,6 @@ interface Solo {
 }
 
 function solo(dir: string, opts: Partial<ServeOptions> = {}, breakChunk = -1): Solo {
-  const options: ServeOptions = { ...defaultOptions(), dataDir: dir, fsync: false, ...opts };
   const decoded: number[] = [];
   const decodedAt: number[] = [];
   const sink = new MemorySink();
@@ -97,15 +87,7 @@ function solo(dir: string, opts: Partial<ServeOptions> = {}, breakChunk = -1): S
     return s;
   };
   const fatal: Error[] = [];
-  const server = new RaftServer({
-    outbox: new Outbox(sink),
-    options,
-    log,
-    openStore: async (nid) => wrap(await openNodeStore(options, nid, log)),
-    random: () => 0.5,
-    timers: slicingTimers(),
-    onFatal: (e) => fatal.push(e),
-  });
+  const server = inProcessServer(sink, { dataDir: dir, fsync: false, ...opts }, slicingTimers(), { wrapStore: wrap, onFatal: (e) => fatal.push(e) });
   let msgId = 1;
   const n: Solo = {
     server,
