@@ -276,7 +276,7 @@ export class RaftServer {
     this.closingInput = true;
     await this.idle();
     // A snapshot being loaded is finished (a single node still answers what it was given).
-    while ((this.loading || this.keyed) && !this.stopped && !this.loadTask()!.isCancelled) {
+    while (this.liveLoad() && !this.stopped) {
       await this.settleLoad().catch((e: unknown) => this.stop('loading a snapshot', e));
       await this.idle();
     }
@@ -314,9 +314,9 @@ export class RaftServer {
   async idle(): Promise<void> {
     for (;;) {
       if (this.pumping || this.queue.length > 0) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
-      else if ((this.loading || this.keyed) && !this.stopped && !this.loadTask()!.isCancelled) {
+      else if (this.liveLoad() && !this.stopped) {
         // Its end (finishLoad) is queued by the time this resumes: the handler that queues it came first.
-        const task = this.loadTask()!;
+        const task = this.liveLoad()!;
         await task.done.catch(() => {});
         await Promise.resolve();
         // Not queued (the input is closed): nothing more will happen to it.
@@ -362,7 +362,7 @@ export class RaftServer {
             try {
               // ... and of a snapshot being loaded (control messages read and replace the state;
               // get_stats reports the load as it stands).
-              if ((this.loading || this.keyed) && w.msg.body.type !== 'get_stats') await this.settleLoad();
+              if (this.loadTask() && w.msg.body.type !== 'get_stats') await this.settleLoad();
               if (!this.stopped && this.core.hasReady()) await this.processReady();
             } catch (e) {
               this.stop('handling Raft output', e);
@@ -663,6 +663,12 @@ export class RaftServer {
   /** The load in progress (an install's or a recovery's), or null. */
   private loadTask(): StateLoad | null {
     return this.loading?.task ?? this.keyed?.task ?? null;
+  }
+
+  /** The load in progress unless it was cancelled (a newer install supersedes it), or null. */
+  private liveLoad(): StateLoad | null {
+    const t = this.loadTask();
+    return t && !t.isCancelled ? t : null;
   }
 
   /** False while a recovered snapshot is still being loaded into the state machine (keyed): not every key can be read. */
