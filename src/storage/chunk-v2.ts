@@ -17,7 +17,19 @@
 import type { Json } from '../raft/types.js';
 import { CborScanError, cborScan, toJsonArray, type CborScanLimits } from './cbor.js';
 import { closeBytes, openBytes, scratch, type Scratch } from './columns.js';
-import { STRING_KEY_FIELDS, beginStringKeys, checkTemplatesHead, classifyStringKey, putHexKeys, putTemplateKeys, radixOrder, readHexKeys, readTemplateKeys } from './string-keys.js';
+import {
+  STRING_KEY_FIELDS,
+  beginStringKeys,
+  checkTemplatesHead,
+  classifyStringKey,
+  orderHexKeys,
+  orderTemplateKeys,
+  putHexKeys,
+  putTemplateKeys,
+  radixOrder,
+  readHexKeys,
+  readTemplateKeys,
+} from './string-keys.js';
 
 const MAX_SAFE = Number.MAX_SAFE_INTEGER;
 /** Integer values with a magnitude below this go into a varint column (their zigzag form is a safe integer). */
@@ -151,7 +163,8 @@ function putValues(w: Scratch, values: readonly unknown[], from: number, idx: In
  * each to `sink` as a view into a scratch buffer that the next item overwrites (copy it at once, as
  * zstd does). Integer keys (safe integers spanning at most 2^53 - 1) make a group of their own,
  * sorted; every other key goes into a plain group, in input order. A key's group depends only on
- * the key, so the pairs of a repeated key keep their order.
+ * the key, so the pairs of a repeated key keep their order. The keys of a kind, in their group
+ * order, are cut into groups of at most `groupMax` pairs (a format 3 writer's V3_GROUP_PAIRS).
  */
 export function encodeChunkV2(
   keys: readonly unknown[],
@@ -160,7 +173,9 @@ export function encodeChunkV2(
   from: number,
   sink: (item: Uint8Array) => void,
   order?: ChunkOrder,
+  groupMax = n,
 ): void {
+  if (!(groupMax >= 1)) throw new RangeError(`encodeChunkV2: groupMax ${groupMax}`);
   grow(n);
   beginStringKeys(n);
   let ni = 0;
@@ -187,11 +202,18 @@ export function encodeChunkV2(
     }
   }
   const w = scratch;
-  // A group's values after its keys, then the item handed on (and where its pairs came from noted).
-  const finishGroup = (idx: Int32Array, m: number): void => {
-    putValues(w, values, from, idx, m);
-    sink(w.buf.subarray(0, w.pos));
-    if (order) noteOrder(order, idx, m);
+  // The groups of a kind's keys `idx[0, m)` in group order: each `put(at, len)` writes its keys
+  // column, then its values, and the item is handed on (and where its pairs came from noted).
+  const groups = (idx: Int32Array, m: number, put: (at: number, len: number) => void): void => {
+    for (let at = 0; at < m; at += groupMax) {
+      const len = Math.min(groupMax, m - at);
+      const part = idx.subarray(at, at + len);
+      groupHead(w, len);
+      put(at, len);
+      putValues(w, values, from, part, len);
+      sink(w.buf.subarray(0, w.pos));
+      if (order) noteOrder(order, part, len);
+    }
   };
   if (ni > 0 && max - min > MAX_SAFE) {
     // Differences beyond the safe integers: these keys go into the plain group, in input order.
@@ -201,48 +223,48 @@ export function encodeChunkV2(
   }
   if (ni > 0) {
     if (!ascending) sortIntKeys(keys, from, intIdx, ni, min, max - min);
-    w.pos = 0;
-    w.room(32);
-    w.buf[w.pos++] = 0x83;
-    w.head(0x00, ni);
-    w.buf[w.pos++] = 0xa2;
-    w.buf[w.pos++] = 0x64; // "base"
-    w.buf.write('base', w.pos, 'latin1');
-    w.pos += 4;
-    w.item(min);
-    w.buf[w.pos++] = 0x66; // "deltas"
-    w.buf.write('deltas', w.pos, 'latin1');
-    w.pos += 6;
-    const start = openBytes(w, ni * VARINT_MAX_BYTES);
-    const b = w.buf;
-    let p = start;
-    let prev = min;
-    for (let j = 0; j < ni; j++) {
-      const k = keys[from + intIdx[j]!] as number;
-      const d = k - prev;
-      if (d < 0x80) b[p++] = d;
-      else p = varintAt(b, p, d);
-      prev = k;
-    }
-    closeBytes(w, start, p);
-    finishGroup(intIdx, ni);
+    groups(intIdx, ni, (at, len) => putIntKeys(w, keys, from, intIdx.subarray(at, at + len), len));
   }
   if (nt > 0) {
-    groupHead(w, nt);
-    putTemplateKeys(w, keys, from, tmplIdx, nt);
-    finishGroup(tmplIdx, nt);
+    const t = orderTemplateKeys(keys, from, tmplIdx, nt);
+    groups(tmplIdx, nt, (at, len) => putTemplateKeys(w, t, at, at + len));
   }
   if (nh > 0) {
-    groupHead(w, nh);
-    putHexKeys(w, keys, from, hexIdx, nh);
-    finishGroup(hexIdx, nh);
+    orderHexKeys(keys, from, hexIdx, nh);
+    groups(hexIdx, nh, (at, len) => putHexKeys(w, keys, from, hexIdx.subarray(at, at + len), len));
   }
   if (no > 0) {
-    groupHead(w, no);
-    w.head(0x80, no);
-    for (let j = 0; j < no; j++) w.item(keys[from + otherIdx[j]!]);
-    finishGroup(otherIdx, no);
+    groups(otherIdx, no, (at, len) => {
+      w.head(0x80, len);
+      for (let j = at; j < at + len; j++) w.item(keys[from + otherIdx[j]!]);
+    });
   }
+}
+
+/** The keys column `{"base": b, "deltas": d}` of the integer keys `idx[0, m)`, in ascending order. */
+function putIntKeys(w: Scratch, keys: readonly unknown[], from: number, idx: Int32Array, m: number): void {
+  const base = keys[from + idx[0]!] as number;
+  w.room(32);
+  w.buf[w.pos++] = 0xa2;
+  w.buf[w.pos++] = 0x64; // "base"
+  w.buf.write('base', w.pos, 'latin1');
+  w.pos += 4;
+  w.item(base);
+  w.buf[w.pos++] = 0x66; // "deltas"
+  w.buf.write('deltas', w.pos, 'latin1');
+  w.pos += 6;
+  const start = openBytes(w, m * VARINT_MAX_BYTES);
+  const b = w.buf;
+  let p = start;
+  let prev = base;
+  for (let j = 0; j < m; j++) {
+    const k = keys[from + idx[j]!] as number;
+    const d = k - prev;
+    if (d < 0x80) b[p++] = d;
+    else p = varintAt(b, p, d);
+    prev = k;
+  }
+  closeBytes(w, start, p);
 }
 
 /**

@@ -36,11 +36,17 @@ export const SNAPSHOT_MAX_HEADER_BYTES = 1 << 20;
 /** Pairs per payload chunk. Fixed, so that the bytes do not depend on how the caller chunks. */
 export const CHUNK_PAIRS = 8192;
 /**
- * Pairs per chunk of a format 3 writer: a chunk is a zstd frame, and a node loading a large state
- * decodes one of its groups per turn of the event loop. 2048 was tried: it halves a loading node's
- * longest pause but makes reading a file a piece at a time about 40% slower (docs/BENCHMARKS.md).
+ * Pairs per chunk of a format 3 writer: a chunk is a zstd frame (a file 6% larger with 2048). A
+ * node loading a large state decodes one of its groups per turn: V3_GROUP_PAIRS bounds those.
  */
 export const V3_CHUNK_PAIRS = 8192;
+/**
+ * Most pairs in one group item of a format 3 writer: a chunk frame's keys of one kind, in their
+ * group order, are cut into groups of at most this many, so that a node loading a large state,
+ * which decodes one group per turn of its event loop, never decodes more at once, while the frames
+ * (and what zstd matches within one) stay as they are.
+ */
+export const V3_GROUP_PAIRS = 1024;
 export const DEFAULT_ZSTD_LEVEL = 3;
 /**
  * Fewest pairs in a chunk whose consecutive integer keys are written as a key run
@@ -322,7 +328,7 @@ export class SnapshotEncoder {
         if (s < lo) lo = s;
         if (s > hi) hi = s;
       }
-      encodeChunkV2(keys, values, n, from, this.sink, o ?? undefined);
+      encodeChunkV2(keys, values, n, from, this.sink, o ?? undefined, V3_GROUP_PAIRS);
       const f = this.zstd.endFrame();
       this.chunkFrames.push([f.size, f.rawSize, n, lo, hi]);
     } else if (this.version === 2) {

@@ -258,14 +258,23 @@ const HEAD_IDS = Buffer.from([0x63, ...Buffer.from('ids', 'latin1')]);
 const HEAD_NUMS = Buffer.from([0x64, ...Buffer.from('nums', 'latin1')]);
 const HEAD_HEX = Buffer.from([0xa1, 0x63, ...Buffer.from('hex', 'latin1')]);
 
+/** Templates of a chunk's template keys and the keys' order, from `orderTemplateKeys`. */
+export interface TemplateOrder {
+  /** The chunk's templates, in the order first seen. */
+  templates: string[];
+  /** Slots (positions in the classification) of the keys in group order. */
+  slots: Int32Array;
+}
+
 /**
- * Write the template keys column of the group `idx[0, m)` (indices into `keys` from `from`, every
- * key of kind 1) and reorder `idx` into the group's order (by template, then last number).
+ * Find the templates of the `m` template keys `idx[0, m)` of a chunk (indices into `keys` from
+ * `from`, every key of kind 1, classified in this order) and reorder `idx` into their group order:
+ * by template, then by last number. `putTemplateKeys` then writes any run of that order.
  */
-export function putTemplateKeys(w: Scratch, keys: readonly unknown[], from: number, idx: Int32Array, m: number): void {
-  // Templates of the group: a hash table of their ids, looked up with the hash of the template's
-  // text (from `classifyStringKey`) and checked against the key itself, so that a template's
-  // string is built only the first time it is seen.
+export function orderTemplateKeys(keys: readonly unknown[], from: number, idx: Int32Array, m: number): TemplateOrder {
+  // A hash table of the template ids, looked up with the hash of the template's text (from
+  // `classifyStringKey`) and checked against the key itself, so that a template's string is built
+  // only the first time it is seen.
   const templates: string[] = [];
   const hashes: number[] = [];
   let size = 64;
@@ -273,7 +282,6 @@ export function putTemplateKeys(w: Scratch, keys: readonly unknown[], from: numb
   if (table.length < size) table = new Int32Array(size);
   const mask = size - 1;
   table.fill(0, 0, size);
-  const nn = nTotal;
   let maxLast = 0;
   for (let j = 0; j < m; j++) {
     const s = keys[from + idx[j]!] as string;
@@ -295,32 +303,49 @@ export function putTemplateKeys(w: Scratch, keys: readonly unknown[], from: numb
     tid[j] = id;
     if (lastNum[j]! > maxLast) maxLast = lastNum[j]!;
   }
-  // Order: by template, then by last number (two stable passes, least significant first).
-  const order = new Int32Array(m);
-  for (let j = 0; j < m; j++) order[j] = j;
-  radixOrder(order, m, maxLast, (j) => lastNum[j]!);
-  radixOrder(order, m, templates.length - 1, (j) => tid[j]!);
+  // Two stable passes, least significant first.
+  const slots = new Int32Array(m);
+  for (let j = 0; j < m; j++) slots[j] = j;
+  radixOrder(slots, m, maxLast, (j) => lastNum[j]!);
+  radixOrder(slots, m, templates.length - 1, (j) => tid[j]!);
+  const sorted = new Int32Array(m);
+  for (let k = 0; k < m; k++) sorted[k] = idx[slots[k]!]!;
+  idx.set(sorted);
+  return { templates, slots };
+}
+
+/**
+ * Write the template keys column of the group made of the keys `k0 <= k < k1` of `t`'s order: the
+ * templates they use (a run of `t.templates`, as the order is by template), then their ids and
+ * numbers, the differences of last numbers starting afresh.
+ */
+export function putTemplateKeys(w: Scratch, t: TemplateOrder, k0: number, k1: number): void {
+  const { templates, slots } = t;
+  const lo = tid[slots[k0]!]!;
+  const hi = tid[slots[k1 - 1]!]!;
   w.bytes(HEAD_TEMPLATES);
   w.room(5);
-  w.head(0x80, templates.length);
-  for (const t of templates) w.item(t);
+  w.head(0x80, hi - lo + 1);
+  for (let x = lo; x <= hi; x++) w.item(templates[x]!);
   w.bytes(HEAD_IDS);
-  let start = openBytes(w, m * 3);
+  let start = openBytes(w, (k1 - k0) * 3);
   let b = w.buf;
   let p = start;
-  for (let k = 0; k < m; k++) {
-    const x = tid[order[k]!]!;
+  let numCount = 0;
+  for (let k = k0; k < k1; k++) {
+    const x = tid[slots[k]!]! - lo;
+    numCount += nCount[slots[k]!]!;
     if (x < 0x80) b[p++] = x;
     else p = varintAt(b, p, x);
   }
   closeBytes(w, start, p);
   w.bytes(HEAD_NUMS);
-  start = openBytes(w, nn * 8);
+  start = openBytes(w, numCount * 8);
   b = w.buf;
   p = start;
-  prevLast.fill(0, 0, templates.length);
-  for (let k = 0; k < m; k++) {
-    const j = order[k]!;
+  prevLast.fill(0, 0, hi - lo + 1);
+  for (let k = k0; k < k1; k++) {
+    const j = slots[k]!;
     const c = nCount[j]!;
     if (c === 0) continue;
     const s0 = nStart[j]!;
@@ -330,18 +355,14 @@ export function putTemplateKeys(w: Scratch, keys: readonly unknown[], from: numb
       else p = varintAt(b, p, x);
     }
     const last = nums[s0 + c - 1]!;
-    const t = tid[j]!;
-    const d = last - prevLast[t]!;
-    prevLast[t] = last;
+    const id = tid[j]! - lo;
+    const d = last - prevLast[id]!;
+    prevLast[id] = last;
     const z = d >= 0 ? d * 2 : -d * 2 - 1;
     if (z < 0x80) b[p++] = z;
     else p = varintAt(b, p, z);
   }
   closeBytes(w, start, p);
-  // The group's order, as indices into keys.
-  const sorted = new Int32Array(m);
-  for (let k = 0; k < m; k++) sorted[k] = idx[order[k]!]!;
-  idx.set(sorted);
 }
 
 const HEX_DIGIT = new Int8Array(128).fill(-1);
@@ -355,9 +376,13 @@ function hexPrefix(s: string): number {
   return x;
 }
 
-/** Write the hex keys column of the group `idx[0, m)` (every key of kind 2) and reorder `idx` by the keys' first four bytes. */
-export function putHexKeys(w: Scratch, keys: readonly unknown[], from: number, idx: Int32Array, m: number): void {
+/** Reorder the `m` hex keys `idx[0, m)` of a chunk (every key of kind 2) into their group order: by their first four bytes. */
+export function orderHexKeys(keys: readonly unknown[], from: number, idx: Int32Array, m: number): void {
   radixOrder(idx, m, 0xffffffff, (i) => hexPrefix(keys[from + i] as string));
+}
+
+/** Write the hex keys column of the group `idx[0, m)` (hex keys in group order, from `orderHexKeys`). */
+export function putHexKeys(w: Scratch, keys: readonly unknown[], from: number, idx: Int32Array, m: number): void {
   w.bytes(HEAD_HEX);
   let total = 0;
   for (let j = 0; j < m; j++) total += (keys[from + idx[j]!] as string).length / 2 + 6;

@@ -13,6 +13,7 @@ import { OTHER_SHARD, SHARDS, keyShard, shardOf } from '../../src/kv/shards.js';
 import {
   CHUNK_PAIRS,
   V3_CHUNK_PAIRS,
+  V3_GROUP_PAIRS,
   FramedSnapshot,
   MemFs,
   SNAPSHOT_FORMAT_VERSION,
@@ -166,6 +167,36 @@ describe('snapshot format version 3: writing and reading', () => {
       expect(sorted(content.kv)).toEqual(sorted(v2));
     });
   }
+
+  it('a chunk frame holds its keys of each kind as groups of at most V3_GROUP_PAIRS, in the order version 2 writes as one group per kind', () => {
+    // One chunk of every kind in a random order: integer keys, template keys (many of one template,
+    // and more distinct templates than a group holds pairs), hex keys and other keys.
+    const r = rng(7);
+    const pairs: Array<[Json, Json]> = [];
+    const letters = (i: number): string => i.toString(26).replace(/[0-9]/g, (d) => 'qrstuvwxyz'[Number(d)]!);
+    for (let i = 0; i < V3_CHUNK_PAIRS; i++) {
+      const kind = r() % 5;
+      const key: Json =
+        kind === 0 ? r() % 100_000 : kind === 1 ? `user:${r() % 1_000_000}` : kind === 2 ? `t${letters(i)}:${i}` : kind === 3 ? (r() >>> 0).toString(16).padStart(8, '0') + 'ab' : [i];
+      pairs.push([key, r() % 3 === 0 ? r() % 100 : { i }]);
+    }
+    const order = (formatVersion: 2 | 3): { groups: SnapshotChunk[]; file: Int32Array } => {
+      const enc = new SnapshotEncoder(META, { ...OPTS, formatVersion, recordOrder: true });
+      enc.add(pairs);
+      const bytes = enc.finish();
+      return { groups: [...SnapshotReader.fromBytes(bytes).chunks()], file: enc.fileOrder() };
+    };
+    const v2 = order(2);
+    const v3 = order(3);
+    expect(v2.groups.length).toBe(4); // one group per kind
+    expect(v3.groups.length).toBeGreaterThan(V3_CHUNK_PAIRS / V3_GROUP_PAIRS);
+    for (const g of v3.groups) expect(g.keys.length).toBeLessThanOrEqual(V3_GROUP_PAIRS);
+    // The same pairs in the same order, cut into smaller groups.
+    expect(v3.file).toEqual(v2.file);
+    const flat = (gs: SnapshotChunk[]): string[] => canon(gs.flatMap((g) => g.keys.map((k, i) => [k, g.values[i]!] as [Json, Json])));
+    expect(flat(v3.groups)).toEqual(flat(v2.groups));
+    expect(flat(v3.groups).sort()).toEqual(sorted(pairs));
+  });
 
   it('the frame table is tight for the shard order of a state machine: each chunk declares exactly the shards of its keys', () => {
     const s = store([...stringPairs(12_000), ...intPairs(30_000, 100_000), ...OTHER_KEYS.map((k, i) => [k, i] as [Json, Json]), ...intPairs(3, 2 ** 40)]);
