@@ -63,16 +63,8 @@ export class NotJsonError extends Error {}
 export function toJson(v: unknown): Json {
   if (v === null || typeof v === 'number' || typeof v === 'string' || typeof v === 'boolean') return v;
   if (v === undefined) return null;
-  if (Array.isArray(v)) {
-    const out: Json[] = new Array(v.length);
-    for (let i = 0; i < v.length; i++) {
-      const x = v[i];
-      if (x !== null && typeof x === 'object') out[i] = toJson(x);
-      else if (typeof x === 'bigint') throw new NotJsonError('unexpected bigint');
-      else out[i] = x === undefined ? null : (x as Json);
-    }
-    return out;
-  }
+  // A decoded array is converted in place (it is the decoder's fresh array, shared with nothing).
+  if (Array.isArray(v)) return toJsonArray(v);
   if (v instanceof Map) {
     const o: { [k: string]: Json } = {};
     for (const [k, x] of v) {
