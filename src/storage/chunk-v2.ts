@@ -126,16 +126,20 @@ function sortIntKeys(keys: readonly unknown[], from: number, idx: Int32Array, m:
   radixOrder(idx, m, range, (i) => (keys[from + i] as number) - min);
 }
 
-/** The values of the group `idx[0, m)` as a varint column when every one is an integer of magnitude below 2^52, else plain CBOR. */
-function putValues(w: Scratch, values: readonly unknown[], from: number, idx: Int32Array, m: number): void {
-  let ints = true;
-  for (let j = 0; j < m; j++) {
-    const v = values[from + idx[j]!];
-    if (typeof v !== 'number' || !Number.isInteger(v) || v >= VARINT_VALUE_LIMIT || v <= -VARINT_VALUE_LIMIT) {
-      ints = false;
-      break;
-    }
-  }
+/** A value that goes into a varint column: an integer of magnitude below 2^52. */
+function varintValue(v: unknown): boolean {
+  return typeof v === 'number' && Number.isInteger(v) && v < VARINT_VALUE_LIMIT && v > -VARINT_VALUE_LIMIT;
+}
+
+/** How many of the values of `idx[at, end)`, from `at` on, go into a varint column. */
+function varintRun(values: readonly unknown[], from: number, idx: Int32Array, at: number, end: number): number {
+  let j = at;
+  while (j < end && varintValue(values[from + idx[j]!])) j++;
+  return j - at;
+}
+
+/** The values of the group `idx[0, m)` as a varint column when every one is an integer of magnitude below 2^52 (`ints`, when the caller knows), else plain CBOR. */
+function putValues(w: Scratch, values: readonly unknown[], from: number, idx: Int32Array, m: number, ints = varintRun(values, from, idx, 0, m) === m): void {
   w.room(16);
   if (ints) {
     w.buf[w.pos++] = 0xa1;
@@ -164,7 +168,9 @@ function putValues(w: Scratch, values: readonly unknown[], from: number, idx: In
  * zstd does). Integer keys (safe integers spanning at most 2^53 - 1) make a group of their own,
  * sorted; every other key goes into a plain group, in input order. A key's group depends only on
  * the key, so the pairs of a repeated key keep their order. The keys of a kind, in their group
- * order, are cut into groups of at most `groupMax` pairs (a format 3 writer's V3_GROUP_PAIRS).
+ * order, are cut into groups of at most `groupMax` pairs (a format 3 writer's V3_GROUP_PAIRS),
+ * except where every value of the next `intGroupMax` pairs (or of all the kind's pairs left) is
+ * an integer (a varint column): those make one group (cheap to decode at any length).
  */
 export function encodeChunkV2(
   keys: readonly unknown[],
@@ -174,8 +180,9 @@ export function encodeChunkV2(
   sink: (item: Uint8Array) => void,
   order?: ChunkOrder,
   groupMax = n,
+  intGroupMax = groupMax,
 ): void {
-  if (!(groupMax >= 1)) throw new RangeError(`encodeChunkV2: groupMax ${groupMax}`);
+  if (!(groupMax >= 1) || !(intGroupMax >= groupMax)) throw new RangeError(`encodeChunkV2: groupMax ${groupMax}, intGroupMax ${intGroupMax}`);
   grow(n);
   beginStringKeys(n);
   let ni = 0;
@@ -205,12 +212,14 @@ export function encodeChunkV2(
   // The groups of a kind's keys `idx[0, m)` in group order: each `put(at, len)` writes its keys
   // column, then its values, and the item is handed on (and where its pairs came from noted).
   const groups = (idx: Int32Array, m: number, put: (at: number, len: number) => void): void => {
-    for (let at = 0; at < m; at += groupMax) {
-      const len = Math.min(groupMax, m - at);
+    for (let at = 0, len = 0; at < m; at += len) {
+      const big = Math.min(intGroupMax, m - at);
+      const ints = big > groupMax && varintRun(values, from, idx, at, at + big) === big;
+      len = ints ? big : Math.min(groupMax, m - at);
       const part = idx.subarray(at, at + len);
       groupHead(w, len);
       put(at, len);
-      putValues(w, values, from, part, len);
+      putValues(w, values, from, part, len, ints || undefined);
       sink(w.buf.subarray(0, w.pos));
       if (order) noteOrder(order, part, len);
     }

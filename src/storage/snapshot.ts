@@ -47,6 +47,12 @@ export const V3_CHUNK_PAIRS = 8192;
  * (and what zstd matches within one) stay as they are.
  */
 export const V3_GROUP_PAIRS = 1024;
+/**
+ * Most pairs in one group item of a format 3 writer whose values are all integers (a varint
+ * column, which decodes at a few nanoseconds a pair): up to the whole chunk frame, so that the
+ * integer states keep their one key run or delta column per kind and frame.
+ */
+export const V3_INT_GROUP_PAIRS = V3_CHUNK_PAIRS;
 export const DEFAULT_ZSTD_LEVEL = 3;
 /**
  * Fewest pairs in a chunk whose consecutive integer keys are written as a key run
@@ -328,7 +334,7 @@ export class SnapshotEncoder {
         if (s < lo) lo = s;
         if (s > hi) hi = s;
       }
-      encodeChunkV2(keys, values, n, from, this.sink, o ?? undefined, V3_GROUP_PAIRS);
+      encodeChunkV2(keys, values, n, from, this.sink, o ?? undefined, V3_GROUP_PAIRS, V3_INT_GROUP_PAIRS);
       const f = this.zstd.endFrame();
       this.chunkFrames.push([f.size, f.rawSize, n, lo, hi]);
     } else if (this.version === 2) {

@@ -14,6 +14,7 @@ import {
   CHUNK_PAIRS,
   V3_CHUNK_PAIRS,
   V3_GROUP_PAIRS,
+  V3_INT_GROUP_PAIRS,
   FramedSnapshot,
   MemFs,
   SNAPSHOT_FORMAT_VERSION,
@@ -190,12 +191,38 @@ describe('snapshot format version 3: writing and reading', () => {
     const v3 = order(3);
     expect(v2.groups.length).toBe(4); // one group per kind
     expect(v3.groups.length).toBeGreaterThan(V3_CHUNK_PAIRS / V3_GROUP_PAIRS);
-    for (const g of v3.groups) expect(g.keys.length).toBeLessThanOrEqual(V3_GROUP_PAIRS);
+    for (const g of v3.groups) expect(g.keys.length).toBeLessThanOrEqual(V3_GROUP_PAIRS); // values not all integers
     // The same pairs in the same order, cut into smaller groups.
     expect(v3.file).toEqual(v2.file);
     const flat = (gs: SnapshotChunk[]): string[] => canon(gs.flatMap((g) => g.keys.map((k, i) => [k, g.values[i]!] as [Json, Json])));
     expect(flat(v3.groups)).toEqual(flat(v2.groups));
     expect(flat(v3.groups).sort()).toEqual(sorted(pairs));
+  });
+
+  it('a group whose values are all integers may hold up to V3_INT_GROUP_PAIRS: one group per kind and frame for an integer state', () => {
+    const groupsOf = (pairs: Array<[Json, Json]>): SnapshotChunk[] => {
+      const enc = new SnapshotEncoder(META, { ...OPTS, formatVersion: 3 });
+      enc.add(pairs);
+      const groups = [...SnapshotReader.fromBytes(enc.finish()).chunks()];
+      expect(canon(groups.flatMap((g) => g.keys.map((k, i) => [k, g.values[i]!] as [Json, Json]))).sort()).toEqual(sorted(pairs));
+      return groups;
+    };
+    expect(V3_INT_GROUP_PAIRS).toBe(V3_CHUNK_PAIRS);
+    // Integer keys (shuffled) and user:<n> keys, integer values: one group of each kind per frame.
+    const r = rng(11);
+    const ints: Array<[Json, Json]> = Array.from({ length: 2 * V3_CHUNK_PAIRS }, (_, i) => [(i * 7919) % 1_000_003, r() % 1000]);
+    expect(groupsOf(ints).map((g) => g.keys.length)).toEqual([V3_CHUNK_PAIRS, V3_CHUNK_PAIRS]);
+    const users: Array<[Json, Json]> = Array.from({ length: V3_CHUNK_PAIRS }, (_, i) => [`user:${(i * 31) % 100_000}`, i]);
+    expect(groupsOf(users).map((g) => g.keys.length)).toEqual([V3_CHUNK_PAIRS]);
+    // One value that is not an integer: the groups around it are cut at V3_GROUP_PAIRS again, and
+    // no group longer than that holds anything but integer values.
+    const spoilt = ints.slice(0, V3_CHUNK_PAIRS).map(([k, v], i): [Json, Json] => [k, i === 5000 ? { v } : v]);
+    const groups = groupsOf(spoilt);
+    expect(groups.length).toBeGreaterThan(1);
+    for (const g of groups) {
+      if (g.keys.length > V3_GROUP_PAIRS) expect(g.values.every((v) => Number.isInteger(v))).toBe(true);
+      if (g.values.some((v) => !Number.isInteger(v))) expect(g.keys.length).toBeLessThanOrEqual(V3_GROUP_PAIRS);
+    }
   });
 
   it('the frame table is tight for the shard order of a state machine: each chunk declares exactly the shards of its keys', () => {
