@@ -121,7 +121,22 @@ function fileStream(file: string, fsys: FileSystem): StateStream {
   };
 }
 
-function dirStream(dir: string, fsys: FileSystem, order: StreamOrder): StateStream {
+/**
+ * A data directory's state as the tools read it, before any pair is read: its newest good snapshot
+ * (found read-only, never repairing) and its committed log after it, folded onto the keys it touches.
+ */
+export interface DirBase {
+  info: StreamInfo;
+  /** The file system the directory is read through. */
+  fs: FileSystem;
+  /** The snapshot the state starts from (null: none, the log from index 1). */
+  snapPath: string | null;
+  snap: SnapshotHeader | null;
+  /** The committed entries after the snapshot. */
+  fold: LogFold;
+}
+
+export function openDirBase(dir: string, fsys: FileSystem = nodeFs): DirBase {
   const warnings: string[] = [];
   const dd = openReadOnly(dir, warnings, fsys);
   const rec = guard(() => dd.recover({ repair: false, loadContent: false }), dir);
@@ -136,12 +151,28 @@ function dirStream(dir: string, fsys: FileSystem, order: StreamOrder): StateStre
     throw new ToolError('BAD_INDEX', dir, `entry ${commit} (the commit index) is not in the log`);
   }
   const config: NodeId[] = dd.meta.members ? [...dd.meta.members] : snap ? [...snap.config] : [];
-  const fold = new LogFold(entries, commit);
+  return {
+    info: { source: dir, kind: 'dir', index: commit, term, config, nodeId: dd.meta.nodeId, keyCount: null, createdAt: null, header: null, warnings },
+    fs: dd.fs,
+    snapPath,
+    snap,
+    fold: new LogFold(entries, commit),
+  };
+}
+
+/** The client session table of a directory's state as the node loads it and the other tools report it (load.ts): the table the log rebuilt, else the snapshot's. */
+export function dirSessions(afterLog: KvStore | null, snapSessions: Json | null): Json | null {
+  return afterLog !== null ? sessionsAfter(afterLog, snapSessions ?? undefined) : snapSessions;
+}
+
+function dirStream(dir: string, fsys: FileSystem, order: StreamOrder): StateStream {
+  const base = openDirBase(dir, fsys);
+  const { fold, snapPath, snap } = base;
   let store: KvStore | null = null;
   let snapSessions: Json | null = null;
   let open: SnapshotReader | null = null;
   const openSnap = (p: string): SnapshotReader => {
-    const r = guard(() => SnapshotReader.open(p, { fs: dd.fs }), p);
+    const r = guard(() => SnapshotReader.open(p, { fs: base.fs }), p);
     open = r;
     return r;
   };
@@ -252,12 +283,10 @@ function dirStream(dir: string, fsys: FileSystem, order: StreamOrder): StateStre
   }
 
   return {
-    info: { source: dir, kind: 'dir', index: commit, term, config, nodeId: dd.meta.nodeId, keyCount: null, createdAt: null, header: null, warnings },
+    info: base.info,
     batches: () => zipped(columns()),
     columns,
-    // As the node loads it and as the other tools report it (load.ts): the table the log rebuilt,
-    // else the snapshot's value as it is.
-    sessions: () => (store !== null ? sessionsAfter(store, snapSessions ?? undefined) : snapSessions),
+    sessions: () => dirSessions(store, snapSessions),
     close: () => {
       (open as SnapshotReader | null)?.close();
     },
