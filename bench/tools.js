@@ -113,7 +113,7 @@ function appendCommitted(st, entries) {
   }
 }
 
-async function buildDir(kind, dir) {
+async function buildDir(kind, dir, createdAt = Date.now()) {
   const store = new KvStore();
   const rnd = xorshift(0x2545f491);
   for (let i = 0; i < KEYS; i++) store.set(keyOf(kind, i), valueOf(kind, i, rnd));
@@ -125,7 +125,7 @@ async function buildDir(kind, dir) {
   st.sync();
   // As StorageNodeStore.saveSnapshot: a frozen view, columns of SNAPSHOT_CHUNK_KEYS, the encoder.
   const view = store.freeze();
-  const enc = new SnapshotEncoder(meta, { nodeId: 'n1', createdAt: Date.now() });
+  const enc = new SnapshotEncoder(meta, { nodeId: 'n1', createdAt });
   for (const c of view.columns(SNAPSHOT_CHUNK_KEYS)) enc.addColumns(c.keys, c.values);
   const bytes = enc.finish(view.sessions);
   view.release();
@@ -135,8 +135,8 @@ async function buildDir(kind, dir) {
   return { snapshotBytes: bytes.length };
 }
 
-function aheadCopy(kind, src, dst) {
-  fs.cpSync(src, dst, { recursive: true });
+/** Commit W/10 more entries to the directory `dst` (a node that is ahead). */
+function appendAhead(kind, dst) {
   const st = DiskStorage.open(dst, { nodeId: 'n1', fsync: true });
   st.recover();
   appendCommitted(st, logEntries(kind, KEYS + WAL, Math.max(1, Math.floor(WAL / 10)), 0x7654321));
@@ -252,10 +252,17 @@ const results = [];
 
 for (const kind of STATES) {
   const dir = path.join(work, `${kind}-n1`);
+  // diff's other sides, both W/10 entries ahead: a copy of the directory (the same snapshot file,
+  // as a follower holds the leader's after InstallSnapshot), and the same state and log written
+  // again (a replica that took its own snapshot: the same pairs, other bytes).
   const ahead = path.join(work, `${kind}-n2`);
+  const own = path.join(work, `${kind}-n3`);
   const t0 = Date.now();
   const { snapshotBytes } = await buildDir(kind, dir);
-  aheadCopy(kind, dir, ahead);
+  fs.cpSync(dir, ahead, { recursive: true });
+  appendAhead(kind, ahead);
+  await buildDir(kind, own, Date.now() + 1);
+  appendAhead(kind, own);
   process.stderr.write(`${kind}: built ${KEYS} keys + ${WAL} entries in ${((Date.now() - t0) / 1000).toFixed(1)} s (snapshot ${(snapshotBytes / 1e6).toFixed(1)} MB)\n`);
   const snapFile = path.join(work, `${kind}.snap`);
   const copy = (n) => {
@@ -279,6 +286,7 @@ for (const kind of STATES) {
       },
     ],
     ['diff DIR1 DIR2', () => runCommand(['diff', dir, ahead], [1])],
+    ['diff DIR1 DIR3', () => runCommand(['diff', dir, own], [1])],
     ['dump DIR', () => runCommand(['dump', dir])],
     ['hash DIR', () => runCommand(['hash', dir])],
   ].filter(([name], i) => i === 0 || ONLY === null || ONLY.some((o) => name.startsWith(o)));
@@ -315,8 +323,8 @@ const lines = [
   '',
   `Command: \`node bench/tools.js --keys ${KEYS} --wal ${WAL} --runs ${RUNS}\` (via \`npm run bench\`). Machine: ${os.cpus().length} cores shared with other work (load average ${loadBefore.toFixed(1)} at the start, ${loadAfter.toFixed(1)} at the end), Node ${process.version}. ` +
     `Each state is a data directory written with the storage library as a node writes it: a snapshot of ${KEYS.toLocaleString('en-US')} keys (the node's own encoding, SnapshotEncoder over a frozen KvStore) and ${WAL.toLocaleString('en-US')} committed log entries after it ` +
-    '(writes to existing and new keys, one in ten a cas), a one-node membership. Every line is a whole process (`node bin/run.js ...`); `diff` compares the directory with a copy that holds ' +
-    `${Math.max(1, Math.floor(WAL / 10)).toLocaleString('en-US')} more committed entries; \`dump\` writes NDJSON to /dev/null; \`restore\` reads the file \`snapshot\` wrote; \`compact\` and \`serve\` get a fresh copy of the directory each run (made outside the timing). ` +
+    '(writes to existing and new keys, one in ten a cas), a one-node membership. Every line is a whole process (`node bin/run.js ...`); `diff DIR1 DIR2` compares the directory with a copy that holds ' +
+    `${Math.max(1, Math.floor(WAL / 10)).toLocaleString('en-US')} more committed entries (the same snapshot file, read once), \`diff DIR1 DIR3\` with a directory of the same state, log and extra entries whose snapshot was written separately (other bytes: both snapshots read); \`dump\` writes NDJSON to /dev/null; \`restore\` reads the file \`snapshot\` wrote; \`compact\` and \`serve\` get a fresh copy of the directory each run (made outside the timing). ` +
     'The baseline is the node recovering the directory: a `serve --data-dir` process from spawn until it has answered `init` (after recovery) and a first `read` (elected, committed log applied) and holds its whole state (`get_stats`: `loading_snapshot` false; from a format 3 snapshot a node answers reads for the keys loaded before that). ' +
     `Medians of ${RUNS} runs, the processes interleaved: wall time, and CPU time (user + system, from ${TIME ? 'getrusage via /usr/bin/time' : 'n/a'}; the node's from /proc once its whole state is loaded), which a busy shared machine disturbs far less than wall time. ` +
     `Peak RSS from ${TIME ? 'getrusage (/usr/bin/time %M)' : '/proc VmHWM'}; the node's steady RSS (/proc VmRSS once it has answered the read, the state loaded) is "one copy of the state". ` +
@@ -347,6 +355,8 @@ const WHY = {
     'one decode of the base snapshot (held as columns, no map: src/tools/held-state.ts), one encode (SnapshotEncoder, chunk-v2.ts) and one read-back of the encoded bytes through the node\'s reader, each pair compared with the state\'s pair at the place the encoder put it (src/tools/snapshot.ts), then the written file compared byte for byte: decode, encode, decode against the node\'s decode and map build.',
   'compact DIR': 'as `snapshot` (decode, encode, read-back) plus a recovery with repair and the WAL rewrite with fsync.',
   'diff DIR1 DIR2':
+    'the shared snapshot is read once, but both WALs are read and both logs folded onto the keys they touch.',
+  'diff DIR1 DIR3':
     'two directories are read against the node\'s one: side A loaded as a KvStore (the node\'s work: decode, map build, its WAL), side B streamed against it in one pass (a second decode, a second WAL, a lookup per pair); on the integer state the two WAL reads (10,000 entries each) weigh as much as the snapshot itself.',
   'hash DIR': 'one pass over the snapshot (the log folded onto the keys it touches), each pair\'s canonical JSON hashed (MurmurHash3 in JavaScript).',
   'dump DIR': 'a data directory\'s stream reads its snapshot twice to keep its order (the first pass for the keys its log touches), and every pair is written as JSON.',
