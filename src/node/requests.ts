@@ -26,6 +26,7 @@ import type { KvCommand, KvResult, SessionId } from '../kv/index.js';
 import { asKvCommand } from '../kv/index.js';
 import type { RaftCore } from '../raft/core.js';
 import type { Entry, Json, NodeId, RaftStatus, ReadState, Role } from '../raft/types.js';
+import { ClientOrder } from './client-order.js';
 import type { ServeOptions } from './options.js';
 import { ErrorCode, type Envelope } from './protocol.js';
 
@@ -65,6 +66,11 @@ export class Request {
     readonly reply: (o: Outcome) => void,
     /** Time after which it is answered 0 (timed out). */
     readonly deadline: number,
+    /**
+     * Who sent it, for keeping one client's requests in order (a read follows the client's own
+     * earlier writes): the client's node id, or for a forward the forwarding process and its client.
+     */
+    readonly client: string,
     /** A forwarded request's identity, recorded in its log entry (executed at most once). */
     readonly session?: SessionId,
   ) {
@@ -173,12 +179,25 @@ export class Requests {
   private seenOld = new Set<string>();
   /** Names this process in its forwards (msg_ids start again at 0 after a restart). */
   readonly origin: string;
+  /** Each client's last entry proposed here, for the order of its reads (answeredThrough). */
+  private readonly clientOrder = new ClientOrder();
 
   constructor(
     private readonly host: RequestHost,
     random: () => number,
   ) {
     this.origin = Math.floor(random() * 2 ** 48).toString(36);
+  }
+
+  /**
+   * What a read of `client` must include, besides what earlier leaders answered (RaftCore.readIndex):
+   * every entry this node answered for (only its applied ones: a follower forwards, never answers
+   * from its own apply) and the client's own earlier writes, so that a client sending a write and a
+   * read without waiting reads its write, as with the commit index. Another client's write still
+   * in flight may be read or not: it has not been answered.
+   */
+  private answeredThrough(client: string): number {
+    return Math.max(this.host.applied, this.clientOrder.lastFor(client));
   }
 
   /** Requests in flight (every state but answered). */
@@ -218,14 +237,14 @@ export class Requests {
   submitClient(msg: Envelope, cmd: KvCommand, replyBody: (op: string, o: Outcome) => Record<string, unknown>): void {
     const { src, body } = msg;
     const op = body.type;
-    const req = new Request(op as RequestKind, cmd, (o) => this.host.reply(src, body.msg_id, replyBody(op, o)), this.host.now() + this.host.options.requestTimeoutMs);
+    const req = new Request(op as RequestKind, cmd, (o) => this.host.reply(src, body.msg_id, replyBody(op, o)), this.host.now() + this.host.options.requestTimeoutMs, src);
     if (this.size >= MAX_IN_FLIGHT) return this.end(req, { why: 'overloaded' });
     this.route(req);
   }
 
   /** An entry of a control message (apply_entries) at `index` of `term`, answered when applied. */
   watchApply(index: number, term: number, cmd: KvCommand, reply: (o: Outcome) => void): Request {
-    const req = new Request('control', cmd, reply, Number.POSITIVE_INFINITY);
+    const req = new Request('control', cmd, reply, Number.POSITIVE_INFINITY, '');
     req.state = { name: 'proposed', index, term };
     this.proposed.set(index, req);
     return req;
@@ -262,7 +281,8 @@ export class Requests {
         if (h.unsafeLocalReads && h.readable(req.cmd.key)) return this.end(req, { why: 'read', result: h.read(req.cmd.key) });
         // ReadIndex: no log entry; answered once a majority confirmed this leader after now.
         const ctx = ++this.lastReadCtx;
-        if (core.readIndex(ctx)) {
+        // A single node keeps the commit index, its last index: it answers in its input order exactly.
+        if (core.readIndex(ctx, h.singleNode ? undefined : this.answeredThrough(req.client))) {
           req.state = { name: 'reading', ctx, index: null };
           this.reading.set(ctx, req);
           this.readQueue.push(req);
@@ -275,6 +295,7 @@ export class Requests {
       if (!r) return this.end(req, { why: 'no-leader', text: 'leader cannot accept proposals right now' });
       req.state = { name: 'proposed', index: r.index, term: r.term };
       this.proposed.set(r.index, req);
+      this.clientOrder.proposed(req.client, r.index);
       return;
     }
     if (leader !== null) {
@@ -282,7 +303,7 @@ export class Requests {
       // `low`: our oldest forward still waiting for its answer (msg_ids grow, so the first in the
       // map); none: this one. Lets the leader's state machine forget the ones answered before.
       const low = this.forwarded.keys().next().value;
-      const id = h.send(leader, { type: 'raft_forward', request: req.cmd, origin: this.origin, ...(low !== undefined ? { low } : {}) });
+      const id = h.send(leader, { type: 'raft_forward', request: req.cmd, origin: this.origin, client: req.client, ...(low !== undefined ? { low } : {}) });
       req.state = { name: 'forwarded', msgId: id };
       this.forwarded.set(id, req);
       return;
@@ -342,7 +363,8 @@ export class Requests {
       const low = body['low'];
       session = { origin: `${src}/${origin}`, id: fwdId!, low: typeof low === 'number' && Number.isSafeInteger(low) && low < fwdId! ? low : fwdId! };
     }
-    const req = new Request(cmd.op, cmd, reply, this.host.now() + this.host.options.requestTimeoutMs, session);
+    const client = `${src}/${typeof origin === 'string' ? origin : ''}/${typeof body['client'] === 'string' ? body['client'] : ''}`;
+    const req = new Request(cmd.op, cmd, reply, this.host.now() + this.host.options.requestTimeoutMs, client, session);
     if (this.size >= MAX_IN_FLIGHT) return this.end(req, { why: 'overloaded' });
     if (this.host.core!.leader() !== this.host.nodeId) {
       // Never forwarded twice (no loops); nothing entered a log, so this is definite.
@@ -390,10 +412,11 @@ export class Requests {
   }
 
   /**
-   * Answer, in arrival order, the confirmed reads whose read index is applied. Read indexes grow in
-   * arrival order (the commit index when each arrived), and entries are applied one at a time with
-   * this called after each: a single node, whose commit index is its last index, answers in its
-   * input order exactly.
+   * Answer, in arrival order, the confirmed reads whose read index is applied. Read indexes mostly
+   * grow in arrival order (the applied index when each arrived; one above it waits for its client's
+   * own write, and holds the reads behind it), and entries are applied one at a time with this
+   * called after each: a single node, whose read index is the commit index, its last index, answers
+   * in its input order exactly.
    */
   private answerReads(): void {
     const h = this.host;

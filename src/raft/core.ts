@@ -143,6 +143,8 @@ export class RaftCore {
   private applied: number;
   /** Last index handed out in Ready.committed or takeDuringWrite (or covered by a Ready.snapshot). */
   private applyCursor: number;
+  /** Index of the no-op this node appended when it last became leader (0 before). */
+  private termStart = 0;
 
   private electionElapsed = 0;
   private heartbeatElapsed = 0;
@@ -317,11 +319,24 @@ export class RaftCore {
    * of a later Ready's `readStates` once a majority confirmed the leadership after this call (with
    * the index to apply first), or in `readsLost` if the node stops being leader before. Returns
    * false (nothing queued) when this node is not the leader.
+   *
+   * The read index is the commit index now (etcd's ReadIndex), unless the driver gives
+   * `answeredThrough`: its promise that no client was answered for an entry of this leader's term
+   * above that index, and that no answer the read must follow is above it (the driver's applied
+   * index, raised to the client's own earlier writes when it keeps a client's requests in order;
+   * only the leader that proposed an entry answers for it, once applied). Then the index is the
+   * higher of it and the end of the log this node was elected with (entries earlier leaders may
+   * have answered for), at most the last index: a read does not wait for entries other clients
+   * have in flight, committed or not, and one above the commit index (a client's own write in
+   * flight) is answered once that entry is applied. Any index from that figure up to the last one
+   * gives a linearizable read once confirmed: what it returns was the state at a point between its
+   * arrival and its answer.
    */
-  readIndex(ctx: number): boolean {
+  readIndex(ctx: number, answeredThrough?: number): boolean {
     if (this.role !== 'leader') return false;
     const own = this.log.termAt(this.commit) === this.term;
-    this.reads.add(ctx, this.commit, own);
+    const index = own && answeredThrough !== undefined ? Math.min(this.log.lastIndex, Math.max(answeredThrough, this.termStart - 1)) : this.commit;
+    this.reads.add(ctx, index, own);
     // No entry of this term in the log (a local restore replaced it): the read needs one committed.
     if (!own && this.log.lastTerm !== this.term) this.propose(null);
     return true;
@@ -726,6 +741,7 @@ export class RaftCore {
     this.resetTimers();
     this.counters.becameLeader++;
     const next = this.log.lastIndex + 1;
+    this.termStart = next;
     this.leading = new Replication(
       {
         id: this.id, cfg: this.cfg, log: this.log, term: this.term,

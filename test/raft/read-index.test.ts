@@ -204,6 +204,48 @@ describe('ReadIndex', () => {
     expect(c.node(l).readStates).toEqual([]);
   });
 
+  it('with answeredThrough, a read\'s index is the driver\'s figure, never below the log the leader was elected with nor above its last index', () => {
+    // n1 restarts with three committed entries of term 1 it has not applied, and is elected in term 2.
+    const start = (): RaftCore => {
+      const l = new RaftCore(cfg('n1', ids3, new MemSnapshots(), { preVote: false }), {
+        hardState: { term: 1, votedFor: null, commit: 3 }, snapshot: null, entries: [1, 2, 3].map((i) => ({ index: i, term: 1, data: `e${i}` })), applied: 0,
+      });
+      l.campaign();
+      drain(l);
+      l.step({ type: 'raft_request_vote_reply', from: 'n2', to: 'n1', term: 2, granted: true, preVote: false });
+      expect(l.status().role).toBe('leader');
+      return l;
+    };
+    const confirm = (l: RaftCore, ctx: number, answeredThrough: number | undefined): { ctx: number; index: number }[] => {
+      l.readIndex(ctx, answeredThrough);
+      const seq = Math.max(...appends(drain(l).msgs).map((m) => m.readSeq ?? 0));
+      l.step(ok('n2', 2, 5, seq));
+      return drain(l).readies.flatMap((r) => r.readStates);
+    };
+    for (const given of [true, false]) {
+      const l = start();
+      drain(l);
+      // The no-op (index 4) commits; the driver has applied nothing yet.
+      l.step(ok('n2', 2, 4));
+      expect(l.status().commit).toBe(4);
+      // Entries 1-3 may have been answered by the term-1 leader: the read includes them either way.
+      expect(confirm(l, 9, given ? 0 : undefined)).toEqual([{ ctx: 9, index: given ? 3 : 4 }]);
+      // A write of this term commits; nothing above 4 was answered: the read need not wait for 5.
+      l.propose('w');
+      drain(l);
+      l.step(ok('n3', 2, 5));
+      expect(l.status().commit).toBe(5);
+      expect(confirm(l, 10, given ? 4 : undefined)).toEqual([{ ctx: 10, index: given ? 4 : 5 }]);
+      // The client's own write at 6, not yet committed: its read waits for it; a figure past the
+      // last index is capped there.
+      l.propose('own');
+      drain(l);
+      expect(l.status()).toMatchObject({ commit: 5, lastIndex: 6 });
+      expect(confirm(l, 11, given ? 6 : undefined)).toEqual([{ ctx: 11, index: given ? 6 : 5 }]);
+      expect(confirm(l, 12, given ? 99 : undefined)).toEqual([{ ctx: 12, index: given ? 6 : 5 }]);
+    }
+  });
+
   it('a follower acknowledges a new read round at once, before writing the entries that came with it', () => {
     const f = new RaftCore(cfg('n2', ids3, new MemSnapshots()), { hardState: { term: 2, votedFor: null, commit: 0 }, snapshot: null, entries: [], applied: 0 });
     f.step({ type: 'raft_append_entries', from: 'n1', to: 'n2', term: 2, prevLogIndex: 0, prevLogTerm: 0, entries: [{ index: 1, term: 2, data: 'w' }], leaderCommit: 0, readSeq: 5 });
