@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { Request, answerFor, type RequestState } from '../../src/node/requests.js';
 
 function req(state: RequestState, kind: 'read' | 'write' | 'control' = 'write'): Request {
-  const r = new Request(kind, kind === 'read' ? { op: 'read', key: 1 } : { op: 'write', key: 1, value: 2 }, () => {}, 0);
+  const r = new Request(kind, kind === 'read' ? { op: 'read', key: 1 } : { op: 'write', key: 1, value: 2 }, () => {}, 0, 'c1');
   r.state = state;
   return r;
 }
