@@ -444,6 +444,14 @@ export class Requests {
     const h = this.host;
     if (prevRole === 'leader' && st.role !== 'leader') {
       for (const req of [...this.proposed.values()]) if (req.kind !== 'control') this.end(req, { why: 'deposed' });
+      // A confirmed read waiting for an entry above the commit index (its client's own write in
+      // flight) may wait for an index the next leader's log does not reach soon: it ends as a read
+      // lost with the leadership (nothing of a read takes effect). Those at or below it are answered
+      // as this node applies.
+      for (const req of [...this.reading.values()]) {
+        const s = req.state;
+        if (s.name === 'reading' && s.index !== null && s.index > st.commit) this.end(req, { why: 'deposed' });
+      }
     }
     if (this.queued.length === 0) return;
     if (h.singleNode) {

@@ -46,3 +46,47 @@ describe('answerFor', () => {
     expect(answerFor(req(forwarded), { why: 'relayed', outcome: undefined })).toMatchObject({ code: 13 });
   });
 });
+
+describe('Requests: a leader deposed with reads confirmed', () => {
+  it('a read waiting for its client\'s own entry above the commit index ends 11; one at or below it is answered once applied', async () => {
+    const { Requests } = await import('../../src/node/requests.js');
+    const replies: Array<{ dest: string; body: Record<string, unknown> }> = [];
+    let nextIndex = 5;
+    const asked: Array<number | undefined> = [];
+    const core = {
+      leader: () => 'n1',
+      readIndex: (_ctx: number, at?: number) => (asked.push(at), true),
+      propose: () => ({ index: nextIndex++, term: 2 }),
+      campaign: () => {},
+    };
+    const host = {
+      nodeId: 'n1', core: core as never, singleNode: false, closing: false,
+      options: { requestTimeoutMs: 10_000, leaderWaitMs: 0 } as never,
+      applied: 2,
+      now: () => 0,
+      send: () => 0,
+      reply: (dest: string, _inReplyTo: number | undefined, body: Record<string, unknown>) => void replies.push({ dest, body }),
+      read: () => ({ ok: true as const, value: 'v' }),
+      readable: () => true,
+      unsafeLocalReads: false,
+    };
+    const rq = new Requests(host, () => 0.5);
+    const body = (o: { kind: string; code?: number; result?: unknown }) => (o.kind === 'error' ? { type: 'error', code: o.code } : { type: 'ok' });
+    const msg = (src: string, id: number, type: string) => ({ src, dest: 'n1', body: { type, msg_id: id } });
+    rq.submitClient(msg('c1', 1, 'write'), { op: 'write', key: 1, value: 2 }, (_op, o) => body(o as never));
+    rq.submitClient(msg('c1', 2, 'read'), { op: 'read', key: 1 }, (_op, o) => body(o as never));
+    rq.submitClient(msg('c2', 1, 'read'), { op: 'read', key: 1 }, (_op, o) => body(o as never));
+    // c1's read must include c1's write at 5; c2's only what was applied.
+    expect(asked).toEqual([5, 2]);
+    rq.readResults([{ ctx: 1, index: 5 }, { ctx: 2, index: 3 }], []);
+    expect(replies).toEqual([]);
+    rq.observe('leader', { id: 'n1', role: 'follower', term: 3, leader: 'n2', commit: 4, applied: 2, firstIndex: 1, lastIndex: 4, snapshot: null, votedFor: null });
+    expect(replies).toEqual([
+      { dest: 'c1', body: { type: 'error', code: 13 } }, // the write: deposed while proposed
+      { dest: 'c1', body: { type: 'error', code: 11 } }, // its read: lost with the leadership
+    ]);
+    host.applied = 3;
+    rq.readResults([], []);
+    expect(replies[2]).toEqual({ dest: 'c2', body: { type: 'ok' } });
+  });
+});
