@@ -138,8 +138,8 @@ function varintRun(values: readonly unknown[], from: number, idx: Int32Array, at
   return j - at;
 }
 
-/** The values of the group `idx[0, m)` as a varint column when every one is an integer of magnitude below 2^52 (`ints`, when the caller knows), else plain CBOR. */
-function putValues(w: Scratch, values: readonly unknown[], from: number, idx: Int32Array, m: number, ints = varintRun(values, from, idx, 0, m) === m): void {
+/** The values of the group `idx[0, m)`: a varint column when `ints` (every one an integer of magnitude below 2^52: varintRun), else plain CBOR. */
+function putValues(w: Scratch, values: readonly unknown[], from: number, idx: Int32Array, m: number, ints: boolean): void {
   w.room(16);
   if (ints) {
     w.buf[w.pos++] = 0xa1;
@@ -213,13 +213,15 @@ export function encodeChunkV2(
   // column, then its values, and the item is handed on (and where its pairs came from noted).
   const groups = (idx: Int32Array, m: number, put: (at: number, len: number) => void): void => {
     for (let at = 0, len = 0; at < m; at += len) {
+      // One scan decides both the group's length and whether its values are a varint column.
       const big = Math.min(intGroupMax, m - at);
-      const ints = big > groupMax && varintRun(values, from, idx, at, at + big) === big;
-      len = ints ? big : Math.min(groupMax, m - at);
+      const run = varintRun(values, from, idx, at, at + big);
+      len = run === big ? big : Math.min(groupMax, m - at);
+      const ints = run >= len;
       const part = idx.subarray(at, at + len);
       groupHead(w, len);
       put(at, len);
-      putValues(w, values, from, part, len, ints || undefined);
+      putValues(w, values, from, part, len, ints);
       sink(w.buf.subarray(0, w.pos));
       if (order) noteOrder(order, part, len);
     }

@@ -13,7 +13,7 @@
  */
 import { KvLoad, KvStore } from '../kv/store.js';
 import type { Json } from '../raft/types.js';
-import { SnapshotReader, nodeFs, type FileSystem } from '../storage/index.js';
+import { SnapshotReader, nodeFs, readAt, type FileSystem } from '../storage/index.js';
 import { startProgress } from '../cli/progress.js';
 import { diffHeaders, sessionsText, type DiffResult, type KeyChange, type KeyValue } from './diff.js';
 import { PROGRESS_MIN_KEYS, guard } from './load.js';
@@ -165,9 +165,9 @@ function sameBytes(fa: FileSystem, pa: string, fb: FileSystem, pb: string): bool
     try {
       for (let at = 0; at < size; ) {
         const n = Math.min(ba.length, size - at);
-        const ra = guard(() => readFully(fa, da, ba, n, at), pa);
-        const rb = guard(() => readFully(fb, db, bb, n, at), pb);
-        if (ra !== n || rb !== n || !ba.subarray(0, n).equals(bb.subarray(0, n))) return false;
+        guard(() => readAt(fa, da, ba.subarray(0, n), at, pa), pa);
+        guard(() => readAt(fb, db, bb.subarray(0, n), at, pb), pb);
+        if (!ba.subarray(0, n).equals(bb.subarray(0, n))) return false;
         at += n;
       }
       return true;
@@ -177,16 +177,6 @@ function sameBytes(fa: FileSystem, pa: string, fb: FileSystem, pb: string): bool
   } finally {
     fa.close(da);
   }
-}
-
-function readFully(f: FileSystem, fd: number, buf: Buffer, n: number, position: number): number {
-  let got = 0;
-  while (got < n) {
-    const r = f.read(fd, buf, got, n - got, position + got);
-    if (r === 0) break;
-    got += r;
-  }
-  return got;
 }
 
 /**
@@ -224,19 +214,7 @@ export function sharedBaseDiff(a: string, b: string, opts: { keys?: boolean }): 
       for (const i of ha ?? []) base.set(keys[i]!, values[i]!);
       for (const i of hb ?? []) base.set(keys[i]!, values[i]!);
       // The chunk's pairs touched by either log (a key touched by both counts once).
-      let i = 0;
-      let j = 0;
-      const x = ha ?? [];
-      const y = hb ?? [];
-      while (i < x.length || j < y.length) {
-        if (j >= y.length || (i < x.length && x[i]! < y[j]!)) i++;
-        else if (i >= x.length || y[j]! < x[i]!) j++;
-        else {
-          i++;
-          j++;
-        }
-        touchedPairs++;
-      }
+      touchedPairs += new Set([...(ha ?? []), ...(hb ?? [])]).size;
     }
     snapSessions = r.sessions ?? null;
   } finally {
