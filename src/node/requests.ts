@@ -3,9 +3,19 @@
  * (hashicorp/raft's futures and etcd's pkg/wait are the models).
  *
  *   queued ──> proposed(index, term) ──> answered     a write or cas in this leader's log
- *          ──> reading(readIndex)    ──> answered     a read served by ReadIndex on this leader
+ *          ──> reading(readIndex)    ──> answered     a read served by ReadIndex on this leader, or
+ *                                                      on a follower with a read index it asked
+ *                                                      the leader for (raft_read_index)
  *          ──> forwarded(msg_id)     ──> answered     sent to the leader as raft_forward
  *          ──────────────────────────> answered     (no leader, deposed, stopping, timed out)
+ *
+ * Follower reads (etcd's MsgReadIndex from a follower): the reads of one batch of a follower's
+ * inputs go to the leader in one `raft_read_index`.
+ * The leader confirms it like one of its own reads (a `read-index` request; the request, sent in
+ * the leader's term, counts as the follower's acknowledgement, so with 3 voters no round is
+ * needed) and answers the index once confirmed; the follower answers each read from its
+ * own state machine once it has applied that index. A client with a forward still unanswered here
+ * has its read forwarded too, behind its write (the leader keeps one client's requests in order).
  *
  * `queued`: no leader to take it yet (a single node's own election; in a cluster, up to
  * --leader-wait-ms for one to be known). Every path ends in `answerFor`, the one place that picks
@@ -13,6 +23,7 @@
  *   - applied at (index, term)            -> the state machine's result
  *   - the entry at the index has another term, or was replaced by a snapshot -> indefinite (13)
  *   - read confirmed and its position applied -> the value
+ *   - a follower's read index confirmed   -> the index (to that follower)
  *   - the leader answered a forward       -> that answer
  *   - deposed before proposing, or a read lost with the leadership -> 11 (nothing took effect)
  *   - deposed while proposed              -> indefinite (13)
@@ -33,8 +44,11 @@ import { ErrorCode, type Envelope } from './protocol.js';
 /** How a request ends: a state-machine result, or an error. */
 export type Outcome = { kind: 'result'; result: KvResult } | { kind: 'error'; code: number; text: string };
 
-/** `control`: an entry of a control message (apply_entries) whose result the message reports. */
-export type RequestKind = 'read' | 'write' | 'cas' | 'control';
+/**
+ * `control`: an entry of a control message (apply_entries) whose result the message reports.
+ * `read-index`: on the leader, a follower's request for a read index (its reads wait for it).
+ */
+export type RequestKind = 'read' | 'write' | 'cas' | 'control' | 'read-index';
 
 export type RequestState =
   | { name: 'queued'; until: number | null }
@@ -48,6 +62,7 @@ export type RequestState =
 export type Ending =
   | { why: 'applied'; term: number; result: KvResult | null }
   | { why: 'read'; result: KvResult }
+  | { why: 'confirmed'; index: number }
   | { why: 'relayed'; outcome: unknown }
   | { why: 'replaced' }
   | { why: 'deposed' }
@@ -104,6 +119,8 @@ export function answerFor(req: Request, e: Ending): Outcome {
       return indefinite('leadership changed while the request was pending; it may or may not have taken effect');
     case 'read':
       return { kind: 'result', result: e.result };
+    case 'confirmed':
+      return { kind: 'result', result: { ok: true, value: e.index } };
     case 'relayed': {
       const o = e.outcome as Outcome | undefined;
       if (!o || typeof o !== 'object' || (o.kind !== 'result' && o.kind !== 'error')) return indefinite('malformed answer from the leader');
@@ -158,6 +175,14 @@ const SEEN_FORWARDS = 16384;
  */
 export const MAX_IN_FLIGHT = 1024;
 
+/** A follower's read index request in flight: its reads, and when it went to which leader. */
+interface IndexAsk {
+  msgId: number;
+  leader: NodeId;
+  sentAt: number;
+  reads: Request[];
+}
+
 /** The table of requests in flight, and their transitions. */
 export class Requests {
   /** Views of the table, one per state. */
@@ -181,6 +206,13 @@ export class Requests {
   readonly origin: string;
   /** Each client's last entry proposed here, for the order of its reads (answeredThrough). */
   private readonly clientOrder = new ClientOrder();
+  /** Follower: forwards unanswered per client (a read behind one is forwarded too). */
+  private readonly forwardsOf = new Map<string, number>();
+  /** Follower: reads waiting for the next read index request, and the one in flight. */
+  private wantIndex: Request[] = [];
+  private readonly asking = new Map<number, IndexAsk>();
+  /** Follower reads given a read index by the leader (get_stats `follower_reads`). */
+  followerReads = 0;
 
   constructor(
     private readonly host: RequestHost,
@@ -214,9 +246,13 @@ export class Requests {
       case 'proposed':
         if (this.proposed.get(s.index) === req) this.proposed.delete(s.index);
         break;
-      case 'forwarded':
+      case 'forwarded': {
         this.forwarded.delete(s.msgId);
+        const n = (this.forwardsOf.get(req.client) ?? 1) - 1;
+        if (n > 0) this.forwardsOf.set(req.client, n);
+        else this.forwardsOf.delete(req.client);
         break;
+      }
       case 'reading':
         this.reading.delete(s.ctx);
         break;
@@ -298,6 +334,15 @@ export class Requests {
       this.clientOrder.proposed(req.client, r.index);
       return;
     }
+    if (leader !== null && req.cmd.op === 'read' && !this.forwardsOf.has(req.client)) {
+      // A follower read: answered here once this node has applied the index the leader confirms.
+      const ctx = ++this.lastReadCtx;
+      req.state = { name: 'reading', ctx, index: null };
+      this.reading.set(ctx, req);
+      this.readQueue.push(req);
+      this.wantIndex.push(req);
+      return;
+    }
     if (leader !== null) {
       // From here on the request may enter the leader's log: only its result or an indefinite error.
       // `low`: our oldest forward still waiting for its answer (msg_ids grow, so the first in the
@@ -306,6 +351,7 @@ export class Requests {
       const id = h.send(leader, { type: 'raft_forward', request: req.cmd, origin: this.origin, client: req.client, ...(low !== undefined ? { low } : {}) });
       req.state = { name: 'forwarded', msgId: id };
       this.forwarded.set(id, req);
+      this.forwardsOf.set(req.client, (this.forwardsOf.get(req.client) ?? 0) + 1);
       return;
     }
     if (h.options.leaderWaitMs > 0 && !h.closing) {
@@ -374,6 +420,72 @@ export class Requests {
     this.route(req);
   }
 
+  /**
+   * Follower, after a batch of inputs (server.ts): send the reads of the batch that wait for an
+   * index to the leader in one raft_read_index.
+   */
+  askIndex(): void {
+    if (this.wantIndex.length === 0) return;
+    const h = this.host;
+    const leader = h.core!.leader();
+    if (leader === null || leader === h.nodeId) return; // observe() routes them again
+    const reads = this.wantIndex.filter((r) => r.state.name === 'reading');
+    this.wantIndex = [];
+    if (reads.length === 0) return;
+    // The term it asks in: the leader counts the request as this node's acknowledgement (RaftCore.readIndex).
+    const msgId = h.send(leader, { type: 'raft_read_index', term: h.core!.currentTerm() });
+    this.asking.set(msgId, { msgId, leader, sentAt: h.now(), reads });
+  }
+
+  /** Leader: a follower asks for a read index for the reads it holds. */
+  onReadIndex(msg: Envelope): void {
+    const { src, body } = msg;
+    const h = this.host;
+    const reply = (o: Outcome): void =>
+      h.reply(src, body.msg_id, o.kind === 'result' && o.result.ok ? { type: 'raft_read_index_reply', index: o.result.value } : { type: 'raft_read_index_reply', outcome: o });
+    const req = new Request('read-index', { op: 'read', key: null }, reply, h.now() + h.options.requestTimeoutMs, src);
+    if (this.size >= MAX_IN_FLIGHT) return this.end(req, { why: 'overloaded' });
+    const ctx = ++this.lastReadCtx;
+    // What this leader answered (its applied index); the core adds what earlier leaders and its
+    // followers may have answered.
+    const term = body['term'];
+    const askedBy = typeof term === 'number' && Number.isSafeInteger(term) ? { id: src, term } : undefined;
+    if (h.core!.leader() !== h.nodeId || !h.core!.readIndex(ctx, h.applied, askedBy)) return this.end(req, { why: 'deposed' });
+    req.state = { name: 'reading', ctx, index: null };
+    this.reading.set(ctx, req);
+  }
+
+  /** Follower: the leader's answer to our read index request. */
+  onReadIndexReply(msg: Envelope): void {
+    const a = msg.body.in_reply_to === undefined ? undefined : this.asking.get(msg.body.in_reply_to);
+    // An answer to a request given up (timed out, or the leader changed) is not waited for.
+    if (!a || msg.src !== a.leader) return;
+    this.asking.delete(a.msgId);
+    const index = msg.body['index'];
+    for (const req of a.reads) {
+      const s = req.state;
+      if (s.name !== 'reading' || s.index !== null) continue;
+      if (typeof index === 'number' && Number.isSafeInteger(index) && index >= 0) {
+        s.index = index;
+        this.followerReads++;
+      } else this.end(req, { why: 'relayed', outcome: msg.body['outcome'] });
+    }
+    this.answerReads();
+  }
+
+  /** Follower: reads waiting for an index go through `route` again (the leader changed, or is us). */
+  private rerouteReads(reads: Request[]): void {
+    const again = reads.filter((req) => req.state.name === 'reading' && req.state.index === null);
+    if (again.length === 0) return;
+    const set = new Set(again);
+    this.readQueue = this.readQueue.filter((r) => !set.has(r));
+    for (const req of again) {
+      this.reading.delete((req.state as { ctx: number }).ctx);
+      req.state = { name: 'queued', until: null };
+    }
+    for (const req of again) this.route(req);
+  }
+
   /** The leader's answer to one of our forwards. */
   onForwardReply(msg: Envelope): void {
     const id = msg.body.in_reply_to;
@@ -405,8 +517,9 @@ export class Requests {
       if (req) this.end(req, { why: 'deposed' });
     }
     for (const rs of states) {
-      const s = this.reading.get(rs.ctx)?.state;
-      if (s && s.name === 'reading') s.index = rs.index;
+      const req = this.reading.get(rs.ctx);
+      if (req?.kind === 'read-index') this.end(req, { why: 'confirmed', index: rs.index });
+      else if (req && req.state.name === 'reading') req.state.index = rs.index;
     }
     this.answerReads();
   }
@@ -453,6 +566,15 @@ export class Requests {
         if (s.name === 'reading' && s.index !== null && s.index > st.commit) this.end(req, { why: 'deposed' });
       }
     }
+    // Follower reads waiting for an index from a leader that is not the leader any more (or that is
+    // now this node) start again with the one there is.
+    const gone: Request[] = [];
+    for (const a of [...this.asking.values()]) {
+      if (a.leader === st.leader) continue;
+      this.asking.delete(a.msgId);
+      for (const r of a.reads) gone.push(r);
+    }
+    if (gone.length > 0 || (this.wantIndex.length > 0 && st.leader === h.nodeId)) this.rerouteReads([...gone, ...this.wantIndex.splice(0)]);
     if (this.queued.length === 0) return;
     if (h.singleNode) {
       if (st.role === 'leader') this.routeQueued();
@@ -472,6 +594,14 @@ export class Requests {
 
   /** Every tenth tick: answer what waited too long. */
   expire(now: number): void {
+    // A read index request unanswered for an election timeout was lost (or its leader was): its
+    // reads go in the next one (an answer to this one is then not waited for).
+    for (const a of [...this.asking.values()]) {
+      if (now - a.sentAt < this.host.options.electionTimeoutMs) continue;
+      this.asking.delete(a.msgId);
+      this.wantIndex = [...a.reads.filter((r) => r.state.name === 'reading'), ...this.wantIndex];
+    }
+    this.askIndex();
     for (const req of [...this.queued]) {
       const s = req.state;
       if (s.name === 'queued' && s.until !== null && s.until <= now) this.end(req, { why: 'no-leader' });
@@ -484,6 +614,8 @@ export class Requests {
   /** The node stops (fail-stop) or its input ended: answer everything in flight. */
   endAll(text: string): void {
     this.readQueue = [];
+    this.wantIndex = [];
+    this.asking.clear();
     for (const view of [this.reading, this.proposed, this.forwarded]) {
       for (const req of [...view.values()]) if (req.kind !== 'control') this.end(req, { why: 'stopping', text });
     }

@@ -99,7 +99,9 @@ export const MAX_QUEUED = 4096;
 
 const CLIENT_TYPES = new Set(['read', 'write', 'cas']);
 /** Messages that may be batched into one Ready with the ones around them. */
-const ORDER_FREE = new Set([...CLIENT_TYPES, ...RAFT_MESSAGE_TYPES, 'raft_forward', 'raft_forward_reply']);
+const ORDER_FREE = new Set([...CLIENT_TYPES, ...RAFT_MESSAGE_TYPES, 'raft_forward', 'raft_forward_reply', 'raft_read_index', 'raft_read_index_reply']);
+/** The replies this node waits for besides Raft's own (which carry no in_reply_to). */
+const AWAITED_REPLIES = new Set(['raft_forward_reply', 'raft_read_index_reply']);
 
 /** The reply body for a client request given its outcome. */
 export function replyBody(op: string, o: Outcome): Record<string, unknown> {
@@ -378,6 +380,8 @@ export class RaftServer {
           }
         }
         if (this.stopped) break;
+        // A follower's reads of this batch ask the leader for one read index (requests.ts).
+        if (this.core) this.requests.askIndex();
         if (this.core && this.core.hasReady()) {
           try {
             await this.processReady();
@@ -489,8 +493,9 @@ export class RaftServer {
       return;
     }
     // A reply to nothing this node waits for: the only replies it expects are raft_forward_reply
-    // (Raft's replies are messages of their own, without in_reply_to). Never answered.
-    if (type === 'error' || (body.in_reply_to !== undefined && type !== 'raft_forward_reply' && !RAFT_MESSAGE_TYPES.has(type))) {
+    // and raft_read_index_reply (Raft's replies are messages of their own, without in_reply_to).
+    // Never answered.
+    if (type === 'error' || (body.in_reply_to !== undefined && !AWAITED_REPLIES.has(type) && !RAFT_MESSAGE_TYPES.has(type))) {
       this.log.warn(`dropping ${type} from ${src} (in reply to ${String(body.in_reply_to)}): a reply to nothing this node asked`);
       return;
     }
@@ -506,6 +511,10 @@ export class RaftServer {
         return this.requests.onForward(msg);
       case 'raft_forward_reply':
         return this.requests.onForwardReply(msg);
+      case 'raft_read_index':
+        return this.requests.onReadIndex(msg);
+      case 'raft_read_index_reply':
+        return this.requests.onReadIndexReply(msg);
       case 'get_stats':
         this.out.reply(src, body.msg_id, { type: 'get_stats_ok', ...this.statsBody() });
         return;
@@ -838,6 +847,7 @@ export class RaftServer {
         }
       }
       if (this.stopped || this.storeFailed()) break;
+      this.requests.askIndex();
       const early = this.core!.takeDuringWrite(applyNow);
       for (const m of early.messages) this.sendRaft(m);
       if (early.readStates.length > 0 || early.readsLost.length > 0) this.requests.readResults(early.readStates, early.readsLost);

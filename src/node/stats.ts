@@ -58,6 +58,8 @@ export function statsBody(node: RaftServer): Record<string, unknown> {
     // A snapshot (received, or recovered at start) is still being loaded into the state machine.
     loading_snapshot: node.loadingSnapshot !== null,
     requests_in_flight: node.requests.size,
+    // Reads this node answered as a follower, from its own state, with a read index from the leader.
+    follower_reads: node.requests.followerReads,
     durable: node.store ? node.store.durable : false,
     ...(node.store?.stats ? node.store.stats() : {}),
     recovered_node_id: node.recoveredNodeId,

@@ -52,7 +52,9 @@
  * of its term, its no-op; until then it waits); reads queued between two Readys form one round;
  * every append sent from then on carries the round's number, followers echo it, and a round
  * answered by a majority in the leader's term comes out in `Ready.readStates`. Leaving the leader
- * role drops the unconfirmed reads into `Ready.readsLost`.
+ * role drops the unconfirmed reads into `Ready.readsLost`. A follower's reads take the same path on
+ * the leader (the driver asks for a read index and answers from the follower's own state once it
+ * has applied it), so a read index never lies below the commit index the leader has sent.
  */
 import { Buffer } from 'node:buffer';
 import { RaftLog } from './log.js';
@@ -145,6 +147,12 @@ export class RaftCore {
   private applyCursor: number;
   /** Index of the no-op this node appended when it last became leader (0 before). */
   private termStart = 0;
+  /**
+   * Leader: the highest commit index it sent to a follower in this term. A follower applies up to
+   * what it was told and answers reads from that state (follower reads), so a read on this leader
+   * must include it (readIndex).
+   */
+  private commitAdvertised = 0;
 
   private electionElapsed = 0;
   private heartbeatElapsed = 0;
@@ -325,17 +333,30 @@ export class RaftCore {
    * above that index, and that no answer the read must follow is above it (the driver's applied
    * index, raised to the client's own earlier writes when it keeps a client's requests in order;
    * only the leader that proposed an entry answers for it, once applied). Then the index is the
-   * higher of it and the end of the log this node was elected with (entries earlier leaders may
-   * have answered for), at most the last index: a read does not wait for entries other clients
+   * highest of it, the end of the log this node was elected with (entries earlier leaders may
+   * have answered for) and the commit index this leader has sent to followers (a follower answers
+   * reads from its own state machine, which may be ahead of the leader's), at most the last index: a read does not wait for entries other clients
    * have in flight, committed or not, and one above the commit index (a client's own write in
    * flight) is answered once that entry is applied. Any index from that figure up to the last one
    * gives a linearizable read once confirmed: what it returns was the state at a point between its
    * arrival and its answer.
+   *
+   * `askedBy`: the read is a follower's (it asked for a read index, in `term`, after its reads
+   * arrived). Its request counts as its acknowledgement: where it and the leader are a majority,
+   * the read is confirmed in the next Ready without a round.
    */
-  readIndex(ctx: number, answeredThrough?: number): boolean {
+  readIndex(ctx: number, answeredThrough?: number, askedBy?: { id: NodeId; term: number }): boolean {
     if (this.role !== 'leader') return false;
     const own = this.log.termAt(this.commit) === this.term;
-    const index = own && answeredThrough !== undefined ? Math.min(this.log.lastIndex, Math.max(answeredThrough, this.termStart - 1)) : this.commit;
+    const index = own && answeredThrough !== undefined ? Math.min(this.log.lastIndex, Math.max(answeredThrough, this.termStart - 1, this.commitAdvertised)) : this.commit;
+    // A voter that asked in this term, after its reads arrived, still followed this leader then:
+    // its request is its acknowledgement of a round for those reads. With it and the leader a
+    // majority (3 voters, or 2), no round is needed: no other leader can have been elected by the
+    // time it asked, nor committed anything before.
+    if (own && askedBy && askedBy.term === this.term && askedBy.id !== this.id && this.peers.includes(askedBy.id) && this.quorum() <= 2) {
+      this.readStates.push({ ctx, index });
+      return true;
+    }
     this.reads.add(ctx, index, own);
     // No entry of this term in the log (a local restore replaced it): the read needs one committed.
     if (!own && this.log.lastTerm !== this.term) this.propose(null);
@@ -635,6 +656,11 @@ export class RaftCore {
     return this.leaderId;
   }
 
+  /** The current term. */
+  currentTerm(): number {
+    return this.term;
+  }
+
   /** Term of the entry at `index`; valid from the snapshot index on, undefined otherwise. */
   termAt(index: number): number | undefined {
     const t = this.log.termAt(index);
@@ -742,10 +768,14 @@ export class RaftCore {
     this.counters.becameLeader++;
     const next = this.log.lastIndex + 1;
     this.termStart = next;
+    this.commitAdvertised = 0;
     this.leading = new Replication(
       {
         id: this.id, cfg: this.cfg, log: this.log, term: this.term,
-        commit: () => this.commit,
+        advertiseCommit: () => {
+          if (this.commit > this.commitAdvertised) this.commitAdvertised = this.commit;
+          return this.commit;
+        },
         local: () => this.local,
         readSeq: () => this.reads.seq,
         send: (m) => this.send(m),

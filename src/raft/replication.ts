@@ -29,7 +29,11 @@ export interface ReplicationContext {
   readonly log: RaftLog;
   /** The leader's term (constant for one Replication). */
   readonly term: number;
-  commit(): number;
+  /**
+   * The commit index to put in an append now. The core notes it: a follower may apply (and answer
+   * reads from) up to what it was told (RaftCore.readIndex).
+   */
+  advertiseCommit(): number;
   /** The newest local snapshot: the one sent to followers that need a snapshot. */
   local(): LocalSnapshot | null;
   /** The ReadIndex round number every append carries now. */
@@ -112,7 +116,7 @@ export class Replication {
     pr.sentReadSeq = readSeq;
     c.send({
       type: 'raft_append_entries', from: c.id, to: p, term: c.term,
-      prevLogIndex: prev, prevLogTerm: prevTerm, entries, leaderCommit: c.commit(), readSeq,
+      prevLogIndex: prev, prevLogTerm: prevTerm, entries, leaderCommit: c.advertiseCommit(), readSeq,
     } satisfies AppendEntries);
   }
 

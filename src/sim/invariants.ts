@@ -128,7 +128,8 @@ export class Invariants implements NodeObserver {
 
   /**
    * A line a node wrote after its storage failed. It must stop (fail-stop): no Raft message, no
-   * forward, no answer but the errors 11 (nothing entered a log) and 13 (it may have).
+   * forward, no answer but the errors 11 (nothing entered a log) and 13 (it may have), to a client
+   * or in a reply to a forward or a read index request.
    */
   onOutputAfterFailure(node: SimNode, line: string, failure: Error): void {
     let m: { dest?: string; body?: { type?: string; code?: number; outcome?: { kind?: string; code?: number } } };
@@ -138,7 +139,7 @@ export class Invariants implements NodeObserver {
       m = {};
     }
     const b = m.body ?? {};
-    const code = b.type === 'error' ? b.code : b.type === 'raft_forward_reply' && b.outcome?.kind === 'error' ? b.outcome.code : undefined;
+    const code = b.type === 'error' ? b.code : (b.type === 'raft_forward_reply' || b.type === 'raft_read_index_reply') && b.outcome?.kind === 'error' ? b.outcome.code : undefined;
     if (code === 11 || code === 13) return;
     this.fail('fail-stop', `${node.id} sent ${b.type ?? '?'} to ${m.dest ?? '?'} after its storage failed (${failure.message}): ${line.length > 160 ? line.slice(0, 160) + '...' : line}`);
   }

@@ -193,6 +193,8 @@ export class SimNode {
   /** Newest snapshot the storage holds (read from it after recovery, saves and received transfers). */
   storedSnapshotIndex = 0;
   snapshotsReceived = 0;
+  /** Its fsyncs take this many times the simulated disk latency (a scenario's slow disk). */
+  fsyncSlowdown = 1;
   /** Crash points that fired, by storage step (`storageStep`). */
   readonly crashSteps = new Map<string, number>();
   /** Recoveries that found a torn tail to cut. */
@@ -204,7 +206,7 @@ export class SimNode {
   /** An aimed crash point: the `left`-th next call of this storage step. */
   private crashAim: { step: string; left: number } | null = null;
   /** Figures of dead incarnations (the server's own stats die with it). */
-  private readonly counts = { snapshotsTaken: 0, snapshotsInstalled: 0, restarts: 0, maxLogLength: 0, elections: 0 };
+  private readonly counts = { snapshotsTaken: 0, snapshotsInstalled: 0, restarts: 0, maxLogLength: 0, elections: 0, followerReads: 0 };
   readonly dir: string;
 
   constructor(
@@ -224,7 +226,7 @@ export class SimNode {
     // as an event of its own, after a simulated disk latency, so that the driver steps inputs
     // meanwhile; if the process dies first it never completes.
     fs.deferFsync = (run) => {
-      void host.sleep(this, FSYNC_MS[0] + host.rng.next() * (FSYNC_MS[1] - FSYNC_MS[0])).then(run);
+      void host.sleep(this, this.fsyncSlowdown * (FSYNC_MS[0] + host.rng.next() * (FSYNC_MS[1] - FSYNC_MS[0]))).then(run);
     };
     fs.onCall = (n, kind, p) => {
       if (n !== this.crashAtCall) {
@@ -423,6 +425,7 @@ export class SimNode {
       if (s.core) this.counts.elections += s.core.stats().electionsStarted;
       this.counts.snapshotsTaken += s.stats.snapshotsTaken;
       this.counts.snapshotsInstalled += s.stats.snapshotsInstalled;
+      this.counts.followerReads += s.requests.followerReads;
     }
     this.up = false;
     this.paused = false;
@@ -467,7 +470,7 @@ export class SimNode {
   }
 
   /** Figures over all incarnations, the live one included. */
-  get stats(): { snapshotsTaken: number; snapshotsInstalled: number; snapshotsReceived: number; restarts: number; maxLogLength: number; elections: number } {
+  get stats(): { snapshotsTaken: number; snapshotsInstalled: number; snapshotsReceived: number; restarts: number; maxLogLength: number; elections: number; followerReads: number } {
     const s = this.server;
     const c = this.counts;
     return {
@@ -477,6 +480,7 @@ export class SimNode {
       restarts: c.restarts,
       maxLogLength: c.maxLogLength,
       elections: c.elections + (s?.core ? s.core.stats().electionsStarted : 0),
+      followerReads: c.followerReads + (s ? s.requests.followerReads : 0),
     };
   }
 

@@ -9,6 +9,7 @@ import { LOSSY, RELIABLE } from './network.js';
 import type { SimNode } from './node.js';
 import { type Scenario, pickFollower, randomized, scenarioFail } from './scenario-kit.js';
 import { FAULT_SCENARIOS } from './scenarios-faults.js';
+import { READ_SCENARIOS } from './scenarios-reads.js';
 import { type Broken, type SimConfig, type SimResult, Simulation } from './sim.js';
 
 export type { Scenario } from './scenario-kit.js';
@@ -263,6 +264,7 @@ export const SCENARIOS: Scenario[] = [
   },
   // Crashes at every storage step, disk faults, control messages, a restart with other members.
   ...FAULT_SCENARIOS,
+  ...READ_SCENARIOS,
 ];
 
 /**

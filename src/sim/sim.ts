@@ -131,6 +131,8 @@ export interface SimResult {
     tornTails: number;
     snapshotsTaken: number;
     snapshotsInstalled: number;
+    /** Reads answered by a follower from its own state (with a read index from the leader). */
+    followerReads: number;
     maxLogLength: number;
     partitions: number;
     messages: number;
@@ -544,6 +546,12 @@ export class Simulation implements NodeHost {
     for (const f of held) f();
   }
 
+  /** Point the first `count` simulated clients at `node`: their next operations go there. */
+  aimClients(node: SimNode, count: number): void {
+    const i = this.nodes.indexOf(node);
+    for (const c of this.clients.slice(0, count)) c.target = i;
+  }
+
   /** The current leader with the highest term among live nodes, if any. */
   leader(): SimNode | null {
     let best: SimNode | null = null;
@@ -902,6 +910,7 @@ export class Simulation implements NodeHost {
     let elections = 0;
     let snapshotsTaken = 0;
     let snapshotsInstalled = 0;
+    let followerReads = 0;
     let maxLog = 0;
     let restarts = 0;
     let torn = 0;
@@ -910,6 +919,7 @@ export class Simulation implements NodeHost {
       for (const [k, v] of n.crashSteps) crashSteps[k] = (crashSteps[k] ?? 0) + v;
       snapshotsTaken += n.stats.snapshotsTaken;
       snapshotsInstalled += n.stats.snapshotsInstalled;
+      followerReads += n.stats.followerReads;
       maxLog = Math.max(maxLog, n.stats.maxLogLength);
       restarts += n.stats.restarts;
       torn += n.tornTails;
@@ -941,6 +951,7 @@ export class Simulation implements NodeHost {
         tornTails: torn,
         snapshotsTaken,
         snapshotsInstalled,
+        followerReads,
         maxLogLength: maxLog,
         partitions: this.net.stats.partitions,
         messages: this.net.stats.sent,

@@ -90,3 +90,89 @@ describe('Requests: a leader deposed with reads confirmed', () => {
     expect(replies[2]).toEqual({ dest: 'c2', body: { type: 'ok' } });
   });
 });
+
+describe('Requests: follower reads', () => {
+  async function follower() {
+    const { Requests } = await import('../../src/node/requests.js');
+    const sent: Array<{ dest: string; body: Record<string, unknown>; id: number }> = [];
+    const replies: Array<{ dest: string; body: Record<string, unknown> }> = [];
+    const st = { leader: 'n1' as string | null };
+    const core = {
+      leader: () => st.leader,
+      currentTerm: () => 2,
+      readIndex: () => false,
+      propose: () => null,
+      campaign: () => {},
+    };
+    let nextId = 100;
+    const host = {
+      nodeId: 'n2', core: core as never, singleNode: false, closing: false,
+      options: { requestTimeoutMs: 10_000, leaderWaitMs: 1000, electionTimeoutMs: 300 } as never,
+      applied: 4,
+      time: 0,
+      now() { return this.time; },
+      send: (dest: string, body: Record<string, unknown>) => (sent.push({ dest, body, id: ++nextId }), nextId),
+      reply: (dest: string, _inReplyTo: number | undefined, body: Record<string, unknown>) => void replies.push({ dest, body }),
+      read: () => ({ ok: true as const, value: 'v' }),
+      readable: () => true,
+      unsafeLocalReads: false,
+    };
+    const rq = new Requests(host, () => 0.5);
+    const body = (o: { kind: string; code?: number; result?: { value?: unknown } }) => (o.kind === 'error' ? { type: 'error', code: o.code } : { type: 'ok', value: o.result?.value });
+    const submit = (client: string, id: number, cmd: { op: 'read'; key: number } | { op: 'write'; key: number; value: number }) =>
+      rq.submitClient({ src: client, dest: 'n2', body: { type: cmd.op, msg_id: id } }, cmd, (_op, o) => body(o as never));
+    const status = (leader: string | null) => ({ id: 'n2', role: 'follower' as const, term: 2, leader, commit: 4, applied: 4, firstIndex: 1, lastIndex: 4, snapshot: null, votedFor: null });
+    return { rq, host, sent, replies, st, submit, status };
+  }
+
+  it('the reads of a batch share one raft_read_index, carrying the term; answered from local state once the index is applied', async () => {
+    const { rq, host, sent, replies, submit } = await follower();
+    submit('c1', 1, { op: 'read', key: 1 });
+    submit('c2', 1, { op: 'read', key: 1 });
+    expect(sent).toEqual([]); // sent after the batch
+    rq.askIndex();
+    expect(sent).toEqual([{ dest: 'n1', body: { type: 'raft_read_index', term: 2 }, id: 101 }]);
+    rq.onReadIndexReply({ src: 'n1', dest: 'n2', body: { type: 'raft_read_index_reply', in_reply_to: 101, index: 6 } });
+    expect(replies).toEqual([]); // applied 4 < 6
+    host.applied = 6;
+    rq.readResults([], []);
+    expect(replies).toEqual([{ dest: 'c1', body: { type: 'ok', value: 'v' } }, { dest: 'c2', body: { type: 'ok', value: 'v' } }]);
+    expect(rq.followerReads).toBe(2);
+    // An answer from another node, or a second copy, changes nothing.
+    rq.onReadIndexReply({ src: 'n1', dest: 'n2', body: { type: 'raft_read_index_reply', in_reply_to: 101, index: 9 } });
+    expect(replies.length).toBe(2);
+  });
+
+  it('an error from the leader is the reads\' answer; a read behind the same client\'s unanswered forward is forwarded too', async () => {
+    const { rq, sent, replies, submit } = await follower();
+    submit('c1', 1, { op: 'read', key: 1 });
+    rq.askIndex();
+    rq.onReadIndexReply({ src: 'n1', dest: 'n2', body: { type: 'raft_read_index_reply', in_reply_to: 101, outcome: { kind: 'error', code: 11, text: 'not the leader' } } });
+    expect(replies).toEqual([{ dest: 'c1', body: { type: 'error', code: 11 } }]);
+    submit('c3', 1, { op: 'write', key: 1, value: 5 });
+    submit('c3', 2, { op: 'read', key: 1 });
+    rq.askIndex();
+    expect(sent.slice(1).map((m) => m.body['type'])).toEqual(['raft_forward', 'raft_forward']);
+  });
+
+  it('the leader changes before the answer: the reads ask the new leader; a request lost is sent again after an election timeout', async () => {
+    const { rq, host, sent, st, submit, status } = await follower();
+    submit('c1', 1, { op: 'read', key: 1 });
+    rq.askIndex();
+    st.leader = 'n3';
+    rq.observe('follower', status('n3'));
+    rq.askIndex();
+    expect(sent.map((m) => m.dest)).toEqual(['n1', 'n3']);
+    // The old leader's late answer is not waited for.
+    rq.onReadIndexReply({ src: 'n1', dest: 'n2', body: { type: 'raft_read_index_reply', in_reply_to: 101, index: 4 } });
+    expect(rq.followerReads).toBe(0);
+    host.time = 299;
+    rq.expire(host.time);
+    expect(sent.length).toBe(2);
+    host.time = 300;
+    rq.expire(host.time);
+    expect(sent.map((m) => m.dest)).toEqual(['n1', 'n3', 'n3']);
+    rq.onReadIndexReply({ src: 'n3', dest: 'n2', body: { type: 'raft_read_index_reply', in_reply_to: 103, index: 4 } });
+    expect(rq.followerReads).toBe(1);
+  });
+});

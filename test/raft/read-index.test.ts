@@ -246,6 +246,89 @@ describe('ReadIndex', () => {
     }
   });
 
+  it('with answeredThrough, a read\'s index covers the commit index the leader has told followers (they answer reads from their own state)', () => {
+    const l = loneLeader();
+    drain(l);
+    l.step(ok('n2', 2, 1)); // the no-op commits
+    l.propose('a');
+    drain(l);
+    l.step(ok('n2', 2, 2)); // 'a' commits: commit 2, not yet sent to anyone
+    expect(l.status().commit).toBe(2);
+    const readAt = (ctx: number, answeredThrough: number): number => {
+      l.readIndex(ctx, answeredThrough);
+      const out = appends(drain(l).msgs);
+      const seq = Math.max(...out.map((m) => m.readSeq ?? 0));
+      l.step(ok('n2', 2, l.status().lastIndex, seq));
+      const rs = drain(l).readies.flatMap((r) => r.readStates);
+      expect(rs.map((r) => r.ctx)).toEqual([ctx]);
+      return rs[0]!.index;
+    };
+    // Nothing above 1 was sent to a follower yet: the driver's figure (1) stands.
+    expect(readAt(1, 1)).toBe(1);
+    // The round's heartbeat told n2 and n3 commit 2: a follower may have applied 'a' and answered a
+    // read with it, so a later read on the leader includes it even though the driver says 1.
+    expect(readAt(2, 1)).toBe(2);
+  });
+
+  describe("a follower's read index request counts as its acknowledgement (askedBy)", () => {
+    it('3 voters: asked in the leader\'s term, confirmed in the next Ready with no round sent', () => {
+      const l = loneLeader();
+      drain(l);
+      l.step(ok('n2', 2, 1)); // the no-op commits
+      drain(l);
+      expect(l.readIndex(7, 1, { id: 'n3', term: 2 })).toBe(true);
+      const { msgs, readies } = drain(l);
+      expect(readies.flatMap((r) => r.readStates)).toEqual([{ ctx: 7, index: 1 }]);
+      expect(appends(msgs)).toEqual([]); // no heartbeat round for it
+    });
+
+    it('3 voters: asked in an older term (or by a non-member, or before the no-op commits), it waits for a round', () => {
+      for (const askedBy of [{ id: 'n3', term: 1 }, { id: 'x9', term: 2 }]) {
+        const l = loneLeader();
+        drain(l);
+        l.step(ok('n2', 2, 1));
+        drain(l);
+        l.readIndex(7, 1, askedBy);
+        const { msgs, readies } = drain(l);
+        expect(readies.flatMap((r) => r.readStates)).toEqual([]);
+        const seq = Math.max(...appends(msgs).map((m) => m.readSeq ?? 0));
+        expect(seq).toBeGreaterThan(0);
+        l.step(ok('n2', 2, 1, seq));
+        expect(drain(l).readies.flatMap((r) => r.readStates)).toEqual([{ ctx: 7, index: 1 }]);
+      }
+      // Before the no-op commits: not confirmed until it has, and then by a round.
+      const l = loneLeader();
+      drain(l);
+      l.readIndex(8, 0, { id: 'n3', term: 2 });
+      expect(drain(l).readies.flatMap((r) => r.readStates)).toEqual([]);
+      l.step(ok('n2', 2, 1));
+      const { msgs, readies } = drain(l);
+      expect(readies.flatMap((r) => r.readStates)).toEqual([]);
+      const seq = Math.max(...appends(msgs).map((m) => m.readSeq ?? 0));
+      l.step(ok('n2', 2, 1, seq));
+      expect(drain(l).readies.flatMap((r) => r.readStates)).toEqual([{ ctx: 8, index: 1 }]);
+    });
+
+    it('5 voters: the asking follower and the leader are no majority, so it waits for a round', () => {
+      const { c, l } = steady(ids5);
+      const core = c.core(l);
+      const f = ids5.find((x) => x !== l)!;
+      const before = c.trace.length;
+      core.readIndex(3, core.status().commit, { id: f, term: core.status().term });
+      c.process(l);
+      expect(c.node(l).readStates).toEqual([]);
+      expect(appends(c.trace.slice(before)).length).toBe(4); // a round to every follower
+      c.deliverAll();
+      expect(c.node(l).readStates.map((r) => r.ctx)).toEqual([3]);
+    });
+
+    it('a deposed leader takes none (returns false)', () => {
+      const { c, l } = steady(ids3);
+      const f = ids3.find((x) => x !== l)!;
+      expect(c.core(f).readIndex(1, 0, { id: l, term: c.core(f).status().term })).toBe(false);
+    });
+  });
+
   it('a follower acknowledges a new read round at once, before writing the entries that came with it', () => {
     const f = new RaftCore(cfg('n2', ids3, new MemSnapshots()), { hardState: { term: 2, votedFor: null, commit: 0 }, snapshot: null, entries: [], applied: 0 });
     f.step({ type: 'raft_append_entries', from: 'n1', to: 'n2', term: 2, prevLogIndex: 0, prevLogTerm: 0, entries: [{ index: 1, term: 2, data: 'w' }], leaderCommit: 0, readSeq: 5 });

@@ -137,7 +137,12 @@ describe('fixed bug vote-resets-timer (src/raft/core.ts step): a rejected Reques
   // the other node's RequestVotes (150-290 ms), and with the timer restarted by each of them it
   // never campaigns: no leader for as long as the skew lasts (scenario clock-skew, episode 4, with
   // pre-vote off: 8 of its first 100 seeds).
-  it.each([7, 22, 31])('reproduction, seed %i: a leader within 1500 ms although the up-to-date voter runs 3x slow', async (seed) => {
+  // Seeds are runs, not a property: any change to the traffic draws other delays. Seed 22 was one
+  // of these until follower reads changed its messages; it now draws a split vote (both nodes
+  // candidates in one term) that the 1500 ms window does not cover. With the fix 58 of seeds 1-60
+  // (those where the slow node holds the longer log) elect within the window, with the timer
+  // restarted by a rejected vote 1 of them does.
+  it.each([7, 23, 31])('reproduction, seed %i: a leader within 1500 ms although the up-to-date voter runs 3x slow', async (seed) => {
     const r = await slowVoterAfterLeaderCrash(seed);
     expect(r.longerLog, 'precondition: the slow node holds the longer log').toBe(true);
     expect(r.electedAfterMs, 'no leader within 1500 ms of the crash').not.toBeNull();
