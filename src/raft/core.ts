@@ -355,6 +355,8 @@ export class RaftCore {
     // time it asked, nor committed anything before.
     if (own && askedBy && askedBy.term === this.term && askedBy.id !== this.id && this.peers.includes(askedBy.id) && this.quorum() <= 2) {
       this.readStates.push({ ctx, index });
+      // It answers once it has applied `index`: it must learn that much is committed.
+      this.leading?.sendCommit(askedBy.id, index);
       return true;
     }
     this.reads.add(ctx, index, own);

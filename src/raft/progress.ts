@@ -42,6 +42,11 @@ export class Progress {
   installedThrough = 0;
   /** ReadIndex: the read round number carried by the last append sent to this follower. */
   sentReadSeq = 0;
+  /**
+   * The commit index its appends let it know: the highest min(leaderCommit, last index the append
+   * covers) sent (a follower takes no commit index beyond what it knows matches).
+   */
+  toldCommit = 0;
 
   constructor(next: number) {
     this.next = next;

@@ -50,6 +50,8 @@ export interface ReplicationContext {
 
 export class Replication {
   readonly progress = new Map<NodeId, Progress>();
+  /** Followers waiting to learn that their read index is committed, once they have its entries (sendCommit). */
+  private readonly commitWanted = new Map<NodeId, number>();
 
   /** Start leading `followers`, whose logs are first probed at `next`. */
   constructor(
@@ -114,10 +116,32 @@ export class Replication {
     const c = this.ctx;
     const readSeq = c.readSeq();
     pr.sentReadSeq = readSeq;
+    const leaderCommit = c.advertiseCommit();
+    pr.toldCommit = Math.max(pr.toldCommit, Math.min(leaderCommit, prev + entries.length));
     c.send({
       type: 'raft_append_entries', from: c.id, to: p, term: c.term,
-      prevLogIndex: prev, prevLogTerm: prevTerm, entries, leaderCommit: c.advertiseCommit(), readSeq,
+      prevLogIndex: prev, prevLogTerm: prevTerm, entries, leaderCommit, readSeq,
     } satisfies AppendEntries);
+  }
+
+  /**
+   * A follower waits to apply `index` (its read index, at most the commit index): if no append let
+   * it know that much is committed, send it one now rather than at the next heartbeat (an empty
+   * append at its match index, as for a read round), or, while it has not yet acknowledged the
+   * entries through `index`, once it has (onAppendReply).
+   */
+  sendCommit(p: NodeId, index: number): void {
+    const pr = this.progress.get(p);
+    if (!pr || pr.toldCommit >= index) return;
+    if (pr.match >= index) this.readHeartbeat(p, pr);
+    else this.commitWanted.set(p, Math.max(index, this.commitWanted.get(p) ?? 0));
+  }
+
+  private sendWantedCommit(p: NodeId, pr: Progress): void {
+    const want = this.commitWanted.get(p);
+    if (want === undefined || pr.match < want) return;
+    this.commitWanted.delete(p);
+    if (pr.toldCommit < want) this.readHeartbeat(p, pr);
   }
 
   /** Send as many appends as flow control allows (replicate pipelines, probe sends one). */
@@ -221,6 +245,7 @@ export class Replication {
       // Followers learn a new commit index from the next append or heartbeat (no eager broadcast).
       if (updated) this.ctx.matched();
       this.sendAppends(m.from, pr);
+      this.sendWantedCommit(m.from, pr);
       return;
     }
     // Refusal.

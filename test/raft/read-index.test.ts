@@ -279,7 +279,7 @@ describe('ReadIndex', () => {
       expect(l.readIndex(7, 1, { id: 'n3', term: 2 })).toBe(true);
       const { msgs, readies } = drain(l);
       expect(readies.flatMap((r) => r.readStates)).toEqual([{ ctx: 7, index: 1 }]);
-      expect(appends(msgs)).toEqual([]); // no heartbeat round for it
+      expect(appends(msgs)).toEqual([]); // no round (n3 learns the commit index it needs once it has the entries: below)
     });
 
     it('3 voters: asked in an older term (or by a non-member, or before the no-op commits), it waits for a round', () => {
@@ -307,6 +307,36 @@ describe('ReadIndex', () => {
       const seq = Math.max(...appends(msgs).map((m) => m.readSeq ?? 0));
       l.step(ok('n2', 2, 1, seq));
       expect(drain(l).readies.flatMap((r) => r.readStates)).toEqual([{ ctx: 8, index: 1 }]);
+    });
+
+    it('the asking follower is told the commit index its read index needs at once (not at the next heartbeat), once it has the entries, once', () => {
+      const l = loneLeader();
+      drain(l);
+      l.step(ok('n2', 2, 1));
+      l.step(ok('n3', 2, 1));
+      drain(l);
+      l.propose('a');
+      drain(l);
+      l.step(ok('n2', 2, 2)); // 'a' commits at 2; n3 was last told commit 1
+      expect(l.status().commit).toBe(2);
+      l.readIndex(7, 2, { id: 'n3', term: 2 });
+      const { msgs, readies } = drain(l);
+      expect(readies.flatMap((r) => r.readStates)).toEqual([{ ctx: 7, index: 2 }]);
+      // n3 has not acknowledged entry 2 yet: an append now could not let it commit 2.
+      expect(appends(msgs)).toEqual([]);
+      l.step(ok('n3', 2, 2));
+      expect(appends(drain(l).msgs).map((m) => [m.to, m.prevLogIndex, m.leaderCommit])).toEqual([['n3', 2, 2]]);
+      l.readIndex(8, 2, { id: 'n3', term: 2 });
+      expect(appends(drain(l).msgs)).toEqual([]);
+      // A follower that has the entries is told at once.
+      l.propose('b');
+      drain(l);
+      l.step(ok('n2', 2, 3));
+      l.step(ok('n3', 2, 3));
+      drain(l);
+      expect(l.status().commit).toBe(3);
+      l.readIndex(9, 3, { id: 'n3', term: 2 });
+      expect(appends(drain(l).msgs).map((m) => [m.to, m.prevLogIndex, m.leaderCommit])).toEqual([['n3', 3, 3]]);
     });
 
     it('5 voters: the asking follower and the leader are no majority, so it waits for a round', () => {
