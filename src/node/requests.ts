@@ -468,7 +468,11 @@ export class Requests {
       if (typeof index === 'number' && Number.isSafeInteger(index) && index >= 0) {
         s.index = index;
         this.followerReads++;
-      } else this.end(req, { why: 'relayed', outcome: msg.body['outcome'] });
+      } else {
+        // Only an error is an answer without an index (a read changes nothing: a malformed one is 11).
+        const o = msg.body['outcome'] as Outcome | undefined;
+        this.end(req, o && typeof o === 'object' && o.kind === 'error' ? { why: 'relayed', outcome: o } : { why: 'no-leader', text: 'malformed read index answer from the leader; try again' });
+      }
     }
     this.answerReads();
   }

@@ -149,10 +149,15 @@ describe('Requests: follower reads', () => {
     rq.askIndex();
     rq.onReadIndexReply({ src: 'n1', dest: 'n2', body: { type: 'raft_read_index_reply', in_reply_to: 101, outcome: { kind: 'error', code: 11, text: 'not the leader' } } });
     expect(replies).toEqual([{ dest: 'c1', body: { type: 'error', code: 11 } }]);
+    // An answer with neither an index nor an error is no value to read: 11.
+    submit('c4', 1, { op: 'read', key: 1 });
+    rq.askIndex();
+    rq.onReadIndexReply({ src: 'n1', dest: 'n2', body: { type: 'raft_read_index_reply', in_reply_to: 102, outcome: { kind: 'result', result: { ok: true, value: 'forged' } } } });
+    expect(replies[1]).toEqual({ dest: 'c4', body: { type: 'error', code: 11 } });
     submit('c3', 1, { op: 'write', key: 1, value: 5 });
     submit('c3', 2, { op: 'read', key: 1 });
     rq.askIndex();
-    expect(sent.slice(1).map((m) => m.body['type'])).toEqual(['raft_forward', 'raft_forward']);
+    expect(sent.slice(2).map((m) => m.body['type'])).toEqual(['raft_forward', 'raft_forward']);
   });
 
   it('the leader changes before the answer: the reads ask the new leader; a request lost is sent again after an election timeout', async () => {
