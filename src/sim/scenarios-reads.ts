@@ -16,7 +16,7 @@
  */
 import type { SimNode } from './node.js';
 import { type Scenario, randomized, scenarioFail } from './scenario-kit.js';
-import type { Simulation } from './sim.js';
+import type { SimConfig, Simulation } from './sim.js';
 
 const SLOW = 30;
 const EPISODE_MS = 400;
@@ -75,21 +75,24 @@ function pausedLeaderScript(sim: Simulation): void {
   sim.at(300, 'paused leader: pause the leader', start);
 }
 
+/** 3 or 5 nodes, two clients per node on 2 keys: reads and writes of the same keys, close together. */
+function contended(seed: number, name: string, thinkMs: [number, number], durationMs: number): SimConfig {
+  const { cfg, r } = randomized(seed, name);
+  cfg.nodes = r.chance(0.7) ? 3 : 5;
+  cfg.clients = cfg.nodes * 2;
+  cfg.keys = 2;
+  cfg.thinkMs = thinkMs;
+  cfg.node.snapshotThreshold = r.pick([10, 25, 100]);
+  cfg.durationMs = durationMs;
+  cfg.quietMs = 1000;
+  return cfg;
+}
+
 export const READ_SCENARIOS: Scenario[] = [
   {
     name: 'slow-leader-disk',
     description: "the leader's fsyncs 30x slower than the followers' (the slow disk follows the leader): followers apply and answer reads ahead of the leader, whose reads must not go back",
-    configure(seed) {
-      const { cfg, r } = randomized(seed, 'slow-leader-disk');
-      cfg.nodes = r.chance(0.7) ? 3 : 5;
-      cfg.clients = cfg.nodes * 2;
-      cfg.keys = 2;
-      cfg.thinkMs = [0, 2];
-      cfg.node.snapshotThreshold = r.pick([10, 25, 100]);
-      cfg.durationMs = 2000;
-      cfg.quietMs = 1000;
-      return cfg;
-    },
+    configure: (seed) => contended(seed, 'slow-leader-disk', [0, 2], 2000),
     script(sim) {
       slowLeaderDiskScript(sim);
     },
@@ -97,17 +100,7 @@ export const READ_SCENARIOS: Scenario[] = [
   {
     name: 'paused-leader-reads',
     description: 'the leader is paused and cut off, the others elect a leader and commit; it wakes still cut off with clients aimed at it: no stale read',
-    configure(seed) {
-      const { cfg, r } = randomized(seed, 'paused-leader-reads');
-      cfg.nodes = r.chance(0.7) ? 3 : 5;
-      cfg.clients = cfg.nodes * 2;
-      cfg.keys = 2;
-      cfg.thinkMs = [0, 5];
-      cfg.node.snapshotThreshold = r.pick([10, 25, 100]);
-      cfg.durationMs = 2500;
-      cfg.quietMs = 1000;
-      return cfg;
-    },
+    configure: (seed) => contended(seed, 'paused-leader-reads', [0, 5], 2500),
     script(sim) {
       pausedLeaderScript(sim);
     },
