@@ -10,35 +10,26 @@
  * nothing more.
  *
  * Next to it, each knowing the driver only by type: requests.ts (a client request from arrival to
- * answer), init.ts (`init` and recovery), control.ts (the snapshot exercise's control messages),
- * stats.ts (`get_stats`), snapshotter.ts (automatic snapshots).
+ * answer), state-machine.ts (the KV store, `applied`, and loading a snapshot into it), init.ts
+ * (`init` and recovery), control.ts (the snapshot exercise's control messages), stats.ts
+ * (`get_stats`), snapshotter.ts (automatic snapshots).
  */
-import { KvStore, type KvCommand, type KvResult } from '../kv/index.js';
+import type { KvCommand, KvResult, KvStore } from '../kv/index.js';
 import { RaftCore } from '../raft/core.js';
 import { installSnapshotMessage, sameMeta } from '../raft/snapshot.js';
 import { RAFT_MESSAGE_TYPES, type Entry, type Json, type NodeId, type RaftMessage, type Ready, type Role, type SnapshotMeta } from '../raft/types.js';
 import { CONTROL_TYPES, handleControl } from './control.js';
 import { onInit } from './init.js';
-import { StateLoad, type LoadClock, type LoadedState } from './install.js';
-import { KeyedSource } from './keyed-load.js';
+import type { LoadClock } from './install.js';
 import type { Logger } from './log.js';
 import { ticksOf, type ServeOptions } from './options.js';
 import { ErrorCode, ProtocolError, validate, type Body, type Envelope, type Outbox, type TooLongLine, parseLine } from './protocol.js';
 import { Requests, type Outcome } from './requests.js';
 import { Snapshotter } from './snapshotter.js';
+import { StateMachine } from './state-machine.js';
 import { countRoleChanges, newStats, statsBody, type Stats } from './stats.js';
 import type { NodeStore, RecoveredState } from './store.js';
 import { realTimers, type Timers } from './timers.js';
-
-/**
- * The load of a recovered snapshot: keyed (format 3, keyed-load.ts: opened and checked at once,
- * decoded from `begin` on, so that `init` is answered first) or streamed whole first (started at once).
- */
-interface RecoveryLoad {
-  meta: SnapshotMeta;
-  task: StateLoad | null;
-  keyed: KeyedSource | null;
-}
 
 export type { Outcome } from './requests.js';
 export type { Stats } from './stats.js';
@@ -113,13 +104,12 @@ export function replyBody(op: string, o: Outcome): Record<string, unknown> {
 }
 
 export class RaftServer {
-  readonly kv = new KvStore();
   core: RaftCore | null = null;
   store: NodeStore | null = null;
   nodeId: NodeId | null = null;
   nodeIds: NodeId[] = [];
-  /** Index through which the state machine has applied. */
-  applied = 0;
+  /** The state machine: the KV store, `applied`, and the load of a snapshot into it. */
+  readonly state: StateMachine;
   readonly stats: Stats = newStats();
   readonly snapshotter: Snapshotter;
   /** Every client request in flight, from arrival to answer. */
@@ -154,21 +144,6 @@ export class RaftServer {
   private fatal: Error | null = null;
   private preloaded: Promise<{ store: NodeStore; rec: RecoveredState }> | null = null;
   /** The load of the recovered snapshot prepared with the preload (before init), adopted by `begin`. */
-  private preload: RecoveryLoad | null = null;
-  private readonly loadClock: LoadClock;
-  /**
-   * A snapshot being loaded into the state machine (install.ts): a received one, or the recovered
-   * one at start. Until it is made the state (`finishLoad`), `applied` and the state machine stay
-   * as they were and every committed entry the core hands out waits in `deferred`, in order.
-   */
-  private loading: { task: StateLoad; deferred: Entry[]; install: boolean } | null = null;
-  /**
-   * A recovered snapshot that is the state machine while it is still being loaded (keyed-load.ts):
-   * `applied` is its index at once, a key is answered once its chunks are in, and committed
-   * entries are applied in order, each once its key is readable; the first that is not waits in
-   * `deferred`, with everything after it.
-   */
-  private keyed: { task: StateLoad; source: KeyedSource; deferred: Entry[]; drainQueued: boolean } | null = null;
 
   private lastRole: Role = 'follower';
   private lastTerm = 0;
@@ -180,26 +155,36 @@ export class RaftServer {
     this.log = env.log;
     this.random = env.random ?? Math.random;
     this.timers = env.timers ?? realTimers;
-    this.loadClock = env.loadClock ?? this.timers;
     const timers = this.timers;
     this.clock = env.now ?? (() => timers.now());
     this.probe = env.probe;
     this.unsafe = env.unsafeAckBeforePersist ?? false;
     this.unsafeLocalReads = env.unsafeLocalReads ?? false;
     this.snapshotter = new Snapshotter(this, env.options, this.random, env.log, this.timers);
+    this.state = new StateMachine(this, env.loadClock ?? this.timers, (e) => this.probe?.applied?.(e));
     this.requests = new Requests(this, this.random);
     if (this.opts.dataDir !== null) {
       // --data-dir: start recovering at once, while Maelstrom gets ready to send `init`.
       // The snapshot's state starts loading at once too, in slices (install.ts); `begin` adopts it.
       this.preloaded = env.openStore(null).then(async (store) => {
         const rec = await store.recover();
-        if (rec.snapshot && !rec.snapshot.pairs) this.preload = this.recoveryLoad(store, rec.snapshot.meta);
+        this.state.preloadRecovery(store, rec);
         return { store, rec };
       });
       this.preloaded.catch(() => {});
     }
     this.openStore = env.openStore;
     this.onFatal = env.onFatal;
+  }
+
+  /** The lin-kv store (the state machine's). */
+  get kv(): KvStore {
+    return this.state.kv;
+  }
+
+  /** Index through which the state machine has applied. */
+  get applied(): number {
+    return this.state.applied;
   }
 
   get singleNode(): boolean {
@@ -234,7 +219,7 @@ export class RaftServer {
     this.out.reply(dest, inReplyTo, body);
   }
   read(key: Json): KvResult {
-    return this.kv.apply({ op: 'read', key });
+    return this.state.kv.apply({ op: 'read', key });
   }
 
   // -------------------------------------------------------------------------------------------
@@ -278,8 +263,8 @@ export class RaftServer {
     this.closingInput = true;
     await this.idle();
     // A snapshot being loaded is finished (a single node still answers what it was given).
-    while (this.liveLoad() && !this.stopped) {
-      await this.settleLoad().catch((e: unknown) => this.stop('loading a snapshot', e));
+    while (this.state.liveLoad() && !this.stopped) {
+      await this.state.settle().catch((e: unknown) => this.stop('loading a snapshot', e));
       await this.idle();
     }
     await this.snapshotter.settle();
@@ -304,7 +289,7 @@ export class RaftServer {
 
   /** True while inputs are queued, a batch / Ready is being handled or a snapshot is being loaded. */
   get busy(): boolean {
-    return this.pumping || this.queue.length > 0 || this.loading !== null || this.keyed !== null;
+    return this.pumping || this.queue.length > 0 || this.state.loadingAny;
   }
 
   /** True while a Ready waits for its WAL fsync and no queued input can be stepped meanwhile. */
@@ -316,13 +301,13 @@ export class RaftServer {
   async idle(): Promise<void> {
     for (;;) {
       if (this.pumping || this.queue.length > 0) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
-      else if (this.liveLoad() && !this.stopped) {
-        // Its end (finishLoad) is queued by the time this resumes: the handler that queues it came first.
-        const task = this.liveLoad()!;
+      else if (this.state.liveLoad() && !this.stopped) {
+        // Its end (StateMachine.finishLoad) is queued by the time this resumes: the handler that queues it came first.
+        const task = this.state.liveLoad()!;
         await task.done.catch(() => {});
         await Promise.resolve();
         // Not queued (the input is closed): nothing more will happen to it.
-        if (this.loadTask() === task && !this.pumping && this.queue.length === 0) return;
+        if (this.state.loadTask() === task && !this.pumping && this.queue.length === 0) return;
       } else return;
     }
   }
@@ -364,7 +349,7 @@ export class RaftServer {
             try {
               // ... and of a snapshot being loaded (control messages read and replace the state;
               // get_stats reports the load as it stands).
-              if (this.loadTask() && w.msg.body.type !== 'get_stats') await this.settleLoad();
+              if (this.state.loadTask() && w.msg.body.type !== 'get_stats') await this.state.settle();
               if (!this.stopped && this.core.hasReady()) await this.processReady();
             } catch (e) {
               this.stop('handling Raft output', e);
@@ -452,11 +437,7 @@ export class RaftServer {
     this.fatal = err;
     this.stopTimer();
     this.queue = [];
-    this.loading?.task.cancel();
-    this.loading = null;
-    this.keyed?.task.cancel();
-    this.keyed = null;
-    this.preload?.task?.cancel();
+    this.state.cancel();
     this.requests.endAll(`node stopped (${operation} failed)`);
     this.out.seal();
     this.closed = true;
@@ -550,8 +531,7 @@ export class RaftServer {
    */
   notStarted(err: Error, store: NodeStore | null, seal: boolean): void {
     if (seal) this.out.seal();
-    this.preload?.task?.cancel();
-    this.preload = null;
+    this.state.dropPreload();
     this.nodeId = null;
     this.closed = true;
     this.queue = [];
@@ -569,22 +549,7 @@ export class RaftServer {
   begin(store: NodeStore, rec: RecoveredState): void {
     this.store = store;
     this.recoveredNodeId = rec.nodeId;
-    let applied = 0;
-    let load: RecoveryLoad | null = null;
-    if (rec.snapshot) {
-      applied = rec.snapshot.meta.index;
-      if (rec.snapshot.pairs) this.kv.reset(rec.snapshot.pairs, rec.snapshot.sessions);
-      else {
-        // Loaded in slices (started with the preload for --data-dir). A format 3 file is the state
-        // at once, answering for the keys loaded (keyed-load.ts); an older one is not: until it is
-        // the state, the state machine is the empty one at 0 and requests wait (init_ok does not).
-        const meta = rec.snapshot.meta;
-        load = this.preload && sameMeta(this.preload.meta, meta) ? this.preload : this.recoveryLoad(store, meta);
-      }
-    }
-    if (this.preload && this.preload !== load) this.preload.task?.cancel();
-    this.preload = null;
-    this.applied = load && !load.keyed ? 0 : applied;
+    const applied = this.state.adoptRecovered(store, rec);
     const { electionTicks, heartbeatTicks } = ticksOf(this.opts);
     this.core = new RaftCore(
       {
@@ -607,87 +572,17 @@ export class RaftServer {
     this.lastLeader = st.leader;
     this.lastTerm = st.term;
     this.snapshotter.reset();
-    if (load?.keyed) this.startKeyed(load.meta, load.keyed);
-    else if (load?.task) this.startLoad(load.task, false);
-  }
-
-  /** The load of a recovered snapshot: keyed (format 3) when its file allows, else streamed. */
-  private recoveryLoad(store: NodeStore, meta: SnapshotMeta): RecoveryLoad {
-    const snap = store.openKeyed?.(meta) ?? null;
-    if (!snap) return { meta, task: new StateLoad(meta, store.openSnapshot(meta), this.loadClock), keyed: null };
-    return { meta, task: null, keyed: new KeyedSource(snap, () => this.keyedReady()) };
-  }
-
-  /** The recovered snapshot becomes the state machine now, filling as it loads. */
-  private startKeyed(meta: SnapshotMeta, source: KeyedSource): void {
-    const task = new StateLoad(meta, source, this.loadClock);
-    this.kv.replace(task.load, source.sessions);
-    this.keyed = { task, source, deferred: [], drainQueued: false };
-    const what = `loading snapshot ${task.meta.index}/${task.meta.term} (recovery)`;
-    task.done.then(
-      (r) => {
-        if (r && this.keyed?.task === task) this.enqueueFirst({ kind: 'fn', fn: () => this.finishKeyed(task, r) });
-      },
-      (e: unknown) => {
-        if (this.keyed?.task === task) this.stop(what, e);
-      },
-    );
-  }
-
-  /** A key something waits for became readable: apply what waits, answer the reads (in the input queue). */
-  private keyedReady(): void {
-    const k = this.keyed;
-    if (!k || k.drainQueued) return;
-    k.drainQueued = true;
-    this.enqueueFirst({ kind: 'fn', fn: () => this.drainKeyed() });
-  }
-
-  /** Apply, in order, the deferred entries whose keys are readable; answer the reads that can be. */
-  private drainKeyed(): void {
-    const k = this.keyed;
-    if (!k || this.stopped) return;
-    k.drainQueued = false;
-    let i = 0;
-    while (i < k.deferred.length && k.source.canApply(k.deferred[i]!.data)) this.applyCommitted(k.deferred[i++]!);
-    if (i > 0) k.deferred.splice(0, i);
-    this.requests.readResults([], []);
-    if (i > 0) this.core!.appliedTo(this.applied);
-    // The answers go out now, not after the load's next slice.
-    this.out.push();
-  }
-
-  /** The keyed load is complete: everything waiting is applied and answered; the state is whole. */
-  private finishKeyed(task: StateLoad, r: LoadedState): void {
-    const k = this.keyed;
-    if (!k || k.task !== task || this.stopped) return;
-    this.drainKeyed();
-    this.keyed = null;
-    if (k.deferred.length > 0) {
-      this.stop(`loading snapshot ${task.meta.index}/${task.meta.term} (recovery)`, new Error(`${k.deferred.length} entries still wait after the whole state was loaded`));
-      return;
-    }
-    this.log.debug(`${this.nodeId}: loaded recovered snapshot ${task.meta.index}/${task.meta.term} (${this.kv.size} keys, ${r.slices} slices, longest ${r.longestSliceMs} ms)`);
-  }
-
-  /** The load in progress (an install's or a recovery's), or null. */
-  private loadTask(): StateLoad | null {
-    return this.loading?.task ?? this.keyed?.task ?? null;
-  }
-
-  /** The load in progress unless it was cancelled (a newer install supersedes it), or null. */
-  private liveLoad(): StateLoad | null {
-    const t = this.loadTask();
-    return t && !t.isCancelled ? t : null;
+    this.state.startRecovered();
   }
 
   /** False while a recovered snapshot is still being loaded into the state machine (keyed): not every key can be read. */
   get stateComplete(): boolean {
-    return this.keyed === null;
+    return this.state.complete;
   }
 
   /** True when `key` can be read from the state machine now; otherwise its part of the state is loaded first (requests.ts). */
   readable(key: Json): boolean {
-    return this.keyed === null || this.keyed.source.readable(key);
+    return this.state.readable(key);
   }
 
   /**
@@ -794,12 +689,12 @@ export class RaftServer {
         // A newer snapshot than the one being loaded is now the core's (its install comes in a
         // later Ready): the load reads nothing more, before its file can be pruned.
         const snap = installed ? core.status().snapshot : null;
-        if (snap && sameMeta(snap, chunk.meta) && this.loading && !sameMeta(this.loading.task.meta, chunk.meta)) this.loading.task.cancel();
+        if (snap && sameMeta(snap, chunk.meta)) this.state.supersededBy(chunk.meta);
       }
       // 2. send, 3. apply
       if (!early && !(await this.sendAndApply(rd))) return;
       // 4. advance
-      core.appliedTo(this.applied);
+      core.appliedTo(this.state.applied);
       core.advance();
       this.observe();
       this.snapshotter.maybeStart();
@@ -851,7 +746,7 @@ export class RaftServer {
       const early = this.core!.takeDuringWrite(applyNow);
       for (const m of early.messages) this.sendRaft(m);
       if (early.readStates.length > 0 || early.readsLost.length > 0) this.requests.readResults(early.readStates, early.readsLost);
-      for (const e of early.committed) this.applyEntry(e);
+      for (const e of early.committed) this.state.apply(e);
       if (early.messages.length > 0 || early.readStates.length > 0 || early.readsLost.length > 0 || early.committed.length > 0) this.out.push();
       if (settled) break;
       await new Promise<void>((resolve) => {
@@ -877,10 +772,10 @@ export class RaftServer {
       const p = this.probe.afterSend();
       if (p) await p;
     }
-    if (rd.snapshot) this.installSnapshot(rd.snapshot);
+    if (rd.snapshot) this.state.install(rd.snapshot);
     if (this.storeFailed()) return false;
     this.requests.readResults(rd.readStates, rd.readsLost);
-    for (const e of rd.committed) this.applyEntry(e);
+    for (const e of rd.committed) this.state.apply(e);
     return true;
   }
 
@@ -898,104 +793,9 @@ export class RaftServer {
     }
   }
 
-  private applyEntry(e: Entry): void {
-    if (this.loading) {
-      // After the snapshot being loaded: applied once it is the state.
-      this.loading.deferred.push(e);
-      return;
-    }
-    if (e.index <= this.applied) return;
-    const k = this.keyed;
-    if (k && (k.deferred.length > 0 || !k.source.canApply(e.data))) {
-      k.deferred.push(e);
-      return;
-    }
-    this.applyCommitted(e);
-  }
-
-  /** Apply committed entry `e` (the next after `applied`) and answer its request. */
-  private applyCommitted(e: Entry): void {
-    const result = this.kv.applyEntry(e.data, e.index);
-    this.applied = e.index;
-    this.snapshotter.noteApplied(e);
-    this.probe?.applied?.(e);
-    this.requests.applied(e, result);
-  }
-
-  /**
-   * The core installed a snapshot from the leader (durable since its last chunk was stored): load
-   * it in slices while the node goes on handling its input (install.ts); one still being loaded is
-   * superseded (the core only installs newer ones). A file that cannot be opened stops the node.
-   */
-  private installSnapshot(meta: SnapshotMeta): void {
-    this.loading?.task.cancel();
-    // A recovery still loading is superseded too; the entries it held back wait for this one.
-    const carried = this.keyed?.deferred ?? [];
-    this.keyed?.task.cancel();
-    this.keyed = null;
-    this.startLoad(new StateLoad(meta, this.store!.openSnapshot(meta), this.loadClock), true, carried);
-  }
-
-  /** Track `task` as the load in progress; its end is handled in the input queue, ahead of input. */
-  private startLoad(task: StateLoad, install: boolean, carried: Entry[] = []): void {
-    const deferred = this.loading?.deferred ?? carried;
-    this.loading = { task, deferred, install };
-    const what = `loading snapshot ${task.meta.index}/${task.meta.term}${install ? '' : ' (recovery)'}`;
-    task.done.then(
-      (r) => {
-        if (r && this.loading?.task === task) this.enqueueFirst({ kind: 'fn', fn: () => this.finishLoad(task, r) });
-      },
-      (e: unknown) => {
-        if (this.loading?.task === task) this.stop(what, e);
-      },
-    );
-  }
-
-  /** Wait for the snapshot being loaded to become the state (or the node to stop). */
-  private async settleLoad(): Promise<void> {
-    // A cancelled load is superseded by the next Ready's install (or the node stopped): nothing to wait for.
-    while (this.keyed && !this.stopped && !this.keyed.task.isCancelled) {
-      const task = this.keyed.task;
-      const r = await task.done;
-      if (r && this.keyed?.task === task) this.finishKeyed(task, r);
-    }
-    while (this.loading && !this.stopped && !this.loading.task.isCancelled) {
-      const task = this.loading.task;
-      const r = await task.done;
-      if (r && this.loading?.task === task) await this.finishLoad(task, r);
-    }
-  }
-
-  /**
-   * The snapshot `task` loaded is complete and checked: make it the state machine's in one step,
-   * then apply the entries held back after it (answering their requests, and reads).
-   */
-  private async finishLoad(task: StateLoad, r: LoadedState): Promise<void> {
-    const l = this.loading;
-    if (!l || l.task !== task || this.stopped) return; // superseded, or the node stopped
-    this.loading = null;
-    const meta = task.meta;
-    this.kv.replace(r.load, r.sessions);
-    this.applied = meta.index;
-    this.snapshotter.reset();
-    this.requests.replacedThrough(meta.index);
-    for (const e of l.deferred) this.applyEntry(e);
-    this.requests.readResults([], []);
-    this.core!.appliedTo(this.applied);
-    if (l.install) {
-      // The log up to the snapshot is gone from the core: let storage delete the WAL it covers, as
-      // after a snapshot of our own (a follower kept up by InstallSnapshot alone grew its WAL forever).
-      await this.store!.compact(this.core!.status().firstIndex - 1, this.opts.retain);
-      this.stats.snapshotsInstalled++;
-    }
-    // The timing is for debugging only (stderr of a recovering node is shown in docs examples).
-    if (l.install) this.log.info(`${this.nodeId}: installed snapshot ${meta.index}/${meta.term} (${this.kv.size} keys)`);
-    this.log.debug(`${this.nodeId}: ${l.install ? 'installed' : 'loaded recovered'} snapshot ${meta.index}/${meta.term} (${this.kv.size} keys, ${r.slices} slices, longest ${r.longestSliceMs} ms)`);
-  }
-
   /** True while a snapshot is being loaded into the state machine (tests, stats). */
   get loadingSnapshot(): SnapshotMeta | null {
-    return this.loadTask()?.meta ?? null;
+    return this.state.loadTask()?.meta ?? null;
   }
 
   /**
@@ -1003,10 +803,7 @@ export class RaftServer {
    * as of `meta` (snapshot install, seed).
    */
   resetStateMachine(meta: SnapshotMeta, pairs: Iterable<readonly [Json, Json]>, sessions?: Json): void {
-    this.kv.reset(pairs, sessions);
-    this.applied = meta.index;
-    this.snapshotter.reset();
-    this.requests.replacedThrough(meta.index);
+    this.state.reset(meta, pairs, sessions);
   }
 
   /** Track role and leader changes (stats; the requests of a deposed leader, queued requests). */

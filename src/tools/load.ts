@@ -82,7 +82,7 @@ export function openReadOnly(dir: string, warnings: string[], fsys?: FileSystem)
 }
 
 /**
- * Apply committed log entries to a store exactly as the node does (src/node/server.ts applyEntry):
+ * Apply committed log entries to a store exactly as the node does (src/node/state-machine.ts `apply`):
  * `null` is a leader's no-op, anything that is not a KV command is skipped, and an entry whose
  * forward identity (`session`) was already applied is not executed again (the store's session table,
  * seeded from the base snapshot's `sessions`).
