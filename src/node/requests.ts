@@ -389,6 +389,11 @@ export class Requests {
     this.host.reply(msg.src, msg.body.msg_id, { type: 'raft_forward_reply', outcome: { kind: 'error', code: ErrorCode.TEMPORARILY_UNAVAILABLE, text } });
   }
 
+  /** Leader, overloaded: a follower's request for a read index is answered 11 at once (its reads end 11: a read enters no log). */
+  shedReadIndex(msg: Envelope, text: string): void {
+    this.host.reply(msg.src, msg.body.msg_id, { type: 'raft_read_index_reply', outcome: { kind: 'error', code: ErrorCode.TEMPORARILY_UNAVAILABLE, text } });
+  }
+
   /** A follower forwarded a client request to us (the leader, it believes). */
   onForward(msg: Envelope): void {
     const { src, body } = msg;

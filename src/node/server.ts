@@ -82,9 +82,9 @@ type Work = { kind: 'msg'; msg: Envelope } | { kind: 'tick' } | { kind: 'fn'; fn
 const MAX_BATCH = 512;
 
 /**
- * Inputs waiting in the queue past which a new client request (or a follower's forward of one) is
- * answered 11 at once instead of queued: under overload memory stays bounded, and what is shed
- * never entered a log. Raft messages are always queued (their senders' flow control bounds them).
+ * Inputs waiting in the queue past which a new client request (or a follower's forward of one, or
+ * its request for a read index) is answered 11 at once instead of queued: under overload memory
+ * stays bounded, and what is shed never entered a log. Raft messages are always queued (their senders' flow control bounds them).
  */
 export const MAX_QUEUED = 4096;
 
@@ -254,6 +254,7 @@ export class RaftServer {
       const text = `node overloaded (${this.queue.length} inputs queued); not executed, try again`;
       if (CLIENT_TYPES.has(type)) return void this.out.error(msg.src, msg.body.msg_id, ErrorCode.TEMPORARILY_UNAVAILABLE, text);
       if (type === 'raft_forward') return void this.requests.shedForward(msg, text);
+      if (type === 'raft_read_index') return void this.requests.shedReadIndex(msg, text);
     }
     this.enqueue({ kind: 'msg', msg });
   }

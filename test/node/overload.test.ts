@@ -110,4 +110,23 @@ describe('overload', () => {
     expect(of(2), 'answers to forward 2 (shed)').toEqual([{ kind: 'error', code: 11, text: expect.stringContaining('not executed') }]);
     expect(written.includes('f2'), 'the shed forward was executed by a later copy').toBe(false);
   });
+
+  // A follower's request for a read index is shed the same way (its reads then end 11, which is
+  // definite: a read enters no log); one that comes once the queue has drained is answered.
+  it(`past ${MAX_QUEUED} queued inputs, a follower's request for a read index is answered 11 at once`, async () => {
+    const { s, out } = singleNode();
+    s.handleLine(JSON.stringify({ src: 'c1', dest: 'n1', body: { type: 'write', msg_id: 2, key: 'first', value: 0 } }));
+    await s.idle();
+    const term = s.core!.currentTerm();
+    const ask = (msgId: number) => JSON.stringify({ src: 'n2', dest: 'n1', body: { type: 'raft_read_index', msg_id: msgId, term } });
+    for (let i = 0; i < MAX_QUEUED + 10; i++) s.handleLine(JSON.stringify({ src: 'c1', dest: 'n1', body: { type: 'write', msg_id: 10 + i, key: i, value: i } }));
+    s.handleLine(ask(1)); // while the queue is full: shed
+    await s.idle();
+    s.handleLine(ask(2)); // once it has drained
+    await s.idle();
+    const toN2 = out().filter((m) => m.dest === 'n2' && m.body['type'] === 'raft_read_index_reply');
+    const of = (id: number) => toN2.filter((m) => m.body['in_reply_to'] === id).map((m) => m.body);
+    expect(of(1)).toEqual([expect.objectContaining({ outcome: { kind: 'error', code: 11, text: expect.stringContaining('inputs queued') } })]);
+    expect(of(2)).toEqual([expect.objectContaining({ index: expect.any(Number) })]);
+  });
 });
