@@ -42,6 +42,7 @@ export function renderReport(r: ClusterReport, opts: { color: boolean }): string
     },
     { elections: r.nodeStats ? `${t.elections} (leader changes ${t.leaderChanges})` : noStats },
     { snapshots: r.nodeStats ? `taken ${t.snapshotsTaken}, installed ${t.snapshotsInstalled}, transfers sent ${t.snapshotTransfers}` : noStats },
+    { 'follower reads': r.nodeStats ? `${t.followerReads} (ok reads: ${r.ops.byF.read.ok})` : noStats },
     { 'largest log': t.maxLogEntries === null ? '-' : `${t.maxLogEntries} entries` },
     { 'data on disk': formatBytes(t.dataDirBytes) },
     { nemesis: nem.size ? [...nem].map(([k, n]) => `${k} x${n}`).join(', ') : 'none' },

@@ -445,6 +445,7 @@ export class ClusterRun {
         snapshotsTaken: sum('snapshots_taken'),
         snapshotsInstalled: sum('snapshots_installed'),
         snapshotTransfersSent: sum('snapshot_transfers_sent'),
+        followerReads: sum('follower_reads'),
         maxLogEntries: maxLog.get(n.id) ?? null,
         lastStats: last,
         dataDirBytes: program.kind === 'serve' ? await dirSize(program.dataDir(dataRoot, n.id)) : null,
@@ -509,6 +510,7 @@ export class ClusterRun {
         snapshotsTaken: nodeReports.reduce((a, n) => a + n.snapshotsTaken, 0),
         snapshotsInstalled: nodeReports.reduce((a, n) => a + n.snapshotsInstalled, 0),
         snapshotTransfers: nodeReports.reduce((a, n) => a + n.snapshotTransfersSent, 0),
+        followerReads: nodeReports.reduce((a, n) => a + n.followerReads, 0),
         maxLogEntries: maxes.length ? Math.max(...maxes) : null,
         dataDirBytes:
           program.kind === 'serve' ? nodeReports.reduce((a, n) => a + (n.dataDirBytes ?? 0), 0) : await dirSize(program.dataDir(dataRoot, '')),

@@ -26,6 +26,8 @@ export interface NodeReport {
   snapshotsTaken: number;
   snapshotsInstalled: number;
   snapshotTransfersSent: number;
+  /** Reads the node answered as a follower, from its own state at a read index the leader gave (get_stats `follower_reads`). */
+  followerReads: number;
   /** Largest log length seen by any `get_stats` during the run. */
   maxLogEntries: number | null;
   lastStats: Record<string, unknown> | null;
@@ -93,6 +95,7 @@ export interface ClusterReport {
     snapshotsTaken: number;
     snapshotsInstalled: number;
     snapshotTransfers: number;
+    followerReads: number;
     maxLogEntries: number | null;
     dataDirBytes: number;
   };

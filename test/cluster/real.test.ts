@@ -4,6 +4,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { renderReport } from '../../src/cluster/report.js';
 import { tempDir } from './tmp.js';
 import { runCluster, type ClusterOptions } from '../../src/cluster/runner.js';
 
@@ -46,6 +47,11 @@ describe.skipIf(!built)('raftsnap cluster with real serve processes', () => {
     expect(r.nodes.every((n) => n.statsAvailable)).toBe(true);
     expect(r.totals.snapshotsTaken).toBeGreaterThan(0);
     expect(r.nodes.some((n) => n.starts > 1)).toBe(true);
+    // Clients are bound to every node: the followers answer reads themselves (ReadIndex), and the
+    // report sums what each incarnation counted.
+    expect(r.totals.followerReads).toBeGreaterThan(0);
+    expect(r.totals.followerReads).toBe(r.nodes.reduce((a, n) => a + n.followerReads, 0));
+    expect(renderReport(r, { color: false })).toMatch(new RegExp(`follower reads +│ ${r.totals.followerReads} \\(ok reads: ${r.ops.byF.read.ok}\\)`));
   });
 
   it('catches a node that acknowledges before persisting (test-only switch) when every node is killed', async () => {

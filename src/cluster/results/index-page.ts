@@ -47,6 +47,7 @@ export function indexHtml(r: ClusterReport, svgs: Array<{ file: string; svg: str
     ['dropped', esc(`partition ${n.dropped.partition}, node down ${n.dropped.nodeDown}, unknown destination ${n.dropped.unknownDest}`)],
     ['elections', r.nodeStats ? esc(`${t.elections} (leader changes ${t.leaderChanges})`) : 'n/a (no get_stats)'],
     ['snapshots', r.nodeStats ? esc(`taken ${t.snapshotsTaken}, installed ${t.snapshotsInstalled}, transfers sent ${t.snapshotTransfers}`) : 'n/a (no get_stats)'],
+    ['follower reads', r.nodeStats ? esc(`${t.followerReads} (ok reads: ${r.ops.byF.read.ok})`) : 'n/a (no get_stats)'],
     ['data on disk', esc(formatBytes(t.dataDirBytes))],
     ['nemesis', esc(nem.size ? [...nem].map(([k, c]) => `${k} x${c}`).join(', ') : 'none')],
     ['crashes', esc(r.crashes.length ? r.crashes.map((c) => c.id).join(', ') : 'none')],
