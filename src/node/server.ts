@@ -651,11 +651,14 @@ export class RaftServer {
       if (this.storeFailed()) return;
       const rd = core.ready();
       for (const m of rd.early) this.sendRaft(m);
-      // A leader's appends go out while it writes its own log (the core counts it toward a commit
-      // only once this Ready is advanced), and what was committed before this Ready is applied and
-      // answered without waiting for that write.
-      const early = rd.sendFirst && rd.applyFirst;
-      if (early && !(await this.sendAndApply(rd))) return;
+      // What was committed and is already on this node's disk (applyFirst) is applied and answered
+      // without waiting for this Ready's write; a leader's appends go out while it writes its own
+      // log too (the core counts it toward a commit only once this Ready is advanced). A
+      // follower's messages (acknowledgements of the entries being written) wait for the write.
+      const applied = rd.applyFirst;
+      const early = rd.sendFirst && applied;
+      if (early && !(await this.sendAndApply(rd, false))) return;
+      if (applied && !early && !this.applyReady(rd)) return;
       // 1. persist + sync (no fsync for a commit index alone)
       if (rd.entries.length > 0 || rd.hardState) {
         if (!this.unsafe) {
@@ -667,7 +670,7 @@ export class RaftServer {
             const s = store.sync();
             // Entries committed meanwhile may be applied during the write only if nothing this
             // Ready hands out is still to be applied after it.
-            if (s) await this.stepWhileWriting(s, rd.snapshot === null && (early || rd.committed.length === 0));
+            if (s) await this.stepWhileWriting(s, applied);
           }
           if (this.stopped || this.storeFailed()) return;
         }
@@ -692,8 +695,8 @@ export class RaftServer {
         const snap = installed ? core.status().snapshot : null;
         if (snap && sameMeta(snap, chunk.meta)) this.state.supersededBy(chunk.meta);
       }
-      // 2. send, 3. apply
-      if (!early && !(await this.sendAndApply(rd))) return;
+      // 2. send, 3. apply (what was not applied before the write)
+      if (!early && !(await this.sendAndApply(rd, applied))) return;
       // 4. advance
       core.appliedTo(this.state.applied);
       core.advance();
@@ -764,15 +767,23 @@ export class RaftServer {
   }
 
   /**
-   * Steps 2 and 3 of a Ready: send, then apply the snapshot and the committed entries (answering
-   * their requests, and reads at their place in between). False when the node stopped meanwhile.
+   * Steps 2 and 3 of a Ready: send, then (unless `applied` already) apply. False when the node
+   * stopped meanwhile.
    */
-  private async sendAndApply(rd: Ready): Promise<boolean> {
+  private async sendAndApply(rd: Ready, applied: boolean): Promise<boolean> {
     this.sendReady(rd);
     if (this.probe?.afterSend) {
       const p = this.probe.afterSend();
       if (p) await p;
     }
+    return applied ? !this.storeFailed() : this.applyReady(rd);
+  }
+
+  /**
+   * Step 3 of a Ready: install its snapshot, then apply the committed entries (answering their
+   * requests, and reads at their place in between). False when the node stopped meanwhile.
+   */
+  private applyReady(rd: Ready): boolean {
     if (rd.snapshot) this.state.install(rd.snapshot);
     if (this.storeFailed()) return false;
     this.requests.readResults(rd.readStates, rd.readsLost);

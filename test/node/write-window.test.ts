@@ -19,7 +19,11 @@ interface Harness {
   held: Array<() => void>;
   fatal: Error[];
   send(body: Record<string, unknown>): void;
+  /** A message from another node (or client) `src`. */
+  from(src: string, body: Record<string, unknown>): void;
   bodies(): Array<Record<string, unknown>>;
+  /** Every message sent, with its destination. */
+  sent(): Array<{ dest: string; body: Record<string, unknown> }>;
   /** Let queued work and promise chains run (not the held fsyncs). */
   settle(): Promise<void>;
   /** Complete the oldest held fsync, then settle. */
@@ -56,7 +60,11 @@ function harness(options: Partial<ServeOptions> = {}): Harness {
     send(body) {
       server.handleLine(JSON.stringify({ src: 'c1', dest: 'n1', body: { ...body, msg_id: id++ } }));
     },
+    from(src, body) {
+      server.handleLine(JSON.stringify({ src, dest: 'n1', body: { ...body, msg_id: id++ } }));
+    },
     bodies: () => sink.lines.map((l) => (JSON.parse(l) as { body: Record<string, unknown> }).body),
+    sent: () => sink.lines.map((l) => JSON.parse(l) as { dest: string; body: Record<string, unknown> }),
     settle,
     async complete() {
       held.shift()!();
@@ -157,5 +165,46 @@ describe('stepping inputs while the WAL fsync runs', () => {
     expect(bodies.filter((b) => b.type === 'write_ok')).toEqual([]);
     expect(bodies.filter((b) => b.type === 'error').map((b) => b.code)).toEqual([13, 13]);
     expect(h.held).toHaveLength(0); // never retried
+  });
+
+  // A follower's Ready that writes new entries and hands out committed ones already on its disk
+  // applies those before its write, and the ones committed during the write that are on its disk
+  // as they come: a read it answers at a read index waits for no fsync of entries it does not need.
+  it('a follower applies committed entries already on its disk before and during its next write, never one still being written', async () => {
+    const h = harness();
+    h.send({ type: 'init', node_id: 'n1', node_ids: ['n1', 'n2', 'n3'] });
+    await h.settle();
+    const w = (index: number, value: string) => ({ index, term: 1, data: { op: 'write', key: 'k', value } });
+    const append = (prev: number, entries: unknown[], leaderCommit: number) =>
+      h.from('n2', { type: 'raft_append_entries', term: 1, prevLogIndex: prev, prevLogTerm: prev === 0 ? 0 : 1, entries, leaderCommit });
+    append(0, [w(1, 'a')], 0);
+    await h.settle();
+    expect(h.held).toHaveLength(1);
+    await h.complete(); // entry 1 is on disk
+    expect(h.server.applied).toBe(0);
+    // Entry 2 to write, entry 1 committed: applied before the write of entry 2 completes.
+    append(1, [w(2, 'b')], 1);
+    await h.settle();
+    expect(h.held).toHaveLength(1);
+    expect(h.server.applied).toBe(1);
+    // A client's read on the follower, while that write runs: the leader's read index is 1.
+    h.send({ type: 'read', key: 'k' });
+    await h.settle();
+    const ask = h.sent().find((m) => m.dest === 'n2' && m.body.type === 'raft_read_index')!;
+    expect(ask).toBeDefined();
+    h.from('n2', { type: 'raft_read_index_reply', in_reply_to: ask.body.msg_id, index: 1 });
+    await h.settle();
+    expect(h.held).toHaveLength(1);
+    expect(h.bodies().filter((b) => b.type === 'read_ok')).toEqual([expect.objectContaining({ value: 'a' })]);
+    // Entry 2 committed while its own write still runs: not applied until that write is durable.
+    append(2, [w(3, 'c')], 2);
+    await h.settle();
+    expect(h.server.applied).toBe(1);
+    expect(h.bodies().filter((b) => b.type === 'raft_append_entries_reply' && b.success === true)).toHaveLength(1);
+    await h.complete();
+    expect(h.server.applied).toBe(2);
+    while (h.held.length > 0) await h.complete();
+    expect(h.bodies().filter((b) => b.type === 'raft_append_entries_reply' && b.success === true).length).toBeGreaterThanOrEqual(3);
+    expect(h.fatal).toEqual([]);
   });
 });
