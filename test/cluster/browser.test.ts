@@ -97,6 +97,10 @@ describe.skipIf(!haveChromium)('result pages in headless Chromium', () => {
     expect(index.errors).toEqual([]);
     expect(await index.page.$eval('#verdict', (e) => e.textContent)).toBe(r.vacuous ? 'linearizable, but vacuously (no operation completed ok)' : r.verdict);
     expect(await count(index.page, 'figure.plot svg')).toBe(3);
+    // The report table as a reader sees it: the follower-reads row carries the run's own count.
+    const rows = await index.page.$$eval('table tr', (trs) => trs.map((tr) => [...tr.children].map((c) => (c.textContent ?? '').trim())));
+    const followerReads = rows.find((cells) => cells[0] === 'follower reads');
+    if (r.nodeStats) expect(followerReads?.[1]).toBe(`${r.totals.followerReads} (ok reads: ${r.ops.byF.read.ok})`);
     // Every plot shades every fault window, and marks the kills and restarts.
     for (const id of ['latency-raw.svg', 'latency-quantiles.svg', 'rate.svg']) {
       const shaded = await index.page.$$eval(`figure[id="${id}"] g.nemesis_marks path`, (xs) => xs.length);
