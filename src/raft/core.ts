@@ -41,11 +41,9 @@
  *    answered success with matchIndex = commit; a refusal carries `rejectedIndex` and `rejectHint`
  *    (the follower's lastIndex+1 when its log is too short, else the first index of its run of the
  *    conflicting term, never at or below its commit index).
- *  - receiving: one chunk at a time goes to the driver to store; its reply is produced only when
- *    the driver reports it stored (the last one: verified and durable). The follower remembers how
- *    many bytes of which snapshot from which leader it holds, so a chunk at another offset (a lost
- *    one, or a leader that restarted its transfer at 0) is answered with that count and the leader
- *    resumes there.
+ *  - receiving (snapshot.ts, SnapshotReceiver): one chunk at a time goes to the driver to store;
+ *    its reply is produced only when the driver reports it stored (the last one: verified and
+ *    durable); a chunk at another offset than the bytes held is answered with that count.
  *
  * Reads: ReadIndex (read-index.ts), never a lease or a clock. `readIndex(ctx)` on the leader queues
  * a read, whose read index is the commit index when it arrived (once the leader committed an entry
@@ -56,11 +54,10 @@
  * the leader (the driver asks for a read index and answers from the follower's own state once it
  * has applied it), so a read index never lies below the commit index the leader has sent.
  */
-import { Buffer } from 'node:buffer';
 import { RaftLog } from './log.js';
 import { ReadIndex, type ReadState } from './read-index.js';
 import { Replication } from './replication.js';
-import { compareMeta, sameMeta } from './snapshot.js';
+import { compareMeta, copyMeta, SnapshotReceiver } from './snapshot.js';
 import type {
   AppendEntries,
   AppendEntriesReply,
@@ -80,7 +77,6 @@ import type {
   RequestVote,
   RequestVoteReply,
   Role,
-  SnapshotChunk,
   SnapshotMeta,
   SnapshotSend,
 } from './types.js';
@@ -100,29 +96,6 @@ export interface RaftStats {
   checkQuorumStepDowns: number;
 }
 
-/** Follower: the snapshot being received, as far as the driver reported it stored. */
-interface Receiving {
-  from: NodeId;
-  meta: SnapshotMeta;
-  size: number;
-  /** Bytes held: the next chunk must start here. */
-  held: number;
-}
-
-/** Follower: a chunk for the driver to store; the leader's reply waits for `snapshotStored`. */
-interface Storing {
-  chunk: SnapshotChunk;
-  /** The leader that sent it, and our term then: the reply goes to it only if both still hold. */
-  from: NodeId;
-  term: number;
-  /** Handed out in a Ready (the driver is storing it). */
-  handedOut: boolean;
-}
-
-function copyMeta(m: SnapshotMeta): SnapshotMeta {
-  return { index: m.index, term: m.term, config: [...m.config] };
-}
-
 export class RaftCore {
   private readonly cfg: RaftConfig;
   private readonly id: NodeId;
@@ -139,8 +112,8 @@ export class RaftCore {
   private snapshotMeta: SnapshotMeta | null;
   /** The newest durable local snapshot file, as the driver reported it: what a leader sends. */
   private local: LocalSnapshot | null;
-  private receiving: Receiving | null = null;
-  private storing: Storing | null = null;
+  /** Follower: the snapshot being received from the leader (snapshot.ts). */
+  private readonly receiver = new SnapshotReceiver();
   /** What the driver has applied (advance / appliedTo). */
   private applied: number;
   /** Last index handed out in Ready.committed or takeDuringWrite (or covered by a Ready.snapshot). */
@@ -383,7 +356,7 @@ export class RaftCore {
       this.readStates.length > 0 ||
       this.readsLost.length > 0 ||
       this.sends.length > 0 ||
-      (this.storing !== null && !this.storing.handedOut) ||
+      this.receiver.waiting ||
       this.pendingSnapshot !== null ||
       this.log.unstableFrom <= this.log.lastIndex ||
       this.commit > this.applyCursor ||
@@ -407,11 +380,7 @@ export class RaftCore {
     this.lastReadySendFirst = sendFirst;
     const snapshot = this.pendingSnapshot;
     this.pendingSnapshot = null;
-    let snapshotChunk: SnapshotChunk | null = null;
-    if (this.storing && !this.storing.handedOut) {
-      this.storing.handedOut = true;
-      snapshotChunk = this.storing.chunk;
-    }
+    const snapshotChunk = this.receiver.take();
     const messages = this.msgs;
     this.msgs = [];
     // Read acknowledgements matter only when the replies that echo the same round wait for a disk
@@ -514,15 +483,8 @@ export class RaftCore {
    * driver to restore the state machine from it. Throws when no such chunk was handed out.
    */
   snapshotStored(meta: SnapshotMeta, held: number, installed: boolean): void {
-    const s = this.storing;
-    if (!s || !s.handedOut || !sameMeta(s.chunk.meta, meta)) {
-      throw new Error(`raft: snapshotStored(${meta.index}/${meta.term}) but no chunk of that snapshot was handed out to store`);
-    }
+    const s = this.receiver.stored(meta, held, installed);
     const c = s.chunk;
-    if (!Number.isSafeInteger(held) || held < 0 || held > c.size) throw new RangeError(`raft: snapshotStored held ${held} bytes of a ${c.size}-byte snapshot`);
-    if (installed && !c.last) throw new Error(`raft: snapshotStored reports ${meta.index}/${meta.term} installed after a chunk that was not the last`);
-    this.storing = null;
-    this.receiving = installed || held === 0 ? null : { from: s.from, meta: c.meta, size: c.size, held };
     if (installed) {
       this.snapshotAvailable(c.meta, c.size);
       // Rule 5: keep it only if it is newer than what we hold (our commit may have moved meanwhile).
@@ -905,45 +867,15 @@ export class RaftCore {
         success: true, matchIndex, rejectHint: 0, rejectedIndex: 0, readSeq,
       });
 
-    let prev = m.prevLogIndex;
-    let prevTerm = m.prevLogTerm;
-    let ents = m.entries;
-    if (prev < this.commit) {
-      // Everything through our commit index is committed and so matches the leader's log (this also
-      // covers a prevLogIndex below our snapshot, whose term we may no longer know).
-      const skip = this.commit - prev;
-      if (ents.length <= skip) {
-        accept(this.commit);
-        return;
-      }
-      ents = ents.slice(skip);
-      prev = this.commit;
-      prevTerm = this.log.termAt(prev)!;
-    }
-    const ourTerm = this.log.termAt(prev);
-    if (ourTerm === undefined) {
-      reject(this.log.lastIndex + 1);
+    // Figure 2's receiver rules 2-5 (log.ts): match, append what is new, learn the commit index.
+    const r = this.log.receive(m.prevLogIndex, m.prevLogTerm, m.entries, this.commit);
+    if ('rejectHint' in r) {
+      reject(r.rejectHint);
       return;
     }
-    if (ourTerm !== prevTerm) {
-      // Skip back over our whole run of the conflicting term (never below commit + 1).
-      let hint = prev;
-      while (hint - 1 > this.commit && this.log.termAt(hint - 1) === ourTerm) hint--;
-      reject(hint);
-      return;
-    }
-    for (let i = 0; i < ents.length; i++) {
-      const e = ents[i]!;
-      const t = this.log.termAt(e.index);
-      if (t === e.term) continue;
-      if (e.index <= this.commit) throw new Error(`raft: leader ${m.from} conflicts with committed entry ${e.index}`);
-      this.log.append(ents.slice(i));
-      break;
-    }
-    const lastNew = prev + ents.length;
-    const c = Math.min(m.leaderCommit, lastNew);
+    const c = Math.min(m.leaderCommit, r.match);
     if (c > this.commit) this.commit = c;
-    accept(lastNew);
+    accept(r.match);
   }
 
   private onInstallSnapshot(m: InstallSnapshot): void {
@@ -959,29 +891,9 @@ export class RaftCore {
       reply(m.size, true);
       return;
     }
-    // One chunk at a time is with the driver; another arriving meanwhile (a resend) is dropped and
-    // the leader, hearing nothing, sends it again.
-    if (this.storing) return;
-    const r = this.receiving;
-    const held = r && r.from === m.from && sameMeta(r.meta, m.meta) && r.size === m.size ? r.held : 0;
-    // Only the chunk that continues what we hold is stored. Offset 0 starts a transfer afresh unless
-    // we hold part of this very snapshot from this leader already (it restarted the transfer, e.g.
-    // after its own restart): then, as for a lost chunk, the reply says where to resume.
-    if (m.offset !== held) {
-      reply(held, false);
-      return;
-    }
-    const data = Buffer.from(m.data, 'base64');
-    if (m.offset + data.length > m.size) {
-      reply(held, false);
-      return;
-    }
-    this.storing = {
-      chunk: { meta: copyMeta(m.meta), size: m.size, offset: m.offset, data, last: m.done && m.offset + data.length === m.size },
-      from: m.from,
-      term: this.term,
-      handedOut: false,
-    };
+    // The chunk goes to the driver to store (its reply waits for snapshotStored), or is answered now.
+    const held = this.receiver.offer(m, this.term);
+    if (held !== null) reply(held, false);
   }
 
   /** Everything through this index is ours already: committed or in our snapshot. */

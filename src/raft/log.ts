@@ -83,6 +83,42 @@ export class RaftLog {
     for (const e of entries) this.ents.push(e);
   }
 
+  /**
+   * A follower's AppendEntries receiver rules 2-4 (Figure 2) for the leader's `entries` after
+   * (`prev`, `prevTerm`). Everything through `commit` matches the leader's log already, so the part
+   * of the append at or below it is skipped (this covers a `prev` inside the compacted prefix,
+   * whose term may be unknown). Returns the last index the append covers (the follower's match
+   * index), having appended what was new; or a refusal with `rejectHint`, where the leader should
+   * look next: lastIndex + 1 when the log is too short, else the first index of the run of the
+   * conflicting term (never at or below `commit`). Throws when an entry at or below `commit` would
+   * be replaced (a leader that contradicts a committed entry: a broken invariant).
+   */
+  receive(prev: number, prevTerm: number, entries: readonly Entry[], commit: number): { match: number } | { rejectHint: number } {
+    let ents = entries;
+    if (prev < commit) {
+      const skip = commit - prev;
+      if (ents.length <= skip) return { match: commit };
+      ents = ents.slice(skip);
+      prev = commit;
+      prevTerm = this.termAt(prev)!;
+    }
+    const ourTerm = this.termAt(prev);
+    if (ourTerm === undefined) return { rejectHint: this.lastIndex + 1 };
+    if (ourTerm !== prevTerm) {
+      let hint = prev;
+      while (hint - 1 > commit && this.termAt(hint - 1) === ourTerm) hint--;
+      return { rejectHint: hint };
+    }
+    for (let i = 0; i < ents.length; i++) {
+      const e = ents[i]!;
+      if (this.termAt(e.index) === e.term) continue;
+      if (e.index <= commit) throw new Error(`raft: an append conflicts with committed entry ${e.index}`);
+      this.append(ents.slice(i));
+      break;
+    }
+    return { match: prev + ents.length };
+  }
+
   /** Drop held entries from `index` on (index > offset). */
   private truncateFrom(index: number): void {
     this.ents.length = index - this.offsetIndex - 1;
