@@ -2,7 +2,7 @@
 // NodeProcess), no nemesis, latency 0, closed-loop clients (each sends its next request when the
 // last one is answered), client i bound to node i mod N as in Maelstrom.
 //   node bench/cluster.js [--time S] [--warmup S] [--runs R] [--conc 1,4,16,64] [--out docs/BENCHMARKS.md]
-//                         [--only answer,single,raft3,raft3-nofsync] [--kv-keys 20] [--profile DIR]
+//                         [--only answer,single,raft3,raft3-nofsync] [--mixes mixed,write,read] [--kv-keys 20] [--profile DIR]
 // Systems, all through the same router and clients in the same run:
 //   answer         3 "answer at once" nodes (bench/answer-node.js): the harness's limit
 //   single         1 raftsnap serve node in memory (no Raft round trips, no disk)
@@ -35,6 +35,8 @@ const { values: args } = parseArgs({
     runs: { type: 'string', default: '3' },
     conc: { type: 'string', default: '1,4,16,64' },
     only: { type: 'string' },
+    // A subset of the mixes, for quick comparisons (the document gets all of them).
+    mixes: { type: 'string' },
     out: { type: 'string' },
     profile: { type: 'string' },
     'kv-keys': { type: 'string', default: '20' },
@@ -51,7 +53,9 @@ const SYSTEMS = [
   { name: 'single', nodes: 1, mixes: ['mixed', 'write'], program: () => [RUN, 'serve'] },
   { name: 'raft3', nodes: 3, mixes: ['mixed', 'write', 'read'], program: (dir) => [RUN, 'serve', '--data-dir', dir] },
   { name: 'raft3-nofsync', nodes: 3, mixes: ['mixed', 'write'], program: (dir) => [RUN, 'serve', '--data-dir', dir, '--fsync', 'false'] },
-].filter((s) => !args.only || args.only.split(',').includes(s.name));
+]
+  .filter((s) => !args.only || args.only.split(',').includes(s.name))
+  .map((s) => (args.mixes ? { ...s, mixes: s.mixes.filter((m) => args.mixes.split(',').includes(m)) } : s));
 
 /** Start a system's nodes behind a fresh router; resolves once a write went through n1. */
 async function startSystem(sys, run) {

@@ -651,10 +651,11 @@ export class RaftServer {
       if (this.storeFailed()) return;
       const rd = core.ready();
       for (const m of rd.early) this.sendRaft(m);
-      // What was committed and is already on this node's disk (applyFirst) is applied and answered
-      // without waiting for this Ready's write; a leader's appends go out while it writes its own
-      // log too (the core counts it toward a commit only once this Ready is advanced). A
-      // follower's messages (acknowledgements of the entries being written) wait for the write.
+      // What was committed and is on this node's disk already, or on a majority's (applyFirst), is
+      // applied and answered without waiting for this Ready's write; a leader's appends go out
+      // while it writes its own log too (the core counts it toward a commit only once this Ready
+      // is advanced). A follower's messages (acknowledgements of the entries being written) wait
+      // for the write.
       const applied = rd.applyFirst;
       const early = rd.sendFirst && applied;
       if (early && !(await this.sendAndApply(rd, false))) return;
@@ -718,7 +719,8 @@ export class RaftServer {
    * of the requests stepped meanwhile) go out at once too, so that the followers write them while
    * the leader does; a follower's read acknowledgements go out at once; reads confirmed meanwhile
    * are answered as soon as their read index is applied; and with `applyNow`, entries committed
-   * meanwhile that were already on this node's disk are applied (and answered). Rethrows a failed fsync.
+   * meanwhile that are on this node's disk already or on a majority's (RaftCore.takeDuringWrite)
+   * are applied (and answered). Rethrows a failed fsync.
    */
   private async stepWhileWriting(write: Promise<void>, applyNow: boolean): Promise<void> {
     let settled = false;

@@ -89,6 +89,10 @@ export class Snapshotter {
     const host = this.host;
     const core = host.core!;
     const index = host.applied;
+    // Entries applied while this node's own write of them still runs (RaftCore.stableIndex): wait
+    // for the write (the next Ready calls again), so that a snapshot never covers entries its WAL
+    // may not hold yet and the storage keeps one order: entries first, then the snapshot's marker.
+    if (index > core.stableIndex()) return;
     const term = core.termAt(index);
     const current = core.status().snapshot;
     if (term === undefined || (current && current.index >= index)) {

@@ -21,6 +21,9 @@
  * `mustSync` false (only the commit index changed): step 1 needs no fsync. `sendFirst` (a leader,
  * no new term or vote): step 2's sends may go before step 1, in parallel with the leader's own
  * write; the leader counts itself toward a commit only for entries `advance()` marked stable.
+ * `applyFirst` (every committed entry is on this node's disk already, or on a majority's without
+ * it: `commitDurable`): step 3 may go before step 1; `takeDuringWrite` hands out the entries that
+ * commit while step 1 runs on the same terms. A single voter's entries never qualify.
  * Inputs (`step`, `tick`, `propose`, `snapshotAvailable`) may arrive between `ready()` and
  * `advance()`; what they produce comes out in the next Ready. A storage failure in step 1 stops
  * the node (the driver throws): the chunk is then never reported and never answered.
@@ -114,6 +117,15 @@ export class RaftCore {
   private local: LocalSnapshot | null;
   /** Follower: the snapshot being received from the leader (snapshot.ts). */
   private readonly receiver = new SnapshotReceiver();
+  /**
+   * The highest index known to be on the disks of a majority of voters without counting this
+   * node's entries still being written: a follower learns it as the leader's commit index (the
+   * leader counts itself only for entries on its own disk), a leader of several voters from the
+   * followers' acknowledgements (each sent after its fsync). Committed entries up to it may be
+   * applied, and their clients answered, before this node's own write of them completes: they
+   * survive any crash of this node. A single voter has none: its commit is its own fsync.
+   */
+  private commitDurable = 0;
   /** What the driver has applied (advance / appliedTo). */
   private applied: number;
   /** Last index handed out in Ready.committed or takeDuringWrite (or covered by a Ready.snapshot). */
@@ -390,9 +402,9 @@ export class RaftCore {
     const snapshotSends = this.sends;
     this.sends = [];
     const committed = this.commit > this.applyCursor ? this.log.slice(this.applyCursor + 1, this.commit) : [];
-    // Committed entries already on this node's disk (from earlier Readys) may be applied before this
-    // Ready's own write: nothing of them waits for it.
-    const applyFirst = snapshot === null && (committed.length === 0 || committed[committed.length - 1]!.index < this.log.unstableFrom);
+    // Committed entries already on this node's disk (from earlier Readys), or on a majority's
+    // (commitDurable), may be applied before this Ready's own write: nothing of them waits for it.
+    const applyFirst = snapshot === null && (committed.length === 0 || committed[committed.length - 1]!.index <= this.applicable());
     this.applyCursor = Math.max(this.applyCursor, this.commit);
     this.readyApplied = Math.max(this.readyApplied ?? 0, snapshot ? snapshot.index : 0, committed.length ? committed[committed.length - 1]!.index : 0);
     const readStates = this.readStates;
@@ -402,16 +414,6 @@ export class RaftCore {
     return { hardState, entries, mustSync, snapshot, snapshotChunk, messages, early, sendFirst, snapshotSends, committed, applyFirst, readStates, readsLost };
   }
 
-  /**
-   * A leader's messages produced since the last Ready (appends, heartbeats, read rounds), taken
-   * out before the next one: the driver sends them while the last Ready's write is still running,
-   * if that Ready was `sendFirst` (a Ready that records a new term or vote must be durable before
-   * anything is sent in it). A leader's messages depend on nothing of its own disk but its
-   * term and vote (its own new entries count toward a commit only once `advance()` marked them
-   * stable), so this is `sendFirst` carried on to the inputs stepped meanwhile. Empty unless the
-   * node still leads in the term and with the vote of the last Ready; snapshot sends, read states
-   * and everything else stay for the next Ready.
-   */
   /**
    * What may be carried out at once while a Ready's write is in flight, besides the leader's
    * messages (takeLeaderMessages): a follower's read acknowledgements (they claim nothing about
@@ -423,7 +425,8 @@ export class RaftCore {
    *
    * With `applyNow` (the driver has applied everything the Ready being written handed out, and it
    * installs no snapshot), also the entries committed since that are already on this node's disk
-   * (below `unstableFrom`, so not in the Ready being written): applying them waits for nothing.
+   * (below `unstableFrom`) or known on a majority's (`commitDurable`, this node's own write of them
+   * may still run): applying them waits for nothing.
    */
   takeDuringWrite(applyNow: boolean): { messages: RaftMessage[]; readStates: ReadState[]; readsLost: number[]; committed: Entry[] } {
     const messages = this.takeLeaderMessages();
@@ -437,7 +440,7 @@ export class RaftCore {
     if (readsLost.length > 0) this.readsLost = [];
     let committed: Entry[] = [];
     if (applyNow && this.pendingSnapshot === null) {
-      const upTo = Math.min(this.commit, this.log.unstableFrom - 1);
+      const upTo = Math.min(this.commit, this.applicable());
       if (upTo > this.applyCursor) {
         committed = this.log.slice(this.applyCursor + 1, upTo);
         this.applyCursor = upTo;
@@ -447,6 +450,16 @@ export class RaftCore {
     return { messages, readStates, readsLost, committed };
   }
 
+  /**
+   * A leader's messages produced since the last Ready (appends, heartbeats, read rounds), taken
+   * out before the next one: the driver sends them while the last Ready's write is still running,
+   * if that Ready was `sendFirst` (a Ready that records a new term or vote must be durable before
+   * anything is sent in it). A leader's messages depend on nothing of its own disk but its
+   * term and vote (its own new entries count toward a commit only once `advance()` marked them
+   * stable), so this is `sendFirst` carried on to the inputs stepped meanwhile. Empty unless the
+   * node still leads in the term and with the vote of the last Ready; snapshot sends, read states
+   * and everything else stay for the next Ready.
+   */
   takeLeaderMessages(): RaftMessage[] {
     if (!this.lastReadySendFirst || this.role !== 'leader' || this.term !== this.lastHardState.term || this.votedFor !== this.lastHardState.votedFor) return [];
     this.flush();
@@ -632,6 +645,16 @@ export class RaftCore {
     // The snapshot's own index, when trailing entries were kept (it is then inside the log anyway).
     if (this.snapshotMeta && index === this.snapshotMeta.index) return this.snapshotMeta.term;
     return undefined;
+  }
+
+  /**
+   * The last index on this node's disk: entries after it are in a Ready being written, or still to
+   * be handed out. Applied entries may lie beyond it (commitDurable); a snapshot of the state
+   * machine is taken only at an applied index at or below it (the snapshotter checks), so that a
+   * snapshot never covers entries the WAL may not hold yet.
+   */
+  stableIndex(): number {
+    return Math.min(this.log.lastIndex, this.log.unstableFrom - 1);
   }
 
   /** Entries in [from, to] that are still in the log (not compacted). */
@@ -875,6 +898,7 @@ export class RaftCore {
     }
     const c = Math.min(m.leaderCommit, r.match);
     if (c > this.commit) this.commit = c;
+    if (c > this.commitDurable) this.commitDurable = c;
     accept(r.match);
   }
 
@@ -912,7 +936,16 @@ export class RaftCore {
     this.log.markUnstableFrom(meta.index + 1);
     if (meta.index > this.commit) this.commit = meta.index;
     if (this.commit > this.log.lastIndex) this.commit = this.log.lastIndex; // local restore that discarded the log
+    if (this.commitDurable > this.commit) this.commitDurable = this.commit;
     this.snapshotMeta = { ...meta, config: [...meta.config] };
+  }
+
+  /**
+   * Entries up to this index may be applied before this node's pending writes complete (at most
+   * the commit index is, of course): those on its disk, and those durable on a majority.
+   */
+  private applicable(): number {
+    return Math.max(this.stableIndex(), this.commitDurable);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -925,7 +958,7 @@ export class RaftCore {
       // The leader itself: through the entries on its disk (it may send before writing them). A
       // single voter sends nothing: its entries are committed with the fsync that stores them, in
       // the same Ready, before anything is applied.
-      if (p === this.id) matches.push(this.isSingleton() ? this.log.lastIndex : Math.min(this.log.lastIndex, this.log.unstableFrom - 1));
+      if (p === this.id) matches.push(this.isSingleton() ? this.log.lastIndex : this.stableIndex());
       else matches.push(this.leading?.matchOf(p) ?? 0);
     }
     matches.sort((a, b) => b - a);
@@ -933,6 +966,7 @@ export class RaftCore {
     // Figure 8: only entries of the current term are committed by counting replicas.
     if (n > this.commit && this.log.termAt(n) === this.term) {
       this.commit = n;
+      if (!this.isSingleton()) this.commitDurable = n;
       this.reads.ownTermCommitted(n);
       return true;
     }

@@ -274,8 +274,9 @@ export interface Ready {
   /** Newly committed entries to apply, in index order, after `snapshot` if any. */
   committed: Entry[];
   /**
-   * Every entry of `committed` was on this node's disk before this Ready (and there is no
-   * `snapshot`): they may be applied, and their requests answered, before step 1.
+   * Every entry of `committed` was on this node's disk before this Ready, or is known to be on a
+   * majority's disks without this node's write (and there is no `snapshot`): they may be applied,
+   * and their requests answered, before step 1.
    */
   applyFirst: boolean;
   /**

@@ -8,6 +8,12 @@
  *    the leader sent). The history is checked for linearizability as in every scenario; that
  *    follower reads happen is checked over seeds (test/sim/seeds-reads.test.ts), not per seed
  *    (clients that happen to all pick the leader read there only);
+ *  - slow-leader-crash: the same slow disk on the leader of 3 nodes, and the leader crashes every 200-400 ms
+ *    (its slow fsync is then nearly always in flight; restarted 50-150 ms later). Entries are
+ *    applied and answered once a majority holds them on disk, possibly before the leader's own
+ *    write: only entries on the followers' disks may count, so every acknowledged write survives
+ *    the crash that takes the leader's unsynced log with it (a core that counted the leader's
+ *    unfinished write toward that majority loses acknowledged writes here);
  *  - paused-leader-reads: the leader is paused and cut off from the other nodes (not from the
  *    clients), the others elect a leader and commit writes, then the old leader wakes, still cut
  *    off and still believing it leads, and half the clients send it their next operations: it must
@@ -35,6 +41,19 @@ function slowLeaderDiskScript(sim: Simulation): void {
     else if (slow) slow.fsyncSlowdown = 1;
   };
   sim.at(200, 'slow disk on the leader', move);
+}
+
+/** Crash the leader (slow disk, fsync in flight) every 200-400 ms; restart it 50-150 ms later. */
+function leaderCrashScript(sim: Simulation): void {
+  const crash = (): void => {
+    const ldr = sim.leader();
+    if (ldr && sim.time < sim.cfg.durationMs - 300) {
+      sim.crash(ldr, sim.rng.chance(0.5), 'scenario: leader with its slow fsync in flight');
+      sim.scheduleRestart(ldr, sim.rng.range(50, 150));
+    }
+    if (sim.time < sim.cfg.durationMs) sim.at(sim.rng.range(200, 400), 'crash the leader', crash);
+  };
+  sim.at(400, 'crash the leader', crash);
 }
 
 /** How long the woken old leader stays cut off, answering (or not) the clients aimed at it. */
@@ -95,6 +114,21 @@ export const READ_SCENARIOS: Scenario[] = [
     configure: (seed) => contended(seed, 'slow-leader-disk', [0, 2], 2000),
     script(sim) {
       slowLeaderDiskScript(sim);
+    },
+  },
+  {
+    name: 'slow-leader-crash',
+    description: "the leader's fsyncs 30x slower, and the leader of 3 crashes every 200-400 ms with its write in flight: entries answered before the leader's own write must survive",
+    configure: (seed) => {
+      // Three nodes: a majority is then the leader and one follower, or the two followers.
+      const cfg = contended(seed, 'slow-leader-crash', [0, 2], 2500);
+      cfg.nodes = 3;
+      cfg.clients = 6;
+      return cfg;
+    },
+    script(sim) {
+      slowLeaderDiskScript(sim);
+      leaderCrashScript(sim);
     },
   },
   {

@@ -1,8 +1,8 @@
 /**
  * The driver while a Ready's WAL fsync runs off the event loop: it steps the inputs that need no
  * finished Ready (client requests, Raft messages, ticks) and batches them into the next Ready, but
- * answers nothing that depends on the write before the fsync completes, and a failed fsync stops
- * the node. The disk is a SimFs whose asynchronous fsyncs complete only when the test says so.
+ * acknowledges nothing before the fsync completes and answers a client only for entries on this
+ * node's disk or known on a majority's, and a failed fsync stops the node. The disk is a SimFs whose asynchronous fsyncs complete only when the test says so.
  */
 import { describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/node/log.js';
@@ -170,7 +170,7 @@ describe('stepping inputs while the WAL fsync runs', () => {
   // A follower's Ready that writes new entries and hands out committed ones already on its disk
   // applies those before its write, and the ones committed during the write that are on its disk
   // as they come: a read it answers at a read index waits for no fsync of entries it does not need.
-  it('a follower applies committed entries already on its disk before and during its next write, never one still being written', async () => {
+  it('a follower applies what the leader says is committed before and during its own write of it, and acknowledges entries only once written', async () => {
     const h = harness();
     h.send({ type: 'init', node_id: 'n1', node_ids: ['n1', 'n2', 'n3'] });
     await h.settle();
@@ -196,15 +196,53 @@ describe('stepping inputs while the WAL fsync runs', () => {
     await h.settle();
     expect(h.held).toHaveLength(1);
     expect(h.bodies().filter((b) => b.type === 'read_ok')).toEqual([expect.objectContaining({ value: 'a' })]);
-    // Entry 2 committed while its own write still runs: not applied until that write is durable.
+    // Entry 2 committed while this node's own write of it still runs: the leader counted it on a
+    // majority of disks, so it is applied (and a read at index 2 answered) at once, but this node
+    // acknowledges entries 2 and 3 only once it has written them.
     append(2, [w(3, 'c')], 2);
     await h.settle();
-    expect(h.server.applied).toBe(1);
+    expect(h.held).toHaveLength(1);
+    expect(h.server.applied).toBe(2);
+    h.send({ type: 'read', key: 'k' });
+    await h.settle();
+    const ask2 = h.sent().filter((m) => m.dest === 'n2' && m.body.type === 'raft_read_index').at(-1)!;
+    expect(ask2.body.msg_id).not.toBe(ask.body.msg_id);
+    h.from('n2', { type: 'raft_read_index_reply', in_reply_to: ask2.body.msg_id, index: 2 });
+    await h.settle();
+    expect(h.bodies().filter((b) => b.type === 'read_ok')).toEqual([expect.objectContaining({ value: 'a' }), expect.objectContaining({ value: 'b' })]);
     expect(h.bodies().filter((b) => b.type === 'raft_append_entries_reply' && b.success === true)).toHaveLength(1);
     await h.complete();
-    expect(h.server.applied).toBe(2);
+    expect(h.bodies().filter((b) => b.type === 'raft_append_entries_reply' && b.success === true)).toHaveLength(2);
     while (h.held.length > 0) await h.complete();
     expect(h.bodies().filter((b) => b.type === 'raft_append_entries_reply' && b.success === true).length).toBeGreaterThanOrEqual(3);
+    expect(h.fatal).toEqual([]);
+  });
+
+  it('a snapshot is never taken at an applied index beyond what this node has written', async () => {
+    const h = harness({ snapshotThreshold: 1, snapshotJitter: 0 });
+    h.send({ type: 'init', node_id: 'n1', node_ids: ['n1', 'n2', 'n3'] });
+    await h.settle();
+    const w = (index: number, value: string) => ({ index, term: 1, data: { op: 'write', key: 'k', value } });
+    const append = (prev: number, entries: unknown[], leaderCommit: number) =>
+      h.from('n2', { type: 'raft_append_entries', term: 1, prevLogIndex: prev, prevLogTerm: prev === 0 ? 0 : 1, entries, leaderCommit });
+    append(0, [w(1, 'a')], 0);
+    await h.settle();
+    expect(h.held).toHaveLength(1); // entry 1 being written
+    // Meanwhile entry 2 arrives with commit 2: both applied at once, entry 2 not even handed out yet.
+    append(1, [w(2, 'b')], 2);
+    await h.settle();
+    expect(h.server.applied).toBe(2);
+    expect(h.server.core!.stableIndex()).toBe(0);
+    // Entry 1's write completes: the snapshot is due, but the state holds entry 2, not yet written.
+    await h.complete();
+    expect(h.server.core!.stableIndex()).toBe(1);
+    expect(h.held).toHaveLength(1); // entry 2's write, and no snapshot file being written
+    expect(h.sim.readdir('/data/n1/snap')).toEqual([]);
+    // Entry 2's write completes: now a snapshot at 2 is taken (its own fsyncs are held too).
+    while (h.held.length > 0) await h.complete();
+    expect(h.server.core!.stableIndex()).toBe(2);
+    expect(h.server.stats.snapshotsTaken).toBe(1);
+    expect(h.server.core!.status().snapshot).toMatchObject({ index: 2 });
     expect(h.fatal).toEqual([]);
   });
 });

@@ -328,27 +328,70 @@ describe('persistence before counting (Raft thesis 10.2.1)', () => {
   });
 });
 
-describe('applyFirst', () => {
-  it('is true only when every committed entry of the Ready was on disk before it', () => {
+describe('applying before this node\'s own write completes (applyFirst, takeDuringWrite)', () => {
+  it('a follower applies what the leader says is committed (on a majority of disks), while its own write of it may still run', () => {
     const f = new RaftCore(cfg('n2', ids3, new MemSnapshots()), { hardState: { term: 2, votedFor: null, commit: 0 }, snapshot: null, entries: [], applied: 0 });
-    // Entries and the commit that covers them in one append: they are written in this very Ready.
+    // Entries and the commit that covers entry 1 in one append: entry 1 is written in this very
+    // Ready, but the leader counted it committed on a majority of disks without this node.
     f.step({ type: 'raft_append_entries', from: 'n1', to: 'n2', term: 2, prevLogIndex: 0, prevLogTerm: 0, entries: ents([2, 2]), leaderCommit: 1 });
-    let rd = f.ready();
+    const rd = f.ready();
+    expect(rd.entries.map((e) => e.index)).toEqual([1, 2]);
     expect(rd.committed.map((e) => e.index)).toEqual([1]);
-    expect(rd.applyFirst).toBe(false);
-    f.advance();
-    // Entry 2 is on disk now; a heartbeat commits it.
-    f.step({ type: 'raft_append_entries', from: 'n1', to: 'n2', term: 2, prevLogIndex: 2, prevLogTerm: 2, entries: [], leaderCommit: 2 });
-    rd = f.ready();
-    expect(rd.committed.map((e) => e.index)).toEqual([2]);
     expect(rd.applyFirst).toBe(true);
-    // A single voter commits an entry with the write that stores it: never before it.
+    // Its acknowledgement still waits for the write (it is an ordinary message, sent after it).
+    expect(rd.messages).toMatchObject([{ type: 'raft_append_entries_reply', success: true, matchIndex: 2 }]);
+    expect(rd.early).toEqual([]);
+    expect(f.stableIndex()).toBe(0);
+    // While that write runs, a heartbeat commits entry 2 (still being written): applied at once.
+    f.step({ type: 'raft_append_entries', from: 'n1', to: 'n2', term: 2, prevLogIndex: 2, prevLogTerm: 2, entries: [], leaderCommit: 2 });
+    expect(f.takeDuringWrite(true).committed.map((e) => e.index)).toEqual([2]);
+    f.advance();
+    expect(f.stableIndex()).toBe(2);
+    expect(f.status().applied).toBe(2);
+  });
+
+  it('a leader of three applies an entry both followers acknowledged before its own write of it completes', () => {
+    const l = new RaftCore(cfg('n1', ids3, new MemSnapshots(), { preVote: false }), { hardState: { term: 1, votedFor: null, commit: 0 }, snapshot: null, entries: [], applied: 0 });
+    l.campaign();
+    drain(l);
+    l.step({ type: 'raft_request_vote_reply', from: 'n2', to: 'n1', term: 2, granted: true, preVote: false });
+    drain(l);
+    expect(l.status().role).toBe('leader');
+    const ack = (from: string, matchIndex: number): AppendEntriesReply => ({
+      type: 'raft_append_entries_reply', from, to: 'n1', term: 2, success: true, matchIndex, rejectHint: 0, rejectedIndex: 0, readSeq: 0,
+    });
+    l.step(ack('n2', 1));
+    drain(l);
+    l.propose('x');
+    const rd = l.ready(); // the leader's write of entry 2 starts
+    expect(rd.entries.map((e) => e.data)).toEqual(['x']);
+    expect(rd.committed).toEqual([]);
+    // One follower's acknowledgement is not a majority without the leader's own (unfinished) write.
+    l.step(ack('n2', 2));
+    expect(l.status().commit).toBe(1);
+    expect(l.takeDuringWrite(true).committed).toEqual([]);
+    // Both followers hold it on disk: committed on a majority, applied while the leader still writes.
+    l.step(ack('n3', 2));
+    expect(l.status().commit).toBe(2);
+    expect(l.stableIndex()).toBe(1);
+    expect(l.takeDuringWrite(true).committed.map((e) => e.data)).toEqual(['x']);
+    l.advance();
+    expect(l.status().applied).toBe(2);
+  });
+
+  it('a single voter never applies an entry before the write that stores it', () => {
     const one = new RaftCore(cfg('n1', ['n1'], new MemSnapshots()), { hardState: { term: 0, votedFor: null, commit: 0 }, snapshot: null, entries: [], applied: 0 });
     one.campaign();
     drain(one);
     one.propose('x');
-    rd = one.ready();
+    const rd = one.ready();
     expect(rd.committed.map((e) => e.data)).toEqual(['x']);
     expect(rd.applyFirst).toBe(false);
+    one.propose('y');
+    expect(one.takeDuringWrite(true).committed).toEqual([]);
+    one.advance();
+    const next = one.ready();
+    expect(next.committed.map((e) => e.data)).toEqual(['y']);
+    expect(next.applyFirst).toBe(false);
   });
 });

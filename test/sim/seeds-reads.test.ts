@@ -5,6 +5,10 @@
  * 16 of the first 100 seeds fail the linearizability check. paused-leader-reads: a leader that
  * wakes cut off, with clients aimed at it, answers no read (nor a follower's read index) from its
  * old state; a core that confirms 3-voter reads without a round fails 6 of the first 50 seeds.
+ * slow-leader-crash: entries applied and answered before the leader's own write ends survive the
+ * leader's crashes; a core that counted the leader's unfinished write toward the majority that
+ * allows this fails 13 of the first 200 seeds (12, 17, 29 and 93 among them, run here), every one
+ * by leader-completeness (a new leader without an acknowledged entry).
  */
 import { describe, expect, it } from 'vitest';
 import { runScenario } from '../../src/sim/scenarios.js';
@@ -12,9 +16,15 @@ import { expectSeedPasses } from './helpers.js';
 
 const SEEDS = Array.from({ length: 25 }, (_, i) => i + 1);
 
-for (const scenario of ['slow-leader-disk', 'paused-leader-reads']) {
+const SEEDS_OF: Record<string, number[]> = {
+  'slow-leader-disk': SEEDS,
+  'paused-leader-reads': SEEDS,
+  'slow-leader-crash': [...SEEDS, 29, 93],
+};
+
+for (const [scenario, seeds] of Object.entries(SEEDS_OF)) {
   describe(`simulation: ${scenario}`, () => {
-    it.each(SEEDS)('seed %i', async (seed) => {
+    it.each(seeds)('seed %i', async (seed) => {
       await expectSeedPasses(scenario, seed);
     });
   });
