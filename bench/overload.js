@@ -4,7 +4,9 @@
 // whatever the answers), for --time seconds. Reports each node's resident memory before and at its
 // peak during the overload (sampled every 50 ms from /proc), what the requests got (ok, 11 shed, other
 // errors, no answer), and the latency of the requests the cluster accepted.
-//   node bench/overload.js [--time S] [--factor F] [--runs R] [--out docs/BENCHMARKS.md]
+//   node bench/overload.js [--time S] [--factor F] [--rate N] [--runs R] [--out docs/BENCHMARKS.md]
+// --rate N offers N requests a second instead of F x the capacity measured (to compare two builds
+// at the same offered load).
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -19,10 +21,11 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const RUN = path.join(ROOT, 'bin/run.js');
 const { values: args } = parseArgs({
   strict: false,
-  options: { time: { type: 'string', default: '8' }, factor: { type: 'string', default: '10' }, runs: { type: 'string', default: '3' }, out: { type: 'string' } },
+  options: { time: { type: 'string', default: '8' }, factor: { type: 'string', default: '10' }, rate: { type: 'string' }, runs: { type: 'string', default: '3' }, out: { type: 'string' } },
 });
 const TIME = Number(args.time);
 const FACTOR = Number(args.factor);
+if (args.rate && args.out) throw new Error('--rate is for comparisons: the document reports --factor x the capacity');
 const RUNS = Number(args.runs);
 const KEYS = 20;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -91,7 +94,7 @@ async function oneRun(run) {
   const rssBefore = nodes.map((n) => rssMiB(n.pid));
 
   // 2. Overload: open loop at FACTOR x capacity for TIME s; every 5 ms a burst.
-  const rate = capacity * FACTOR;
+  const rate = args.rate ? Number(args.rate) : capacity * FACTOR;
   const counts = { sent: 0, ok: 0, shed: 0, otherError: 0, timeout: 0 };
   const lat = [];
   const peak = [...rssBefore];
