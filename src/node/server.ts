@@ -652,30 +652,32 @@ export class RaftServer {
       const rd = core.ready();
       for (const m of rd.early) this.sendRaft(m);
       // What was committed and is on this node's disk already, or on a majority's (applyFirst), is
-      // applied and answered without waiting for this Ready's write; a leader's appends go out
-      // while it writes its own log too (the core counts it toward a commit only once this Ready
-      // is advanced). A follower's messages (acknowledgements of the entries being written) wait
-      // for the write.
+      // applied and answered without waiting for this Ready's write: while its fsync runs. A
+      // leader's appends go out before it writes its own log (the core counts it toward a commit
+      // only once this Ready is advanced). A follower's messages (acknowledgements of the entries
+      // being written) wait for the write.
       const applied = rd.applyFirst;
       const early = rd.sendFirst && applied;
-      if (early && !(await this.sendAndApply(rd, false))) return;
-      if (applied && !early && !this.applyReady(rd)) return;
+      if (early && !(await this.sendReadyProbed(rd))) return;
       // 1. persist + sync (no fsync for a commit index alone)
-      if (rd.entries.length > 0 || rd.hardState) {
-        if (!this.unsafe) {
-          if (rd.entries.length > 0) store.append(rd.entries);
-          if (rd.hardState) store.setHardState(rd.hardState);
-          if (rd.mustSync) {
-            // A synchronous fsync blocks the event loop: what this Ready sent must be on its way first.
-            this.out.push();
-            const s = store.sync();
-            // Entries committed meanwhile may be applied during the write only if nothing this
-            // Ready hands out is still to be applied after it.
-            if (s) await this.stepWhileWriting(s, applied);
-          }
-          if (this.stopped || this.storeFailed()) return;
+      let write: Promise<void> | null = null;
+      if ((rd.entries.length > 0 || rd.hardState) && !this.unsafe) {
+        if (rd.entries.length > 0) store.append(rd.entries);
+        if (rd.hardState) store.setHardState(rd.hardState);
+        if (rd.mustSync) {
+          // A synchronous fsync blocks the event loop: what this Ready sent must be on its way first.
+          this.out.push();
+          const s = store.sync();
+          if (s) write = s;
         }
+        if (this.stopped || this.storeFailed()) return;
       }
+      // 3, first: applied while the fsync runs off the event loop (nothing of it waits for the write).
+      if (applied && !this.applyReady(rd)) return;
+      // Entries committed meanwhile may be applied during the write only if nothing this Ready
+      // hands out is still to be applied after it.
+      if (write) await this.stepWhileWriting(write, applied);
+      if (this.stopped || this.storeFailed()) return;
       // ... then a chunk of a snapshot from the leader: written, and on the last one verified,
       // fsynced, renamed and recorded. Reported to the core, which answers the leader in a later
       // Ready, so never before this is durable; a storage error here stops the node unanswered.
@@ -696,8 +698,9 @@ export class RaftServer {
         const snap = installed ? core.status().snapshot : null;
         if (snap && sameMeta(snap, chunk.meta)) this.state.supersededBy(chunk.meta);
       }
-      // 2. send, 3. apply (what was not applied before the write)
-      if (!early && !(await this.sendAndApply(rd, applied))) return;
+      // 2. send, 3. apply (what was not applied during the write)
+      if (!early && !(await this.sendReadyProbed(rd))) return;
+      if (!applied && !this.applyReady(rd)) return;
       // 4. advance
       core.appliedTo(this.state.applied);
       core.advance();
@@ -768,17 +771,14 @@ export class RaftServer {
     return w.kind === 'msg' && this.core !== null && ORDER_FREE.has(w.msg.body.type);
   }
 
-  /**
-   * Steps 2 and 3 of a Ready: send, then (unless `applied` already) apply. False when the node
-   * stopped meanwhile.
-   */
-  private async sendAndApply(rd: Ready, applied: boolean): Promise<boolean> {
+  /** Step 2 of a Ready: send (and let a test probe look). False when the node stopped meanwhile. */
+  private async sendReadyProbed(rd: Ready): Promise<boolean> {
     this.sendReady(rd);
     if (this.probe?.afterSend) {
       const p = this.probe.afterSend();
       if (p) await p;
     }
-    return applied ? !this.storeFailed() : this.applyReady(rd);
+    return !this.storeFailed();
   }
 
   /**

@@ -86,6 +86,23 @@ async function started(h: Harness): Promise<void> {
   expect(h.server.core!.status().role).toBe('leader');
 }
 
+/**
+ * n1 initialized as a follower of n2 in a 3-node cluster: `w` makes a write entry of term 1 on key
+ * k, `append` sends n2's append of `entries` after `prev` with the leader's commit index.
+ */
+async function follower(h: Harness): Promise<{
+  w: (index: number, value: string) => Record<string, unknown>;
+  append: (prev: number, entries: unknown[], leaderCommit: number) => void;
+}> {
+  h.send({ type: 'init', node_id: 'n1', node_ids: ['n1', 'n2', 'n3'] });
+  await h.settle();
+  return {
+    w: (index, value) => ({ index, term: 1, data: { op: 'write', key: 'k', value } }),
+    append: (prev, entries, leaderCommit) =>
+      h.from('n2', { type: 'raft_append_entries', term: 1, prevLogIndex: prev, prevLogTerm: prev === 0 ? 0 : 1, entries, leaderCommit }),
+  };
+}
+
 describe('stepping inputs while the WAL fsync runs', () => {
   it('answers a write only once its fsync completed, and batches the writes that arrived meanwhile into the next Ready', async () => {
     const h = harness();
@@ -167,16 +184,11 @@ describe('stepping inputs while the WAL fsync runs', () => {
     expect(h.held).toHaveLength(0); // never retried
   });
 
-  // A follower's Ready that writes new entries and hands out committed ones already on its disk
-  // applies those before its write, and the ones committed during the write that are on its disk
-  // as they come: a read it answers at a read index waits for no fsync of entries it does not need.
+  // A follower applies what the leader's commit index covers (on a majority's disks) before and
+  // during its own write of it: a read it answers at a read index waits for no fsync of its own.
   it('a follower applies what the leader says is committed before and during its own write of it, and acknowledges entries only once written', async () => {
     const h = harness();
-    h.send({ type: 'init', node_id: 'n1', node_ids: ['n1', 'n2', 'n3'] });
-    await h.settle();
-    const w = (index: number, value: string) => ({ index, term: 1, data: { op: 'write', key: 'k', value } });
-    const append = (prev: number, entries: unknown[], leaderCommit: number) =>
-      h.from('n2', { type: 'raft_append_entries', term: 1, prevLogIndex: prev, prevLogTerm: prev === 0 ? 0 : 1, entries, leaderCommit });
+    const { w, append } = await follower(h);
     append(0, [w(1, 'a')], 0);
     await h.settle();
     expect(h.held).toHaveLength(1);
@@ -220,11 +232,7 @@ describe('stepping inputs while the WAL fsync runs', () => {
 
   it('a snapshot is never taken at an applied index beyond what this node has written', async () => {
     const h = harness({ snapshotThreshold: 1, snapshotJitter: 0 });
-    h.send({ type: 'init', node_id: 'n1', node_ids: ['n1', 'n2', 'n3'] });
-    await h.settle();
-    const w = (index: number, value: string) => ({ index, term: 1, data: { op: 'write', key: 'k', value } });
-    const append = (prev: number, entries: unknown[], leaderCommit: number) =>
-      h.from('n2', { type: 'raft_append_entries', term: 1, prevLogIndex: prev, prevLogTerm: prev === 0 ? 0 : 1, entries, leaderCommit });
+    const { w, append } = await follower(h);
     append(0, [w(1, 'a')], 0);
     await h.settle();
     expect(h.held).toHaveLength(1); // entry 1 being written
