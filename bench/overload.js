@@ -6,7 +6,7 @@
 // errors, no answer), and the latency of the requests the cluster accepted.
 //   node bench/overload.js [--time S] [--factor F] [--rate N] [--runs R] [--out docs/BENCHMARKS.md]
 // --rate N offers N requests a second instead of F x the capacity measured (to compare two builds
-// at the same offered load).
+// at the same offered load). KEEP_OVERLOAD=1 keeps each run's data directories and node logs.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -92,6 +92,12 @@ async function oneRun(run) {
   const capacity = ok / 3;
   await sleep(500);
   const rssBefore = nodes.map((n) => rssMiB(n.pid));
+  // The highest term any node reports: leader elections during the overload show as new terms.
+  const maxTerm = async () => {
+    const rs = await Promise.all(ids.map((id) => control.request(id, { type: 'get_stats' }, 10_000)));
+    return Math.max(...rs.map((x) => (typeof x.reply?.term === 'number' ? x.reply.term : 0)));
+  };
+  const termBefore = await maxTerm();
 
   // 2. Overload: open loop at FACTOR x capacity for TIME s; every 5 ms a burst.
   const rate = args.rate ? Number(args.rate) : capacity * FACTOR;
@@ -126,13 +132,14 @@ async function oneRun(run) {
   }
   const sendSecs = (performance.now() - t0) / 1000;
   await Promise.all(inflight);
+  const newTerms = (await maxTerm()) - termBefore;
   clearInterval(sampler);
   for (const n of nodes) n.closeStdin();
   await Promise.all(nodes.map((n) => n.waitExit(10_000)));
   for (const n of nodes) if (n.state !== 'down') n.kill();
   net.close();
   await Promise.all(nodes.map((n) => n.closeLog()));
-  fs.rmSync(root, { recursive: true, force: true });
+  if (process.env.KEEP_OVERLOAD) process.stderr.write(`kept ${root}\n`); else fs.rmSync(root, { recursive: true, force: true });
   lat.sort((a, b) => a - b);
   const q = (p) => (lat.length ? lat[Math.min(lat.length - 1, Math.floor(p * lat.length))] : NaN);
   const r = {
@@ -146,6 +153,7 @@ async function oneRun(run) {
     max: lat.length ? lat[lat.length - 1] : NaN,
     rssBefore: Math.max(...rssBefore),
     rssPeak: Math.max(...peak),
+    newTerms,
   };
   process.stderr.write(`run ${run}: ${JSON.stringify(r)}\n`);
   return r;
@@ -158,8 +166,8 @@ const n0 = (x) => Math.round(x).toLocaleString('en-US');
 let text = `### Overload: ${FACTOR}x the measured capacity\n\n`;
 text += `Command: \`node bench/overload.js --time ${TIME} --factor ${FACTOR} --runs ${RUNS}\` (via \`npm run bench\`). Machine: ${os.cpus().length} cores, Node ${process.version}. `;
 text += `3 raftsnap nodes with data directories (fsync on) behind src/cluster's router, latency 0, Maelstrom's mix on keys 0..${KEYS - 1}. Capacity = ok ops/s of 64 closed-loop clients over 3 s; then ${FACTOR}x that rate is offered open loop (requests sent on a clock, whatever the answers, to all three nodes) for ${TIME} s, and every request is waited for (5 s timeout). `;
-text += `A node answers 11 at once, before anything enters a log, past 1,024 requests in flight or 4,096 queued inputs; while its stdout is full it stops reading stdin. Resident memory (VmRSS) is sampled every 50 ms; medians of ${RUNS} runs.\n\n`;
-text += `| capacity ok/s | offered/s | sent/s (harness) | ok/s under overload | ok | shed (11) | other errors | no answer | accepted p50 ms | p99 ms | max ms | largest node RSS before MiB | peak during MiB |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n`;
-text += `| ${n0(m('capacity'))} | ${n0(m('offered'))} | ${n0(m('sentPerS'))} | ${n0(m('okPerS'))} | ${n0(m('ok'))} | ${n0(m('shed'))} | ${n0(m('otherError'))} | ${n0(m('timeout'))} | ${fmt(m('p50'))} | ${fmt(m('p99'))} | ${fmt(m('max'))} | ${fmt(m('rssBefore'))} | ${fmt(m('rssPeak'))} |\n\n`;
+text += `A node answers 11 at once, before anything enters a log, past 1,024 requests in flight or 4,096 queued inputs; while its stdout is full it stops reading stdin. Resident memory (VmRSS) is sampled every 50 ms; "new terms" = how far the highest term among the nodes (get_stats) moved from before the overload to after it (0: the same leader throughout); medians of ${RUNS} runs.\n\n`;
+text += `| capacity ok/s | offered/s | sent/s (harness) | ok/s under overload | ok | shed (11) | other errors | no answer | accepted p50 ms | p99 ms | max ms | largest node RSS before MiB | peak during MiB | new terms |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n`;
+text += `| ${n0(m('capacity'))} | ${n0(m('offered'))} | ${n0(m('sentPerS'))} | ${n0(m('okPerS'))} | ${n0(m('ok'))} | ${n0(m('shed'))} | ${n0(m('otherError'))} | ${n0(m('timeout'))} | ${fmt(m('p50'))} | ${fmt(m('p99'))} | ${fmt(m('max'))} | ${fmt(m('rssBefore'))} | ${fmt(m('rssPeak'))} | ${n0(m('newTerms'))} |\n\n`;
 process.stdout.write(text);
 if (args.out) writeBlock(args.out, 'overload', text);
