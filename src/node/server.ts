@@ -756,9 +756,7 @@ export class RaftServer {
       for (const m of early.messages) this.sendRaft(m);
       if (early.readStates.length > 0 || early.readsLost.length > 0) this.requests.readResults(early.readStates, early.readsLost);
       for (const e of early.committed) this.state.apply(e);
-      // Raft messages go out now (a follower starts writing what a leader sends while it writes);
-      // answers to clients wait for the end of this turn, one write for all of them.
-      if (early.messages.length > 0) this.out.push();
+      if (early.messages.length > 0 || early.readStates.length > 0 || early.readsLost.length > 0 || early.committed.length > 0) this.out.push();
       if (settled) break;
       await new Promise<void>((resolve) => {
         this.wakeWriter = resolve;
