@@ -90,8 +90,8 @@ export class RaftLog {
    * whose term may be unknown). Returns the last index the append covers (the follower's match
    * index), having appended what was new; or a refusal with `rejectHint`, where the leader should
    * look next: lastIndex + 1 when the log is too short, else the first index of the run of the
-   * conflicting term (never at or below `commit`). Throws when an entry at or below `commit` would
-   * be replaced (a leader that contradicts a committed entry: a broken invariant).
+   * conflicting term (never at or below `commit`). Nothing at or below `commit` is ever replaced:
+   * that part of the append is skipped before any comparison.
    */
   receive(prev: number, prevTerm: number, entries: readonly Entry[], commit: number): { match: number } | { rejectHint: number } {
     let ents = entries;
@@ -112,7 +112,6 @@ export class RaftLog {
     for (let i = 0; i < ents.length; i++) {
       const e = ents[i]!;
       if (this.termAt(e.index) === e.term) continue;
-      if (e.index <= commit) throw new Error(`raft: an append conflicts with committed entry ${e.index}`);
       this.append(ents.slice(i));
       break;
     }
