@@ -33,6 +33,10 @@ export class BrokenFs implements FileSystem {
     readonly mode: BrokenStorage,
   ) {}
 
+  get tempPid(): number | undefined {
+    return this.fs.tempPid;
+  }
+
   open(p: string, flags: OpenFlags, mode?: number): number {
     const fd = this.fs.open(p, flags, mode);
     this.fds.set(fd, { path: path.posix.resolve('/', p), flags });

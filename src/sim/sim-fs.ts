@@ -72,6 +72,8 @@ function statOf(n: FsNode): FileStat {
 }
 
 export class SimFs implements FileSystem {
+  /** Temporary names carry this pid, not the simulator's own: a seed's trace is the same in every process. */
+  readonly tempPid = 4242;
   private s: FsState;
   private fds = new Map<number, OpenFile>();
   private nextFd = 3;

@@ -758,6 +758,11 @@ export class Simulation implements NodeHost {
   note(s: string): void {
     const line = `${this.time.toFixed(3)} #${this.step} ${s}`;
     this.hash.update(line + '\n');
+    this.keep(line);
+  }
+
+  /** A line of the kept trace (`traceKeep`) only: not hashed, so keeping a trace changes no hash. */
+  private keep(line: string): void {
     if (this.cfg.traceKeep > 0) {
       this.trace.push(line);
       if (this.trace.length > this.cfg.traceKeep * 2) this.trace.splice(0, this.trace.length - this.cfg.traceKeep);
@@ -782,8 +787,8 @@ export class Simulation implements NodeHost {
           this.net.stats.partitionDrops++;
           return;
         }
-        if (this.cfg.traceKeep > 0) this.note(`${ev.from}>${n.id} ${ev.line.length > 200 ? ev.line.slice(0, 200) + '...' : ev.line}`);
-        else this.hash.update(ev.line);
+        this.hash.update(ev.line);
+        if (this.cfg.traceKeep > 0) this.keep(`${this.time.toFixed(3)} #${this.step} ${ev.from}>${n.id} ${ev.line.length > 200 ? ev.line.slice(0, 200) + '...' : ev.line}`);
         n.deliver(ev.line);
         return;
       }

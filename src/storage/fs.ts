@@ -39,6 +39,11 @@ export interface FileStat {
 }
 
 export interface FileSystem {
+  /**
+   * The process id temporary names carry (`tempName`; default `process.pid`). A simulated file
+   * system gives a fixed one, so that a seed's run names the same files in every process.
+   */
+  readonly tempPid?: number;
   open(path: string, flags: OpenFlags, mode?: number): number;
   close(fd: number): void;
   /** Read up to `length` bytes into `buf` at `offset`, from file position `position` (null: the current one). Returns the count read (0 at the end). */

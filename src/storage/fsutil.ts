@@ -30,11 +30,11 @@ export const TEMP_NAME_RE = /\.tmp-(\d+)-(\d+)$/;
 // One counter per FileSystem, so that a simulated file system sees the same names in every run.
 const tmpCounters = new WeakMap<FileSystem, number>();
 
-/** A fresh temporary name next to `file`: `<file>.tmp-<pid>-<n>` (`n` counts per FileSystem). */
+/** A fresh temporary name next to `file`: `<file>.tmp-<pid>-<n>` (`n` counts per FileSystem; the pid is `FileSystem.tempPid` when set). */
 export function tempName(file: string, fsys: FileSystem = nodeFs): string {
   const n = (tmpCounters.get(fsys) ?? 0) + 1;
   tmpCounters.set(fsys, n);
-  return `${file}.tmp-${process.pid}-${n}`;
+  return `${file}.tmp-${fsys.tempPid ?? process.pid}-${n}`;
 }
 
 /** Existing names skipped by `createTemp` before it gives up. */
