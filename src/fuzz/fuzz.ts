@@ -14,7 +14,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { clientCommand } from '../node/server.js';
+import { clientCommand } from '../node/dispatch.js';
 import { LineSplitter, ProtocolError, parseLine } from '../node/protocol.js';
 import { MAX_MESSAGE_DEPTH, MAX_VALUE_CHARS, MAX_VALUE_DEPTH } from '../limits.js';
 import { clientValueProblem, valueProblem } from '../node/wire-limits.js';

@@ -1,30 +1,26 @@
 /**
  * The driver: connects the pure Raft core and the lin-kv state machine to Maelstrom messages,
  * timers and storage. Every input (a message, a tick, a finished background snapshot) goes through
- * one queue; after each batch of inputs the core's Ready output is handled in etcd's order:
- *   1. persist entries + hard state, sync (group commit: one sync per Ready)
- *   2. send messages
- *   3. apply the snapshot, then committed entries (answering the requests waiting for them)
- *   4. advance.
+ * one queue; after each batch of inputs the core's Ready output is carried out (ready-loop.ts).
  * Fail-stop: when the node cannot vouch for its state (`stop`), it answers what it owes and sends
  * nothing more.
  *
- * Next to it, each knowing the driver only by type: requests.ts (a client request from arrival to
- * answer), state-machine.ts (the KV store, `applied`, and loading a snapshot into it), init.ts
- * (`init` and recovery), control.ts (the snapshot exercise's control messages), stats.ts
- * (`get_stats`), snapshotter.ts (automatic snapshots).
+ * Next to it, each knowing the driver only by type: dispatch.ts (which handler a message goes to),
+ * ready-loop.ts (the core's output carried out in etcd's order), requests.ts (a client request
+ * from arrival to answer), state-machine.ts (the KV store, `applied`, and loading a snapshot into
+ * it), init.ts (`init` and recovery), control.ts (the snapshot exercise's control messages),
+ * stats.ts (`get_stats`), snapshotter.ts (automatic snapshots).
  */
-import type { KvCommand, KvResult, KvStore } from '../kv/index.js';
+import type { KvResult, KvStore } from '../kv/index.js';
 import { RaftCore } from '../raft/core.js';
-import { installSnapshotMessage, sameMeta } from '../raft/snapshot.js';
-import { RAFT_MESSAGE_TYPES, type Entry, type Json, type NodeId, type RaftMessage, type Ready, type Role, type SnapshotMeta } from '../raft/types.js';
-import { CONTROL_TYPES, handleControl } from './control.js';
-import { onInit } from './init.js';
+import { RAFT_MESSAGE_TYPES, type Json, type Entry, type NodeId, type Role, type SnapshotMeta } from '../raft/types.js';
+import { CLIENT_TYPES, dispatch, ORDER_FREE } from './dispatch.js';
 import type { LoadClock } from './install.js';
 import type { Logger } from './log.js';
 import { ticksOf, type ServeOptions } from './options.js';
-import { ErrorCode, ProtocolError, validate, type Body, type Envelope, type Outbox, type TooLongLine, parseLine } from './protocol.js';
-import { Requests, type Outcome } from './requests.js';
+import { ErrorCode, ProtocolError, type Envelope, type Outbox, type TooLongLine, parseLine } from './protocol.js';
+import { ReadyLoop } from './ready-loop.js';
+import { Requests } from './requests.js';
 import { Snapshotter } from './snapshotter.js';
 import { StateMachine } from './state-machine.js';
 import { countRoleChanges, newStats, statsBody, type Stats } from './stats.js';
@@ -76,7 +72,8 @@ export interface ServerProbe {
   applied?(e: Entry): void;
 }
 
-type Work = { kind: 'msg'; msg: Envelope } | { kind: 'tick' } | { kind: 'fn'; fn: () => void | Promise<void> };
+/** One input of the queue. */
+export type Work = { kind: 'msg'; msg: Envelope } | { kind: 'tick' } | { kind: 'fn'; fn: () => void | Promise<void> };
 
 /** Most inputs handled before the core's output is processed (group commit batch). */
 const MAX_BATCH = 512;
@@ -87,21 +84,6 @@ const MAX_BATCH = 512;
  * stays bounded, and what is shed never entered a log. Raft messages are always queued (their senders' flow control bounds them).
  */
 export const MAX_QUEUED = 4096;
-
-const CLIENT_TYPES = new Set(['read', 'write', 'cas']);
-/** Messages that may be batched into one Ready with the ones around them. */
-const ORDER_FREE = new Set([...CLIENT_TYPES, ...RAFT_MESSAGE_TYPES, 'raft_forward', 'raft_forward_reply', 'raft_read_index', 'raft_read_index_reply']);
-/** The replies this node waits for besides Raft's own (which carry no in_reply_to). */
-const AWAITED_REPLIES = new Set(['raft_forward_reply', 'raft_read_index_reply']);
-
-/** The reply body for a client request given its outcome. */
-export function replyBody(op: string, o: Outcome): Record<string, unknown> {
-  if (o.kind === 'error') return { type: 'error', code: o.code, text: o.text };
-  const r = o.result;
-  if (!r.ok) return { type: 'error', code: r.code, text: r.text };
-  if (op === 'read') return { type: 'read_ok', value: r.value === undefined ? null : r.value };
-  return { type: `${op}_ok` };
-}
 
 export class RaftServer {
   core: RaftCore | null = null;
@@ -124,16 +106,14 @@ export class RaftServer {
   private readonly log: Logger;
   private readonly random: () => number;
   private readonly clock: () => number;
-  private readonly unsafe: boolean;
   private readonly timers: Timers;
-  private readonly probe: ServerProbe | undefined;
+  /** Carries out the core's output (ready-loop.ts). */
+  private readonly loop: ReadyLoop;
   private readonly onFatal: ((err: Error) => void) | undefined;
   private readonly openStore: (nodeId: NodeId | null) => Promise<NodeStore>;
 
   private queue: Work[] = [];
   private pumping = false;
-  /** Set while a Ready's WAL fsync runs off the event loop and no input can be stepped: called on new input. */
-  private wakeWriter: (() => void) | null = null;
   private tickQueued = false;
   private idleWaiters: Array<() => void> = [];
   private stopTicks: (() => void) | null = null;
@@ -157,11 +137,10 @@ export class RaftServer {
     this.timers = env.timers ?? realTimers;
     const timers = this.timers;
     this.clock = env.now ?? (() => timers.now());
-    this.probe = env.probe;
-    this.unsafe = env.unsafeAckBeforePersist ?? false;
+    this.loop = new ReadyLoop(this, env.probe, env.unsafeAckBeforePersist ?? false);
     this.unsafeLocalReads = env.unsafeLocalReads ?? false;
     this.snapshotter = new Snapshotter(this, env.options, this.random, env.log, this.timers);
-    this.state = new StateMachine(this, env.loadClock ?? this.timers, (e) => this.probe?.applied?.(e));
+    this.state = new StateMachine(this, env.loadClock ?? this.timers, (e) => env.probe?.applied?.(e));
     this.requests = new Requests(this, this.random);
     if (this.opts.dataDir !== null) {
       // --data-dir: start recovering at once, while Maelstrom gets ready to send `init`.
@@ -295,7 +274,7 @@ export class RaftServer {
 
   /** True while a Ready waits for its WAL fsync and no queued input can be stepped meanwhile. */
   get waitingForWrite(): boolean {
-    return this.wakeWriter !== null;
+    return this.loop.waitingForWrite;
   }
 
   /** Resolves when the queue is empty, no Ready is being handled and no snapshot is being loaded. */
@@ -317,13 +296,7 @@ export class RaftServer {
     if (this.closed) return;
     this.queue.push(w);
     if (!this.pumping) void this.pump();
-    else this.wake();
-  }
-
-  private wake(): void {
-    const f = this.wakeWriter;
-    this.wakeWriter = null;
-    f?.();
+    else this.loop.wake();
   }
 
   /** Internal work (a finished snapshot's compaction) goes ahead of queued input. */
@@ -388,11 +361,22 @@ export class RaftServer {
   }
 
   /**
+   * The next queued input if it may be stepped while a Ready's write is in flight (a tick, or an
+   * ORDER_FREE message: ReadyLoop.stepWhileWriting), taken off the queue; null otherwise.
+   */
+  takeFreeInput(): Work | null {
+    const w = this.queue[0];
+    if (w === undefined || this.stopped) return null;
+    if (w.kind !== 'tick' && !(w.kind === 'msg' && this.core !== null && ORDER_FREE.has(w.msg.body.type))) return null;
+    return this.queue.shift()!;
+  }
+
+  /**
    * A handler threw. A ProtocolError is the request's own fault: answer it. Anything else (a
    * storage failure inside a control message, an invariant the core or the state machine found
    * broken) means the node can no longer vouch for its state: stop.
    */
-  private onHandlerError(w: Work, e: unknown): void {
+  onHandlerError(w: Work, e: unknown): void {
     if (w.kind === 'msg' && e instanceof ProtocolError) {
       const { src, dest, body } = w.msg;
       this.out.error(src, body.msg_id, e.code, e.message, dest);
@@ -418,7 +402,7 @@ export class RaftServer {
    * next Ready could send in between (a heartbeat answer, a relayed reply). Checked before every
    * input and every Ready, and after each await inside one. True once stopped.
    */
-  private storeFailed(): boolean {
+  storeFailed(): boolean {
     const f = this.store?.failure ?? null;
     if (f && !this.stopped) this.stop('a storage call', f);
     return this.stopped;
@@ -454,7 +438,8 @@ export class RaftServer {
     this.onFatal?.(err);
   }
 
-  private handle(w: Work): void | Promise<void> {
+  /** Carry out one input (its handler's failure is the caller's: onHandlerError). */
+  handle(w: Work): void | Promise<void> {
     switch (w.kind) {
       case 'tick':
         this.tickQueued = false;
@@ -462,47 +447,8 @@ export class RaftServer {
       case 'fn':
         return w.fn();
       case 'msg':
-        return this.onMessage(w.msg);
+        return dispatch(this, w.msg);
     }
-  }
-
-  private onMessage(msg: Envelope): void | Promise<void> {
-    const { src, body } = msg;
-    const type = body.type;
-    // Once init has named this node, a message for another node id is not ours to act on or answer.
-    if (this.nodeId !== null && msg.dest !== this.nodeId) {
-      this.log.warn(`dropping ${type} from ${src}: addressed to ${msg.dest}, not to this node (${this.nodeId})`);
-      return;
-    }
-    // A reply to nothing this node waits for: the only replies it expects are raft_forward_reply
-    // and raft_read_index_reply (Raft's replies are messages of their own, without in_reply_to).
-    // Never answered.
-    if (type === 'error' || (body.in_reply_to !== undefined && !AWAITED_REPLIES.has(type) && !RAFT_MESSAGE_TYPES.has(type))) {
-      this.log.warn(`dropping ${type} from ${src} (in reply to ${String(body.in_reply_to)}): a reply to nothing this node asked`);
-      return;
-    }
-    if (type === 'init') return onInit(this, msg);
-    if (!this.core) {
-      if (RAFT_MESSAGE_TYPES.has(type) || type.startsWith('raft_')) return; // a peer ahead of us; it retries
-      throw new ProtocolError(ErrorCode.TEMPORARILY_UNAVAILABLE, 'node not initialized yet (expected init first)');
-    }
-    if (RAFT_MESSAGE_TYPES.has(type)) return this.onRaftMessage(msg);
-    if (CLIENT_TYPES.has(type)) return this.requests.submitClient(msg, clientCommand(body), replyBody);
-    switch (type) {
-      case 'raft_forward':
-        return this.requests.onForward(msg);
-      case 'raft_forward_reply':
-        return this.requests.onForwardReply(msg);
-      case 'raft_read_index':
-        return this.requests.onReadIndex(msg);
-      case 'raft_read_index_reply':
-        return this.requests.onReadIndexReply(msg);
-      case 'get_stats':
-        this.out.reply(src, body.msg_id, { type: 'get_stats_ok', ...this.statsBody() });
-        return;
-    }
-    if (CONTROL_TYPES.has(type)) return handleControl(this, msg);
-    throw new ProtocolError(ErrorCode.NOT_SUPPORTED, `unsupported message type ${JSON.stringify(type)}`);
   }
 
   statsBody(): Record<string, unknown> {
@@ -619,192 +565,11 @@ export class RaftServer {
   }
 
   // -------------------------------------------------------------------------------------------
-  // Node-to-node messages.
-
-  private onRaftMessage(msg: Envelope): void {
-    const b = msg.body as Record<string, unknown>;
-    if (!Number.isSafeInteger(b['term'])) {
-      this.log.warn(`dropping ${msg.body.type} from ${msg.src}: no term`);
-      return;
-    }
-    // The body itself becomes the message (no copy; the core ignores msg_id and other extra fields).
-    b['from'] = msg.src;
-    b['to'] = this.nodeId;
-    this.core!.step(b as unknown as RaftMessage);
-  }
-
-  private sendRaft(m: RaftMessage): void {
-    const { from: _from, to, ...rest } = m as RaftMessage & Record<string, unknown>;
-    void _from;
-    if (m.type === 'raft_install_snapshot' && m.offset === 0) this.stats.snapshotTransfersStarted++;
-    this.out.send(to, rest);
-  }
-
-  // -------------------------------------------------------------------------------------------
-  // The Ready loop.
+  // The Ready loop (ready-loop.ts).
 
   /** Handle the core's output until it has none (also called by control messages). */
-  async processReady(): Promise<void> {
-    const core = this.core!;
-    const store = this.store!;
-    while (core.hasReady()) {
-      if (this.storeFailed()) return;
-      const rd = core.ready();
-      for (const m of rd.early) this.sendRaft(m);
-      // What was committed and is on this node's disk already, or on a majority's (applyFirst), is
-      // applied and answered without waiting for this Ready's write: while its fsync runs. A
-      // leader's appends go out before it writes its own log (the core counts it toward a commit
-      // only once this Ready is advanced). A follower's messages (acknowledgements of the entries
-      // being written) wait for the write.
-      const applied = rd.applyFirst;
-      const early = rd.sendFirst && applied;
-      if (early && !(await this.sendReadyProbed(rd))) return;
-      // 1. persist + sync (no fsync for a commit index alone)
-      let write: Promise<void> | null = null;
-      if ((rd.entries.length > 0 || rd.hardState) && !this.unsafe) {
-        if (rd.entries.length > 0) store.append(rd.entries);
-        if (rd.hardState) store.setHardState(rd.hardState);
-        if (rd.mustSync) {
-          // A synchronous fsync blocks the event loop: what this Ready sent must be on its way first.
-          this.out.push();
-          const s = store.sync();
-          if (s) write = s;
-        }
-        if (this.stopped || this.storeFailed()) return;
-      }
-      // 3, first: applied while the fsync runs off the event loop (nothing of it waits for the write).
-      if (applied && !this.applyReady(rd)) return;
-      // Entries committed meanwhile may be applied during the write only if nothing this Ready
-      // hands out is still to be applied after it.
-      if (write) await this.stepWhileWriting(write, applied);
-      if (this.stopped || this.storeFailed()) return;
-      // ... then a chunk of a snapshot from the leader: written, and on the last one verified,
-      // fsynced, renamed and recorded. Reported to the core, which answers the leader in a later
-      // Ready, so never before this is durable; a storage error here stops the node unanswered.
-      const chunk = rd.snapshotChunk;
-      if (chunk) {
-        let held = store.snapshots.receive(chunk.meta, chunk.size, chunk.offset, chunk.data);
-        let installed = false;
-        if (chunk.last && held === chunk.size) {
-          installed = store.snapshots.finish(chunk.meta);
-          if (!installed) {
-            held = 0; // damaged: the store discarded the transfer, the leader starts again
-            this.log.warn(`${this.nodeId}: snapshot ${chunk.meta.index}/${chunk.meta.term} received from the leader failed verification; transfer restarts`);
-          }
-        }
-        core.snapshotStored(chunk.meta, held, installed);
-        // A newer snapshot than the one being loaded is now the core's (its install comes in a
-        // later Ready): the load reads nothing more, before its file can be pruned.
-        const snap = installed ? core.status().snapshot : null;
-        if (snap && sameMeta(snap, chunk.meta)) this.state.supersededBy(chunk.meta);
-      }
-      // 2. send, 3. apply (what was not applied during the write)
-      if (!early && !(await this.sendReadyProbed(rd))) return;
-      if (!applied && !this.applyReady(rd)) return;
-      // 4. advance
-      core.appliedTo(this.state.applied);
-      core.advance();
-      this.observe();
-      this.snapshotter.maybeStart();
-    }
-    this.observe();
-  }
-
-  /**
-   * While this Ready's fsync runs off the event loop, step the inputs that need no finished Ready
-   * (Raft messages, client requests and forwards, ticks: ORDER_FREE), in order, as they arrive,
-   * and stop at the first one that does (it waits, and everything behind it). Their effects stay
-   * in the core until the next Ready, taken only after this one is done, so they are handled as if
-   * they had come after it: nothing they cause is sent, answered or applied before this Ready's
-   * entries and hard state are durable, and the core counts the leader's own new entries toward a
-   * commit only once `advance()` has marked them stable. The exceptions (RaftCore.takeDuringWrite
-   * decides): when this Ready's sends went before its write, a leader's new messages (the appends
-   * of the requests stepped meanwhile) go out at once too, so that the followers write them while
-   * the leader does; a follower's read acknowledgements go out at once; reads confirmed meanwhile
-   * are answered as soon as their read index is applied; and with `applyNow`, entries committed
-   * meanwhile that are on this node's disk already or on a majority's (RaftCore.takeDuringWrite)
-   * are applied (and answered). Rethrows a failed fsync.
-   */
-  private async stepWhileWriting(write: Promise<void>, applyNow: boolean): Promise<void> {
-    let settled = false;
-    let failure: { error: unknown } | null = null;
-    write.then(
-      () => {
-        settled = true;
-        this.wake();
-      },
-      (e: unknown) => {
-        settled = true;
-        failure = { error: e };
-        this.wake();
-      },
-    );
-    for (;;) {
-      while (!settled && !this.stopped && this.queue.length > 0 && this.freeDuringWrite(this.queue[0]!)) {
-        const w = this.queue.shift()!;
-        this.stats.inputsDuringWrite++;
-        try {
-          const r = this.handle(w);
-          if (r) await r;
-        } catch (e) {
-          this.onHandlerError(w, e);
-        }
-      }
-      if (this.stopped || this.storeFailed()) break;
-      this.requests.askIndex();
-      const early = this.core!.takeDuringWrite(applyNow);
-      for (const m of early.messages) this.sendRaft(m);
-      if (early.readStates.length > 0 || early.readsLost.length > 0) this.requests.readResults(early.readStates, early.readsLost);
-      for (const e of early.committed) this.state.apply(e);
-      if (early.messages.length > 0 || early.readStates.length > 0 || early.readsLost.length > 0 || early.committed.length > 0) this.out.push();
-      if (settled) break;
-      await new Promise<void>((resolve) => {
-        this.wakeWriter = resolve;
-      });
-    }
-    if (failure) throw (failure as { error: unknown }).error;
-  }
-
-  /** An input that may be stepped while a Ready's write is in flight (see stepWhileWriting). */
-  private freeDuringWrite(w: Work): boolean {
-    if (w.kind === 'tick') return true;
-    return w.kind === 'msg' && this.core !== null && ORDER_FREE.has(w.msg.body.type);
-  }
-
-  /** Step 2 of a Ready: send (and let a test probe look). False when the node stopped meanwhile. */
-  private async sendReadyProbed(rd: Ready): Promise<boolean> {
-    this.sendReady(rd);
-    if (this.probe?.afterSend) {
-      const p = this.probe.afterSend();
-      if (p) await p;
-    }
-    return !this.storeFailed();
-  }
-
-  /**
-   * Step 3 of a Ready: install its snapshot, then apply the committed entries (answering their
-   * requests, and reads at their place in between). False when the node stopped meanwhile.
-   */
-  private applyReady(rd: Ready): boolean {
-    if (rd.snapshot) this.state.install(rd.snapshot);
-    if (this.storeFailed()) return false;
-    this.requests.readResults(rd.readStates, rd.readsLost);
-    for (const e of rd.committed) this.state.apply(e);
-    return true;
-  }
-
-  /** Send a Ready's messages, and its InstallSnapshot chunks with their bytes read from the local snapshot. */
-  private sendReady(rd: Ready): void {
-    for (const m of rd.messages) this.sendRaft(m);
-    if (rd.snapshotSends.length === 0) return;
-    const snaps = this.store!.snapshots;
-    for (const send of rd.snapshotSends) {
-      const cur = snaps.current();
-      // A newer snapshot was saved since this Ready: the core is told (snapshotAvailable) and
-      // restarts the transfer with it.
-      if (!cur || !sameMeta(cur.meta, send.meta) || cur.size !== send.size) continue;
-      this.sendRaft(installSnapshotMessage(send, snaps.read(send.offset, send.length)));
-    }
+  processReady(): Promise<void> {
+    return this.loop.process();
   }
 
   /** True while a snapshot is being loaded into the state machine (tests, stats). */
@@ -821,7 +586,7 @@ export class RaftServer {
   }
 
   /** Track role and leader changes (stats; the requests of a deposed leader, queued requests). */
-  private observe(): void {
+  observe(): void {
     const st = this.core!.status();
     countRoleChanges(this.stats, this.nodeId, { term: this.lastTerm, leader: this.lastLeader }, st);
     const prevRole = this.lastRole;
@@ -830,24 +595,4 @@ export class RaftServer {
     this.lastLeader = st.leader;
     this.requests.observe(prevRole, st);
   }
-}
-
-/** Validate a lin-kv request body and turn it into a log command. */
-export function clientCommand(body: Body): KvCommand {
-  const b = body as Record<string, unknown>;
-  switch (body.type) {
-    case 'read':
-      validate(b, { key: 'any' });
-      return { op: 'read', key: b['key'] as Json };
-    case 'write':
-      validate(b, { key: 'any', value: 'any' });
-      return { op: 'write', key: b['key'] as Json, value: b['value'] as Json };
-    case 'cas': {
-      validate(b, { key: 'any', from: 'any', to: 'any' }, { create_if_not_exists: 'bool' });
-      const cmd: KvCommand = { op: 'cas', key: b['key'] as Json, from: b['from'] as Json, to: b['to'] as Json };
-      if (b['create_if_not_exists'] === true) cmd.create_if_not_exists = true;
-      return cmd;
-    }
-  }
-  throw new ProtocolError(ErrorCode.NOT_SUPPORTED, `unsupported message type ${body.type}`);
 }
