@@ -15,7 +15,7 @@
  */
 import { pathToFileURL } from 'node:url';
 import { type RunOptions, SCENARIOS, findScenario, replayCommand, runScenario } from './scenarios.js';
-import { BROKEN, type Broken, LIN_UNKNOWN, type SimResult } from './sim.js';
+import { BROKEN, type Broken, LIN_UNKNOWN, type SimResult } from './config.js';
 
 interface Args {
   seeds: number;

@@ -1,5 +1,5 @@
 /**
- * One simulated node: the real serve driver (`RaftServer`, src/node/server.ts, with its Ready loop,
+ * One simulated node: the real serve driver (`RaftServer`, src/node/server.ts, with its Ready loop in ready-loop.ts,
  * snapshotter, client requests and forwarding) over the real storage (`DiskStorage` behind the
  * node's `StorageNodeStore`, src/storage and src/node/storage-adapter.ts) on the node's own
  * simulated file system (`SimFs`), hosted in the simulator. What the simulator provides in place

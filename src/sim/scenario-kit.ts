@@ -5,7 +5,8 @@
 import { InvariantViolation } from './invariants.js';
 import type { SimNode } from './node.js';
 import { Random } from './random.js';
-import { type SimConfig, type Simulation, defaultConfig } from './sim.js';
+import { type SimConfig, defaultConfig } from './config.js';
+import type { Simulation } from './sim.js';
 
 export interface Scenario {
   name: string;

@@ -14,7 +14,8 @@
 import type { Json } from '../raft/types.js';
 import type { SimNode } from './node.js';
 import { type Scenario, pickFollower, randomized, scenarioFail } from './scenario-kit.js';
-import { NO_NEMESIS, type Reply, type Simulation } from './sim.js';
+import { NO_NEMESIS } from './config.js';
+import type { Reply, Simulation } from './sim.js';
 
 /**
  * Storage steps the crash-storage scenario aims crash points at (node.ts storageStep), besides

@@ -22,7 +22,8 @@
  */
 import type { SimNode } from './node.js';
 import { type Scenario, randomized, scenarioFail } from './scenario-kit.js';
-import type { SimConfig, Simulation } from './sim.js';
+import type { SimConfig } from './config.js';
+import type { Simulation } from './sim.js';
 
 const SLOW = 30;
 const EPISODE_MS = 400;

@@ -10,7 +10,8 @@ import type { SimNode } from './node.js';
 import { type Scenario, pickFollower, randomized, scenarioFail } from './scenario-kit.js';
 import { FAULT_SCENARIOS } from './scenarios-faults.js';
 import { READ_SCENARIOS } from './scenarios-reads.js';
-import { type Broken, type SimConfig, type SimResult, Simulation } from './sim.js';
+import type { Broken, SimConfig, SimResult } from './config.js';
+import { Simulation } from './sim.js';
 
 export type { Scenario } from './scenario-kit.js';
 

@@ -12,135 +12,16 @@ import { checkHistory, type HistoryEvent } from '../check/index.js';
 import { canonicalJson } from '../kv/keys.js';
 import type { Entry, HardState, Json, NodeId, SnapshotMeta } from '../raft/types.js';
 import type { RecoveredState } from '../node/store.js';
-import type { BrokenStorage } from './broken-fs.js';
 import { InvariantViolation, Invariants } from './invariants.js';
 import { type DiskFault, type DiskFaultCode, injectDiskFault, injectedErrno } from './disk-faults.js';
-import { type DiskConfig, type NodeConfig, type NodeHost, type NodeObserver, SimNode, serveOptions } from './node.js';
-import { type LinkConfig, LOSSY, RELIABLE, SimNetwork } from './network.js';
+import { type NodeHost, type NodeObserver, SimNode, serveOptions } from './node.js';
+import { RELIABLE, SimNetwork } from './network.js';
+import { SimClients } from './clients.js';
+import { Nemesis } from './nemesis.js';
 import { EventQueue } from './queue.js';
 import { Random } from './random.js';
-import { SimFs, type CrashOptions } from './sim-fs.js';
-
-/**
- * The deliberately broken nodes (node n1 only): the driver acknowledges before persisting
- * (ServerEnv.unsafeAckBeforePersist), or the storage leaves out one fsync (broken-fs.ts).
- */
-export type Broken = 'ack-before-persist' | BrokenStorage;
-export const BROKEN: readonly Broken[] = ['ack-before-persist', 'no-wal-fsync', 'no-snapshot-dir-fsync'];
-
-/** The failure of a run whose linearizability check ran out of its budget (no verdict). */
-export const LIN_UNKNOWN = 'linearizability-unknown';
-
-export interface NemesisConfig {
-  partitions: boolean;
-  crashes: boolean;
-  crashAll: boolean;
-  pauses: boolean;
-  /** Crash at a file-system call (one of the node's next `crashPointCalls` mutating calls) as well as between steps. */
-  crashPoints: boolean;
-  /** The window a crash point is drawn from (default 40 calls). */
-  crashPointCalls?: number;
-  /** The share of the nemesis's crashes that are crash points (default 0.6; the rest crash between steps). */
-  crashPointShare?: number;
-  /**
-   * Storage steps (node.ts storageStep) crash points are also aimed at: half of them then crash
-   * at one of the first 3 calls of a step drawn from this list, whenever it comes.
-   */
-  crashPointSteps?: readonly string[];
-  /** Disk faults (EIO, disk full, read-only) on a leader or a follower: it must stop; restarted later with the fault cleared. */
-  diskFaults: boolean;
-  /** Switch the links between reliable and lossy now and then. */
-  flakyLinks: boolean;
-  /** Run one node's clock 3x slower or 3x faster for a while (its ticks and sleeps). */
-  clockSkew: boolean;
-  /** Time between nemesis actions, ms. */
-  interval: [number, number];
-}
-
-export const NO_NEMESIS: NemesisConfig = {
-  partitions: false, crashes: false, crashAll: false, pauses: false, crashPoints: false, diskFaults: false, flakyLinks: false, clockSkew: false, interval: [200, 600],
-};
-
-export interface SimConfig {
-  seed: number;
-  scenario: string;
-  nodes: number;
-  clients: number;
-  keys: number;
-  /** Simulated time of the main phase (ms). */
-  durationMs: number;
-  /** Simulated time after the main phase: faults healed, no new client operations. */
-  quietMs: number;
-  /** Stop the main phase after this many steps (events), if given. */
-  maxSteps?: number;
-  tickMs: number;
-  clientTimeoutMs: number;
-  /** Client think time between operations, ms. */
-  thinkMs: [number, number];
-  node: NodeConfig;
-  link: LinkConfig;
-  disk: DiskConfig;
-  /** Probability that a restart arms a crash at one of its first file-system calls (recovery, lock, meta.json). */
-  restartCrash: number;
-  /** A node that stopped after a disk fault is restarted this many ms later ([min, max]). */
-  faultRestartMs: [number, number];
-  nemesis: NemesisConfig;
-  broken?: Broken;
-  /** Keep the last `traceKeep` trace lines (0: none). */
-  traceKeep: number;
-  /** Check linearizability at the end (default true). */
-  checkLinearizability: boolean;
-  /** Time budget of the linearizability check, ms. */
-  checkBudgetMs: number;
-}
-
-export interface Failure {
-  invariant: string;
-  message: string;
-  step: number;
-  time: number;
-}
-
-export interface SimResult {
-  seed: number;
-  scenario: string;
-  ok: boolean;
-  failure: Failure | null;
-  steps: number;
-  simTimeMs: number;
-  traceHash: string;
-  trace: string[];
-  stats: {
-    ops: number;
-    okOps: number;
-    failOps: number;
-    infoOps: number;
-    elections: number;
-    leaders: number;
-    crashes: number;
-    restarts: number;
-    crashPointsFired: number;
-    /** Crash points fired, by the storage step the call belonged to (node.ts storageStep). */
-    crashSteps: Record<string, number>;
-    /** Disk faults that stopped a node (fail-stop) / injected. */
-    diskFaultStops: number;
-    diskFaults: number;
-    /** Clock-rate skew episodes started (nemesis or script). */
-    clockSkews: number;
-    /** Recoveries that cut a torn WAL tail. */
-    tornTails: number;
-    snapshotsTaken: number;
-    snapshotsInstalled: number;
-    /** Reads answered by a follower from its own state (with a read index from the leader). */
-    followerReads: number;
-    maxLogLength: number;
-    partitions: number;
-    messages: number;
-    dropped: number;
-    linearizability: string;
-    maxCommitted: number;
-  };
-}
+import { SimFs } from './sim-fs.js';
+import { type Failure, LIN_UNKNOWN, type SimConfig, type SimResult } from './config.js';
 
 interface Timer {
   ms: number;
@@ -148,7 +29,8 @@ interface Timer {
   cancelled: boolean;
 }
 
-type Ev =
+/** An event of the simulation's queue. */
+export type Ev =
   | { k: 'tick'; node: SimNode; inc: number; timer: Timer }
   | { k: 'msg'; to: SimNode; from: NodeId; line: string }
   | { k: 'req'; node: SimNode; client: number; line: string }
@@ -164,16 +46,6 @@ export interface Reply {
   value?: Json;
   code?: number;
   text?: string;
-}
-
-/** Maelstrom's definite errors: the operation certainly did not take effect. */
-const DEFINITE = new Set([1, 10, 11, 12, 14, 20, 21, 22, 30]);
-
-interface Client {
-  id: number;
-  process: number;
-  outstanding: { reqId: number; f: 'read' | 'write' | 'cas'; key: number; value: Json } | null;
-  target: number;
 }
 
 const END = Symbol('end');
@@ -211,11 +83,8 @@ export class Simulation implements NodeHost {
    */
   private readonly clockRates = new Map<NodeId, number>();
   private readonly hash = createHash('sha256');
-  private readonly clients: Client[] = [];
-  private nextProcess = 0;
-  private nextReq = 0;
-  private readonly nemesisRng: Random;
-  private readonly clientRng: Random;
+  private readonly clients: SimClients;
+  private readonly nemesis: Nemesis;
   private readonly faultRng: Random;
   /** Scenario hooks called at the end (may throw InvariantViolation). */
   readonly endChecks: Array<() => void> = [];
@@ -237,8 +106,8 @@ export class Simulation implements NodeHost {
     const root = new Random(cfg.seed);
     this.rng = root.fork();
     const netRng = root.fork();
-    this.nemesisRng = root.fork();
-    this.clientRng = root.fork();
+    this.nemesis = new Nemesis(this, root.fork());
+    this.clients = new SimClients(this, root.fork());
     this.faultRng = root.fork();
     const ids = Array.from({ length: cfg.nodes }, (_, i) => `n${i + 1}`);
     this.net = new SimNetwork(ids, netRng, cfg.link);
@@ -548,8 +417,7 @@ export class Simulation implements NodeHost {
 
   /** Point the first `count` simulated clients at `node`: their next operations go there. */
   aimClients(node: SimNode, count: number): void {
-    const i = this.nodes.indexOf(node);
-    for (const c of this.clients.slice(0, count)) c.target = i;
+    this.clients.aim(this.nodes.indexOf(node), count);
   }
 
   /** The current leader with the highest term among live nodes, if any. */
@@ -564,176 +432,6 @@ export class Simulation implements NodeHost {
       }
     }
     return best;
-  }
-
-  // -------------------------------------------------------------------------------------------
-  // Clients
-
-  private startClients(): void {
-    for (let i = 0; i < this.cfg.clients; i++) {
-      this.clients.push({ id: i, process: this.nextProcess++, outstanding: null, target: this.clientRng.int(this.cfg.nodes) });
-      this.queue.push(this.time + this.clientRng.next() * 20, { k: 'client', client: i });
-    }
-  }
-
-  private clientNext(c: Client): void {
-    if (!this.mainPhase || c.outstanding) return;
-    const r = this.clientRng;
-    const key = r.int(this.cfg.keys);
-    const roll = r.next();
-    const reqId = this.nextReq++;
-    let body: Record<string, Json>;
-    let f: 'read' | 'write' | 'cas';
-    let value: Json;
-    if (roll < 0.4) {
-      f = 'read';
-      body = { type: 'read', msg_id: reqId, key };
-      value = null;
-    } else if (roll < 0.7) {
-      f = 'write';
-      value = r.int(5);
-      body = { type: 'write', msg_id: reqId, key, value };
-    } else {
-      f = 'cas';
-      const from = r.int(5);
-      const to = r.int(5);
-      value = [from, to];
-      body = { type: 'cas', msg_id: reqId, key, from, to };
-    }
-    c.outstanding = { reqId, f, key, value };
-    this.history.push({ type: 'invoke', process: c.process, f, key, value, time: this.time });
-    const node = this.nodes[c.target]!;
-    // A real lin-kv request to any node: a follower forwards it to the leader it knows.
-    const line = JSON.stringify({ src: `c${c.id}`, dest: node.id, body });
-    this.queue.push(this.time + this.net.clientFate(), { k: 'req', node, client: c.id, line });
-    this.queue.push(this.time + this.cfg.clientTimeoutMs, { k: 'timeout', client: c.id, reqId });
-  }
-
-  private clientResponse(nodeId: NodeId, clientId: number, body: Reply): void {
-    const c = this.clients[clientId];
-    const out = c?.outstanding;
-    if (!c || !out || out.reqId !== body.in_reply_to) return; // timed out already
-    c.outstanding = null;
-    const base = { process: c.process, f: out.f, key: out.key, time: this.time, node: nodeId };
-    if (body.type === `${out.f}_ok`) {
-      this.history.push({ ...base, type: 'ok', value: out.f === 'read' ? (body.value ?? null) : out.value });
-      c.target = this.nodes.findIndex((n) => n.id === nodeId);
-    } else if (body.type === 'error' && DEFINITE.has(body.code ?? -1)) {
-      this.history.push({ ...base, type: 'fail', value: out.value, code: body.code!, error: body.text ?? '' });
-      if (body.code === 11) c.target = this.clientRng.int(this.cfg.nodes);
-    } else {
-      this.history.push({ ...base, type: 'info', value: out.value, code: body.code ?? 0, error: body.text ?? body.type });
-      c.process = this.nextProcess++;
-      c.target = this.clientRng.int(this.cfg.nodes);
-    }
-    this.queue.push(this.time + this.clientRng.range(this.cfg.thinkMs[0], this.cfg.thinkMs[1]), { k: 'client', client: c.id });
-  }
-
-  private clientTimeout(clientId: number, reqId: number): void {
-    const c = this.clients[clientId]!;
-    const out = c.outstanding;
-    if (!out || out.reqId !== reqId) return;
-    c.outstanding = null;
-    this.history.push({ type: 'info', process: c.process, f: out.f, key: out.key, value: out.value, time: this.time, code: 0, error: 'timeout' });
-    c.process = this.nextProcess++;
-    c.target = this.clientRng.int(this.cfg.nodes);
-    this.queue.push(this.time + this.clientRng.range(this.cfg.thinkMs[0], this.cfg.thinkMs[1]), { k: 'client', client: c.id });
-  }
-
-  // -------------------------------------------------------------------------------------------
-  // Nemesis
-
-  private scheduleNemesis(): void {
-    const n = this.cfg.nemesis;
-    if (!(n.partitions || n.crashes || n.crashAll || n.pauses || n.flakyLinks || n.clockSkew)) return;
-    const [lo, hi] = n.interval;
-    this.at(lo + this.nemesisRng.next() * (hi - lo), 'nemesis', () => {
-      if (!this.mainPhase) return;
-      this.nemesisAction();
-      this.scheduleNemesis();
-    });
-  }
-
-  private nemesisAction(): void {
-    const n = this.cfg.nemesis;
-    const r = this.nemesisRng;
-    const acts: string[] = [];
-    if (n.partitions) acts.push('partition', 'partition', 'heal');
-    if (n.crashes) acts.push('crash', 'crash');
-    if (n.crashAll) acts.push('crash-all');
-    if (n.pauses) acts.push('pause');
-    if (n.flakyLinks) acts.push('links');
-    if (n.clockSkew) acts.push('skew');
-    if (n.diskFaults) acts.push('disk-fault');
-    const act = r.pick(acts);
-    const live = this.nodes.filter((x) => x.up);
-    switch (act) {
-      case 'partition':
-        this.net.randomPartition();
-        this.note(`PARTITION ${this.net.description}`);
-        break;
-      case 'heal':
-        this.net.heal();
-        this.note('HEAL');
-        break;
-      case 'crash': {
-        if (live.length === 0) break;
-        // Prefer the leader now and then: that is where the interesting crashes are.
-        const ldr = this.leader();
-        const node = ldr && r.chance(0.5) ? ldr : r.pick(live);
-        if (n.crashPoints && r.chance(n.crashPointShare ?? 0.6)) {
-          // (Re)arm: an aim at a step that does not come soon is replaced.
-          if (n.crashPointSteps && n.crashPointSteps.length > 0 && r.chance(0.5)) {
-            const step = r.pick(n.crashPointSteps);
-            const k = 1 + r.int(3);
-            node.aimCrash(step, k);
-            this.note(`${node.id} ARM crash at ${step} call ${k}`);
-            break;
-          }
-          const k = 1 + r.int(n.crashPointCalls ?? 40);
-          node.armCrash(k);
-          this.note(`${node.id} ARM crash at file-system call ${node.fs.calls + k}`);
-        } else {
-          this.crash(node, r.chance(0.5));
-          this.scheduleRestart(node, r.range(20, 400));
-        }
-        break;
-      }
-      case 'crash-all': {
-        for (const x of live) this.crash(x, r.chance(0.5));
-        for (const x of this.nodes) this.scheduleRestart(x, r.range(10, 300));
-        break;
-      }
-      case 'pause': {
-        const cand = live.filter((x) => !x.paused);
-        if (cand.length === 0) break;
-        const node = r.pick(cand);
-        this.pause(node);
-        this.at(r.range(50, 600), `resume ${node.id}`, () => this.resume(node));
-        break;
-      }
-      case 'links':
-        this.net.link = this.net.link === RELIABLE ? LOSSY : RELIABLE;
-        this.note(`LINKS ${this.net.link === RELIABLE ? 'reliable' : 'lossy'}`);
-        break;
-      case 'disk-fault': {
-        // On the leader half the time (it writes for every client request), else any live node.
-        const ldr = this.leader();
-        const node = ldr && r.chance(0.5) ? ldr : r.pick(live.length > 0 ? live : this.nodes);
-        if (!node.up || node.fault) break;
-        this.injectFault(node, r.pick(['EIO', 'ENOSPC', 'EROFS'] as const), r);
-        break;
-      }
-      case 'skew': {
-        // One node's clock 3x slower or faster for a while (the leader now and then).
-        const ldr = this.leader();
-        const node = ldr && r.chance(0.4) ? ldr : r.pick(this.nodes);
-        if (this.clockRate(node) !== 1) break;
-        this.setClockRate(node, r.chance(0.5) ? 3 : 1 / 3);
-        this.at(r.range(200, 900), `clock ${node.id} normal`, () => this.setClockRate(node, 1));
-        break;
-      }
-    }
   }
 
   /** End of the main phase: heal, bring every node back, stop new operations. */
@@ -802,13 +500,13 @@ export class Simulation implements NodeHost {
       case 'resp':
         this.note(`${ev.node}>c${ev.client} ${ev.line}`);
         for (const t of this.replyTaps) t(ev.node, `c${ev.client}`, ev.body);
-        this.clientResponse(ev.node, ev.client, ev.body);
+        this.clients.response(ev.node, ev.client, ev.body);
         return;
       case 'timeout':
-        this.clientTimeout(ev.client, ev.reqId);
+        this.clients.timeout(ev.client, ev.reqId);
         return;
       case 'client':
-        this.clientNext(this.clients[ev.client]!);
+        this.clients.next(ev.client);
         return;
       case 'fn':
         return ev.fn();
@@ -830,8 +528,8 @@ export class Simulation implements NodeHost {
     };
     try {
       for (const n of this.nodes) await this.restart(n);
-      this.startClients();
-      this.scheduleNemesis();
+      this.clients.start();
+      this.nemesis.schedule();
       if (script) script(this);
       const mainEnd = this.cfg.durationMs;
       const endAt = mainEnd + this.cfg.quietMs;
@@ -971,52 +669,4 @@ export class Simulation implements NodeHost {
 /** 3 -> "3", 1/3 -> "3" (for the trace). */
 function fmtRate(x: number): string {
   return Number.isInteger(x) ? String(x) : x.toFixed(2);
-}
-
-/**
- * How a torn crash garbles the last sector it keeps of a file: a quarter of the time, with zeros
- * or random bytes. WAL format 2's rule (docs/FORMAT.md, "Torn or corrupt") allows any bytes in the
- * last sector a crash keeps, so random garbage that happens to form a complete record with a bad
- * checksum is still a torn tail, not corruption (docs/SIMULATION.md, "Crashes and the torn-tail rule").
- */
-export const DEFAULT_CRASH: CrashOptions = { garble: 0.25, garbage: 'mixed' };
-
-export function defaultConfig(seed: number, scenario = 'random'): SimConfig {
-  return {
-    seed,
-    scenario,
-    nodes: 3,
-    clients: 3,
-    keys: 3,
-    durationMs: 3000,
-    quietMs: 2000,
-    tickMs: 10,
-    clientTimeoutMs: 600,
-    thinkMs: [0, 20],
-    node: {
-      electionTicks: 15,
-      heartbeatTicks: 3,
-      preVote: true,
-      checkQuorum: true,
-      maxEntriesPerAppend: 16,
-      maxInflight: 4,
-      snapshotChunkSize: 256,
-      snapshotThreshold: 10,
-      snapshotJitter: 0,
-      trailingLogs: 2,
-      snapshotDelay: [0, 0],
-      requestTimeoutMs: 1000,
-      leaderWaitMs: 150,
-    },
-    link: RELIABLE,
-    // WAL format 2 pads every sync to a 512-byte sector: 8 KiB is about 14 syncs per segment, a
-    // rotation every few snapshots (scenarios that stress rotation pick smaller segments).
-    disk: { segmentBytes: 8192, retain: 2, crash: { ...DEFAULT_CRASH } },
-    restartCrash: 0,
-    faultRestartMs: [50, 400],
-    nemesis: { ...NO_NEMESIS },
-    traceKeep: 0,
-    checkLinearizability: true,
-    checkBudgetMs: 5000,
-  };
 }

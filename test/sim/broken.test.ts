@@ -7,7 +7,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { runScenario } from '../../src/sim/scenarios.js';
-import type { Broken } from '../../src/sim/sim.js';
+import type { Broken } from '../../src/sim/config.js';
 
 /** The first failure among seeds 1..n of `scenario` with `broken` (as "seed: invariant"), if any. */
 async function failures(scenario: string, n: number, broken: Broken): Promise<string[]> {

@@ -5,7 +5,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { runScenario } from '../../src/sim/scenarios.js';
-import { Simulation, defaultConfig } from '../../src/sim/sim.js';
+import { defaultConfig } from '../../src/sim/config.js';
+import { Simulation } from '../../src/sim/sim.js';
 
 describe('clock-rate skew', () => {
   it("a node's timers run 3x slower or faster while its clock is skewed, at the normal rate again after", async () => {

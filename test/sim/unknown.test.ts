@@ -7,7 +7,8 @@ import { describe, expect, it } from 'vitest';
 import type { HistoryEvent } from '../../src/check/index.js';
 import { exitStatus } from '../../src/sim/cli.js';
 import { findScenario } from '../../src/sim/scenarios.js';
-import { LIN_UNKNOWN, Simulation } from '../../src/sim/sim.js';
+import { LIN_UNKNOWN } from '../../src/sim/config.js';
+import { Simulation } from '../../src/sim/sim.js';
 import { expectSeedPasses } from './helpers.js';
 
 /**
