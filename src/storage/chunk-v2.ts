@@ -26,7 +26,8 @@ import {
   orderTemplateKeys,
   putHexKeys,
   putTemplateKeys,
-  radixOrder,
+  radixInput,
+  radixSortInput,
   readHexKeys,
   readTemplateKeys,
 } from './string-keys.js';
@@ -94,7 +95,7 @@ function readVarints(b: Uint8Array, n: number, out: number[]): void {
 // ------------------------------------------------------------------------------------------------
 // Writing
 
-// Scratch of the encoder: the indices of each group (sorting: radixOrder, string-keys.ts). Grown to the largest chunk.
+// Scratch of the encoder: the indices of each group (sorting: radixSortInput, string-keys.ts). Grown to the largest chunk.
 let cap = 0;
 let intIdx = new Int32Array(0);
 let otherIdx = new Int32Array(0);
@@ -123,7 +124,13 @@ function sortIntKeys(keys: readonly unknown[], from: number, idx: Int32Array, m:
     idx.set(a);
     return;
   }
-  radixOrder(idx, m, range, (i) => (keys[from + i] as number) - min);
+  const { rel, pos } = radixInput(m);
+  for (let j = 0; j < m; j++) {
+    const i = idx[j]!;
+    rel[j] = (keys[from + i] as number) - min;
+    pos[j] = i;
+  }
+  radixSortInput(idx, m, range);
 }
 
 /** A value that goes into a varint column: an integer of magnitude below 2^52. */

@@ -157,16 +157,32 @@ function grow(n: number): void {
  */
 export function radixOrder(order: Int32Array, m: number, range: number, value: (i: number) => number): void {
   if (range === 0 || m < 2) return;
+  const { rel, pos } = radixInput(m);
+  for (let j = 0; j < m; j++) {
+    const i = order[j]!;
+    rel[j] = value(i);
+    pos[j] = i;
+  }
+  radixSortInput(order, m, range);
+}
+
+/**
+ * The scratch `radixOrder` sorts, for a caller that fills it itself (a loop of its own rather
+ * than a call of `value` per element: the hot path of integer keys): `rel[j]` the value and
+ * `pos[j]` the element of `order[j]`, for j < m; then `radixSortInput`.
+ */
+export function radixInput(m: number): { rel: Uint32Array; pos: Int32Array } {
   grow(m);
+  return { rel: relA, pos: posA };
+}
+
+/** `radixOrder` on the scratch filled through `radixInput`: `order[0, m)` gets the elements by ascending value (stable). */
+export function radixSortInput(order: Int32Array, m: number, range: number): void {
+  if (range === 0 || m < 2) return;
   let rs = relA;
   let rd = relB;
   let ps = posA;
   let pd = posB;
-  for (let j = 0; j < m; j++) {
-    const i = order[j]!;
-    rs[j] = value(i);
-    ps[j] = i;
-  }
   const passes = range < 2 ** 11 ? 1 : range < 2 ** 22 ? 2 : 3;
   for (let pass = 0; pass < passes; pass++) {
     const shift = pass * 11;
