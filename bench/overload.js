@@ -4,9 +4,9 @@
 // whatever the answers), for --time seconds. Reports each node's resident memory before and at its
 // peak during the overload (sampled every 50 ms from /proc), what the requests got (ok, 11 shed, other
 // errors, no answer), and the latency of the requests the cluster accepted.
-//   node bench/overload.js [--time S] [--factor F] [--rate N] [--runs R] [--out docs/BENCHMARKS.md]
+//   node bench/overload.js [--time S] [--factor F] [--rate N] [--runs R] [--profile DIR] [--out docs/BENCHMARKS.md]
 // --rate N offers N requests a second instead of F x the capacity measured (to compare two builds
-// at the same offered load). KEEP_OVERLOAD=1 keeps each run's data directories and node logs.
+// at the same offered load). --profile DIR writes each node's CPU profile there (node --cpu-prof). KEEP_OVERLOAD=1 keeps each run's data directories and node logs.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -15,13 +15,14 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { Network } from '../dist/cluster/network.js';
 import { NodeProcess } from '../dist/cluster/node-process.js';
+import { cpuMs } from './harness.js';
 import { fmt, median, writeBlock } from './report.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const RUN = path.join(ROOT, 'bin/run.js');
 const { values: args } = parseArgs({
   strict: false,
-  options: { time: { type: 'string', default: '8' }, factor: { type: 'string', default: '10' }, rate: { type: 'string' }, runs: { type: 'string', default: '3' }, out: { type: 'string' } },
+  options: { time: { type: 'string', default: '8' }, factor: { type: 'string', default: '10' }, rate: { type: 'string' }, profile: { type: 'string' }, runs: { type: 'string', default: '3' }, out: { type: 'string' } },
 });
 const TIME = Number(args.time);
 const FACTOR = Number(args.factor);
@@ -61,7 +62,8 @@ async function oneRun(run) {
   const ids = ['n1', 'n2', 'n3'];
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'raftsnap-overload-'));
   const nodes = ids.map((id) => {
-    const n = new NodeProcess({ id, command: process.execPath, args: [RUN, 'serve', '--data-dir', path.join(root, id)], env: {}, logPath: path.join(root, `${id}.log`) }, clock);
+    const prof = args.profile ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(args.profile)}`, `--cpu-prof-name=overload-run${run}-${id}.cpuprofile`] : [];
+    const n = new NodeProcess({ id, command: process.execPath, args: [...prof, RUN, 'serve', '--data-dir', path.join(root, id)], env: {}, logPath: path.join(root, `${id}.log`) }, clock);
     net.addNode(n);
     n.start();
     return n;
@@ -108,6 +110,10 @@ async function oneRun(run) {
   const clients = Array.from({ length: 256 }, (_, i) => net.client(`o${i}`));
   const inflight = [];
   const t0 = performance.now();
+  // CPU shares over the overload phase (1.00 = one core of 2): each node's (from /proc) and this
+  // process's, the router and the open-loop clients.
+  const cpu0 = nodes.map((n) => cpuMs(n.pid));
+  const benchCpu0 = process.cpuUsage();
   let sentSoFar = 0;
   while (performance.now() - t0 < TIME * 1000) {
     const due = Math.floor(((performance.now() - t0) / 1000) * rate);
@@ -131,6 +137,9 @@ async function oneRun(run) {
     await sleep(5);
   }
   const sendSecs = (performance.now() - t0) / 1000;
+  const nodeCpu = nodes.map((n, i) => (cpuMs(n.pid) - cpu0[i]) / (sendSecs * 1000));
+  const bc = process.cpuUsage(benchCpu0);
+  const benchCpu = (bc.user + bc.system) / 1000 / (sendSecs * 1000);
   await Promise.all(inflight);
   const newTerms = (await maxTerm()) - termBefore;
   clearInterval(sampler);
@@ -154,6 +163,9 @@ async function oneRun(run) {
     rssBefore: Math.max(...rssBefore),
     rssPeak: Math.max(...peak),
     newTerms,
+    nodeCpuMax: Math.max(...nodeCpu),
+    nodeCpuSum: nodeCpu.reduce((a, b) => a + b, 0),
+    benchCpu,
   };
   process.stderr.write(`run ${run}: ${JSON.stringify(r)}\n`);
   return r;
@@ -166,8 +178,8 @@ const n0 = (x) => Math.round(x).toLocaleString('en-US');
 let text = `### Overload: ${FACTOR}x the measured capacity\n\n`;
 text += `Command: \`node bench/overload.js --time ${TIME} --factor ${FACTOR} --runs ${RUNS}\` (via \`npm run bench\`). Machine: ${os.cpus().length} cores, Node ${process.version}. `;
 text += `3 raftsnap nodes with data directories (fsync on) behind src/cluster's router, latency 0, Maelstrom's mix on keys 0..${KEYS - 1}. Capacity = ok ops/s of 64 closed-loop clients over 3 s; then ${FACTOR}x that rate is offered open loop (requests sent on a clock, whatever the answers, to all three nodes) for ${TIME} s, and every request is waited for (5 s timeout). `;
-text += `A node answers 11 at once, before anything enters a log, past 1,024 requests in flight or 4,096 queued inputs; while its stdout is full it stops reading stdin. Resident memory (VmRSS) is sampled every 50 ms; "new terms" = how far the highest term among the nodes (get_stats) moved from before the overload to after it (0: the same leader throughout); medians of ${RUNS} runs.\n\n`;
-text += `| capacity ok/s | offered/s | sent/s (harness) | ok/s under overload | ok | shed (11) | other errors | no answer | accepted p50 ms | p99 ms | max ms | largest node RSS before MiB | peak during MiB | new terms |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n`;
-text += `| ${n0(m('capacity'))} | ${n0(m('offered'))} | ${n0(m('sentPerS'))} | ${n0(m('okPerS'))} | ${n0(m('ok'))} | ${n0(m('shed'))} | ${n0(m('otherError'))} | ${n0(m('timeout'))} | ${fmt(m('p50'))} | ${fmt(m('p99'))} | ${fmt(m('max'))} | ${fmt(m('rssBefore'))} | ${fmt(m('rssPeak'))} | ${n0(m('newTerms'))} |\n\n`;
+text += `A node answers 11 at once, before anything enters a log, past 1,024 requests in flight or 4,096 queued inputs; while its stdout is full it stops reading stdin. Resident memory (VmRSS) is sampled every 50 ms; "new terms" = how far the highest term among the nodes (get_stats) moved from before the overload to after it (0: the same leader throughout); CPU over the overload's sending phase (1.00 = one core of ${os.cpus().length}): "busiest node" = the node with the most, "nodes" = the three together, "bench" = this process (the router and the open-loop clients); medians of ${RUNS} runs.\n\n`;
+text += `| capacity ok/s | offered/s | sent/s (harness) | ok/s under overload | ok | shed (11) | other errors | no answer | accepted p50 ms | p99 ms | max ms | largest node RSS before MiB | peak during MiB | new terms | busiest node CPU | nodes CPU | bench CPU |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n`;
+text += `| ${n0(m('capacity'))} | ${n0(m('offered'))} | ${n0(m('sentPerS'))} | ${n0(m('okPerS'))} | ${n0(m('ok'))} | ${n0(m('shed'))} | ${n0(m('otherError'))} | ${n0(m('timeout'))} | ${fmt(m('p50'))} | ${fmt(m('p99'))} | ${fmt(m('max'))} | ${fmt(m('rssBefore'))} | ${fmt(m('rssPeak'))} | ${n0(m('newTerms'))} | ${m('nodeCpuMax').toFixed(2)} | ${m('nodeCpuSum').toFixed(2)} | ${m('benchCpu').toFixed(2)} |\n\n`;
 process.stdout.write(text);
 if (args.out) writeBlock(args.out, 'overload', text);
