@@ -34,7 +34,7 @@ export class SimClients {
     for (const c of this.clients.slice(0, count)) c.target = node;
   }
 
-
+  /** The clients' first operations, each at a small random delay. */
   start(): void {
     for (let i = 0; i < this.sim.cfg.clients; i++) {
       this.clients.push({ id: i, process: this.nextProcess++, outstanding: null, target: this.rng.int(this.sim.cfg.nodes) });
@@ -42,6 +42,7 @@ export class SimClients {
     }
   }
 
+  /** The client's next operation (in the main phase, when it has none outstanding), with its timeout. */
   next(clientId: number): void {
     const c = this.clients[clientId]!;
     if (!this.sim.mainPhase || c.outstanding) return;
@@ -76,6 +77,7 @@ export class SimClients {
     this.sim.queue.push(this.sim.time + this.sim.cfg.clientTimeoutMs, { k: 'timeout', client: c.id, reqId });
   }
 
+  /** A node's reply to a client's request: the completion goes into the history (ok, fail or info). */
   response(nodeId: NodeId, clientId: number, body: Reply): void {
     const c = this.clients[clientId];
     const out = c?.outstanding;
@@ -96,6 +98,7 @@ export class SimClients {
     this.sim.queue.push(this.sim.time + this.rng.range(this.sim.cfg.thinkMs[0], this.sim.cfg.thinkMs[1]), { k: 'client', client: c.id });
   }
 
+  /** The client's request timed out: an info completion, and the client continues as a new process. */
   timeout(clientId: number, reqId: number): void {
     const c = this.clients[clientId]!;
     const out = c.outstanding;

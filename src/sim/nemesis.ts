@@ -13,9 +13,10 @@ export class Nemesis {
     private readonly rng: Random,
   ) {}
 
+  /** The next action, at a random time within the configured interval (nothing when no fault is on). */
   schedule(): void {
     const n = this.sim.cfg.nemesis;
-    if (!(n.partitions || n.crashes || n.crashAll || n.pauses || n.flakyLinks || n.clockSkew)) return;
+    if (!(n.partitions || n.crashes || n.crashAll || n.pauses || n.flakyLinks || n.clockSkew || n.diskFaults)) return;
     const [lo, hi] = n.interval;
     this.sim.at(lo + this.rng.next() * (hi - lo), 'nemesis', () => {
       if (!this.sim.mainPhase) return;
@@ -24,6 +25,7 @@ export class Nemesis {
     });
   }
 
+  /** One action, drawn from the faults the scenario turned on. */
   private act(): void {
     const n = this.sim.cfg.nemesis;
     const r = this.rng;
