@@ -117,21 +117,11 @@ export class NodeProcess extends EventEmitter {
     });
   }
 
-  /**
-   * Writes one message to the node's stdin. False when the node is down (the message is lost).
-   * The messages written in one turn of the router's event loop go out in one write (corked until
-   * the turn's end): fewer system calls here and fewer wake-ups of the node, which reads them in
-   * one chunk.
-   */
+  /** Writes one message to the node's stdin. False when the node is down (the message is lost). */
   send(msg: unknown): boolean {
     const c = this.child;
     if (!c || !c.stdin || c.stdin.destroyed || !c.stdin.writable) return false;
-    const stdin = c.stdin;
-    if (stdin.writableCorked === 0) {
-      stdin.cork();
-      process.nextTick(() => stdin.uncork());
-    }
-    stdin.write(JSON.stringify(msg) + '\n');
+    c.stdin.write(JSON.stringify(msg) + '\n');
     return true;
   }
 
