@@ -105,6 +105,8 @@ export class FrozenView {
         }
       }
     }
+    // The same fill as above, written out again: through a helper object's method per pair the
+    // copy of 1,000,000 keys measured about 25% slower (24 against 19 ms, medians of 3).
     for (const [ck, e] of this.other) {
       const s = this.savedOther.get(ck);
       const value = s ? s.value : e.value;
