@@ -42,6 +42,19 @@ export function keyShard(k: Json): number {
   return typeof k === 'number' || typeof k === 'string' ? shardOf(k) : OTHER_SHARD;
 }
 
+/**
+ * The least and greatest `keyShard` of integer keys spanning `min..max`, from the two ends alone,
+ * or null when that cannot be told without each key: the span leaves 0..2^31 - 1 (other numbers
+ * hash) or wraps around the shards (64 blocks of 4,096 or more apart).
+ */
+export function intShardSpan(min: number, max: number): [number, number] | null {
+  if (!(min >= 0 && max <= 0x7fffffff && min <= max)) return null;
+  const a = min >>> INT_BLOCK_BITS;
+  const b = max >>> INT_BLOCK_BITS;
+  if (b - a >= SHARDS || (a & MASK) > (b & MASK)) return null;
+  return [a & MASK, b & MASK];
+}
+
 export class ShardedMap {
   readonly shards: Array<Map<number | string, Json>> = Array.from({ length: SHARDS }, () => new Map());
 

@@ -170,6 +170,12 @@ function putValues(w: Scratch, values: readonly unknown[], from: number, idx: In
 }
 
 /**
+ * What `encodeChunkV2` saw of a chunk's keys: how many are safe integers, and their least and
+ * greatest (Infinity and -Infinity when there are none). Overwritten by the next call.
+ */
+export const chunkIntKeys = { count: 0, min: Infinity, max: -Infinity };
+
+/**
  * Encode the chunk `keys[from, from+n) -> values[from, from+n)` as version 2 group items, handing
  * each to `sink` as a view into a scratch buffer that the next item overwrites (copy it at once, as
  * zstd does). Integer keys (safe integers spanning at most 2^53 - 1) make a group of their own,
@@ -215,6 +221,9 @@ export function encodeChunkV2(
       otherIdx[no++] = i;
     }
   }
+  chunkIntKeys.count = ni;
+  chunkIntKeys.min = min;
+  chunkIntKeys.max = max;
   const w = scratch;
   // The groups of a kind's keys `idx[0, m)` in group order: each `put(at, len)` writes its keys
   // column, then its values, and the item is handed on (and where its pairs came from noted).

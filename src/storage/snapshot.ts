@@ -18,8 +18,8 @@
  */
 import path from 'node:path';
 import type { Json, NodeId, SnapshotMeta } from '../raft/types.js';
-import { keyShard } from '../kv/shards.js';
-import { encodeChunkV2, type ChunkOrder } from './chunk-v2.js';
+import { intShardSpan, keyShard } from '../kv/shards.js';
+import { chunkIntKeys, encodeChunkV2, type ChunkOrder } from './chunk-v2.js';
 import { ZstdFrameWriter, crc32, encodeCbor, encodeCborTransient, encodeColumnsTransient } from './codec.js';
 import { hex16, writeFileAtomic, type SyncOptions } from './fsutil.js';
 import { verifySnapshotBytes } from './snapshot-read.js';
@@ -236,10 +236,16 @@ export class SnapshotEncoder {
     }
     const ks = this.keys;
     const vs = this.values;
-    for (; i < n; i++) {
-      ks[this.pending] = keys[i]!;
-      vs[this.pending] = values[i]!;
-      if (++this.pending === this.chunkPairs) this.flushChunk();
+    while (i < n) {
+      // Copy as many as fit in the chunk being filled, then write it if it is full.
+      let p = this.pending;
+      const end = Math.min(n, i + this.chunkPairs - p);
+      for (; i < end; i++, p++) {
+        ks[p] = keys[i]!;
+        vs[p] = values[i]!;
+      }
+      this.pending = p;
+      if (p === this.chunkPairs) this.flushChunk();
     }
     this.keyCount += n;
   }
@@ -327,14 +333,19 @@ export class SnapshotEncoder {
     if (this.version === 3) {
       // One frame per chunk, with the range of its keys' shards: a reader can decode the chunks
       // that may hold a key without the others (a node answering before its whole state is loaded).
-      let lo = Infinity;
-      let hi = -1;
-      for (let i = from; i < from + n; i++) {
-        const s = keyShard(keys[i]!);
-        if (s < lo) lo = s;
-        if (s > hi) hi = s;
-      }
       encodeChunkV2(keys, values, n, from, this.sink, o ?? undefined, V3_GROUP_PAIRS, V3_INT_GROUP_PAIRS);
+      // A chunk of integer keys within one turn of the shards (a key run, most integer states)
+      // has its range from its least and greatest key; any other chunk is looked at key by key.
+      const span = chunkIntKeys.count === n ? intShardSpan(chunkIntKeys.min, chunkIntKeys.max) : null;
+      let lo = span ? span[0] : Infinity;
+      let hi = span ? span[1] : -1;
+      if (!span) {
+        for (let i = from; i < from + n; i++) {
+          const s = keyShard(keys[i]!);
+          if (s < lo) lo = s;
+          if (s > hi) hi = s;
+        }
+      }
       const f = this.zstd.endFrame();
       this.chunkFrames.push([f.size, f.rawSize, n, lo, hi]);
     } else if (this.version === 2) {

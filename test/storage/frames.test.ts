@@ -9,7 +9,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { Json } from '../../src/raft/types.js';
 import { KvStore } from '../../src/kv/store.js';
-import { OTHER_SHARD, SHARDS, keyShard, shardOf } from '../../src/kv/shards.js';
+import { OTHER_SHARD, SHARDS, intShardSpan, keyShard, shardOf } from '../../src/kv/shards.js';
 import {
   CHUNK_PAIRS,
   V3_CHUNK_PAIRS,
@@ -248,6 +248,75 @@ describe('snapshot format version 3: writing and reading', () => {
     expect(seen).toBe(s.size);
     expect(framed.chunks[framed.chunks.length - 1]!.lastShard).toBe(OTHER_SHARD);
     expect(framed.chunks[0]!.firstShard).toBe(Math.min(...nonEmpty));
+  });
+
+  it('intShardSpan gives the shards of integer spans exactly as keyShard of each key does, or null', () => {
+    let x = 0x2545f491;
+    const rnd = (): number => {
+      x ^= x << 13;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      return (x >>> 0) / 2 ** 32;
+    };
+    const ends = [0, 1, 4095, 4096, 64 * 4096 - 1, 64 * 4096, 2 ** 31 - 4097, 2 ** 31 - 1, 2 ** 31, -1, -4096];
+    const spans: Array<[number, number]> = [];
+    for (const a of ends) for (const b of ends) spans.push([a, b]);
+    for (let t = 0; t < 2000; t++) {
+      const a = Math.floor(rnd() * 2 ** 31);
+      spans.push([a, a + Math.floor(rnd() * (rnd() < 0.5 ? 8192 : 600_000))]);
+    }
+    let told = 0;
+    for (const [min, max] of spans) {
+      const got = intShardSpan(min, max);
+      if (got === null) continue;
+      told++;
+      // Every integer of the span has a shard within the range, and both ends are reached.
+      let lo = Infinity;
+      let hi = -1;
+      for (let k = min; k <= max; k += Math.max(1, Math.floor((max - min) / 5000))) {
+        lo = Math.min(lo, keyShard(k));
+        hi = Math.max(hi, keyShard(k));
+      }
+      lo = Math.min(lo, keyShard(max));
+      hi = Math.max(hi, keyShard(max));
+      expect(got, `${min}..${max}`).toEqual([keyShard(min), keyShard(max)]);
+      expect([lo, hi], `${min}..${max}`).toEqual(got);
+    }
+    expect(told).toBeGreaterThan(1000);
+    expect(intShardSpan(64 * 4096 - 1, 64 * 4096)).toBeNull(); // shard 63, then 0: wraps
+    expect(intShardSpan(-1, 5)).toBeNull();
+    expect(intShardSpan(0, 2 ** 31)).toBeNull();
+  });
+
+  it('every chunk frame declares exactly the shards of its keys, for integer keys in any order and span', () => {
+    let x = 0x9e3779b9;
+    const rnd = (): number => {
+      x ^= x << 13;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      return (x >>> 0) / 2 ** 32;
+    };
+    // Spans within one block, across blocks, across the turn of the shards, negative and past
+    // 2^31 (hashed): each 8,192 pairs, fed in order, reversed or shuffled.
+    const starts = [0, 4000, 64 * 4096 - 5000, 2 ** 31 - 8192, 2 ** 31 - 100, -3000, 10 ** 12];
+    const keys: number[] = [];
+    for (const s0 of starts) {
+      const run = Array.from({ length: V3_CHUNK_PAIRS }, (_, i) => s0 + i * (s0 === 4000 ? 37 : 1));
+      if (rnd() < 0.5) run.reverse();
+      for (let i = run.length - 1; i > 0 && s0 % 2 === 0; i--) {
+        const j = Math.floor(rnd() * (i + 1));
+        [run[i], run[j]] = [run[j]!, run[i]!];
+      }
+      keys.push(...run);
+    }
+    const enc = new SnapshotEncoder({ index: 1, term: 1, config: ['n1'] }, { createdAt: 0 });
+    for (let i = 0; i < keys.length; i += 3000) enc.addColumns(keys.slice(i, i + 3000), keys.slice(i, i + 3000).map((k) => k % 7));
+    const framed = FramedSnapshot.fromBytes(enc.finish())!;
+    expect(framed.chunks.length).toBe(starts.length);
+    for (let j = 0; j < framed.chunks.length; j++) {
+      const shards = framed.chunk(j).keys.map((k) => keyShard(k));
+      expect([framed.chunks[j]!.firstShard, framed.chunks[j]!.lastShard], `chunk ${j}`).toEqual([Math.min(...shards), Math.max(...shards)]);
+    }
   });
 
   it('the chunks whose range holds a key shard are the ones to decode to find the key', () => {
