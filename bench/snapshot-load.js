@@ -30,6 +30,7 @@ import { parseArgs } from 'node:util';
 import { closedLoop, cpuMs, leaderOf, MIXES, pickOp, quantile, seedDataDir, sleep, startCluster, stopCluster, writeStateSnapshot } from './harness.js';
 import { forEachPair } from './large-state.js';
 import { fmt, median, writeBlock } from './report.js';
+import { defaultOptions } from '../dist/node/options.js';
 
 const { values: args } = parseArgs({
   // Not strict: `npm run bench` passes the same arguments to every benchmark.
@@ -43,6 +44,8 @@ const { values: args } = parseArgs({
     conc: { type: 'string', default: '16' },
     threshold: { type: 'string' },
     snaps: { type: 'string', default: '5' },
+    // --snapshot-jitter for the on trials (default: serve's own).
+    jitter: { type: 'string' },
     out: { type: 'string' },
   },
 });
@@ -52,6 +55,7 @@ const TIME = Number(args.time);
 const WARMUP = Number(args.warmup);
 const CONC = Number(args.conc);
 const SNAPS = Number(args.snaps);
+const JITTER = args.jitter !== undefined ? Number(args.jitter) : defaultOptions().snapshotJitter;
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const RUN = path.join(ROOT, 'bin/run.js');
 const PRELOAD = path.join(ROOT, 'bench/loop-delay-preload.cjs');
@@ -113,7 +117,7 @@ async function trial(cfg, threshold, run) {
   const tdir = path.join(root, `trial-${++trialNo}-${cfg}`);
   fs.mkdirSync(tdir);
   const delayFile = (id) => path.join(tdir, `${id}.delay.jsonl`);
-  const flags = cfg === 'off' ? ['--snapshot-threshold', '0', '--snapshot-threshold-bytes', '0'] : ['--snapshot-threshold', String(threshold), '--snapshot-threshold-bytes', '0'];
+  const flags = cfg === 'off' ? ['--snapshot-threshold', '0', '--snapshot-threshold-bytes', '0'] : ['--snapshot-threshold', String(threshold), '--snapshot-threshold-bytes', '0', '--snapshot-jitter', String(JITTER)];
   const s = await startCluster({
     name: `snapload-${cfg}`,
     count: IDS.length,
@@ -123,6 +127,8 @@ async function trial(cfg, threshold, run) {
   });
   let leader;
   let snapLines = [];
+  // Every node's snapshot log lines (index, keys, bytes, ms), for the followers' overlap.
+  const nodeSnaps = {};
   const r = {};
   try {
     await allLoaded(s);
@@ -158,13 +164,15 @@ async function trial(cfg, threshold, run) {
     Object.assign(r, { w0, w1, res, polls, st0, st1, delays, leaderCpu: (cpu1 - cpu0) / (w1 - w0) });
   } finally {
     await stopCluster(s, () => {
-      if (!leader) return;
-      const text = fs.readFileSync(path.join(s.root, `${leader.id}.log`), 'utf8');
-      snapLines = text
-        .split('\n')
-        .map((l) => SNAP_LINE.exec(l))
-        .filter(Boolean)
-        .map((m) => ({ index: Number(m[1]), keys: Number(m[3]), bytes: Number(m[4]), ms: Number(m[5]) }));
+      for (const id of IDS) {
+        const text = fs.readFileSync(path.join(s.root, `${id}.log`), 'utf8');
+        nodeSnaps[id] = text
+          .split('\n')
+          .map((l) => SNAP_LINE.exec(l))
+          .filter(Boolean)
+          .map((m) => ({ index: Number(m[1]), keys: Number(m[3]), bytes: Number(m[4]), ms: Number(m[5]) }));
+      }
+      if (leader) snapLines = nodeSnaps[leader.id];
     });
   }
   const { w0, w1, res, polls, st0, st1, delays } = r;
@@ -209,6 +217,32 @@ async function trial(cfg, threshold, run) {
     } else gcOut = Math.max(gcOut, ms);
   }
   const taken = Object.fromEntries(IDS.map((id) => [id, st1[id].snapshots_taken - st0[id].snapshots_taken]));
+  // How many followers were snapshotting during each of the leader's snapshots. A follower's
+  // snapshot at index J started about when the leader applied J: (J - I) / (entries per second)
+  // after the leader's own, at index I, started (the leader's start = its commit's poll answer
+  // minus its duration). An estimate: followers apply an index a heartbeat or so after the leader.
+  const rate = (st1[leader.id].last_index - st0[leader.id].last_index) / (w1 - w0);
+  const overlapped = [0, 0, 0];
+  const alone = [];
+  const together = [];
+  for (const iv of intervals) {
+    const [, s1, line] = iv;
+    const start = s1 - line.ms;
+    let n = 0;
+    for (const id of IDS) {
+      if (id === leader.id) continue;
+      const busy = nodeSnaps[id].some((f) => {
+        const fs0 = start + (f.index - line.index) / rate;
+        return fs0 < s1 && fs0 + f.ms > start;
+      });
+      if (busy) n++;
+    }
+    overlapped[Math.min(n, 2)]++;
+    // The operations during this leader snapshot, by whether any follower snapshotted too.
+    for (let i = 0; i < spans.length; i += 2) if (spans[i] < iv[1] && spans[i + 1] > iv[0]) (n === 0 ? alone : together).push(spans[i + 1] - spans[i]);
+  }
+  alone.sort((x, y) => x - y);
+  together.sort((x, y) => x - y);
   return {
     cfg,
     threshold,
@@ -232,6 +266,11 @@ async function trial(cfg, threshold, run) {
     followerPause: Math.max(...IDS.filter((id) => id !== leader.id).map((id) => delays[id].maxMs)),
     leaderCpu: r.leaderCpu,
     taken,
+    overlapped,
+    aloneP99: quantile(alone, 0.99),
+    aloneN: alone.length,
+    togetherP99: quantile(together, 0.99),
+    togetherN: together.length,
     leaderSnapMs: intervals.length ? median(intervals.map((x) => x[2].ms)) : NaN,
     leaderSnapKeys: intervals.length ? intervals[0][2].keys : NaN,
     snapshotWindowShare: intervals.reduce((t, [a, b]) => t + Math.max(0, Math.min(b, w1) - Math.max(a, w0)), 0) / (w1 - w0),
@@ -247,11 +286,11 @@ try {
     for (const cfg of order) {
       const t = await trial(cfg, cfg === 'on' ? threshold : 0, run);
       results[cfg].push(t);
-      if (cfg === 'off' && threshold === null) threshold = Math.max(100, Math.round((t.entriesPerS * TIME) / (SNAPS * 1.1)));
+      if (cfg === 'off' && threshold === null) threshold = Math.max(100, Math.round((t.entriesPerS * TIME) / (SNAPS * (1 + JITTER / 2))));
       process.stderr.write(
         `run ${run} ${cfg}${cfg === 'on' ? ` (threshold ${t.threshold})` : ''}: ${t.okPerS.toFixed(0)} ok/s, ${t.entriesPerS.toFixed(0)} log entries/s, p50 ${t.p50.toFixed(2)} p99 ${t.p99.toFixed(1)} max ${t.max.toFixed(1)} ms` +
           `${cfg === 'on' ? `, p99 during a leader snapshot ${t.duringP99.toFixed(1)} ms (${t.duringN} ops, ${(100 * t.snapshotWindowShare).toFixed(0)}% of the window), leader snapshot ${t.leaderSnapMs} ms` : ''}` +
-          `, longest pause leader ${t.leaderPause.toFixed(1)} ms (during its snapshots ${t.leaderPauseIn.toFixed(1)}, outside ${t.leaderPauseOut.toFixed(1)}; longest GC during ${t.gcIn.toFixed(1)} (${t.gcInKind}), outside ${t.gcOut.toFixed(1)}, GC ${t.gcMsPerS.toFixed(0)} ms/s, ${t.majorGcs} major) / followers ${t.followerPause.toFixed(1)} ms, snapshots taken ${IDS.map((id) => `${id} ${t.taken[id]}`).join(' ')} (leader ${t.leader}, ${t.leaderChanges} leader changes), leader CPU ${t.leaderCpu.toFixed(2)}\n`,
+          `, longest pause leader ${t.leaderPause.toFixed(1)} ms (during its snapshots ${t.leaderPauseIn.toFixed(1)}, outside ${t.leaderPauseOut.toFixed(1)}; longest GC during ${t.gcIn.toFixed(1)} (${t.gcInKind}), outside ${t.gcOut.toFixed(1)}, GC ${t.gcMsPerS.toFixed(0)} ms/s, ${t.majorGcs} major) / followers ${t.followerPause.toFixed(1)} ms, snapshots taken ${IDS.map((id) => `${id} ${t.taken[id]}`).join(' ')}${cfg === 'on' ? `, leader snapshots with 0 / 1 / 2 followers snapshotting too ${t.overlapped.join(' / ')} (p99 of their operations: none ${t.aloneP99.toFixed(1)} ms (${t.aloneN} ops), some ${t.togetherP99.toFixed(1)} ms (${t.togetherN}))` : ''} (leader ${t.leader}, ${t.leaderChanges} leader changes), leader CPU ${t.leaderCpu.toFixed(2)}\n`,
       );
     }
   }
@@ -272,14 +311,14 @@ const rWhole = median(ratios.map((x) => x.whole));
 const pauseWorst = worst('on', (t) => t.leaderPauseIn);
 const takenCell = (cfg) => IDS.map((id) => f1(m(cfg, (t) => t.taken[id]))).join(' / ');
 
-const cmd = `node bench/snapshot-load.js --keys ${KEYS} --state ${args.state} --runs ${RUNS} --time ${TIME} --warmup ${WARMUP} --conc ${CONC}${args.threshold ? ` --threshold ${args.threshold}` : ` --snaps ${SNAPS}`}`;
+const cmd = `node bench/snapshot-load.js --keys ${KEYS} --state ${args.state} --runs ${RUNS} --time ${TIME} --warmup ${WARMUP} --conc ${CONC}${args.threshold ? ` --threshold ${args.threshold}` : ` --snaps ${SNAPS}`}${args.jitter !== undefined ? ` --jitter ${args.jitter}` : ''}`;
 const lines = [
   `### Leader snapshots of ${KEYS.toLocaleString('en-US')} keys under client load`,
   '',
   `Command: \`${cmd}\` (via \`npm run bench\`). Machine: ${os.cpus().length} cores, Node ${process.version}, load average ${os.loadavg()[0].toFixed(1)} at the end (other work shares the machine). ` +
     `Three real \`serve --data-dir\` processes (fsync on) behind the cluster runner's router (latency 0), each starting on a directory holding the same ${args.state} state of ${KEYS.toLocaleString('en-US')} keys (snapshot ${snapBytes.toLocaleString('en-US')} bytes); ` +
     `${CONC} closed-loop clients, Maelstrom's mix (reads 50%, write 25%, cas 25%) on keys drawn from the ${KEYS.toLocaleString('en-US')}, ${WARMUP} s warm-up then ${TIME} s measured; a fresh cluster per trial, medians of ${RUNS} runs, the configurations interleaved. ` +
-    `**off** = \`--snapshot-threshold 0 --snapshot-threshold-bytes 0\`; **on** = \`--snapshot-threshold ${threshold} --snapshot-threshold-bytes 0\` (${args.threshold ? 'given' : `from the log entries per second of the first off trial, for about ${SNAPS} snapshots in the window`}; jitter 0.2 as default). ` +
+    `**off** = \`--snapshot-threshold 0 --snapshot-threshold-bytes 0\`; **on** = \`--snapshot-threshold ${threshold} --snapshot-threshold-bytes 0 --snapshot-jitter ${JITTER}\` (${args.threshold ? 'given' : `from the log entries per second of the first off trial, for about ${SNAPS} snapshots in the window, each threshold scaled by 1 + jitter / 2 on average`}). ` +
     `Latencies are of ok operations. "During a leader snapshot" = the ok operations whose time overlapped one of the leader's snapshots (from its start to its commit: the leader's log line gives its duration, a get_stats poll every ${POLL_MS} ms when it was committed; the interval is widened by the poll's gap). ` +
     `Longest pause = max of \`monitorEventLoopDelay\` (1 ms resolution) over the window in each node process (bench/loop-delay-preload.cjs, loaded with \`--require\`); without snapshots it is the floor set by garbage collection and CPU contention. The leader's pause during its snapshots and outside them: the same preload's ${SLICE_MS} ms slices over the window (a slice counts as during a snapshot when a pause it may show overlapped one); its garbage collections from a \`PerformanceObserver\` in the same preload (those of 1 ms or more; "during" = overlapping a snapshot).`,
   '',
@@ -295,6 +334,12 @@ for (const cfg of ['off', 'on']) {
 const kinds = [...new Set(results.on.map((t) => t.gcInKind))].join(', ');
 lines.push('');
 lines.push(`The longest garbage collection during the leader's snapshots, by run: ${results.on.map((t) => `${f1(t.gcIn)} ms (${t.gcInKind})`).join(', ')}; kinds: ${kinds}.`);
+const sumOver = (k) => results.on.reduce((t, r) => t + r.overlapped[k], 0);
+lines.push('');
+lines.push(
+  `The leader's snapshots with 0 / 1 / 2 followers snapshotting at the same time, over the runs: ${sumOver(0)} / ${sumOver(1)} / ${sumOver(2)} ` +
+    `(estimated from the followers' snapshot indexes and the leader's entries per second); p99 of the operations during those with none: ${f1(m('on', (t) => t.aloneP99))} ms, with one or two: ${f1(m('on', (t) => t.togetherP99))} ms (medians over the runs).`,
+);
 lines.push('');
 lines.push('Targets (issue 8, leader side):');
 lines.push('');
