@@ -426,14 +426,17 @@ export class Requests {
   }
 
   /**
-   * Follower, after a batch of inputs (server.ts): send the reads of the batch that wait for an
-   * index to the leader in one raft_read_index.
+   * Follower, after a batch of inputs (server.ts): send the reads that wait for an index to the
+   * leader in one raft_read_index. One is in flight at a time (etcd's read loop): reads arriving
+   * meanwhile wait for its answer (its index may be older than their clients' writes), then go
+   * together in the next. Under load one request serves every read of a round trip.
    */
   askIndex(): void {
     if (this.wantIndex.length === 0) return;
     const h = this.host;
     const leader = h.core!.leader();
     if (leader === null || leader === h.nodeId) return; // observe() routes them again
+    for (const a of this.asking.values()) if (a.leader === leader) return; // onReadIndexReply or expire asks again
     const reads = this.wantIndex.filter((r) => r.state.name === 'reading');
     this.wantIndex = [];
     if (reads.length === 0) return;
@@ -480,6 +483,8 @@ export class Requests {
       }
     }
     this.answerReads();
+    // The reads that arrived while this request was in flight.
+    this.askIndex();
   }
 
   /** Follower: reads waiting for an index go through `route` again (the leader changed, or is us). */

@@ -143,6 +143,39 @@ describe('Requests: follower reads', () => {
     expect(replies.length).toBe(2);
   });
 
+  it('one raft_read_index in flight to the leader: reads of later batches wait for its answer, then share the next one', async () => {
+    const { rq, host, sent, replies, submit } = await follower();
+    submit('c1', 1, { op: 'read', key: 1 });
+    rq.askIndex();
+    expect(sent.map((m) => m.id)).toEqual([101]);
+    // Two more batches while 101 is unanswered: no request of their own yet.
+    submit('c2', 1, { op: 'read', key: 1 });
+    rq.askIndex();
+    submit('c3', 1, { op: 'read', key: 1 });
+    rq.askIndex();
+    expect(sent.map((m) => m.id)).toEqual([101]);
+    // 101's index is for c1 alone (c2 and c3 arrived after it was asked: it may be older than their
+    // writes); the answer sends their request at once.
+    rq.onReadIndexReply({ src: 'n1', dest: 'n2', body: { type: 'raft_read_index_reply', in_reply_to: 101, index: 4 } });
+    expect(replies).toEqual([{ dest: 'c1', body: { type: 'ok', value: 'v' } }]);
+    expect(sent.map((m) => [m.id, m.body['type']])).toEqual([[101, 'raft_read_index'], [102, 'raft_read_index']]);
+    rq.onReadIndexReply({ src: 'n1', dest: 'n2', body: { type: 'raft_read_index_reply', in_reply_to: 102, index: 5 } });
+    expect(replies.length).toBe(1); // applied 4 < 5
+    host.applied = 5;
+    rq.readResults([], []);
+    expect(replies.map((r) => r.dest)).toEqual(['c1', 'c2', 'c3']);
+    expect(rq.followerReads).toBe(3);
+    // An error answer also lets the next request go.
+    submit('c4', 1, { op: 'read', key: 1 });
+    rq.askIndex();
+    submit('c5', 1, { op: 'read', key: 1 });
+    rq.askIndex();
+    expect(sent.length).toBe(3);
+    rq.onReadIndexReply({ src: 'n1', dest: 'n2', body: { type: 'raft_read_index_reply', in_reply_to: 103, outcome: { kind: 'error', code: 11, text: 'not the leader' } } });
+    expect(replies[3]).toEqual({ dest: 'c4', body: { type: 'error', code: 11 } });
+    expect(sent.map((m) => m.id)).toEqual([101, 102, 103, 104]);
+  });
+
   it('an error from the leader is the reads\' answer; a read behind the same client\'s unanswered forward is forwarded too', async () => {
     const { rq, sent, replies, submit } = await follower();
     submit('c1', 1, { op: 'read', key: 1 });
