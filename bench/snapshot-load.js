@@ -30,7 +30,6 @@ import { parseArgs } from 'node:util';
 import { closedLoop, cpuMs, leaderOf, MIXES, pickOp, quantile, seedDataDir, sleep, startCluster, stopCluster, writeStateSnapshot } from './harness.js';
 import { forEachPair } from './large-state.js';
 import { fmt, median, writeBlock } from './report.js';
-import { defaultOptions } from '../dist/node/options.js';
 
 const { values: args } = parseArgs({
   // Not strict: `npm run bench` passes the same arguments to every benchmark.
@@ -44,8 +43,6 @@ const { values: args } = parseArgs({
     conc: { type: 'string', default: '16' },
     threshold: { type: 'string' },
     snaps: { type: 'string', default: '5' },
-    // --snapshot-jitter for the on trials (default: serve's own).
-    jitter: { type: 'string' },
     out: { type: 'string' },
   },
 });
@@ -55,7 +52,6 @@ const TIME = Number(args.time);
 const WARMUP = Number(args.warmup);
 const CONC = Number(args.conc);
 const SNAPS = Number(args.snaps);
-const JITTER = args.jitter !== undefined ? Number(args.jitter) : defaultOptions().snapshotJitter;
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const RUN = path.join(ROOT, 'bin/run.js');
 const PRELOAD = path.join(ROOT, 'bench/loop-delay-preload.cjs');
@@ -117,7 +113,7 @@ async function trial(cfg, threshold, run) {
   const tdir = path.join(root, `trial-${++trialNo}-${cfg}`);
   fs.mkdirSync(tdir);
   const delayFile = (id) => path.join(tdir, `${id}.delay.jsonl`);
-  const flags = cfg === 'off' ? ['--snapshot-threshold', '0', '--snapshot-threshold-bytes', '0'] : ['--snapshot-threshold', String(threshold), '--snapshot-threshold-bytes', '0', '--snapshot-jitter', String(JITTER)];
+  const flags = cfg === 'off' ? ['--snapshot-threshold', '0', '--snapshot-threshold-bytes', '0'] : ['--snapshot-threshold', String(threshold), '--snapshot-threshold-bytes', '0'];
   const s = await startCluster({
     name: `snapload-${cfg}`,
     count: IDS.length,
@@ -286,7 +282,7 @@ try {
     for (const cfg of order) {
       const t = await trial(cfg, cfg === 'on' ? threshold : 0, run);
       results[cfg].push(t);
-      if (cfg === 'off' && threshold === null) threshold = Math.max(100, Math.round((t.entriesPerS * TIME) / (SNAPS * (1 + JITTER / 2))));
+      if (cfg === 'off' && threshold === null) threshold = Math.max(100, Math.round((t.entriesPerS * TIME) / SNAPS));
       process.stderr.write(
         `run ${run} ${cfg}${cfg === 'on' ? ` (threshold ${t.threshold})` : ''}: ${t.okPerS.toFixed(0)} ok/s, ${t.entriesPerS.toFixed(0)} log entries/s, p50 ${t.p50.toFixed(2)} p99 ${t.p99.toFixed(1)} max ${t.max.toFixed(1)} ms` +
           `${cfg === 'on' ? `, p99 during a leader snapshot ${t.duringP99.toFixed(1)} ms (${t.duringN} ops, ${(100 * t.snapshotWindowShare).toFixed(0)}% of the window), leader snapshot ${t.leaderSnapMs} ms` : ''}` +
@@ -311,14 +307,14 @@ const rWhole = median(ratios.map((x) => x.whole));
 const pauseWorst = worst('on', (t) => t.leaderPauseIn);
 const takenCell = (cfg) => IDS.map((id) => f1(m(cfg, (t) => t.taken[id]))).join(' / ');
 
-const cmd = `node bench/snapshot-load.js --keys ${KEYS} --state ${args.state} --runs ${RUNS} --time ${TIME} --warmup ${WARMUP} --conc ${CONC}${args.threshold ? ` --threshold ${args.threshold}` : ` --snaps ${SNAPS}`}${args.jitter !== undefined ? ` --jitter ${args.jitter}` : ''}`;
+const cmd = `node bench/snapshot-load.js --keys ${KEYS} --state ${args.state} --runs ${RUNS} --time ${TIME} --warmup ${WARMUP} --conc ${CONC}${args.threshold ? ` --threshold ${args.threshold}` : ` --snaps ${SNAPS}`}`;
 const lines = [
   `### Leader snapshots of ${KEYS.toLocaleString('en-US')} keys under client load`,
   '',
   `Command: \`${cmd}\` (via \`npm run bench\`). Machine: ${os.cpus().length} cores, Node ${process.version}, load average ${os.loadavg()[0].toFixed(1)} at the end (other work shares the machine). ` +
     `Three real \`serve --data-dir\` processes (fsync on) behind the cluster runner's router (latency 0), each starting on a directory holding the same ${args.state} state of ${KEYS.toLocaleString('en-US')} keys (snapshot ${snapBytes.toLocaleString('en-US')} bytes); ` +
     `${CONC} closed-loop clients, Maelstrom's mix (reads 50%, write 25%, cas 25%) on keys drawn from the ${KEYS.toLocaleString('en-US')}, ${WARMUP} s warm-up then ${TIME} s measured; a fresh cluster per trial, medians of ${RUNS} runs, the configurations interleaved. ` +
-    `**off** = \`--snapshot-threshold 0 --snapshot-threshold-bytes 0\`; **on** = \`--snapshot-threshold ${threshold} --snapshot-threshold-bytes 0 --snapshot-jitter ${JITTER}\` (${args.threshold ? 'given' : `from the log entries per second of the first off trial, for about ${SNAPS} snapshots in the window, each threshold scaled by 1 + jitter / 2 on average`}). ` +
+    `**off** = \`--snapshot-threshold 0 --snapshot-threshold-bytes 0\`; **on** = \`--snapshot-threshold ${threshold} --snapshot-threshold-bytes 0\` (${args.threshold ? 'given' : `from the log entries per second of the first off trial, for about ${SNAPS} snapshots per node in the window; the nodes take turns, a third of the threshold apart: docs/SERVE.md`}). ` +
     `Latencies are of ok operations. "During a leader snapshot" = the ok operations whose time overlapped one of the leader's snapshots (from its start to its commit: the leader's log line gives its duration, a get_stats poll every ${POLL_MS} ms when it was committed; the interval is widened by the poll's gap). ` +
     `Longest pause = max of \`monitorEventLoopDelay\` (1 ms resolution) over the window in each node process (bench/loop-delay-preload.cjs, loaded with \`--require\`); without snapshots it is the floor set by garbage collection and CPU contention. The leader's pause during its snapshots and outside them: the same preload's ${SLICE_MS} ms slices over the window (a slice counts as during a snapshot when a pause it may show overlapped one); its garbage collections from a \`PerformanceObserver\` in the same preload (those of 1 ms or more; "during" = overlapping a snapshot).`,
   '',

@@ -76,7 +76,9 @@ export const SERVE_FLAGS: readonly FlagSpec[] = [
     key: 'snapshotThreshold',
     kind: 'int',
     default: '1000',
-    description: 'Take a snapshot once this many entries were applied since the last one (0 = never by count).',
+    description:
+      'Take a snapshot every this many applied entries (0 = never by count). The nodes take turns: node r of N ' +
+      '(by sorted id) snapshots at the log indexes k*T + r*T/N, at least T/2 entries after its last snapshot.',
   },
   {
     name: 'snapshot-threshold-bytes',
@@ -93,8 +95,8 @@ export const SERVE_FLAGS: readonly FlagSpec[] = [
     kind: 'fraction',
     default: '0.2',
     description:
-      'Each threshold is scaled by a random factor in [1, 1 + jitter), drawn anew after every snapshot, so ' +
-      'that the nodes of a cluster do not all snapshot at the same moment.',
+      'The byte threshold is scaled by a random factor in [1, 1 + jitter), drawn anew after every snapshot, so ' +
+      'that the nodes of a cluster do not all snapshot at the same moment (the count threshold takes turns instead).',
   },
   {
     name: 'trailing-logs',
