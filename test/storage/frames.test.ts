@@ -100,6 +100,17 @@ function readChunks(file: string, opts: SnapshotReadOptions = {}): { chunks: Sna
   return { chunks, sessions: r.sessions, keysRead: r.keysRead };
 }
 
+/** A deterministic xorshift32 generator of numbers in [0, 1). */
+function uniform(seed: number): () => number {
+  let x = seed;
+  return () => {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    return (x >>> 0) / 2 ** 32;
+  };
+}
+
 describe('snapshot format version 3: writing and reading', () => {
   it('is the version written by default, and its header has the frame table', () => {
     expect(SNAPSHOT_FORMAT_VERSION).toBe(3);
@@ -251,13 +262,7 @@ describe('snapshot format version 3: writing and reading', () => {
   });
 
   it('intShardSpan gives the shards of integer spans exactly as keyShard of each key does, or null', () => {
-    let x = 0x2545f491;
-    const rnd = (): number => {
-      x ^= x << 13;
-      x ^= x >>> 17;
-      x ^= x << 5;
-      return (x >>> 0) / 2 ** 32;
-    };
+    const rnd = uniform(0x2545f491);
     const ends = [0, 1, 4095, 4096, 64 * 4096 - 1, 64 * 4096, 2 ** 31 - 4097, 2 ** 31 - 1, 2 ** 31, -1, -4096];
     const spans: Array<[number, number]> = [];
     for (const a of ends) for (const b of ends) spans.push([a, b]);
@@ -289,13 +294,7 @@ describe('snapshot format version 3: writing and reading', () => {
   });
 
   it('every chunk frame declares exactly the shards of its keys, for integer keys in any order and span', () => {
-    let x = 0x9e3779b9;
-    const rnd = (): number => {
-      x ^= x << 13;
-      x ^= x >>> 17;
-      x ^= x << 5;
-      return (x >>> 0) / 2 ** 32;
-    };
+    const rnd = uniform(0x9e3779b9);
     // Spans within one block, across blocks, across the turn of the shards, negative and past
     // 2^31 (hashed): each 8,192 pairs, fed in order, reversed or shuffled.
     const starts = [0, 4000, 64 * 4096 - 5000, 2 ** 31 - 8192, 2 ** 31 - 100, -3000, 10 ** 12];
