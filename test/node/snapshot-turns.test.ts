@@ -62,3 +62,35 @@ describe('automatic snapshots by count take turns', () => {
     expect(i).toBeLessThan(15);
   });
 });
+
+describe('automatic snapshots take turns in a cluster of real processes', () => {
+  it("three serve processes snapshot at indexes on their own turns, never at the same ones", async () => {
+    const { Cluster, tmpDir } = await import('./helpers.js');
+    const { join } = await import('node:path');
+    const root = tmpDir('raftsnap-turns-');
+    const ids = ['n3', 'n1', 'n2'];
+    const c = new Cluster(ids, (id) => ['--data-dir', join(root, id), '--snapshot-threshold', '30', '--snapshot-threshold-bytes', '0', '--trailing-logs', '5', '--log-level', 'debug']);
+    try {
+      await c.start();
+      const leader = await c.leader();
+      for (let v = 0; v < 150; v++) expect((await c.request(leader, { type: 'write', key: v % 7, value: v }, 5000)).body.type).toBe('write_ok');
+      // Let the followers apply the last commit (the next heartbeat) and finish their snapshots.
+      await new Promise((r) => setTimeout(r, 1500));
+      const taken = (id: string): number[] => [...c.stderrOf(id).matchAll(/: snapshot (\d+)\/\d+ written/g)].map((m) => Number(m[1]));
+      const all = new Map<number, string>();
+      for (const [rank, id] of ['n1', 'n2', 'n3'].entries()) {
+        const idx = taken(id);
+        expect(idx.length, `${id}: ${c.stderrOf(id).slice(-500)}`).toBeGreaterThanOrEqual(3);
+        for (const i of idx) {
+          // Due at 30k + 10 * rank; taken then, or a little later if a write of its entries still ran.
+          const past = (((i - 10 * rank) % 30) + 30) % 30;
+          expect(past, `${id} snapshot at ${i}`).toBeLessThan(10);
+          expect(all.has(i), `${id} and ${all.get(i)} both at ${i}`).toBe(false);
+          all.set(i, id);
+        }
+      }
+    } finally {
+      for (const id of ids) await c.kill9(id).catch(() => {});
+    }
+  }, 60_000);
+});
